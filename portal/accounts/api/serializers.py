@@ -1,0 +1,111 @@
+"""Request and response shapes of the users and tokens API (flat, for cheap rendering)."""
+
+from datetime import timedelta
+
+from rest_framework import serializers
+
+from portal.accounts.choices import LoginType, Role, UserStatus
+
+
+class UserSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    username = serializers.CharField()
+    email = serializers.CharField()
+    name = serializers.CharField()
+    status = serializers.ChoiceField(choices=UserStatus.choices)
+    login_type = serializers.ChoiceField(choices=LoginType.choices)
+    roles = serializers.ListField(child=serializers.CharField())
+    created_at = serializers.DateTimeField()
+    last_seen_at = serializers.DateTimeField(allow_null=True)
+
+    def to_representation(self, user):
+        return {
+            "id": user.id,
+            "username": user.username,
+            "email": user.email,
+            "name": user.name,
+            "status": user.status,
+            "login_type": user.login_type,
+            "roles": user.roles,
+            "created_at": user.created_at,
+            "last_seen_at": user.last_seen_at,
+        }
+
+
+class CreateUserSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=64)
+    email = serializers.EmailField(required=False, allow_blank=True, default="")
+    name = serializers.CharField(max_length=128, required=False, allow_blank=True, default="")
+    password = serializers.CharField(required=False, write_only=True, trim_whitespace=False)
+    login_type = serializers.ChoiceField(choices=LoginType.choices, default=LoginType.PASSWORD)
+    roles = serializers.ListField(
+        child=serializers.ChoiceField(choices=Role.choices), required=False, default=list
+    )
+
+    def validate(self, data):
+        if data["login_type"] == LoginType.PASSWORD and not data.get("password"):
+            raise serializers.ValidationError({"password": "Required for password login."})
+        return data
+
+
+class LoginSerializer(serializers.Serializer):
+    login = serializers.CharField(required=False, help_text="Username or email.")
+    username = serializers.CharField(required=False)
+    email = serializers.CharField(required=False)
+    password = serializers.CharField(trim_whitespace=False)
+
+    def validate(self, data):
+        login = data.get("login") or data.get("username") or data.get("email")
+        if not login:
+            raise serializers.ValidationError({"login": "Give a username or email."})
+        data["login"] = login
+        return data
+
+
+class LoginResponseSerializer(serializers.Serializer):
+    session_token = serializers.CharField()
+    expires_at = serializers.DateTimeField()
+    user = UserSerializer()
+
+
+class StatusSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=[UserStatus.ACTIVE, UserStatus.SUSPENDED])
+    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=255)
+
+
+class RolesSerializer(serializers.Serializer):
+    roles = serializers.ListField(child=serializers.ChoiceField(choices=Role.choices))
+
+
+class TokenSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    key_id = serializers.CharField()
+    name = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField()
+    last_used_at = serializers.DateTimeField(allow_null=True)
+
+    def to_representation(self, token):
+        return {
+            "id": token.id,
+            "key_id": token.key_id,
+            "name": token.name,
+            "created_at": token.created_at,
+            "expires_at": token.expires_at,
+            "last_used_at": token.last_used_at,
+        }
+
+
+class CreateTokenSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=64)
+    lifetime_seconds = serializers.IntegerField(
+        required=False, min_value=1, max_value=365 * 24 * 3600, help_text="Default 30 days."
+    )
+
+    def validated_lifetime(self):
+        seconds = self.validated_data.get("lifetime_seconds")
+        return timedelta(seconds=seconds) if seconds else None
+
+
+class CreatedTokenSerializer(TokenSerializer):
+    key = serializers.CharField(help_text="The secret token; shown only once.")

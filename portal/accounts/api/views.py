@@ -1,0 +1,150 @@
+"""Users, login/logout and API tokens under /api/v2/users."""
+
+from __future__ import annotations
+
+from django.contrib.auth import logout as django_logout
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from portal.accounts import queries, services
+from portal.accounts.api import serializers as s
+from portal.accounts.models import APIToken
+from portal.accounts.permissions import HasPermission, IsActiveUser, has_permission
+from portal.api.views import ListView
+from portal.errors import Forbidden
+
+
+def _valid(serializer_class, request):
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return serializer
+
+
+class UsersView(ListView):
+    serializer_class = s.UserSerializer
+
+    def get_permissions(self):
+        perm = "user.read" if self.request.method == "GET" else "user.create"
+        return [IsActiveUser(), HasPermission.of(perm)()]
+
+    def get_queryset(self):
+        qs = queries.people().order_by("username")
+        params = self.request.query_params
+        if q := params.get("q"):
+            qs = qs.filter(username__icontains=q) | qs.filter(email__icontains=q)
+        if st := params.get("status"):
+            qs = qs.filter(status=st)
+        if role := params.get("role"):
+            qs = qs.filter(roles__contains=[role])
+        return qs
+
+    @extend_schema(
+        operation_id="users_list",
+        parameters=[
+            OpenApiParameter("q", str, description="Part of a username or email"),
+            OpenApiParameter("status", str),
+            OpenApiParameter("role", str),
+        ],
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(request=s.CreateUserSerializer, responses={201: s.UserSerializer})
+    def post(self, request):
+        data = _valid(s.CreateUserSerializer, request).validated_data
+        user = services.create_user(actor=request.user, **data)
+        return Response(s.UserSerializer(user).data, status=status.HTTP_201_CREATED)
+
+
+class UserDetailView(APIView):
+    @extend_schema(operation_id="user_get", responses=s.UserSerializer)
+    def get(self, request, user):
+        target = queries.resolve_user(user, me=request.user)
+        if target != request.user and not has_permission(request.user, "user.read"):
+            raise Forbidden("You may only view your own account.")
+        return Response(s.UserSerializer(target).data)
+
+
+class UserStatusView(APIView):
+    permission_classes = [IsActiveUser, HasPermission.of("user.update_status")]
+
+    @extend_schema(request=s.StatusSerializer, responses=s.UserSerializer)
+    def put(self, request, user):
+        data = _valid(s.StatusSerializer, request).validated_data
+        target = queries.resolve_user(user, me=request.user)
+        target = services.set_status(
+            target, data["status"], actor=request.user, reason=data["reason"]
+        )
+        return Response(s.UserSerializer(target).data)
+
+
+class UserRolesView(APIView):
+    permission_classes = [IsActiveUser, HasPermission.of("user.update_roles")]
+
+    @extend_schema(request=s.RolesSerializer, responses=s.UserSerializer)
+    def put(self, request, user):
+        data = _valid(s.RolesSerializer, request).validated_data
+        target = queries.resolve_user(user, me=request.user)
+        target = services.change_roles(target, actor=request.user, roles=data["roles"])
+        return Response(s.UserSerializer(target).data)
+
+
+class LoginView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(request=s.LoginSerializer, responses={201: s.LoginResponseSerializer})
+    def post(self, request):
+        data = _valid(s.LoginSerializer, request).validated_data
+        user, token, secret = services.login(login=data["login"], password=data["password"])
+        body = {
+            "session_token": secret,
+            "expires_at": token.expires_at,
+            "user": s.UserSerializer(user).data,
+        }
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class LogoutView(APIView):
+    @extend_schema(request=None, responses={200: None})
+    def post(self, request):
+        token = request.auth if isinstance(request.auth, APIToken) else None
+        services.logout(actor=request.user, token=token)
+        if token is None:
+            django_logout(request._request)
+        return Response({"message": "Logged out."})
+
+
+class MeView(APIView):
+    @extend_schema(responses=s.UserSerializer)
+    def get(self, request):
+        return Response(s.UserSerializer(request.user).data)
+
+
+class MyTokensView(ListView):
+    serializer_class = s.TokenSerializer
+
+    def get_queryset(self):
+        return queries.live_tokens(self.request.user).order_by("-created_at")
+
+    @extend_schema(request=s.CreateTokenSerializer, responses={201: s.CreatedTokenSerializer})
+    def post(self, request):
+        serializer = _valid(s.CreateTokenSerializer, request)
+        token, secret = services.create_token(
+            request.user,
+            actor=request.user,
+            name=serializer.validated_data["name"],
+            lifetime=serializer.validated_lifetime(),
+        )
+        body = {**s.TokenSerializer(token).data, "key": secret}
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class MyTokenDetailView(APIView):
+    @extend_schema(responses={204: None})
+    def delete(self, request, token):
+        services.revoke_token(queries.resolve_token(request.user, token), actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)

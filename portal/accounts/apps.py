@@ -1,0 +1,12 @@
+"""Users, roles and API tokens."""
+
+from django.apps import AppConfig
+
+
+class AccountsConfig(AppConfig):
+    name = "portal.accounts"
+    label = "accounts"
+    verbose_name = "Users and tokens"
+
+    def ready(self):
+        from portal.accounts import schema, signals  # noqa: F401

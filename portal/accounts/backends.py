@@ -1,0 +1,23 @@
+"""Django authentication backend for browser logins, delegating to the accounts services."""
+
+from django.contrib.auth.backends import ModelBackend
+
+from portal.accounts import services
+from portal.errors import ServiceError
+
+
+class PortalBackend(ModelBackend):
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        if username is None or password is None:
+            return None
+        try:
+            return services.authenticate_password(username, password)
+        except ServiceError:
+            return None  # already audited; Django shows its generic error
+
+    # Roles, not Django's permission tables, decide; see User.has_perm.
+    def get_all_permissions(self, user_obj, obj=None):
+        return set()
+
+    def has_perm(self, user_obj, perm, obj=None):
+        return False

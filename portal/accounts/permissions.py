@@ -1,0 +1,113 @@
+"""What each role may do: one table for the API, the services and the operator console."""
+
+from __future__ import annotations
+
+from rest_framework.permissions import BasePermission
+
+from portal.accounts.choices import Role
+
+OWNER, TADMIN, UADMIN, AUDITOR = Role.OWNER, Role.TEMPLATE_ADMIN, Role.USER_ADMIN, Role.AUDITOR
+
+# Members hold no site-wide permission: what they may do with their own things is checked by
+# ownership, in queries.visible_to() and the services.
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "user.read": frozenset({OWNER, UADMIN, AUDITOR, TADMIN}),
+    "user.create": frozenset({OWNER, UADMIN}),
+    "user.update_status": frozenset({OWNER, UADMIN}),
+    "user.update_roles": frozenset({OWNER, UADMIN}),
+    "token.read_all": frozenset({OWNER, UADMIN}),
+    "token.revoke_all": frozenset({OWNER, UADMIN}),
+    "audit.read": frozenset({OWNER, AUDITOR}),
+    "template.read_all": frozenset({OWNER, TADMIN, AUDITOR}),
+    "template.manage": frozenset({OWNER, TADMIN}),
+    "workspace.read_all": frozenset({OWNER, TADMIN}),
+    "workspace.manage_all": frozenset({OWNER}),
+    "job.read_all": frozenset({OWNER, TADMIN}),
+}
+
+# The roles each role may grant or take away. Only an owner makes owners.
+ASSIGNABLE_ROLES: dict[str, frozenset[str]] = {
+    OWNER: frozenset(Role.values),
+    UADMIN: frozenset({Role.MEMBER, TADMIN, UADMIN, AUDITOR}),
+}
+
+
+def has_permission(user, permission: str) -> bool:
+    if user is None or not user.is_authenticated or not user.is_active:
+        return False
+    if getattr(user, "is_system", False):
+        return True
+    allowed = PERMISSIONS[permission]
+    return any(role in allowed for role in user.roles)
+
+
+def assignable_roles(user) -> frozenset[str]:
+    if getattr(user, "is_system", False):
+        return frozenset(Role.values)
+    granted: set[str] = set()
+    for role in user.roles:
+        granted |= ASSIGNABLE_ROLES.get(role, frozenset())
+    return frozenset(granted)
+
+
+# Django admin permissions ("app.action_model") mapped onto the table above. Anything absent is
+# refused; add and delete are mostly absent because those writes go through services.
+ADMIN_PERMISSIONS: dict[str, str] = {
+    "accounts.view_user": "user.read",
+    "accounts.change_user": "user.update_status",
+    "accounts.add_user": "user.create",
+    "accounts.view_apitoken": "token.read_all",
+    "accounts.change_apitoken": "token.revoke_all",
+    "audit.view_auditentry": "audit.read",
+    "templates_app.view_template": "template.read_all",
+    "templates_app.view_templateversion": "template.read_all",
+    "templates_app.view_file": "template.manage",
+    "workspaces.view_workspace": "workspace.read_all",
+    "workspaces.view_workspacebuild": "workspace.read_all",
+    "workspaces.view_workspaceresource": "workspace.read_all",
+    "workspaces.view_workspaceagent": "workspace.read_all",
+    "workspaces.view_workspaceapp": "workspace.read_all",
+    "workspaces.view_provisionerjob": "job.read_all",
+    "workspaces.view_provisionerjoblog": "job.read_all",
+}
+
+
+def admin_permission(user, perm: str) -> bool:
+    permission = ADMIN_PERMISSIONS.get(perm)
+    return permission is not None and has_permission(user, permission)
+
+
+def admin_module_permission(user, app_label: str) -> bool:
+    prefix = f"{app_label}."
+    return any(
+        key.startswith(prefix) and has_permission(user, p) for key, p in ADMIN_PERMISSIONS.items()
+    )
+
+
+class IsActiveUser(BasePermission):
+    """Signed in with a live credential and not suspended (suspension gives 403)."""
+
+    message = "Your account is suspended. Ask an administrator to reactivate it."
+
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        if user is None or not user.is_authenticated:
+            from rest_framework.exceptions import NotAuthenticated
+
+            raise NotAuthenticated()
+        return user.is_active
+
+
+class HasPermission(BasePermission):
+    """`permission_classes = [IsActiveUser, HasPermission.of("audit.read")]`."""
+
+    permission = ""
+    message = "You are not allowed to do this."
+
+    @classmethod
+    def of(cls, permission: str) -> type[HasPermission]:
+        PERMISSIONS[permission]  # a typo fails at import time, not as a silent 403
+        return type(f"Has_{permission}", (cls,), {"permission": permission})
+
+    def has_permission(self, request, view) -> bool:
+        return has_permission(request.user, self.permission)

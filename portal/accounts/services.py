@@ -1,0 +1,389 @@
+"""Every write to users and tokens: one transaction each, with the audit entry inside it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth import password_validation
+from django.contrib.auth.hashers import make_password
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from portal.accounts import tokens
+from portal.accounts.choices import SYSTEM_USERNAME, LoginType, Role, TokenKind, UserStatus
+from portal.accounts.models import APIToken, User, username_validator
+from portal.accounts.permissions import assignable_roles, has_permission
+from portal.audit import services as audit
+from portal.audit.choices import AuditAction, ResourceType
+from portal.errors import Conflict, Forbidden, Unauthenticated, ValidationFailed
+
+TOKEN_MAX_LIFETIME = timedelta(days=365)
+TOKEN_DEFAULT_LIFETIME = timedelta(days=30)
+_TOUCH_INTERVAL = timedelta(seconds=60)
+_DUMMY_PASSWORD_HASH = make_password("not-a-real-password-but-equal-work")
+
+
+def system_actor() -> User:
+    """The actor of work no person started (workers, schedules, createsuperuser)."""
+    user = User.objects.filter(username=SYSTEM_USERNAME).first()
+    if user is not None:
+        return user
+    user, _ = User.objects.get_or_create(
+        username=SYSTEM_USERNAME,
+        defaults={"is_system": True, "login_type": LoginType.NONE, "name": "Portal system"},
+    )
+    if user.has_usable_password():
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    return user
+
+
+def _normalize_roles(roles: Iterable[str]) -> list[str]:
+    roles = set(roles)
+    unknown = sorted(roles - set(Role.values))
+    if unknown:
+        raise ValidationFailed.field(
+            "roles",
+            f"Unknown role(s): {', '.join(unknown)}. Known roles: {', '.join(Role.values)}.",
+        )
+    return sorted(roles | {Role.MEMBER})
+
+
+def _user_snapshot(user: User) -> dict:
+    return {
+        "username": user.username,
+        "email": user.email,
+        "name": user.name,
+        "status": user.status,
+        "login_type": user.login_type,
+        "roles": list(user.roles),
+        "password": user.password,
+    }
+
+
+def _audit_user(user: User, *, actor, action, before=None, status_code=200, extra=None):
+    audit.record(
+        actor=actor,
+        action=action,
+        resource_type=ResourceType.USER,
+        resource_id=user.pk,
+        resource_target=user.username,
+        diff=audit.diff(before or {}, _user_snapshot(user), frozenset({"password"})),
+        additional_fields=extra,
+        status_code=status_code,
+    )
+
+
+def _validate_new_user(username: str, email: str, password: str | None, name: str) -> None:
+    errors = []
+    try:
+        username_validator(username)
+    except DjangoValidationError as e:
+        errors.append({"field": "username", "detail": " ".join(e.messages)})
+    if email:
+        try:
+            validate_email(email)
+        except DjangoValidationError:
+            errors.append({"field": "email", "detail": "Enter a valid email address."})
+    if password is not None:
+        try:
+            candidate = User(username=username, email=email, name=name)
+            password_validation.validate_password(password, candidate)
+        except DjangoValidationError as e:
+            errors.append({"field": "password", "detail": " ".join(e.messages)})
+    if errors:
+        raise ValidationFailed("The user could not be created.", validations=errors)
+    conflicts = []
+    if User.objects.filter(username__iexact=username).exists():
+        conflicts.append({"field": "username", "detail": f"{username!r} is already taken."})
+    if email and User.objects.filter(email__iexact=email).exists():
+        conflicts.append({"field": "email", "detail": f"{email!r} is already in use."})
+    if conflicts:
+        raise Conflict("A user with this username or email already exists.", validations=conflicts)
+
+
+def create_user(
+    *,
+    actor: User,
+    username: str,
+    email: str = "",
+    password: str | None = None,
+    name: str = "",
+    roles: Iterable[str] = (Role.MEMBER,),
+    login_type: str = LoginType.PASSWORD,
+) -> User:
+    username, email = username.strip(), email.strip()
+    roles = _normalize_roles(roles)
+    if login_type not in LoginType.values:
+        raise ValidationFailed.field("login_type", f"Use one of: {', '.join(LoginType.values)}.")
+    _validate_new_user(username, email, password, name)
+    _check_may_grant(actor, set(roles) - {Role.MEMBER})
+    user = User(username=username, email=email, name=name, roles=roles, login_type=login_type)
+    if password is not None and login_type == LoginType.PASSWORD:
+        user.set_password(password)
+    else:
+        user.set_unusable_password()
+    try:
+        with transaction.atomic():
+            user.save(force_insert=True)
+            _audit_user(user, actor=actor, action=AuditAction.CREATE, status_code=201)
+    except IntegrityError:  # a concurrent create won the race
+        raise Conflict(
+            "A user with this username or email already exists.",
+            validations=[{"field": "username", "detail": f"{username!r} is already taken."}],
+        ) from None
+    return user
+
+
+def _check_may_grant(actor: User, roles: set[str]) -> None:
+    refused = roles - assignable_roles(actor)
+    if refused:
+        raise Forbidden(
+            f"You may not grant or remove the role(s): {', '.join(sorted(refused))}.",
+            detail="Only an owner can make or unmake owners.",
+        )
+
+
+def _check_may_manage(actor: User, user: User) -> None:
+    if actor.pk == user.pk:
+        raise Forbidden("You cannot change your own status or roles.")
+    if user.is_system:
+        raise Forbidden("The system user cannot be changed.")
+    if user.has_role(Role.OWNER) and not actor.has_role(Role.OWNER) and not actor.is_system:
+        raise Forbidden("Only an owner can change another owner.")
+
+
+def _check_not_last_owner(user: User) -> None:
+    others = (
+        User.objects.filter(roles__contains=[Role.OWNER], is_system=False)
+        .exclude(pk=user.pk)
+        .exclude(status=UserStatus.SUSPENDED)
+    )
+    if user.has_role(Role.OWNER) and not others.exists():
+        raise Conflict("This is the last active owner; make another owner first.")
+
+
+def change_roles(user: User, *, actor: User, roles: Iterable[str]) -> User:
+    roles = _normalize_roles(roles)
+    with transaction.atomic():
+        user = User.objects.select_for_update().get(pk=user.pk)
+        if sorted(user.roles) == roles:
+            return user
+        if not has_permission(actor, "user.update_roles"):
+            raise Forbidden("You are not allowed to change roles.")
+        _check_may_manage(actor, user)
+        _check_may_grant(actor, set(roles) ^ set(user.roles))
+        if Role.OWNER not in roles:
+            _check_not_last_owner(user)
+        before = _user_snapshot(user)
+        user.roles = roles
+        user.save(update_fields=["roles", "updated_at"])
+        _audit_user(user, actor=actor, action=AuditAction.WRITE, before=before)
+    return user
+
+
+def set_status(user: User, status: str, *, actor: User, reason: str = "") -> User:
+    if status not in UserStatus.values:
+        raise ValidationFailed.field("status", f"Use one of: {', '.join(UserStatus.values)}.")
+    with transaction.atomic():
+        user = User.objects.select_for_update().get(pk=user.pk)
+        if user.status == status:
+            return user
+        if not has_permission(actor, "user.update_status"):
+            raise Forbidden("You are not allowed to change the status of users.")
+        _check_may_manage(actor, user)
+        if status == UserStatus.SUSPENDED:
+            _check_not_last_owner(user)
+        before = _user_snapshot(user)
+        user.save(update_fields=user.transition(status, reason=reason))
+        action = {
+            UserStatus.SUSPENDED: AuditAction.SUSPEND,
+            UserStatus.ACTIVE: AuditAction.ACTIVATE,
+        }.get(status, AuditAction.WRITE)
+        _audit_user(user, actor=actor, action=action, before=before, extra={"reason": reason})
+    return user
+
+
+def suspend_user(user: User, *, actor: User, reason: str = "") -> User:
+    return set_status(user, UserStatus.SUSPENDED, actor=actor, reason=reason)
+
+
+def activate_user(user: User, *, actor: User) -> User:
+    return set_status(user, UserStatus.ACTIVE, actor=actor)
+
+
+def _audit_token(token: APIToken, *, actor, action, status_code=200):
+    audit.record(
+        actor=actor,
+        action=action,
+        resource_type=ResourceType.API_TOKEN,
+        resource_id=token.pk,
+        resource_target=token.name or token.key_id,
+        additional_fields={
+            "key_id": token.key_id,
+            "kind": token.kind,
+            "owner": token.user.username,
+            "expires_at": token.expires_at.isoformat(),
+        },
+        status_code=status_code,
+    )
+
+
+def _issue_token(user: User, *, kind: str, name: str, lifetime: timedelta) -> tuple[APIToken, str]:
+    key_id, secret, full = tokens.generate()
+    token = APIToken.objects.create(
+        key_id=key_id,
+        secret_hash=tokens.hash_secret(secret),
+        user=user,
+        kind=kind,
+        name=name,
+        login_type=user.login_type,
+        expires_at=timezone.now() + lifetime,
+    )
+    return token, full
+
+
+def create_token(
+    user: User, *, actor: User, name: str, lifetime: timedelta | None = None
+) -> tuple[APIToken, str]:
+    """A named token for scripts; the full secret is returned once and never stored."""
+    name = name.strip()
+    if not name:
+        raise ValidationFailed.field("name", "A token needs a name.")
+    if len(name) > 64:
+        raise ValidationFailed.field("name", "A token name is at most 64 characters.")
+    lifetime = lifetime or TOKEN_DEFAULT_LIFETIME
+    if lifetime <= timedelta(0) or lifetime > TOKEN_MAX_LIFETIME:
+        raise ValidationFailed.field(
+            "lifetime", f"A token lives between 1 second and {TOKEN_MAX_LIFETIME.days} days."
+        )
+    if actor.pk != user.pk and not has_permission(actor, "token.revoke_all"):
+        raise Forbidden("You may only create tokens for yourself.")
+    live = APIToken.objects.filter(user=user, kind=TokenKind.TOKEN, revoked_at__isnull=True)
+    if live.filter(name=name).exists():
+        raise Conflict(
+            f"You already have a token named {name!r}.",
+            validations=[{"field": "name", "detail": "Choose another name or remove that token."}],
+        )
+    try:
+        with transaction.atomic():
+            token, full = _issue_token(user, kind=TokenKind.TOKEN, name=name, lifetime=lifetime)
+            _audit_token(token, actor=actor, action=AuditAction.CREATE, status_code=201)
+    except IntegrityError:
+        raise Conflict(f"You already have a token named {name!r}.") from None
+    return token, full
+
+
+def revoke_token(token: APIToken, *, actor: User) -> APIToken:
+    with transaction.atomic():
+        token = APIToken.objects.select_for_update().select_related("user").get(pk=token.pk)
+        if token.revoked_at is not None:
+            return token
+        if actor.pk != token.user_id and not has_permission(actor, "token.revoke_all"):
+            raise Forbidden("You may only revoke your own tokens.")
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+        _audit_token(token, actor=actor, action=AuditAction.REVOKE)
+    return token
+
+
+def _find_login_user(login: str) -> User | None:
+    login = login.strip()
+    if not login:
+        return None
+    field = Q(email__iexact=login) if "@" in login else Q(username__iexact=login)
+    return User.objects.filter(field, is_system=False).first()
+
+
+def _audit_failed_login(login: str, user: User | None, reason: str, status_code: int) -> None:
+    audit.record(
+        actor=user,
+        action=AuditAction.LOGIN_FAILED,
+        resource_type=ResourceType.USER,
+        resource_id=user.pk if user else "",
+        resource_target=user.username if user else login[:255],
+        additional_fields={"reason": reason},
+        status_code=status_code,
+    )
+
+
+def authenticate_password(login: str, password: str) -> User:
+    """The user with this username or email and password; every failure is audited.
+
+    Wrong password and unknown user give the same error, after the same hashing work.
+    """
+    user = _find_login_user(login)
+    if user is None or user.login_type != LoginType.PASSWORD or not user.has_usable_password():
+        User(password=_DUMMY_PASSWORD_HASH).check_password(password)
+        _audit_failed_login(login, user, "unknown user or no password login", 401)
+        raise Unauthenticated("Incorrect username, email or password.")
+    if not user.check_password(password):
+        _audit_failed_login(login, user, "wrong password", 401)
+        raise Unauthenticated("Incorrect username, email or password.")
+    if user.status == UserStatus.SUSPENDED:
+        _audit_failed_login(login, user, "suspended", 403)
+        raise Forbidden("Your account is suspended. Ask an administrator to reactivate it.")
+    return user
+
+
+def _record_login(user: User, *, method: str) -> None:
+    before = _user_snapshot(user)
+    fields = ["last_seen_at", "updated_at"]
+    if user.status == UserStatus.DORMANT:  # coming back wakes a dormant account
+        fields += user.transition(UserStatus.ACTIVE, reason="signed in")
+    user.last_seen_at = timezone.now()
+    user.save(update_fields=fields)
+    audit.record(
+        actor=user,
+        action=AuditAction.LOGIN,
+        resource_type=ResourceType.USER,
+        resource_id=user.pk,
+        resource_target=user.username,
+        diff=audit.diff(before, _user_snapshot(user), frozenset({"password"})),
+        additional_fields={"method": method},
+        status_code=201,
+    )
+
+
+def login(*, login: str, password: str) -> tuple[User, APIToken, str]:
+    """Password login for the API and CLI: a session token, shown once."""
+    user = authenticate_password(login, password)  # outside: failed attempts stay audited
+    with transaction.atomic():
+        lifetime = timedelta(hours=settings.PORTAL_SESSION_TOKEN_LIFETIME_HOURS)
+        token, full = _issue_token(user, kind=TokenKind.SESSION, name="", lifetime=lifetime)
+        _record_login(user, method="password")
+    return user, token, full
+
+
+def record_browser_login(user: User) -> None:
+    """A session-cookie login (operator console, web portal)."""
+    with transaction.atomic():
+        _record_login(user, method="browser")
+
+
+def logout(*, actor: User, token: APIToken | None) -> None:
+    with transaction.atomic():
+        if token is not None and token.kind == TokenKind.SESSION and token.revoked_at is None:
+            APIToken.objects.filter(pk=token.pk).update(revoked_at=timezone.now())
+        audit.record(
+            actor=actor,
+            action=AuditAction.LOGOUT,
+            resource_type=ResourceType.USER,
+            resource_id=actor.pk,
+            resource_target=actor.username,
+        )
+
+
+def touch(token: APIToken) -> None:
+    """Record use of a token and presence of its user, at most once a minute (no audit)."""
+    now = timezone.now()
+    if token.last_used_at and now - token.last_used_at < _TOUCH_INTERVAL:
+        return
+    APIToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    User.objects.filter(pk=token.user_id).update(last_seen_at=now)
+    token.last_used_at = now

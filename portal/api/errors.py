@@ -1,0 +1,86 @@
+"""One JSON error shape for the whole API: {"message", "detail", "validations"}."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+
+from portal.errors import ServiceError
+
+
+def _validations(detail, prefix: str = "") -> list[dict[str, str]]:
+    if isinstance(detail, dict):
+        out = []
+        for field, value in detail.items():
+            name = f"{prefix}.{field}" if prefix else str(field)
+            if field == "non_field_errors":
+                name = prefix or "body"
+            out += _validations(value, name)
+        return out
+    if isinstance(detail, list):
+        if all(not isinstance(v, dict | list) for v in detail):
+            return [{"field": prefix or "body", "detail": " ".join(str(v) for v in detail)}]
+        out = []
+        for i, v in enumerate(detail):
+            out += _validations(v, f"{prefix}[{i}]")
+        return out
+    return [{"field": prefix or "body", "detail": str(detail)}]
+
+
+def error_body(message: str, detail: str = "", validations=None) -> dict:
+    return {"message": message, "detail": detail, "validations": validations or []}
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, ServiceError):
+        return Response(exc.as_dict(), status=exc.status_code)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    if not isinstance(exc, exceptions.APIException):
+        return None  # a real bug: let Django log it and answer 500
+
+    headers = {}
+    if getattr(exc, "wait", None):
+        headers["Retry-After"] = str(int(exc.wait))
+    if isinstance(exc, exceptions.ValidationError):
+        body = error_body("Validation failed.", validations=_validations(exc.detail))
+    elif isinstance(exc, exceptions.NotAuthenticated):
+        body = error_body(
+            "You are not signed in.",
+            "Send 'Authorization: Bearer <token>'; get a token with `portal login`.",
+        )
+    else:
+        body = error_body(str(exc.detail))
+    response = Response(body, status=exc.status_code, headers=headers)
+    if exc.status_code == status.HTTP_401_UNAUTHORIZED:
+        response["WWW-Authenticate"] = 'Bearer realm="portal"'
+    return response
+
+
+def _json_or_default(request, status_code: int, message: str, default):
+    if request.path.startswith("/api/") or request.path.startswith("/scim/"):
+        return JsonResponse(error_body(message), status=status_code)
+    return default
+
+
+def not_found(request, exception=None):
+    from django.views.defaults import page_not_found
+
+    return _json_or_default(
+        request,
+        404,
+        f"No API endpoint at {request.path}.",
+        None,
+    ) or page_not_found(request, exception)
+
+
+def server_error(request):
+    from django.views.defaults import server_error as default
+
+    return _json_or_default(
+        request, 500, "Internal error; the server log has the details.", None
+    ) or default(request)

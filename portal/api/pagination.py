@@ -1,0 +1,49 @@
+"""Limit/offset pages: {"count", "results"}; `limit` (1-100, default 25) and `offset`."""
+
+from __future__ import annotations
+
+from rest_framework import pagination
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+
+DEFAULT_LIMIT = 25
+MAX_LIMIT = 100
+
+
+def _int_param(request, name: str, default: int, lo: int, hi: int) -> int:
+    raw = request.query_params.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValidationError({name: f"Must be an integer between {lo} and {hi}."}) from None
+    if not lo <= value <= hi:
+        raise ValidationError({name: f"Must be an integer between {lo} and {hi}."})
+    return value
+
+
+class LimitOffsetPagination(pagination.BasePagination):
+    def paginate_queryset(self, queryset, request, view=None):
+        self.limit = _int_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+        self.offset = _int_param(request, "offset", 0, 0, 10**9)
+        self.count = queryset.count()
+        if self.count == 0 or self.offset >= self.count:
+            return []
+        return list(queryset[self.offset : self.offset + self.limit])
+
+    def get_paginated_response(self, data):
+        return Response({"count": self.count, "results": data})
+
+    def get_paginated_response_schema(self, schema):
+        return {
+            "type": "object",
+            "required": ["count", "results"],
+            "properties": {"count": {"type": "integer"}, "results": schema},
+        }
+
+    def get_schema_operation_parameters(self, view):
+        return [
+            {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer"}},
+            {"name": "offset", "in": "query", "required": False, "schema": {"type": "integer"}},
+        ]

@@ -1,0 +1,44 @@
+"""AuditEntry: one row per audited action, never updated."""
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from portal.audit.choices import AuditAction, ResourceType
+
+
+class AuditEntry(models.Model):
+    time = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_constraint=False,  # entries outlive users; the snapshot below keeps the name
+    )
+    actor_username = models.CharField(max_length=64, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True)
+    action = models.CharField(max_length=32, choices=AuditAction)
+    resource_type = models.CharField(max_length=32, choices=ResourceType)
+    resource_id = models.CharField(max_length=64, blank=True)
+    resource_target = models.CharField(max_length=255, blank=True)
+    diff = models.JSONField(default=dict, blank=True)
+    additional_fields = models.JSONField(default=dict, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    status_code = models.PositiveSmallIntegerField(default=200)
+
+    class Meta:
+        ordering = ["-time", "-id"]
+        verbose_name = "audit entry"
+        verbose_name_plural = "audit entries"
+        indexes = [
+            models.Index(fields=["resource_type", "resource_id"]),
+            models.Index(fields=["action", "time"]),
+            models.Index(fields=["actor", "time"]),
+        ]
+
+    def __str__(self) -> str:
+        actor = self.actor_username or "system"
+        return f"{actor} {self.action} {self.resource_type} {self.resource_target}"

@@ -1,0 +1,56 @@
+"""Writing audit entries; called by every service inside its own transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from portal.audit import context
+from portal.audit.models import AuditEntry
+
+SECRET = "*****"
+
+
+def diff(
+    before: dict[str, Any], after: dict[str, Any], secret_fields: frozenset[str] = frozenset()
+) -> dict[str, dict]:
+    """{field: {old, new, secret}} for fields that changed; secret values are masked."""
+    changes = {}
+    for field in sorted(set(before) | set(after)):
+        old, new = before.get(field), after.get(field)
+        if old == new:
+            continue
+        secret = field in secret_fields
+        changes[field] = {
+            "old": SECRET if secret and old else old,
+            "new": SECRET if secret and new else new,
+            "secret": secret,
+        }
+    return changes
+
+
+def record(
+    *,
+    actor,
+    action: str,
+    resource_type: str,
+    resource_id: Any = "",
+    resource_target: str = "",
+    diff: dict | None = None,
+    additional_fields: dict | None = None,
+    status_code: int = 200,
+) -> AuditEntry:
+    ctx = context.current()
+    return AuditEntry.objects.create(
+        actor=actor if actor is not None and actor.pk else None,
+        actor_username=getattr(actor, "username", "") or "",
+        ip=ctx.ip,
+        user_agent=ctx.user_agent,
+        request_id=ctx.request_id,
+        action=action,
+        resource_type=resource_type,
+        resource_id=str(resource_id or ""),
+        resource_target=resource_target[:255],
+        diff=diff or {},
+        additional_fields=additional_fields or {},
+        status_code=status_code,
+    )

@@ -1,0 +1,3 @@
+"""`portal login`, `portal logout`, `portal whoami` (being written)."""
+
+COMMANDS = ()

@@ -1,0 +1,8 @@
+"""`portal users ...` (being written)."""
+
+import click
+
+
+@click.group()
+def users():
+    """Manage users."""

@@ -1,0 +1,98 @@
+"""Every environment variable Portal reads, parsed in one place into one immutable Config."""
+
+from __future__ import annotations
+
+import functools
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from environs import Env
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: Path
+    database_url: str | None  # None: use the embedded PostgreSQL of data_dir
+    redis_url: str | None  # None: use the embedded Redis of data_dir
+    access_url: str
+    http_address: str
+    debug: bool
+    secret_key_env: str | None
+    allowed_hosts: tuple[str, ...]
+    trust_proxy_headers: bool
+    http_workers: int
+    embedded_worker: bool
+    first_user_username: str | None
+    first_user_email: str | None
+    first_user_password: str | None
+    session_token_lifetime_hours: int
+    log_level: str
+    log_json: bool
+
+    @property
+    def access_host(self) -> str:
+        return urlsplit(self.access_url).hostname or "127.0.0.1"
+
+    @property
+    def access_is_https(self) -> bool:
+        return urlsplit(self.access_url).scheme == "https"
+
+    @property
+    def uses_embedded(self) -> bool:
+        return self.database_url is None or self.redis_url is None
+
+    def secret_key(self) -> str:
+        """The configured key, else one generated once and kept in the data directory."""
+        if self.secret_key_env:
+            return self.secret_key_env
+        path = self.data_dir / "secret_key"
+        try:
+            return path.read_text().strip()
+        except FileNotFoundError:
+            pass
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(50)
+        # O_EXCL: two processes starting at once must agree on one key.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_text().strip()
+        with os.fdopen(fd, "w") as f:
+            f.write(key)
+        return key
+
+
+@functools.cache
+def load() -> Config:
+    env = Env()
+    data_dir = Path(env.str("PORTAL_DATA_DIR", "./.portal")).expanduser().resolve()
+    http_address = env.str("PORTAL_HTTP_ADDRESS", "127.0.0.1:8000")
+    access_url = env.str("PORTAL_ACCESS_URL", "") or f"http://{http_address}"
+    access_url = access_url.rstrip("/")
+    extra_hosts = env.list("PORTAL_ALLOWED_HOSTS", [])
+    host = urlsplit(access_url).hostname or "127.0.0.1"
+    allowed = {host, *extra_hosts}
+    if host in {"127.0.0.1", "localhost", "0.0.0.0"}:  # noqa: S104 - a name, not a bind
+        allowed |= {"127.0.0.1", "localhost", "[::1]"}
+    return Config(
+        data_dir=data_dir,
+        database_url=env.str("PORTAL_DATABASE_URL", "") or None,
+        redis_url=env.str("PORTAL_REDIS_URL", "") or None,
+        access_url=access_url,
+        http_address=http_address,
+        debug=env.bool("PORTAL_DEBUG", False),
+        secret_key_env=env.str("PORTAL_SECRET_KEY", "") or None,
+        allowed_hosts=tuple(sorted(allowed)),
+        trust_proxy_headers=env.bool("PORTAL_TRUST_PROXY_HEADERS", False),
+        http_workers=env.int("PORTAL_HTTP_WORKERS", 1),
+        embedded_worker=env.bool("PORTAL_EMBEDDED_WORKER", True),
+        first_user_username=env.str("PORTAL_FIRST_USER_USERNAME", "") or None,
+        first_user_email=env.str("PORTAL_FIRST_USER_EMAIL", "") or None,
+        first_user_password=env.str("PORTAL_FIRST_USER_PASSWORD", "") or None,
+        session_token_lifetime_hours=env.int("PORTAL_SESSION_DURATION_HOURS", 24),
+        log_level=env.str("PORTAL_LOG_LEVEL", "INFO").upper(),
+        log_json=env.bool("PORTAL_LOG_JSON", False),
+    )

@@ -1,0 +1,8 @@
+"""Templates, their versions and uploaded source archives."""
+
+from django.apps import AppConfig
+
+
+class TemplatesAppConfig(AppConfig):
+    name = "templates_app"
+    verbose_name = "Templates"

@@ -1,0 +1,93 @@
+"""Template, TemplateVersion and the content-addressed File holding a version's source archive."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+from django.utils import timezone
+
+template_name_validator = RegexValidator(
+    r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$",
+    "Use 1-32 lowercase letters, digits or '-', starting and ending with a letter or digit.",
+)
+
+
+class File(models.Model):
+    """An uploaded archive, stored once per content hash."""
+
+    hash = models.CharField("SHA-256", max_length=64, primary_key=True)
+    mimetype = models.CharField(max_length=64)
+    size = models.PositiveBigIntegerField()
+    data = models.BinaryField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    def __str__(self) -> str:
+        return f"{self.hash[:12]} ({self.size} bytes)"
+
+
+class Template(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=32, validators=[template_name_validator])
+    display_name = models.CharField(max_length=64, blank=True)
+    description = models.TextField(blank=True)
+    icon = models.CharField(max_length=255, blank=True)
+    active_version = models.ForeignKey(
+        "TemplateVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    provisioner_tags = models.JSONField(
+        default=dict, blank=True, help_text="Tags a provisioner must have to build this template."
+    )
+    default_ttl_seconds = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                "name", condition=models.Q(deleted_at__isnull=True), name="template_live_name"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TemplateVersion(models.Model):
+    """One upload of a template's Terraform; its import job (in workspaces) says if it is usable."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    template = models.ForeignKey(
+        Template, null=True, blank=True, on_delete=models.CASCADE, related_name="versions"
+    )
+    name = models.CharField(max_length=64)
+    message = models.TextField(blank=True)
+    readme = models.TextField(blank=True)
+    file = models.ForeignKey(File, on_delete=models.PROTECT, related_name="versions")
+    parameters_schema = models.JSONField(
+        default=list, blank=True, help_text="Parameters found by the import job."
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint("template", "name", name="templateversion_unique_name")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.template.name if self.template else '?'}@{self.name}"

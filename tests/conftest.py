@@ -1,0 +1,64 @@
+"""Shared fixtures: users of every role, and API clients signed in as them."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from rest_framework.test import APIClient
+
+from portal.accounts import services
+from portal.accounts.choices import Role
+
+_counter = itertools.count()
+PASSWORD = "correct-horse-battery-staple"
+
+
+@pytest.fixture
+def system(db):
+    return services.system_actor()
+
+
+@pytest.fixture
+def make_user(db, system):
+    def make(*roles: str, username: str | None = None, **kwargs):
+        n = next(_counter)
+        return services.create_user(
+            actor=system,
+            username=username or f"user{n}",
+            email=kwargs.pop("email", f"{username or f'user{n}'}@example.com"),
+            password=kwargs.pop("password", PASSWORD),
+            roles=roles or (Role.MEMBER,),
+            **kwargs,
+        )
+
+    return make
+
+
+@pytest.fixture
+def owner(make_user):
+    return make_user(Role.OWNER, username="admin")
+
+
+@pytest.fixture
+def member(make_user):
+    return make_user(username="alice")
+
+
+@pytest.fixture
+def client_for(db):
+    """An API client authenticated with a fresh session token of the given user."""
+
+    def make(user) -> APIClient:
+        _, _, secret = services.login(login=user.username, password=PASSWORD)
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+        client.token = secret
+        return client
+
+    return make
+
+
+@pytest.fixture
+def anon():
+    return APIClient()

@@ -1,0 +1,275 @@
+"""Workspaces change only through builds; each build and each template import runs as a job."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from portal.state import check_transition
+from templates_app.models import Template, TemplateVersion
+from workspaces.choices import (
+    AGENT_LIFECYCLE_TRANSITIONS,
+    APP_HEALTH_TRANSITIONS,
+    JOB_TRANSITIONS,
+    AgentLifecycle,
+    AppHealth,
+    AppShareLevel,
+    BuildReason,
+    BuildTransition,
+    JobStatus,
+    JobType,
+    LogLevel,
+    LogSource,
+    workspace_status,
+)
+
+workspace_name_validator = RegexValidator(
+    r"^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,30}[a-zA-Z0-9])?$",
+    "Use 1-32 letters, digits or '-', starting and ending with a letter or digit.",
+)
+
+
+class ProvisionerJob(models.Model):
+    """Work for a provisioner; the database row, not the Celery message, is the truth."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    type = models.CharField(max_length=32, choices=JobType)
+    status = models.CharField(
+        max_length=16, choices=JobStatus, default=JobStatus.PENDING, db_index=True
+    )
+    status_reason = models.CharField(max_length=512, blank=True)
+    error = models.TextField(blank=True)
+    error_code = models.CharField(max_length=64, blank=True)
+    template_version = models.ForeignKey(
+        TemplateVersion, null=True, blank=True, on_delete=models.CASCADE, related_name="jobs"
+    )
+    initiator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    tags = models.JSONField(default=dict, blank=True)
+    input = models.JSONField(default=dict, blank=True)
+    worker_id = models.CharField(max_length=128, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    canceled_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.id} ({self.status})"
+
+    def transition(self, status: str, *, reason: str = "", error: str = "") -> list[str]:
+        """Change status if allowed, stamping times; returns the fields to save."""
+        check_transition("provisioner job", JOB_TRANSITIONS, self.status, status)
+        now = timezone.now()
+        fields = ["status", "status_reason", "updated_at"]
+        self.status = status
+        self.status_reason = reason
+        if status == JobStatus.RUNNING:
+            self.started_at = self.heartbeat_at = now
+            fields += ["started_at", "heartbeat_at"]
+        if status in {JobStatus.CANCELING, JobStatus.CANCELED} and self.canceled_at is None:
+            self.canceled_at = now
+            fields.append("canceled_at")
+        if status in {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED}:
+            self.completed_at = now
+            fields.append("completed_at")
+        if error:
+            self.error = error
+            fields.append("error")
+        return fields
+
+
+class ProvisionerJobLog(models.Model):
+    id = models.BigAutoField(primary_key=True)
+    job = models.ForeignKey(ProvisionerJob, on_delete=models.CASCADE, related_name="logs")
+    created_at = models.DateTimeField(default=timezone.now)
+    source = models.CharField(max_length=32, choices=LogSource, default=LogSource.PROVISIONER)
+    level = models.CharField(max_length=8, choices=LogLevel, default=LogLevel.INFO)
+    stage = models.CharField(max_length=128, blank=True)
+    output = models.TextField()
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["job", "id"])]
+
+    def __str__(self) -> str:
+        return self.output[:80]
+
+
+class Workspace(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="workspaces"
+    )
+    template = models.ForeignKey(Template, on_delete=models.PROTECT, related_name="workspaces")
+    name = models.CharField(max_length=32, validators=[workspace_name_validator])
+    latest_build = models.ForeignKey(
+        "WorkspaceBuild", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    autostart_schedule = models.CharField(max_length=128, blank=True)
+    ttl_seconds = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    dormant_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                "owner",
+                Lower("name"),
+                condition=models.Q(deleted_at__isnull=True),
+                name="workspace_live_name_per_owner",
+            )
+        ]
+        indexes = [models.Index(fields=["owner", "-created_at"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def status(self) -> str:
+        build = self.latest_build
+        if build is None:
+            return workspace_status(None, None)
+        return workspace_status(build.transition, build.job.status)
+
+
+class WorkspaceBuild(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="builds")
+    template_version = models.ForeignKey(
+        TemplateVersion, on_delete=models.PROTECT, related_name="builds"
+    )
+    build_number = models.PositiveIntegerField()
+    transition = models.CharField(max_length=8, choices=BuildTransition)
+    reason = models.CharField(max_length=16, choices=BuildReason, default=BuildReason.INITIATOR)
+    initiator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    job = models.OneToOneField(ProvisionerJob, on_delete=models.PROTECT, related_name="build")
+    parameters = models.JSONField(default=dict, blank=True)
+    state = models.BinaryField(default=bytes, blank=True, editable=False)  # encrypted at rest
+    daily_cost = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-build_number"]
+        constraints = [
+            models.UniqueConstraint("workspace", "build_number", name="build_unique_number")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.workspace.name} #{self.build_number} {self.transition}"
+
+
+class WorkspaceResource(models.Model):
+    """A resource a build's job created (or would create, for imports)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    job = models.ForeignKey(ProvisionerJob, on_delete=models.CASCADE, related_name="resources")
+    transition = models.CharField(max_length=8, choices=BuildTransition)
+    type = models.CharField(max_length=128)
+    name = models.CharField(max_length=128)
+    hide = models.BooleanField(default=False)
+    icon = models.CharField(max_length=255, blank=True)
+    daily_cost = models.PositiveIntegerField(default=0)
+    metadata = models.JSONField(
+        default=list, blank=True, help_text="[{key, value, sensitive}] from portal_metadata."
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["type", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.type}.{self.name}"
+
+
+class WorkspaceAgent(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    resource = models.ForeignKey(WorkspaceResource, on_delete=models.CASCADE, related_name="agents")
+    name = models.CharField(max_length=64)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    os = models.CharField(max_length=16, default="linux")
+    arch = models.CharField(max_length=16, default="amd64")
+    directory = models.CharField(max_length=1024, blank=True)
+    env = models.JSONField(default=dict, blank=True)
+    startup_script = models.TextField(blank=True)
+    lifecycle_state = models.CharField(
+        max_length=16, choices=AgentLifecycle, default=AgentLifecycle.CREATED
+    )
+    lifecycle_reason = models.CharField(max_length=255, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    ready_at = models.DateTimeField(null=True, blank=True)
+    first_connected_at = models.DateTimeField(null=True, blank=True)
+    last_connected_at = models.DateTimeField(null=True, blank=True)
+    disconnected_at = models.DateTimeField(null=True, blank=True)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    version = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def transition(self, state: str, *, reason: str = "") -> list[str]:
+        check_transition(
+            "workspace agent", AGENT_LIFECYCLE_TRANSITIONS, self.lifecycle_state, state
+        )
+        now = timezone.now()
+        fields = ["lifecycle_state", "lifecycle_reason"]
+        self.lifecycle_state = state
+        self.lifecycle_reason = reason
+        if state == AgentLifecycle.STARTING:
+            self.started_at = now
+            fields.append("started_at")
+        if state == AgentLifecycle.READY:
+            self.ready_at = now
+            fields.append("ready_at")
+        return fields
+
+
+class WorkspaceApp(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    agent = models.ForeignKey(WorkspaceAgent, on_delete=models.CASCADE, related_name="apps")
+    slug = models.CharField(max_length=64)
+    display_name = models.CharField(max_length=128, blank=True)
+    icon = models.CharField(max_length=255, blank=True)
+    url = models.CharField(max_length=2048, blank=True)
+    command = models.TextField(blank=True)
+    share = models.CharField(max_length=16, choices=AppShareLevel, default=AppShareLevel.OWNER)
+    subdomain = models.BooleanField(default=False)
+    healthcheck_url = models.CharField(max_length=2048, blank=True)
+    healthcheck_interval = models.PositiveIntegerField(default=0)
+    healthcheck_threshold = models.PositiveIntegerField(default=0)
+    health = models.CharField(max_length=16, choices=AppHealth, default=AppHealth.DISABLED)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["slug"]
+        constraints = [models.UniqueConstraint("agent", "slug", name="app_unique_slug")]
+
+    def __str__(self) -> str:
+        return self.slug
+
+    def transition(self, health: str) -> list[str]:
+        check_transition("workspace app", APP_HEALTH_TRANSITIONS, self.health, health)
+        self.health = health
+        return ["health"]
