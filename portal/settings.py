@@ -22,7 +22,11 @@ def database_from_url(url: str) -> dict:
     parts = urlsplit(url)
     if parts.scheme not in {"postgres", "postgresql"}:
         raise ValueError(f"PORTAL_DATABASE_URL must be a postgresql:// URL, not {parts.scheme!r}")
-    options = dict(parse_qsl(parts.query))
+    options: dict = dict(parse_qsl(parts.query))
+    if CONFIG.database_pool_size > 0:
+        # A pool per process: under ASGI, requests run on changing threads and a persistent
+        # per-thread connection would leak one connection per thread.
+        options["pool"] = {"min_size": 1, "max_size": CONFIG.database_pool_size, "timeout": 10}
     host = options.pop("host", None) or unquote(parts.hostname or "")
     return {
         "ENGINE": "django.db.backends.postgresql",
@@ -32,8 +36,8 @@ def database_from_url(url: str) -> dict:
         "HOST": host,
         "PORT": str(parts.port or ""),
         "OPTIONS": options,
-        "CONN_MAX_AGE": 600,
-        "CONN_HEALTH_CHECKS": True,
+        "CONN_MAX_AGE": 0 if "pool" in options else 600,
+        "CONN_HEALTH_CHECKS": "pool" not in options,
     }
 
 
