@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "django_filters",
     "portal.accounts",
     "portal.audit",
+    "portal.ops",
     "templates_app",
     "workspaces",
 ]

@@ -1,0 +1,9 @@
+"""Operations: management commands that `portal server` runs on start-up."""
+
+from django.apps import AppConfig
+
+
+class OpsConfig(AppConfig):
+    name = "portal.ops"
+    label = "ops"
+    verbose_name = "Operations"
