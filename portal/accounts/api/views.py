@@ -112,9 +112,12 @@ class LogoutView(APIView):
     @extend_schema(request=None, responses={200: None})
     def post(self, request):
         token = request.auth if isinstance(request.auth, APIToken) else None
-        services.logout(actor=request.user, token=token)
         if token is None:
+            # A browser session: Django's user_logged_out signal already calls services.logout,
+            # so calling it here as well audited every logout twice.
             django_logout(request._request)
+        else:
+            services.logout(actor=request.user, token=token)
         return Response({"message": "Logged out."})
 
 

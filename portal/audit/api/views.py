@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime, time, timedelta
+
+from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
@@ -32,14 +35,26 @@ class AuditEntrySerializer(serializers.Serializer):
         return {f: getattr(e, f) for f in self.fields}
 
 
-def _moment(params, name: str):
+def _moment(params, name: str, *, day_end: bool = False) -> datetime | None:
+    """An aware datetime; a bare date means the start of that day (or of the next, for `until`).
+
+    Well-formed but impossible values (2024-13-01) make Django's parsers raise ValueError; they
+    are the caller's mistake, so a 400, not a 500. Naive values are taken in the server's zone.
+    """
     raw = params.get(name)
     if not raw:
         return None
-    value = parse_datetime(raw) or parse_date(raw)
+    try:
+        # The date first: parse_datetime() also reads a bare date, as midnight.
+        if (day := parse_date(raw)) is not None:
+            value = datetime.combine(day + timedelta(days=int(day_end)), time.min)
+        else:
+            value = parse_datetime(raw)
+    except ValueError:
+        value = None
     if value is None:
         raise ValidationFailed.field(name, "Use an ISO 8601 date or date-time.")
-    return value
+    return timezone.make_aware(value) if timezone.is_naive(value) else value
 
 
 class AuditView(ListView):
@@ -61,12 +76,8 @@ class AuditView(ListView):
                 qs = qs.filter(**{field: value})
         if since := _moment(params, "since"):
             qs = qs.filter(time__gte=since)
-        if until := _moment(params, "until"):
-            qs = (
-                qs.filter(time__lt=until)
-                if hasattr(until, "hour")
-                else qs.filter(time__date__lte=until)
-            )
+        if until := _moment(params, "until", day_end=True):
+            qs = qs.filter(time__lt=until)
         return qs.order_by("-time", "-id")
 
     @extend_schema(

@@ -1,0 +1,305 @@
+"""Operator console for users and API tokens; every change is an action calling the services."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+
+from portal.accounts import services
+from portal.accounts.choices import LoginType, Role, UserStatus
+from portal.accounts.models import APIToken, User
+from portal.accounts.permissions import assignable_roles, has_permission
+from portal.admin_site import ReadOnlyAdmin, run_service_per_object
+from portal.errors import ServiceError
+
+SERVICE_FORM_TEMPLATE = "admin/portal/service_form.html"
+
+# Roles, not Django groups, grant rights (see permissions.py); an empty Group list would mislead.
+if admin.site.is_registered(Group):
+    admin.site.unregister(Group)
+
+
+def _role_choices(actor) -> list[tuple[str, str]]:
+    """The roles this actor may grant; member is implied and always kept."""
+    allowed = assignable_roles(actor)
+    return [(v, label) for v, label in Role.choices if v != Role.MEMBER and v in allowed]
+
+
+class RolesForm(forms.Form):
+    roles = forms.MultipleChoiceField(
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="The selected users get exactly these roles. Everyone is also a member.",
+    )
+
+    def __init__(self, *args, actor, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["roles"].choices = _role_choices(actor)
+
+
+class CreateUserForm(forms.Form):
+    username = forms.CharField(max_length=64)
+    email = forms.EmailField(required=False)
+    name = forms.CharField(label="Full name", max_length=128, required=False)
+    login_type = forms.ChoiceField(choices=LoginType.choices, initial=LoginType.PASSWORD)
+    password1 = forms.CharField(
+        label="Password", required=False, strip=False, widget=forms.PasswordInput
+    )
+    password2 = forms.CharField(
+        label="Password (again)", required=False, strip=False, widget=forms.PasswordInput
+    )
+    roles = forms.MultipleChoiceField(
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Everyone is also a member.",
+    )
+
+    def __init__(self, *args, actor, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["roles"].choices = _role_choices(actor)
+
+    def clean(self):
+        data = super().clean()
+        if data.get("login_type") == LoginType.PASSWORD:
+            if not data.get("password1"):
+                self.add_error("password1", "A password login needs a password.")
+            elif data.get("password1") != data.get("password2"):
+                self.add_error("password2", "The two passwords differ.")
+        return data
+
+    def service_arguments(self) -> dict:
+        data = self.cleaned_data
+        password = data["password1"] if data["login_type"] == LoginType.PASSWORD else None
+        return {
+            "username": data["username"],
+            "email": data["email"],
+            "name": data["name"],
+            "login_type": data["login_type"],
+            "password": password,
+            "roles": data["roles"],
+        }
+
+    def add_service_error(self, error: ServiceError) -> None:
+        aliases = {"password": "password1"}
+        placed = False
+        for validation in error.validations:
+            field = aliases.get(validation.get("field"), validation.get("field"))
+            if field in self.fields:
+                self.add_error(field, validation.get("detail") or error.message)
+                placed = True
+        if not placed:
+            self.add_error(None, f"{error.message} {error.detail}".strip())
+
+
+class RoleFilter(admin.SimpleListFilter):
+    title = "role"
+    parameter_name = "role"
+
+    def lookups(self, request, model_admin):
+        return Role.choices
+
+    def queryset(self, request, queryset):
+        if self.value() in Role.values:
+            return queryset.filter(roles__contains=[self.value()])
+        return queryset
+
+
+@admin.register(User)
+class UserAdmin(ReadOnlyAdmin):
+    list_display = (
+        "username",
+        "name",
+        "email",
+        "roles_display",
+        "status",
+        "login_type",
+        "last_seen_at",
+        "created_at",
+    )
+    list_filter = ("status", RoleFilter, "login_type", "is_system")
+    search_fields = ("username", "email", "name")
+    date_hierarchy = "created_at"
+    ordering = ("username",)
+    fields = (
+        "username",
+        "name",
+        "email",
+        "roles",
+        "status",
+        "status_reason",
+        "status_changed_at",
+        "login_type",
+        "is_system",
+        "last_seen_at",
+        "created_at",
+        "updated_at",
+        "id",
+    )
+    readonly_fields = fields
+    actions = ("suspend_users", "activate_users", "change_roles")
+
+    @admin.display(description="roles")
+    def roles_display(self, obj: User) -> str:
+        return ", ".join(r for r in obj.roles if r != Role.MEMBER) or Role.MEMBER
+
+    def has_add_permission(self, request, obj=None):
+        return request.user.has_perm("accounts.add_user")
+
+    def has_manage_status_permission(self, request) -> bool:
+        return has_permission(request.user, "user.update_status")
+
+    def has_manage_roles_permission(self, request) -> bool:
+        return has_permission(request.user, "user.update_roles")
+
+    @admin.action(description="Suspend selected users", permissions=["manage_status"])
+    def suspend_users(self, request, queryset):
+        run_service_per_object(
+            request,
+            queryset,
+            lambda user: services.suspend_user(
+                user, actor=request.user, reason="Suspended in the operator console."
+            ),
+            done="Suspended",
+        )
+
+    @admin.action(description="Activate selected users", permissions=["manage_status"])
+    def activate_users(self, request, queryset):
+        run_service_per_object(
+            request,
+            queryset.exclude(status=UserStatus.ACTIVE),
+            lambda user: services.activate_user(user, actor=request.user),
+            done="Activated",
+        )
+
+    @admin.action(description="Change roles of selected users", permissions=["manage_roles"])
+    def change_roles(self, request, queryset):
+        users = list(queryset)
+        if "apply" in request.POST:
+            form = RolesForm(request.POST, actor=request.user)
+            if form.is_valid():
+                roles = form.cleaned_data["roles"]
+                run_service_per_object(
+                    request,
+                    users,
+                    lambda user: services.change_roles(user, actor=request.user, roles=roles),
+                    done="Changed roles of",
+                )
+                return None  # back to the list, with the messages
+        else:
+            common = set.intersection(*(set(u.roles) for u in users)) if users else set()
+            form = RolesForm(initial={"roles": sorted(common)}, actor=request.user)
+        hidden = [("action", "change_roles")]
+        hidden += [(helpers.ACTION_CHECKBOX_NAME, str(u.pk)) for u in users]
+        return self._service_form(
+            request,
+            form,
+            title="Change roles",
+            submit_label="Change roles",
+            objects=users,
+            objects_intro="Set the roles of:",
+            hidden=hidden,
+        )
+
+    def add_view(self, request, form_url="", extra_context=None):
+        """Create a user through services.create_user (validated and audited there)."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = CreateUserForm(request.POST or None, actor=request.user)
+        if request.method == "POST" and form.is_valid():
+            try:
+                user = services.create_user(actor=request.user, **form.service_arguments())
+            except ServiceError as e:
+                form.add_service_error(e)
+            else:
+                messages.success(request, f"Created user {user.username}.")
+                return redirect(reverse("admin:accounts_user_change", args=[user.pk]))
+        return self._service_form(request, form, title="Add user", submit_label="Create user")
+
+    def _service_form(self, request, form, *, title, submit_label, **extra):
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": title,
+            "form": form,
+            "submit_label": submit_label,
+            **extra,
+        }
+        return TemplateResponse(request, SERVICE_FORM_TEMPLATE, context)
+
+
+class TokenStateFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("live", "Live"), ("expired", "Expired"), ("revoked", "Revoked")]
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        value = self.value()
+        if value == "live":
+            return queryset.filter(revoked_at__isnull=True, expires_at__gt=now)
+        if value == "expired":
+            return queryset.filter(revoked_at__isnull=True, expires_at__lte=now)
+        if value == "revoked":
+            return queryset.filter(revoked_at__isnull=False)
+        return queryset
+
+
+@admin.register(APIToken)
+class APITokenAdmin(ReadOnlyAdmin):
+    list_display = (
+        "key_id",
+        "name",
+        "user",
+        "kind",
+        "state",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+    )
+    list_filter = (TokenStateFilter, "kind", "login_type")
+    list_select_related = ("user",)
+    search_fields = ("key_id", "name", "user__username")
+    date_hierarchy = "created_at"
+    # The secret hash stays out of the console.
+    fields = (
+        "key_id",
+        "name",
+        "user",
+        "kind",
+        "login_type",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+        "id",
+    )
+    readonly_fields = fields
+    actions = ("revoke_tokens",)
+
+    @admin.display(description="state")
+    def state(self, obj: APIToken) -> str:
+        if obj.revoked_at is not None:
+            return "revoked"
+        return "expired" if obj.is_expired else "live"
+
+    def has_revoke_permission(self, request) -> bool:
+        return has_permission(request.user, "token.revoke_all")
+
+    @admin.action(description="Revoke selected tokens", permissions=["revoke"])
+    def revoke_tokens(self, request, queryset):
+        run_service_per_object(
+            request,
+            queryset.select_related("user").filter(revoked_at__isnull=True),
+            lambda token: services.revoke_token(token, actor=request.user),
+            done="Revoked",
+            label=lambda token: f"{token.user.username}/{token.name or token.key_id}",
+        )

@@ -1,0 +1,276 @@
+"""The operator console: the branded admin site, its dashboard counts and shared admin helpers."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, time, timedelta
+from urllib.parse import urlencode
+
+from django.contrib import admin, messages
+from django.contrib.admin.apps import AdminConfig
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.html import format_html, format_html_join
+
+from portal.errors import ServiceError
+
+
+class PortalAdminSite(admin.AdminSite):
+    site_header = "Portal operator console"
+    site_title = "Portal"
+    index_title = "Overview"
+    # Not admin/index.html: django.contrib.admin's own copy comes first in the app dirs.
+    index_template = "admin/portal/index.html"
+
+    def index(self, request, extra_context=None):
+        context = {"portal_counts": dashboard_counts(request.user), **(extra_context or {})}
+        return super().index(request, context)
+
+
+class PortalAdminConfig(AdminConfig):
+    """Makes `admin.site` (and `@admin.register`) the Portal site, for every app."""
+
+    default_site = "portal.admin_site.PortalAdminSite"
+
+
+def _changelist(model_label: str, **params) -> str:
+    url = reverse(f"admin:{model_label.replace('.', '_')}_changelist")
+    return f"{url}?{urlencode(params)}" if params else url
+
+
+def dashboard_counts(user) -> list[dict]:
+    """The index page's figures, each shown only to roles that may open the list behind it.
+
+    At most three queries whatever the data: one per count family.
+    """
+    from django.db.models import Count, Q
+
+    from portal.accounts.choices import UserStatus
+    from portal.accounts.queries import people
+    from workspaces import queries as workspace_queries
+    from workspaces.choices import JobStatus, WorkspaceStatus
+    from workspaces.models import ProvisionerJob
+
+    counts = []
+    if user.has_perm("accounts.view_user"):
+        counts.append(
+            {
+                "label": "Active users",
+                "value": people().filter(status=UserStatus.ACTIVE).count(),
+                "url": _changelist(
+                    "accounts.user", status__exact=UserStatus.ACTIVE, is_system__exact=0
+                ),
+            }
+        )
+    if user.has_perm("workspaces.view_workspace"):
+        running = workspace_queries.STATUS_FILTERS[WorkspaceStatus.RUNNING]
+        counts.append(
+            {
+                "label": "Running workspaces",
+                "value": workspace_queries.live().filter(running).count(),
+                "url": _changelist(
+                    "workspaces.workspace", status=WorkspaceStatus.RUNNING, deleted="no"
+                ),
+            }
+        )
+    if user.has_perm("workspaces.view_provisionerjob"):
+        since = timezone.now() - timedelta(hours=24)
+        jobs = ProvisionerJob.objects.aggregate(
+            pending=Count("pk", filter=Q(status=JobStatus.PENDING)),
+            running=Count("pk", filter=Q(status=JobStatus.RUNNING)),
+            failed=Count("pk", filter=Q(status=JobStatus.FAILED, completed_at__gte=since)),
+        )
+        counts += [
+            {
+                "label": "Jobs pending",
+                "value": jobs["pending"],
+                "url": _changelist("workspaces.provisionerjob", status__exact=JobStatus.PENDING),
+            },
+            {
+                "label": "Jobs running",
+                "value": jobs["running"],
+                "url": _changelist("workspaces.provisionerjob", status__exact=JobStatus.RUNNING),
+            },
+            {
+                "label": "Jobs failed (last 24 h)",
+                "value": jobs["failed"],
+                "url": _changelist(
+                    "workspaces.provisionerjob",
+                    status__exact=JobStatus.FAILED,
+                    completed_at__gte=since.isoformat(),
+                ),
+            },
+        ]
+    return counts
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Domain rows change only through services: no add, change or delete from forms."""
+
+    list_per_page = 50
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+def run_service_per_object(request, objects, call, *, done: str, label=str) -> list:
+    """Call a service for each object, reporting successes together and failures one by one.
+
+    A ServiceError becomes an error message naming the object, never a server error; the
+    objects that did succeed stay changed (each service call is its own transaction).
+    """
+    succeeded, results = [], []
+    for obj in objects:
+        try:
+            results.append(call(obj))
+        except ServiceError as e:
+            detail = f" {e.detail}" if e.detail else ""
+            messages.error(request, f"{label(obj)}: {e.message}{detail}")
+        else:
+            succeeded.append(label(obj))
+    if succeeded:
+        messages.success(request, f"{done}: {', '.join(succeeded)}.")
+    return results
+
+
+def pretty_json(value) -> str:
+    if value in (None, {}, []):
+        return "-"
+    text = json.dumps(value, indent=2, sort_keys=True, default=str, ensure_ascii=False)
+    return format_html('<pre class="portal-json">{}</pre>', text)
+
+
+def diff_table(diff: dict) -> str:
+    """An audit diff {field: {old, new, secret}} as a field / old / new table."""
+    if not diff:
+        return "-"
+
+    def show(value):
+        if isinstance(value, dict | list):
+            return json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
+        return "" if value is None else str(value)
+
+    rows = format_html_join(
+        "",
+        "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+        (
+            (field, show(change.get("old")), show(change.get("new")))
+            for field, change in sorted(diff.items())
+            if isinstance(change, dict)
+        ),
+    )
+    return format_html(
+        '<table class="portal-diff"><thead><tr><th>Field</th><th>Old</th><th>New</th></tr>'
+        "</thead><tbody>{}</tbody></table>",
+        rows,
+    )
+
+
+def admin_link(obj, label=None) -> str:
+    """A link to obj's admin page, or plain text when there is none."""
+    if obj is None:
+        return "-"
+    opts = obj._meta
+    url = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
+    return format_html('<a href="{}">{}</a>', url, label if label is not None else str(obj))
+
+
+class DateTimeInputFilter(admin.ListFilter):
+    """A free since/until bound on a date-time field, typed in the filter sidebar."""
+
+    template = "admin/portal/input_filter.html"
+    field_name = ""
+    parameter_name = ""
+    bound = "since"  # or "until"
+
+    def __init__(self, request, params, model, model_admin):
+        super().__init__(request, params, model, model_admin)
+        if self.parameter_name in params:
+            self.used_parameters[self.parameter_name] = params.pop(self.parameter_name)[-1]
+
+    def value(self) -> str:
+        return self.used_parameters.get(self.parameter_name, "")
+
+    def has_output(self) -> bool:
+        return True
+
+    def expected_parameters(self) -> list[str]:
+        return [self.parameter_name]
+
+    def _moment(self) -> datetime | None:
+        raw = self.value().strip()
+        if not raw:
+            return None
+        day = parse_date(raw)
+        if day is not None:
+            # A bare date means the whole day: from its start, or until its end.
+            moment = datetime.combine(day, time.min if self.bound == "since" else time.max)
+        else:
+            moment = parse_datetime(raw)
+        if moment is None:
+            raise IncorrectLookupParameters(f"{raw!r} is not a date or date and time.")
+        if timezone.is_naive(moment):
+            moment = timezone.make_aware(moment)
+        return moment
+
+    def queryset(self, request, queryset):
+        try:
+            moment = self._moment()
+        except ValueError as e:
+            raise IncorrectLookupParameters(str(e)) from e
+        if moment is None:
+            return queryset
+        lookup = "gte" if self.bound == "since" else "lte"
+        return queryset.filter(**{f"{self.field_name}__{lookup}": moment})
+
+    def choices(self, changelist):
+        others = [
+            (key, value)
+            for key, values in changelist.get_filters_params().items()
+            if key != self.parameter_name
+            for value in values
+        ]
+        yield {
+            "parameter_name": self.parameter_name,
+            "value": self.value(),
+            "hidden": others,
+            "clear_url": changelist.get_query_string(remove=[self.parameter_name]),
+        }
+
+
+class DeletedFilter(admin.SimpleListFilter):
+    """Soft-deleted rows (deleted_at set) hidden or shown on demand."""
+
+    title = "deleted"
+    parameter_name = "deleted"
+
+    def lookups(self, request, model_admin):
+        return [("no", "Not deleted"), ("yes", "Deleted")]
+
+    def queryset(self, request, queryset):
+        if self.value() in {"no", "yes"}:
+            return queryset.filter(deleted_at__isnull=self.value() == "no")
+        return queryset

@@ -1,0 +1,79 @@
+"""The audit log in the console: read-only, filtered by actor, action, type and time."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from portal.accounts import services
+from portal.audit.models import AuditEntry
+
+pytestmark = pytest.mark.django_db
+
+AUDIT = "/admin/audit/auditentry/"
+
+
+@pytest.fixture
+def history(owner, member):
+    services.suspend_user(member, actor=owner, reason="left the team")
+    services.create_token(member, actor=member, name="ci")
+    old = AuditEntry.objects.get(action="suspend")
+    AuditEntry.objects.filter(pk=old.pk).update(
+        time=timezone.now() - timedelta(days=10), request_id="req-old-1"
+    )
+
+
+def _targets(response) -> list[tuple[str, str]]:
+    assert response.status_code == 200
+    return [(e.action, e.resource_target) for e in response.context["cl"].result_list]
+
+
+def test_filter_by_actor_action_and_resource_type(console, owner, history):
+    client = console(owner)
+    assert _targets(client.get(AUDIT, {"action__exact": "suspend"})) == [("suspend", "alice")]
+    assert _targets(client.get(AUDIT, {"resource_type__exact": "api_token"})) == [("create", "ci")]
+    by_alice = _targets(client.get(AUDIT, {"actor_username": "alice"}))
+    assert ("create", "ci") in by_alice
+    assert ("suspend", "alice") not in by_alice
+
+
+def test_since_and_until_bound_the_time(console, owner, history):
+    client = console(owner)
+    week_ago = (timezone.now() - timedelta(days=7)).strftime("%Y-%m-%dT%H:%M")
+    recent = _targets(client.get(AUDIT, {"since": week_ago}))
+    older = _targets(client.get(AUDIT, {"until": week_ago}))
+    assert ("suspend", "alice") in older and ("suspend", "alice") not in recent
+    assert ("create", "ci") in recent and ("create", "ci") not in older
+    day = (timezone.now() - timedelta(days=10)).date().isoformat()
+    assert ("suspend", "alice") in _targets(client.get(AUDIT, {"since": day, "until": day}))
+
+
+def test_a_malformed_date_does_not_break_the_page(console, owner, history):
+    response = console(owner).get(AUDIT, {"since": "last tuesday"}, follow=True)
+    assert response.status_code == 200
+
+
+def test_search_by_request_id_and_target(console, owner, history):
+    client = console(owner)
+    assert _targets(client.get(AUDIT, {"q": "req-old-1"})) == [("suspend", "alice")]
+    assert _targets(client.get(AUDIT, {"q": "ci"})) == [("create", "ci")]
+
+
+def test_detail_shows_the_diff_and_additional_fields(console, owner, history):
+    entry = AuditEntry.objects.get(action="suspend")
+    page = console(owner).get(f"{AUDIT}{entry.pk}/change/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert '<table class="portal-diff">' in html
+    assert "<td>status</td><td>active</td><td>suspended</td>" in html
+    assert "&quot;reason&quot;: &quot;left the team&quot;" in html
+    assert 'name="_save"' not in html
+
+
+def test_entries_cannot_be_edited_or_deleted(console, owner, history):
+    entry = AuditEntry.objects.get(action="suspend")
+    client = console(owner)
+    assert client.post(f"{AUDIT}{entry.pk}/change/", {"action": "login"}).status_code == 403
+    assert client.post(f"{AUDIT}{entry.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert client.get(f"{AUDIT}add/").status_code == 403
+    assert AuditEntry.objects.get(pk=entry.pk).action == "suspend"

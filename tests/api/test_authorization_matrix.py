@@ -1,0 +1,132 @@
+"""Every /api/v2 endpoint and method x every role, suspended user and anonymous caller.
+
+The endpoints are read from the URL conf, so one added without a row in MATRIX fails here.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from rest_framework.views import APIView
+
+from tests.api.conftest import CALLERS, STRONG_PASSWORD
+from tests.conftest import PASSWORD
+
+API_PREFIX = "api/v2/"
+
+
+def _row(owner, tadmin, uadmin, auditor, member, suspended, anonymous) -> dict[str, int]:
+    return dict(zip(CALLERS, (owner, tadmin, uadmin, auditor, member, suspended, anonymous)))
+
+
+EVERYONE = _row(200, 200, 200, 200, 200, 200, 200)
+SIGNED_IN = _row(200, 200, 200, 200, 200, 403, 401)
+
+# (url name, method) -> {caller: status}. "suspended" holds a token made before suspension.
+MATRIX: dict[tuple[str, str], dict[str, int]] = {
+    ("api:buildinfo", "GET"): EVERYONE,
+    ("api:openapi", "GET"): EVERYONE,
+    ("api:users", "GET"): _row(200, 200, 200, 200, 403, 403, 401),
+    ("api:users", "POST"): _row(201, 403, 201, 403, 403, 403, 401),
+    # Login ignores credentials sent along; each caller logs in as itself (anonymous as target).
+    ("api:users-login", "POST"): _row(201, 201, 201, 201, 201, 403, 201),
+    ("api:users-logout", "POST"): SIGNED_IN,
+    ("api:users-me", "GET"): SIGNED_IN,
+    ("api:users-me-tokens", "GET"): SIGNED_IN,
+    ("api:users-me-tokens", "POST"): _row(201, 201, 201, 201, 201, 403, 401),
+    ("api:users-me-token-detail", "DELETE"): _row(204, 204, 204, 204, 204, 403, 401),
+    ("api:user-detail", "GET"): _row(200, 200, 200, 200, 403, 403, 401),
+    ("api:user-status", "PUT"): _row(200, 403, 200, 403, 403, 403, 401),
+    ("api:user-roles", "PUT"): _row(200, 403, 200, 403, 403, 403, 401),
+    ("api:templates", "GET"): SIGNED_IN,
+    ("api:workspaces", "GET"): SIGNED_IN,
+    ("api:audit", "GET"): _row(200, 403, 403, 200, 403, 403, 401),
+}
+
+
+def _request(world, caller: str, name: str, method: str) -> tuple[dict, dict | None]:
+    """URL kwargs and a body that succeeds when the caller is allowed."""
+    me = world.users.get(caller)
+    target = world.target
+    match name, method:
+        case "api:users", "POST":
+            return {}, {
+                "username": f"new-{caller}",
+                "email": f"new-{caller}@example.com",
+                "password": STRONG_PASSWORD,
+            }
+        case "api:users-login", "POST":
+            return {}, {"login": (me or target).username, "password": PASSWORD}
+        case "api:users-me-tokens", "POST":
+            return {}, {"name": "another"}
+        case "api:users-me-token-detail", "DELETE":
+            token = world.tokens.get(caller, world.tokens["member"])
+            return {"token": str(token.id)}, None
+        case "api:user-detail", "GET":
+            return {"user": str(target.id)}, None
+        case "api:user-status", "PUT":
+            return {"user": target.username}, {"status": "suspended", "reason": "matrix"}
+        case "api:user-roles", "PUT":
+            return {"user": str(target.id)}, {"roles": ["auditor"]}
+    return {}, None
+
+
+def _implemented_methods(view_class) -> list[str]:
+    """Methods the view itself handles; OPTIONS/HEAD that only DRF provides are left out."""
+    return [
+        m.upper()
+        for m in view_class.http_method_names
+        if hasattr(view_class, m) and getattr(view_class, m) is not getattr(APIView, m, None)
+    ]
+
+
+def api_endpoints() -> set[tuple[str, str]]:
+    found: set[tuple[str, str]] = set()
+
+    def walk(patterns, prefix: str, namespaces: list[str]) -> None:
+        for p in patterns:
+            route = prefix + str(p.pattern)
+            if isinstance(p, URLResolver):
+                walk(
+                    p.url_patterns, route, namespaces + [p.namespace] if p.namespace else namespaces
+                )
+            elif isinstance(p, URLPattern) and route.startswith(API_PREFIX):
+                name = ":".join([*namespaces, p.name or route])
+                view_class = getattr(p.callback, "cls", None) or getattr(
+                    p.callback, "view_class", None
+                )
+                if view_class is None:  # a function view: its methods cannot be read
+                    found.add((name, "?"))
+                    continue
+                found.update((name, m) for m in _implemented_methods(view_class))
+
+    walk(get_resolver().url_patterns, "", [])
+    return found
+
+
+ENDPOINTS = sorted(api_endpoints() | set(MATRIX))
+
+
+def test_every_endpoint_has_a_matrix_row_and_every_row_an_endpoint():
+    discovered = api_endpoints()
+    assert len(discovered) >= 15, discovered  # the walk found the API at all
+    assert not discovered - set(MATRIX), "endpoints without a row in MATRIX"
+    assert not set(MATRIX) - discovered, "rows in MATRIX for endpoints that do not exist"
+    for key, row in MATRIX.items():
+        assert set(row) == set(CALLERS), key
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("caller", CALLERS)
+@pytest.mark.parametrize(("name", "method"), ENDPOINTS)
+def test_status_code(world, name, method, caller):
+    assert (name, method) in MATRIX, f"{method} {name} has no row in MATRIX"
+    kwargs, body = _request(world, caller, name, method)
+    client = world.clients[caller]
+    response = getattr(client, method.lower())(
+        reverse(name, kwargs=kwargs), body, format="json" if body is not None else None
+    )
+    expected = MATRIX[name, method][caller]
+    assert response.status_code == expected, response.content[:500]
+    if 400 <= response.status_code < 500:
+        assert set(response.json()) == {"message", "detail", "validations"}

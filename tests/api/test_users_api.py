@@ -1,0 +1,246 @@
+"""The users API: listing and filtering, creating, status and roles, and lookups."""
+
+from __future__ import annotations
+
+import pytest
+
+from portal.accounts import services
+from portal.accounts.choices import Role, UserStatus
+from portal.accounts.models import User
+from tests.api.conftest import STRONG_PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+
+def _fields(response) -> set[str]:
+    return {v["field"] for v in response.json()["validations"]}
+
+
+# Listing
+
+
+def test_users_list_paginates_with_limit_offset_and_count(owner, make_user, client_for):
+    for n in range(5):
+        make_user(username=f"page{n}")
+    client = client_for(owner)
+    first = client.get("/api/v2/users", {"limit": 2}).json()
+    second = client.get("/api/v2/users", {"limit": 2, "offset": 2}).json()
+    assert first["count"] == second["count"] == 6  # the system actor is not a person
+    assert [u["username"] for u in first["results"]] == ["admin", "page0"]
+    assert [u["username"] for u in second["results"]] == ["page1", "page2"]
+    past_end = client.get("/api/v2/users", {"offset": 50}).json()
+    assert past_end == {"count": 6, "results": []}
+
+
+@pytest.mark.parametrize("params", [{"limit": "abc"}, {"limit": 0}, {"limit": 101}, {"offset": -1}])
+def test_invalid_page_parameters_are_400_with_validations(owner, client_for, params):
+    r = client_for(owner).get("/api/v2/users", params)
+    assert r.status_code == 400
+    assert _fields(r) == set(params)
+
+
+def test_users_list_filters_by_search_status_and_role(owner, make_user, client_for, system):
+    make_user(Role.AUDITOR, username="carol", email="carol@corp.example")
+    dave = make_user(username="dave")
+    services.suspend_user(dave, actor=system)
+    client = client_for(owner)
+
+    def names(**params):
+        return {u["username"] for u in client.get("/api/v2/users", params).json()["results"]}
+
+    assert names(q="CORP.example") == {"carol"}
+    assert names(q="dav") == {"dave"}
+    assert names(status="suspended") == {"dave"}
+    assert names(role="auditor") == {"carol"}
+    assert names(role="owner") == {"admin"}
+
+
+# Creating
+
+
+def test_create_user_returns_201_and_the_user_can_log_in(owner, client_for, anon):
+    r = client_for(owner).post(
+        "/api/v2/users",
+        {"username": "bob", "email": "bob@example.com", "password": STRONG_PASSWORD},
+        format="json",
+    )
+    assert r.status_code == 201, r.content
+    body = r.json()
+    assert body["username"] == "bob"
+    assert body["roles"] == [Role.MEMBER]
+    assert "password" not in body
+    login = anon.post(
+        "/api/v2/users/login", {"login": "bob", "password": STRONG_PASSWORD}, format="json"
+    )
+    assert login.status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("username", "email", "field"),
+    [("ALICE", "new@example.com", "username"), ("someone", "Alice@EXAMPLE.com", "email")],
+)
+def test_duplicate_username_or_email_is_409_case_insensitively(
+    owner, member, client_for, username, email, field
+):
+    r = client_for(owner).post(
+        "/api/v2/users",
+        {"username": username, "email": email, "password": STRONG_PASSWORD},
+        format="json",
+    )
+    assert r.status_code == 409
+    assert _fields(r) == {field}
+    assert User.objects.filter(username__iexact=username).count() == (field == "username")
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"username": "bob", "password": "123"}, "password"),
+        ({"username": "bob", "password": "password1"}, "password"),
+        ({"username": "bob"}, "password"),
+        ({"username": "bob", "password": STRONG_PASSWORD, "roles": ["wizard"]}, "roles"),
+        ({"username": "bad name!", "password": STRONG_PASSWORD}, "username"),
+        ({"username": "bob", "email": "nope", "password": STRONG_PASSWORD}, "email"),
+    ],
+)
+def test_invalid_new_user_is_400_on_the_field(owner, client_for, body, field):
+    r = client_for(owner).post("/api/v2/users", body, format="json")
+    assert r.status_code == 400, r.content
+    assert any(f.split(".")[0].split("[")[0] == field for f in _fields(r)), r.json()
+    assert not User.objects.filter(username=body["username"]).exists()
+
+
+def test_user_without_password_login_needs_no_password(owner, client_for):
+    r = client_for(owner).post(
+        "/api/v2/users", {"username": "robot", "login_type": "none"}, format="json"
+    )
+    assert r.status_code == 201, r.content
+    assert not User.objects.get(username="robot").has_usable_password()
+
+
+def test_user_admin_cannot_create_an_owner(make_user, client_for):
+    uadmin = make_user(Role.USER_ADMIN)
+    r = client_for(uadmin).post(
+        "/api/v2/users",
+        {"username": "boss", "password": STRONG_PASSWORD, "roles": ["owner"]},
+        format="json",
+    )
+    assert r.status_code == 403
+    assert not User.objects.filter(username="boss").exists()
+
+
+# Status
+
+
+def _put_status(client, user, status):
+    return client.put(f"/api/v2/users/{user.id}/status", {"status": status}, format="json")
+
+
+def test_suspending_a_user_locks_out_their_token_and_activating_lets_them_back(
+    owner, member, client_for
+):
+    admin, alice = client_for(owner), client_for(member)
+    assert alice.get("/api/v2/users/me").status_code == 200
+
+    r = _put_status(admin, member, "suspended")
+    assert r.status_code == 200
+    assert r.json()["status"] == UserStatus.SUSPENDED
+    locked = alice.get("/api/v2/users/me")
+    assert locked.status_code == 403
+    assert "suspended" in locked.json()["message"]
+
+    r = _put_status(admin, member, "active")
+    assert r.json()["status"] == UserStatus.ACTIVE
+    assert alice.get("/api/v2/users/me").status_code == 200
+
+
+def test_nobody_can_suspend_themselves(make_user, client_for):
+    uadmin = make_user(Role.USER_ADMIN)
+    r = _put_status(client_for(uadmin), uadmin, "suspended")
+    assert r.status_code == 403
+    uadmin.refresh_from_db()
+    assert uadmin.status == UserStatus.ACTIVE
+
+
+def test_last_active_owner_cannot_be_suspended(owner, system):
+    # Over the API an owner can only reach this through "yourself" (403), so the CLI's
+    # system actor is where the guard matters.
+    from portal.errors import Conflict
+
+    with pytest.raises(Conflict):
+        services.suspend_user(owner, actor=system)
+    with pytest.raises(Conflict):
+        services.change_roles(owner, actor=system, roles=[Role.AUDITOR])
+    owner.refresh_from_db()
+    assert (owner.status, owner.roles) == (UserStatus.ACTIVE, [Role.MEMBER, Role.OWNER])
+
+
+def test_an_owner_can_suspend_another_owner_but_a_user_admin_cannot(owner, make_user, client_for):
+    second = make_user(Role.OWNER)
+    uadmin = make_user(Role.USER_ADMIN)
+    assert _put_status(client_for(uadmin), second, "suspended").status_code == 403
+    assert _put_status(client_for(owner), second, "suspended").status_code == 200
+
+
+def test_unknown_status_is_400(owner, member, client_for):
+    r = _put_status(client_for(owner), member, "dormant")
+    assert r.status_code == 400
+    assert _fields(r) == {"status"}
+
+
+# Roles
+
+
+def _put_roles(client, user, roles):
+    return client.put(f"/api/v2/users/{user.username}/roles", {"roles": roles}, format="json")
+
+
+def test_user_admin_cannot_grant_owner_but_an_owner_can(owner, member, make_user, client_for):
+    uadmin = make_user(Role.USER_ADMIN)
+    r = _put_roles(client_for(uadmin), member, ["owner"])
+    assert r.status_code == 403
+    member.refresh_from_db()
+    assert member.roles == [Role.MEMBER]
+
+    r = _put_roles(client_for(owner), member, ["owner"])
+    assert r.status_code == 200
+    assert set(r.json()["roles"]) == {Role.OWNER, Role.MEMBER}
+
+
+def test_member_role_is_implicit(owner, make_user, client_for):
+    auditor = make_user(Role.AUDITOR)
+    r = _put_roles(client_for(owner), auditor, [])
+    assert r.status_code == 200
+    assert r.json()["roles"] == [Role.MEMBER]
+    r = _put_roles(client_for(owner), auditor, ["template-admin"])
+    assert sorted(r.json()["roles"]) == [Role.MEMBER, Role.TEMPLATE_ADMIN]
+
+
+def test_unknown_role_is_400(owner, member, client_for):
+    assert _put_roles(client_for(owner), member, ["wizard"]).status_code == 400
+
+
+# Lookups
+
+
+def test_get_user_by_id_username_or_me(owner, member, client_for):
+    client = client_for(owner)
+    for ref in (str(member.id), member.username.upper()):
+        r = client.get(f"/api/v2/users/{ref}")
+        assert r.status_code == 200
+        assert r.json()["id"] == str(member.id)
+    assert client.get("/api/v2/users/me").json()["username"] == owner.username
+    assert client_for(member).get("/api/v2/users/me").json()["username"] == member.username
+    assert client.get("/api/v2/users/nobody").status_code == 404
+
+
+def test_member_sees_only_themselves(owner, member, client_for):
+    client = client_for(member)
+    assert client.get(f"/api/v2/users/{member.id}").status_code == 200
+    assert client.get(f"/api/v2/users/{owner.username}").status_code == 403
+
+
+def test_buildinfo_is_public(anon):
+    r = anon.get("/api/v2/buildinfo")
+    assert r.status_code == 200
+    assert r.json()["version"]
