@@ -113,11 +113,7 @@ class WorkspacesView(ListView):
                     "status", f"Use one of: {', '.join(WorkspaceStatus.values)}."
                 )
             qs = qs.filter(queries.STATUS_FILTERS[st])
-        return (
-            queries.with_latest_build(qs)
-            .only(*LIST_COLUMNS)
-            .order_by("-created_at", "-id")
-        )
+        return queries.with_latest_build(qs).only(*LIST_COLUMNS).order_by("-created_at", "-id")
 
     @extend_schema(
         parameters=[
