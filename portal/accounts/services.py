@@ -27,6 +27,8 @@ TOKEN_MAX_LIFETIME = timedelta(days=365)
 TOKEN_DEFAULT_LIFETIME = timedelta(days=30)
 _TOUCH_INTERVAL = timedelta(seconds=60)
 _TOKEN_NAME = re.compile(r"[\w][\w .-]{0,63}")
+# /api/v2/users/<these> are other endpoints, so a user with such a name could not be addressed.
+RESERVED_USERNAMES = frozenset({"me", "login", "logout"})
 _DUMMY_PASSWORD_HASH = make_password("not-a-real-password-but-equal-work")
 
 
@@ -87,6 +89,8 @@ def _validate_new_user(username: str, email: str, password: str | None, name: st
         username_validator(username)
     except DjangoValidationError as e:
         errors.append({"field": "username", "detail": " ".join(e.messages)})
+    if username.lower() in RESERVED_USERNAMES:
+        errors.append({"field": "username", "detail": f"{username!r} is reserved by the API."})
     if email:
         try:
             validate_email(email)

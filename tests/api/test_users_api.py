@@ -53,6 +53,10 @@ def test_users_list_filters_by_search_status_and_role(owner, make_user, client_f
     assert names(status="suspended") == {"dave"}
     assert names(role="auditor") == {"carol"}
     assert names(role="owner") == {"admin"}
+    for param in ("status", "role"):
+        r = client.get("/api/v2/users", {param: "bogus"})
+        assert r.status_code == 400
+        assert _fields(r) == {param}
 
 
 # Creating
@@ -101,6 +105,8 @@ def test_duplicate_username_or_email_is_409_case_insensitively(
         ({"username": "bob", "password": STRONG_PASSWORD, "roles": ["wizard"]}, "roles"),
         ({"username": "bad name!", "password": STRONG_PASSWORD}, "username"),
         ({"username": "bob", "email": "nope", "password": STRONG_PASSWORD}, "email"),
+        ({"username": "Me", "password": STRONG_PASSWORD}, "username"),  # /users/me is you
+        ({"username": "login", "password": STRONG_PASSWORD}, "username"),
     ],
 )
 def test_invalid_new_user_is_400_on_the_field(owner, client_for, body, field):

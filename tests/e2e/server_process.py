@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -99,7 +100,7 @@ class ServerProcess:
         return True
 
     def wait_ready(self) -> ServerProcess:
-        if not self.wait_for("Portal is ready."):
+        if not self.wait_for("Press Ctrl-C to stop."):  # the last line of the banner
             raise AssertionError(f"portal server did not become ready:\n{self.output}")
         return self
 
@@ -115,6 +116,14 @@ class ServerProcess:
     def processes(self) -> list[psutil.Process]:
         """The supervisor's descendants (postgres, redis, uvicorn, worker, beat ...)."""
         return psutil.Process(self.proc.pid).children(recursive=True)
+
+    def commands(self) -> str:
+        """The command lines of the descendants, for asserting which processes run."""
+        lines = []
+        for proc in self.processes():
+            with contextlib.suppress(psutil.NoSuchProcess):  # a short-lived postgres backend
+                lines.append(" ".join(proc.cmdline()))
+        return "\n".join(lines)
 
     def signal(self, sig: int) -> None:
         self.proc.send_signal(sig)

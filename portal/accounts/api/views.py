@@ -11,16 +11,22 @@ from rest_framework.views import APIView
 
 from portal.accounts import queries, services
 from portal.accounts.api import serializers as s
+from portal.accounts.choices import Role, UserStatus
 from portal.accounts.models import APIToken
 from portal.accounts.permissions import HasPermission, IsActiveUser, has_permission
 from portal.api.views import ListView
-from portal.errors import Forbidden
+from portal.errors import Forbidden, ValidationFailed
 
 
 def _valid(serializer_class, request):
     serializer = serializer_class(data=request.data)
     serializer.is_valid(raise_exception=True)
     return serializer
+
+
+def _check_choice(field: str, value: str, allowed: list[str]) -> None:
+    if value not in allowed:
+        raise ValidationFailed.field(field, f"Use one of: {', '.join(allowed)}.")
 
 
 class UsersView(ListView):
@@ -35,9 +41,12 @@ class UsersView(ListView):
         params = self.request.query_params
         if q := params.get("q"):
             qs = qs.filter(username__icontains=q) | qs.filter(email__icontains=q)
+        # An unknown value is a typo to report, not a silent empty page.
         if st := params.get("status"):
+            _check_choice("status", st, UserStatus.values)
             qs = qs.filter(status=st)
         if role := params.get("role"):
+            _check_choice("role", role, Role.values)
             qs = qs.filter(roles__contains=[role])
         return qs
 
