@@ -106,10 +106,8 @@ def dashboard_counts(user) -> list[dict]:
     return counts
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class NoFormWrites:
     """Domain rows change only through services: no add, change or delete from forms."""
-
-    list_per_page = 50
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -121,19 +119,14 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
-class ReadOnlyInline(admin.TabularInline):
+class ReadOnlyAdmin(NoFormWrites, admin.ModelAdmin):
+    list_per_page = 50
+
+
+class ReadOnlyInline(NoFormWrites, admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = True
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 def run_service_per_object(request, objects, call, *, done: str, label=str) -> list:

@@ -37,7 +37,7 @@ class DataDirInUse(EmbeddedError):
     pass
 
 
-def _die_with_parent(sig: int):
+def die_with_parent(sig: int):
     def preexec():
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, sig)
@@ -228,7 +228,7 @@ class EmbeddedPostgres:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C reaches the owner, which stops us in order
-            preexec_fn=_die_with_parent(signal.SIGINT),  # SIGINT = fast shutdown
+            preexec_fn=die_with_parent(signal.SIGINT),  # SIGINT = fast shutdown
         )
         log.close()
         self._wait_ready(timeout)
@@ -348,7 +348,7 @@ class EmbeddedRedis:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             start_new_session=True,
-            preexec_fn=_die_with_parent(signal.SIGTERM),
+            preexec_fn=die_with_parent(signal.SIGTERM),
         )
         deadline = time.monotonic() + timeout
         while True:

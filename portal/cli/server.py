@@ -19,7 +19,7 @@ import warnings
 import click
 
 from portal import config
-from portal.embedded import EmbeddedError, _die_with_parent
+from portal.embedded import EmbeddedError, die_with_parent
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -42,7 +42,7 @@ def _manage(*args: str) -> None:
         [sys.executable, "-m", "portal", "manage", *args],
         # Ctrl-C reaches us only: a migration runs to its end, then we stop in order.
         start_new_session=True,
-        preexec_fn=_die_with_parent(signal.SIGTERM),
+        preexec_fn=die_with_parent(signal.SIGTERM),
     )
     if result.returncode != 0:
         raise click.ClickException(
@@ -62,7 +62,7 @@ class Supervisor:
         self.children[name] = subprocess.Popen(
             argv,
             start_new_session=True,  # Ctrl-C reaches us only; we stop children in order
-            preexec_fn=_die_with_parent(signal.SIGTERM),
+            preexec_fn=die_with_parent(signal.SIGTERM),
         )
 
     def start_children(self) -> None:
