@@ -24,6 +24,7 @@ class Config:
     allowed_hosts: tuple[str, ...]
     trust_proxy_headers: bool
     http_workers: int
+    http_threads: int
     database_pool_size: int
     embedded_worker: bool
     first_user_username: str | None
@@ -89,6 +90,7 @@ def load() -> Config:
         allowed_hosts=tuple(sorted(allowed)),
         trust_proxy_headers=env.bool("PORTAL_TRUST_PROXY_HEADERS", False),
         http_workers=env.int("PORTAL_HTTP_WORKERS", 1),
+        http_threads=env.int("PORTAL_HTTP_THREADS", 1),
         database_pool_size=env.int("PORTAL_DATABASE_POOL_SIZE", 4),
         embedded_worker=env.bool("PORTAL_EMBEDDED_WORKER", True),
         first_user_username=env.str("PORTAL_FIRST_USER_USERNAME", "") or None,
