@@ -1,0 +1,1 @@
+"""Tests for template archives, versions and the template API."""
