@@ -1,0 +1,1 @@
+"""Provisioner: runs Terraform for workspace builds and template imports."""
