@@ -83,8 +83,7 @@ def login(
             "which server? Run `portal login URL`, e.g. https://portal.example.com"
         )
 
-    client = Client(url, token or "")
-    try:
+    with Client(url, token or "") as client:
         _check_server(client)
         if token:
             try:
@@ -101,8 +100,6 @@ def login(
             )
             answer = client.post("/users/login", {"login": username, "password": password})
             user, session = answer["user"], answer["session_token"]
-    finally:
-        client.close()
 
     credentials.save(url, session)
     click.echo(f"Logged in as {user['username']} at {url}")
@@ -117,18 +114,16 @@ def logout() -> None:
         click.echo("Not logged in; nothing to do.")
         return
     if creds.url:
-        client = Client(creds.url, creds.token, token_from_env=creds.token_from_env)
-        try:
-            client.post("/users/logout")
-        except CLIError as e:
-            reason = e.format_message().splitlines()[0]
-            click.echo(
-                f"warning: could not end the session on the server ({reason}); "
-                "forgetting it on this machine anyway.",
-                err=True,
-            )
-        finally:
-            client.close()
+        with Client(creds.url, creds.token, token_from_env=creds.token_from_env) as client:
+            try:
+                client.post("/users/logout")
+            except CLIError as e:
+                reason = e.format_message().splitlines()[0]
+                click.echo(
+                    f"warning: could not end the session on the server ({reason}); "
+                    "forgetting it on this machine anyway.",
+                    err=True,
+                )
     credentials.forget()
     click.echo(f"Logged out{f' of {creds.url}' if creds.url else ''}.")
     if creds.token_from_env:
@@ -139,11 +134,8 @@ def logout() -> None:
 @output_option
 def whoami(output: str) -> None:
     """Show who you are logged in as, and where."""
-    client = logged_in()
-    try:
+    with logged_in() as client:
         user = client.get("/users/me")
-    finally:
-        client.close()
     if output == "json":
         print_json({**user, "url": client.url})
         return

@@ -136,6 +136,12 @@ class Client:
         if self._http is not None:
             self._http.close()
 
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
 
 def logged_in() -> Client:
     """A client with the saved (or env) URL and token, or an error telling how to log in."""

@@ -58,11 +58,8 @@ def create_token(name: str, lifetime: int | None, output: str) -> None:
     body: dict = {"name": name}
     if lifetime:
         body["lifetime_seconds"] = lifetime
-    client = logged_in()
-    try:
+    with logged_in() as client:
         token = client.post("/users/me/tokens", body)
-    finally:
-        client.close()
     if output == "json":
         print_json(token)
     else:
@@ -79,11 +76,8 @@ def create_token(name: str, lifetime: int | None, output: str) -> None:
 @output_option
 def list_tokens(output: str) -> None:
     """List your live tokens (not their secrets)."""
-    client = logged_in()
-    try:
+    with logged_in() as client:
         rows, _ = client.list_all("/users/me/tokens", limit=LIST_MAX)
-    finally:
-        client.close()
     print_rows(output, rows, TOKEN_COLUMNS)
 
 
@@ -91,14 +85,6 @@ def list_tokens(output: str) -> None:
 @click.argument("token")
 def remove_token(token: str) -> None:
     """Revoke TOKEN, given by name or id; it stops working at once."""
-    client = logged_in()
-    try:
-        ref = token
-        if "/" in ref:
-            # Servers decode %2F before routing, so a name with a slash goes by its id instead.
-            rows, _ = client.list_all("/users/me/tokens", limit=LIST_MAX)
-            ref = next((t["key_id"] for t in rows if t["name"] == token), ref.replace("/", "_"))
-        client.delete(f"/users/me/tokens/{quote(ref)}")
-    finally:
-        client.close()
+    with logged_in() as client:
+        client.delete(f"/users/me/tokens/{quote(token)}")
     click.echo(f"Removed token {token}.")

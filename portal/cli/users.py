@@ -42,13 +42,10 @@ def list_users(
     search: str | None, status: str | None, role: str | None, limit: int | None, output: str
 ) -> None:
     """List users, sorted by username."""
-    client = logged_in()
-    try:
+    with logged_in() as client:
         rows, count = client.list_all(
             "/users", limit=limit or DEFAULT_LIST_MAX, q=search, status=status, role=role
         )
-    finally:
-        client.close()
     print_rows(output, rows, USER_COLUMNS)
     if count > len(rows):
         more = "raise --limit" if limit else "pass --limit"
@@ -112,20 +109,14 @@ def create_user(
     }
     if password:
         body["password"] = password
-    client = logged_in()
-    try:
+    with logged_in() as client:
         user = client.post("/users", body)
-    finally:
-        client.close()
     click.echo(f"Created user {user['username']} with roles: {', '.join(user['roles'])}.")
 
 
 def _set_status(username: str, status: str, reason: str = "") -> dict:
-    client = logged_in()
-    try:
+    with logged_in() as client:
         return client.put(f"/users/{quote(username)}/status", {"status": status, "reason": reason})
-    finally:
-        client.close()
 
 
 @users.command("suspend")
@@ -157,9 +148,6 @@ def activate_user(username: str) -> None:
 )
 def set_roles(username: str, roles: tuple[str, ...]) -> None:
     """Set the roles of USERNAME (member is always included)."""
-    client = logged_in()
-    try:
+    with logged_in() as client:
         user = client.put(f"/users/{quote(username)}/roles", {"roles": list(roles)})
-    finally:
-        client.close()
     click.echo(f"{user['username']} now has roles: {', '.join(user['roles'])}.")
