@@ -35,3 +35,7 @@ connection_policy = Hook(
     "connection_policy",
     "handler(user, kind) raises ServiceError to refuse a non-browser connection.",
 )
+template_version_created = Hook(
+    "template_version_created",
+    "handler(version, *, actor): start the version's import (workspaces registers the job).",
+)

@@ -63,6 +63,16 @@ class Template(models.Model):
         return self.name
 
 
+class ImportStatus(models.TextChoices):
+    """Mirror of the import job's status, kept here so templates_app never imports workspaces."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+
 class TemplateVersion(models.Model):
     """One upload of a template's Terraform; its import job (in workspaces) says if it is usable."""
 
@@ -76,6 +86,22 @@ class TemplateVersion(models.Model):
     file = models.ForeignKey(File, on_delete=models.PROTECT, related_name="versions")
     parameters_schema = models.JSONField(
         default=list, blank=True, help_text="Parameters found by the import job."
+    )
+    provisioner_tags = models.JSONField(
+        default=dict, blank=True, help_text="Tags a provisioner must have to import this version."
+    )
+    import_status = models.CharField(
+        max_length=16, choices=ImportStatus, default=ImportStatus.PENDING, db_index=True
+    )
+    import_error = models.TextField(blank=True)
+    import_job_id = models.UUIDField(null=True, blank=True, editable=False)
+    resources = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='What the dry runs would create: {"start": [...], "stop": [...]}.',
+    )
+    daily_cost = models.PositiveIntegerField(
+        default=0, help_text="Sum of daily_cost of what a start build would create."
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"

@@ -53,6 +53,7 @@ class BuildReason(models.TextChoices):
     AUTOSTART = "autostart"
     AUTOSTOP = "autostop"
     DORMANCY = "dormancy"
+    REAPER = "reaper"
 
 
 class WorkspaceStatus(models.TextChoices):

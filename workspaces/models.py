@@ -177,6 +177,24 @@ class WorkspaceBuild(models.Model):
         return f"{self.workspace.name} #{self.build_number} {self.transition}"
 
 
+class Provisioner(models.Model):
+    """A worker able to run jobs, as it last announced itself; online while it keeps doing so."""
+
+    id = models.CharField("worker id", max_length=128, primary_key=True)
+    tags = models.JSONField(default=dict, blank=True)
+    version = models.CharField(max_length=64, blank=True)
+    hostname = models.CharField(max_length=255, blank=True)
+    pid = models.PositiveIntegerField(null=True, blank=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.id
+
+
 class WorkspaceResource(models.Model):
     """A resource a build's job created (or would create, for imports)."""
 
@@ -185,6 +203,10 @@ class WorkspaceResource(models.Model):
     transition = models.CharField(max_length=8, choices=BuildTransition)
     type = models.CharField(max_length=128)
     name = models.CharField(max_length=128)
+    address = models.CharField(max_length=512, blank=True, help_text="Terraform address.")
+    instance_id = models.CharField(
+        max_length=255, blank=True, help_text="The resource's own id attribute, if it has one."
+    )
     hide = models.BooleanField(default=False)
     icon = models.CharField(max_length=255, blank=True)
     daily_cost = models.PositiveIntegerField(default=0)
@@ -204,12 +226,19 @@ class WorkspaceAgent(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     resource = models.ForeignKey(WorkspaceResource, on_delete=models.CASCADE, related_name="agents")
     name = models.CharField(max_length=64)
-    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    # Not unique: the token lives in Terraform state, so every build's row for the same agent
+    # carries the same one; authentication takes the newest.
+    token_hash = models.CharField(max_length=64, db_index=True, editable=False)
     os = models.CharField(max_length=16, default="linux")
     arch = models.CharField(max_length=16, default="amd64")
     directory = models.CharField(max_length=1024, blank=True)
     env = models.JSONField(default=dict, blank=True)
     startup_script = models.TextField(blank=True)
+    scripts = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="portal_script blocks: [{display_name, script, cron, run_on_start, ...}].",
+    )
     lifecycle_state = models.CharField(
         max_length=16, choices=AgentLifecycle, default=AgentLifecycle.CREATED
     )
