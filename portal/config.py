@@ -33,6 +33,14 @@ class Config:
     session_token_lifetime_hours: int
     log_level: str
     log_json: bool
+    provisioner_tags: dict[str, str]
+    job_heartbeat_seconds: float
+    reaper_interval_seconds: float
+    reaper_timeout_seconds: float
+    build_cancel_grace_seconds: float
+    state_encryption_keys: tuple[str, ...]
+    terraform_provider_mirror: Path | None
+    starter_template: bool
 
     @property
     def access_host(self) -> str:
@@ -79,9 +87,10 @@ def load() -> Config:
     allowed = {host, *extra_hosts}
     if host in {"127.0.0.1", "localhost", "0.0.0.0"}:  # noqa: S104 - a name, not a bind
         allowed |= {"127.0.0.1", "localhost", "[::1]"}
+    database_url = env.str("PORTAL_DATABASE_URL", "") or None
     return Config(
         data_dir=data_dir,
-        database_url=env.str("PORTAL_DATABASE_URL", "") or None,
+        database_url=database_url,
         redis_url=env.str("PORTAL_REDIS_URL", "") or None,
         access_url=access_url,
         http_address=http_address,
@@ -99,4 +108,29 @@ def load() -> Config:
         session_token_lifetime_hours=env.int("PORTAL_SESSION_DURATION_HOURS", 24),
         log_level=env.str("PORTAL_LOG_LEVEL", "INFO").upper(),
         log_json=env.bool("PORTAL_LOG_JSON", False),
+        provisioner_tags=parse_tags(env.str("PORTAL_PROVISIONER_TAGS", "")),
+        job_heartbeat_seconds=env.float("PORTAL_JOB_HEARTBEAT_SECONDS", 2.0),
+        reaper_interval_seconds=env.float("PORTAL_REAPER_INTERVAL_SECONDS", 300.0),
+        reaper_timeout_seconds=env.float("PORTAL_REAPER_TIMEOUT_SECONDS", 300.0),
+        build_cancel_grace_seconds=env.float("PORTAL_BUILD_CANCEL_GRACE_SECONDS", 30.0),
+        state_encryption_keys=tuple(env.list("PORTAL_STATE_ENCRYPTION_KEYS", [])),
+        terraform_provider_mirror=(
+            Path(mirror).expanduser().resolve()
+            if (mirror := env.str("PORTAL_TERRAFORM_PROVIDER_MIRROR", ""))
+            else None
+        ),
+        # On by default only for the embedded (laptop) setup: the `local` template runs
+        # workspaces as processes on the server's own host.
+        starter_template=env.bool("PORTAL_STARTER_TEMPLATE", database_url is None),
     )
+
+
+def parse_tags(text: str) -> dict[str, str]:
+    """`key=value,key2=value2` as a dict; a malformed pair is a configuration error."""
+    tags: dict[str, str] = {}
+    for pair in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"Provisioner tag {pair!r} is not of the form key=value.")
+        tags[key.strip()] = value.strip()
+    return tags

@@ -192,6 +192,17 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_IGNORE_RESULT = True
+# Maintenance tasks go to the queue every worker serves; provisioner jobs go to tag queues
+# (workspaces.dispatch).
+CELERY_TASK_DEFAULT_QUEUE = "portal"
+CELERY_BEAT_SCHEDULE = {
+    "reap-hung-jobs": {
+        "task": "workspaces.reap_hung_jobs",
+        "schedule": CONFIG.reaper_interval_seconds,
+    },
+    "dispatch-pending-jobs": {"task": "workspaces.dispatch_pending", "schedule": 30.0},
+    "refresh-waiting-reasons": {"task": "workspaces.refresh_waiting_reasons", "schedule": 30.0},
+}
 
 LOGGING = {
     "version": 1,

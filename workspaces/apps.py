@@ -6,3 +6,25 @@ from django.apps import AppConfig
 class WorkspacesConfig(AppConfig):
     name = "workspaces"
     verbose_name = "Workspaces and builds"
+
+    def ready(self) -> None:
+        from celery import signals
+
+        from portal import hooks
+        from workspaces import provisioning
+
+        hooks.template_version_created.register(provisioning.create_import_job)
+        signals.worker_ready.connect(_worker_ready, weak=False)
+        signals.worker_shutdown.connect(_worker_shutdown, weak=False)
+
+
+def _worker_ready(sender=None, **kwargs) -> None:
+    from workspaces import worker
+
+    worker.on_worker_ready(sender.hostname)
+
+
+def _worker_shutdown(sender=None, **kwargs) -> None:
+    from workspaces import worker
+
+    worker.on_worker_shutdown(sender.hostname)

@@ -181,6 +181,12 @@ def server(embedded_worker: bool | None, workers: int | None) -> None:
             _manage("migrate_locked", "-v", "0")  # replicas starting together migrate once
         if not supervisor.stopping:
             _manage("ensure_first_user")
+        if not supervisor.stopping and cfg.starter_template:
+            try:
+                _manage("ensure_starter_template")
+            except click.ClickException:
+                # Portal works without it; the operator pushes templates instead.
+                click.echo("Warning: the starter template could not be created.", err=True)
         if not supervisor.stopping:
             supervisor.start_children()
             if supervisor.wait_ready():
@@ -226,14 +232,36 @@ def _django_ready(purpose: str) -> None:
 @click.command()
 @click.option("--name", default="", help="Worker name (default: the host name).")
 @click.option("--concurrency", type=click.IntRange(1, 64), default=4, show_default=True)
+@click.option(
+    "--tag",
+    "tags",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Provisioner tag (repeatable); adds to PORTAL_PROVISIONER_TAGS. Jobs run here only "
+    "if their template's tags are a subset of these.",
+)
 @click.option("--loglevel", default="WARNING", show_default=True)
 @click.option("--quiet", is_flag=True, hidden=True, help="No banner (as run by `portal server`).")
-def worker(name: str, concurrency: int, loglevel: str, quiet: bool) -> None:
+def worker(name: str, concurrency: int, tags: tuple[str, ...], loglevel: str, quiet: bool) -> None:
     """Run a Celery worker that executes provisioner jobs."""
+    if tags:
+        try:
+            config.parse_tags(",".join(tags))
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--tag") from exc
+        current = os.environ.get("PORTAL_PROVISIONER_TAGS", "")
+        os.environ["PORTAL_PROVISIONER_TAGS"] = ",".join(filter(None, [current, *tags]))
+        config.load.cache_clear()
     _django_ready("portal worker")
     from portal.celery import app
+    from workspaces.dispatch import MAINTENANCE_QUEUE, worker_queues
 
+    try:
+        queues = [MAINTENANCE_QUEUE, *worker_queues(config.load().provisioner_tags)]
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
     argv = ["worker", "--pool", "threads", "--concurrency", str(concurrency), "-l", loglevel]
+    argv += ["-Q", ",".join(queues)]
     if name:
         argv += ["--hostname", f"{name}@%h"]
     if quiet:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import logging
 import os
@@ -22,6 +23,11 @@ DEFAULT_GRACE = 10.0
 # must not hang the job forever.
 _DRAIN_TIMEOUT = 5.0
 
+_PR_SET_PDEATHSIG = 1
+# Resolved once in the parent: loading a library in a child forked from a threaded worker can
+# deadlock on the loader lock.
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
+
 Event = dict
 OnEvent = Callable[[Event], None]
 
@@ -37,19 +43,21 @@ def terraform_command() -> list[str]:
     return [sys.executable, "-P", "-m", "workspaces.provisioner.terraform_cli"]
 
 
-def write_cli_config(path: Path, mirror_dir: Path) -> Path:
-    """Write a CLI config that installs providers only from `mirror_dir` (never a registry)."""
-    mirror = json.dumps(str(mirror_dir))  # an HCL string literal is a JSON string literal
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(
-        "disable_checkpoint = true\n"
-        "\n"
-        "provider_installation {\n"
-        "  filesystem_mirror {\n"
-        f"    path = {mirror}\n"
-        "  }\n"
-        "}\n"
+def write_cli_config(path: Path, mirror_dirs: Path | Sequence[Path]) -> Path:
+    """Write a CLI config that installs providers only from local mirrors (never a registry)."""
+    if isinstance(mirror_dirs, Path | str):
+        mirror_dirs = [Path(mirror_dirs)]
+    blocks = "".join(
+        # An HCL string literal is a JSON string literal.
+        f"  filesystem_mirror {{\n    path = {json.dumps(str(d))}\n  }}\n"
+        for d in mirror_dirs
     )
+    text = f"disable_checkpoint = true\n\nprovider_installation {{\n{blocks}}}\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Written aside and renamed: concurrent jobs read this file while another rewrites it.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
     return path
 
 
@@ -63,6 +71,13 @@ def base_env(home: Path, cli_config: Path) -> dict[str, str]:
         "HOME": str(home),
         "PATH": os.environ.get("PATH", os.defpath),
     }
+
+
+def _terminate_with_parent() -> None:
+    # A worker killed with -9 must not leave Terraform applying for nobody: it gets SIGTERM
+    # (handled like one interrupt) when the thread that started it dies.
+    if _LIBC is not None:
+        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def parse_line(line: str) -> Event:
@@ -107,6 +122,7 @@ class TerraformRun:
             # Merged so plain-text errors (panics, our own CLI failing) stay in order with events.
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_terminate_with_parent,
         )
         self._reader = threading.Thread(target=self._read, name="terraform-output", daemon=True)
         self._reader.start()

@@ -1,0 +1,194 @@
+"""The Terraform steps of one job in its own directory: init, then apply or a dry-run plan."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from workspaces.provisioner import outputs, terraform
+
+STATE_FILE = "terraform.tfstate"
+# Terraform's -json levels, mapped onto ours.
+_LEVELS = {"trace": "trace", "debug": "debug", "info": "info", "warn": "warn", "error": "error"}
+# Events that repeat what other events already said, or carry nothing for a person.
+_QUIET_TYPES = frozenset({"version", "apply_progress", "refresh_start"})
+
+Log = Callable[[str, str, str], None]  # (level, stage, output)
+ProviderLauncher = Callable[[dict[str, str], Path], contextlib.AbstractContextManager]
+
+
+@dataclass
+class Outcome:
+    ok: bool
+    canceled: bool = False
+    error: str = ""
+    state: bytes | None = None  # the state file after the run; None if Terraform never wrote one
+    nodes: list[outputs.Node] = field(default_factory=list)
+
+
+class TerraformFailed(Exception):
+    pass
+
+
+def format_event(event: dict) -> tuple[str, str] | None:
+    """(level, text) for one -json event, or None when it adds nothing to the log."""
+    if event.get("type") in _QUIET_TYPES:
+        return None
+    level = _LEVELS.get(str(event.get("@level", "info")), "info")
+    text = str(event.get("@message", ""))
+    diag = event.get("diagnostic")
+    if isinstance(diag, dict):
+        level = "error" if diag.get("severity") == "error" else "warn"
+        text = f"{diag.get('severity', 'error').capitalize()}: {diag.get('summary', '')}"
+        rng = diag.get("range") or {}
+        if rng.get("filename"):
+            text += f" (at {rng['filename']} line {rng.get('start', {}).get('line', '?')})"
+        if diag.get("detail"):
+            text += f"\n{diag['detail']}"
+    return level, text
+
+
+class Session:
+    """Runs Terraform for one job in `workdir`, logging every event through `log`.
+
+    `provider_env(transition)` gives the environment of the `portal` provider for that
+    transition; one provider process is started per transition and reattached for every
+    Terraform command, so it starts once instead of several times per command.
+    """
+
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        terraform_env: dict[str, str],
+        provider_env: Callable[[str], dict[str, str]],
+        launch_provider: ProviderLauncher,
+        log: Log,
+        cancel: threading.Event,
+        grace: float,
+        secrets: set[str] | None = None,
+    ):
+        self.workdir = workdir
+        self.terraform_env = terraform_env
+        self.provider_env = provider_env
+        self.launch_provider = launch_provider
+        self._log = log
+        self.cancel = cancel
+        self.grace = grace
+        self.secrets = set(secrets or ())
+        self.canceled = False
+
+    # -- logging
+
+    def mask(self, text: str) -> str:
+        for secret in self.secrets:
+            if secret in text:
+                text = text.replace(secret, "********")
+        return text
+
+    def log(self, level: str, stage: str, text: str) -> None:
+        self._log(level, stage, self.mask(text))
+
+    # -- Terraform commands
+
+    def _terraform(self, stage: str, args: list[str], env: dict[str, str]) -> None:
+        errors: list[str] = []
+
+        def on_event(event: dict) -> None:
+            formatted = format_event(event)
+            if formatted is None:
+                return
+            level, text = formatted
+            if level == "error":
+                errors.append(self.mask(text))
+            self.log(level, stage, text)
+
+        code = terraform.run(
+            args, self.workdir, env, on_event, cancel_event=self.cancel, grace=self.grace
+        )
+        if self.cancel.is_set():
+            self.canceled = True
+        if code != 0:
+            if self.canceled:
+                raise TerraformFailed(f"Terraform {args[0]} was canceled.")
+            detail = errors[-1] if errors else f"exit status {code}"
+            raise TerraformFailed(f"Terraform {args[0]} failed: {detail}")
+
+    @contextlib.contextmanager
+    def _provider(self, transition: str) -> Iterator[dict[str, str]]:
+        with self.launch_provider(self.provider_env(transition), self.workdir) as provider:
+            yield {**self.terraform_env, **provider.reattach_env()}
+
+    def _read_state(self) -> bytes | None:
+        path = self.workdir / STATE_FILE
+        return path.read_bytes() if path.exists() else None
+
+    def _init(self, env: dict[str, str]) -> None:
+        self._terraform("Initializing", ["init", "-json", "-input=false", "-no-color"], env)
+
+    # -- what jobs do
+
+    def apply(self, transition: str, prior_state: bytes) -> Outcome:
+        """Make the infrastructure match `transition`; the state is kept whatever happens."""
+        if prior_state:
+            (self.workdir / STATE_FILE).write_bytes(prior_state)
+        args = ["apply", "-json", "-input=false", "-no-color", "-auto-approve"]
+        if transition == "delete":
+            args.insert(1, "-destroy")
+        try:
+            with self._provider(transition) as env:
+                self._init(env)
+                self._terraform("Destroying" if transition == "delete" else "Applying", args, env)
+        except TerraformFailed as exc:
+            return self._outcome(ok=False, error=str(exc))
+        return self._outcome(ok=True)
+
+    def _outcome(self, *, ok: bool, error: str = "") -> Outcome:
+        state = self._read_state()
+        nodes: list[outputs.Node] = []
+        if state:
+            with contextlib.suppress(ValueError):
+                nodes = outputs.nodes_from_state(json.loads(state))
+        return Outcome(ok=ok, canceled=self.canceled, error=error, state=state, nodes=nodes)
+
+    def dry_run(self, transitions: tuple[str, ...] = ("start", "stop")) -> dict[str, Outcome]:
+        """Plan each transition without applying: what an import needs to know."""
+        results: dict[str, Outcome] = {}
+        for i, transition in enumerate(transitions):
+            plan_file = f"dry-run-{transition}.tfplan"
+            try:
+                with self._provider(transition) as env:
+                    if i == 0:
+                        self._init(env)
+                    self._terraform(
+                        f"Planning {transition}",
+                        ["plan", "-json", "-input=false", "-no-color", f"-out={plan_file}"],
+                        env,
+                    )
+                    plan = self._show(plan_file, env)
+            except TerraformFailed as exc:
+                results[transition] = Outcome(ok=False, canceled=self.canceled, error=str(exc))
+                return results
+            results[transition] = Outcome(ok=True, nodes=outputs.nodes_from_plan(plan))
+        return results
+
+    def _show(self, plan_file: str, env: dict[str, str]) -> dict:
+        events: list[dict] = []
+        # `show -json` prints one JSON document on one line, which arrives as one "event".
+        code = terraform.run(
+            ["show", "-json", "-no-color", plan_file],
+            self.workdir,
+            env,
+            events.append,
+            cancel_event=self.cancel,
+            grace=self.grace,
+        )
+        plan = next((e for e in events if "format_version" in e), None)
+        if code != 0 or plan is None:
+            said = " ".join(str(e.get("@message", "")) for e in events)[-500:]
+            raise TerraformFailed(f"Terraform show failed: {said or f'exit status {code}'}")
+        return plan
