@@ -10,6 +10,7 @@ class WorkspacesConfig(AppConfig):
     def ready(self) -> None:
         from celery import signals
 
+        import portal.celery  # noqa: F401  (tasks enqueued from web processes use its broker)
         from portal import hooks
         from workspaces import provisioning
 
