@@ -62,3 +62,15 @@ def client_for(db):
 @pytest.fixture
 def anon():
     return APIClient()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_connection_pools(django_db_setup):
+    """Return pooled connections (held by build threads) before the test database is dropped."""
+    yield
+    from django.db import connections
+
+    for conn in connections.all(initialized_only=True):
+        close_pool = getattr(conn, "close_pool", None)
+        if close_pool is not None:
+            close_pool()

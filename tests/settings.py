@@ -34,6 +34,8 @@ def _configure() -> None:
         for name, url, port in (("PostgreSQL", db, 5432), ("Redis", redis, 6379))
         if not _reachable(url, port)
     ]
+    # Builds run in the test's process with their log writer and heartbeat threads.
+    os.environ.setdefault("PORTAL_DATABASE_POOL_SIZE", "16")
     os.environ["PORTAL_DATA_DIR"] = os.environ.get(
         "PORTAL_TEST_DATA_DIR", tempfile.mkdtemp(prefix="portal-test-")
     )

@@ -1,21 +1,44 @@
-"""Workspaces, builds, jobs and what builds created, in the operator console (read-only)."""
+"""Workspaces, builds, jobs, provisioners and build logs in the console; actions call services."""
 
 from __future__ import annotations
 
-from django.contrib import admin
-from django.urls import reverse
-from django.utils.html import format_html
+from datetime import datetime, timedelta
 
+from django import forms
+from django.contrib import admin
+from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db import connection
+from django.http import Http404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+
+from portal.accounts.permissions import has_permission
 from portal.admin_site import (
     DeletedFilter,
     ReadOnlyAdmin,
     ReadOnlyInline,
     admin_link,
     pretty_json,
+    run_service_per_object,
 )
-from workspaces import queries
-from workspaces.choices import WorkspaceStatus, workspace_status
+from portal.errors import Conflict
+from templates_app.admin import badge
+from workspaces import queries, services
+from workspaces.choices import (
+    BuildTransition,
+    JobStatus,
+    LogLevel,
+    LogSource,
+    WorkspaceStatus,
+    workspace_status,
+)
 from workspaces.models import (
+    Provisioner,
     ProvisionerJob,
     ProvisionerJobLog,
     Workspace,
@@ -25,7 +48,131 @@ from workspaces.models import (
     WorkspaceResource,
 )
 
-LOG_LINES_ON_JOB_PAGE = 500
+try:
+    from workspaces.dispatch import ONLINE_WITHIN
+except ImportError:  # pragma: no cover - the dispatcher is the lead's; 60 s is its contract
+    ONLINE_WITHIN = timedelta(seconds=60)
+
+SERVICE_FORM_TEMPLATE = "admin/portal/service_form.html"
+LOG_TEMPLATE = "admin/workspaces/provisionerjob/log.html"
+LOG_LINES_PER_PAGE = 1000
+LOG_TAIL_ON_JOB_PAGE = 50
+# A pending job nobody picked up within this long is shown as stuck.
+PENDING_TOO_LONG = timedelta(seconds=60)
+# The tag filter offers the key=value pairs of jobs this recent (an index scan, not the table).
+TAG_CHOICES_WITHIN = timedelta(days=30)
+TAG_CHOICES_MAX = 50
+
+JOB_TONES = {
+    JobStatus.PENDING: "wait",
+    JobStatus.RUNNING: "busy",
+    JobStatus.SUCCEEDED: "good",
+    JobStatus.FAILED: "bad",
+    JobStatus.CANCELING: "off",
+    JobStatus.CANCELED: "off",
+}
+WORKSPACE_TONES = {
+    WorkspaceStatus.PENDING: "wait",
+    WorkspaceStatus.STARTING: "busy",
+    WorkspaceStatus.RUNNING: "good",
+    WorkspaceStatus.STOPPING: "busy",
+    WorkspaceStatus.STOPPED: "off",
+    WorkspaceStatus.FAILED: "bad",
+    WorkspaceStatus.CANCELING: "off",
+    WorkspaceStatus.CANCELED: "off",
+    WorkspaceStatus.DELETING: "busy",
+    WorkspaceStatus.DELETED: "off",
+}
+LEVEL_CLASSES = {level: f"portal-log-{level}" for level in LogLevel.values}
+
+
+def workspace_badge(status: str) -> str:
+    return badge(status, WORKSPACE_TONES.get(status, "off"))
+
+
+def is_stuck(job: ProvisionerJob, now: datetime | None = None) -> bool:
+    return (
+        job.status == JobStatus.PENDING
+        and job.created_at < (now or timezone.now()) - PENDING_TOO_LONG
+    )
+
+
+def job_badge(job: ProvisionerJob) -> str:
+    if job.status == JobStatus.FAILED:
+        return badge(job.status, "bad", css="portal-job-failed")
+    if is_stuck(job):
+        waited = human_duration(timezone.now() - job.created_at)
+        return badge(
+            job.status,
+            "bad",
+            css="portal-job-stuck",
+            title=f"Pending for {waited}; nobody took it.",
+        )
+    return badge(job.status, JOB_TONES.get(job.status, "off"))
+
+
+def human_duration(delta: timedelta | None) -> str:
+    if delta is None:
+        return "-"
+    seconds = max(0.0, delta.total_seconds())
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, seconds = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds} s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes} min"
+    return f"{hours // 24} d {hours % 24} h"
+
+
+def job_duration(job: ProvisionerJob) -> str:
+    if job.started_at is None:
+        return "-"
+    if job.completed_at is None:
+        return f"{human_duration(timezone.now() - job.started_at)} so far"
+    return human_duration(job.completed_at - job.started_at)
+
+
+def log_url(job_id) -> str:
+    return reverse("admin:workspaces_provisionerjob_log", args=[job_id])
+
+
+def log_link(job_id, label: str = "log") -> str:
+    return format_html('<a class="portal-log-link" href="{}">{}</a>', log_url(job_id), label)
+
+
+def tags_text(tags) -> str:
+    if not tags:
+        return "-"
+    return ", ".join(f"{k}={v}" for k, v in sorted(tags.items()))
+
+
+def build_of(job: ProvisionerJob) -> WorkspaceBuild | None:
+    try:
+        return job.build
+    except WorkspaceBuild.DoesNotExist:
+        return None
+
+
+def _one_line(text: str, limit: int = 160) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else f"{text[: limit - 1]}…"
+
+
+def _service_page(model_admin, request, *, title, form, submit_label, **extra):
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.opts,
+        "title": title,
+        "form": form,
+        "submit_label": submit_label,
+        **extra,
+    }
+    return TemplateResponse(request, SERVICE_FORM_TEMPLATE, context)
+
+
+# ---------------------------------------------------------------- workspaces
 
 
 class WorkspaceStatusFilter(admin.SimpleListFilter):
@@ -45,17 +192,52 @@ class WorkspaceStatusFilter(admin.SimpleListFilter):
 class WorkspaceBuildInline(ReadOnlyInline):
     model = WorkspaceBuild
     fk_name = "workspace"
-    fields = ("build_number", "transition", "reason", "job_status", "initiator", "created_at")
+    verbose_name_plural = "build history"
+    fields = (
+        "build_number",
+        "transition",
+        "reason",
+        "status_display",
+        "initiator",
+        "created_at",
+        "duration",
+        "log",
+    )
     readonly_fields = fields
     ordering = ("-build_number",)
-
-    @admin.display(description="job status")
-    def job_status(self, obj: WorkspaceBuild) -> str:
-        return obj.job.status
 
     def get_queryset(self, request):
         qs = super().get_queryset(request)
         return qs.select_related("job", "initiator", "workspace").defer("state", "job__input")
+
+    @admin.display(description="status")
+    def status_display(self, obj: WorkspaceBuild) -> str:
+        return job_badge(obj.job)
+
+    @admin.display(description="duration")
+    def duration(self, obj: WorkspaceBuild) -> str:
+        return job_duration(obj.job)
+
+    @admin.display(description="log")
+    def log(self, obj: WorkspaceBuild) -> str:
+        return log_link(obj.job_id)
+
+
+class OrphanDeleteForm(forms.Form):
+    understood = forms.BooleanField(
+        label="I understand",
+        help_text=(
+            "Portal forgets these workspaces' Terraform state without running Terraform: whatever "
+            "they created (containers, volumes, processes) keeps running and must be removed by "
+            "hand."
+        ),
+    )
+
+
+def _cancel_latest(workspace: Workspace, *, actor) -> WorkspaceBuild:
+    if workspace.latest_build is None:
+        raise Conflict("It has no build to cancel.")
+    return services.cancel_build(workspace.latest_build, actor=actor)
 
 
 @admin.register(Workspace)
@@ -65,13 +247,14 @@ class WorkspaceAdmin(ReadOnlyAdmin):
         "owner",
         "template",
         "status_display",
-        "build_number",
+        "latest_build_link",
+        "daily_cost",
+        "outdated",
         "created_at",
-        "last_used_at",
         "deleted_at",
     )
     list_filter = (WorkspaceStatusFilter, DeletedFilter, "template", "created_at")
-    search_fields = ("name", "owner__username", "template__name")
+    search_fields = ("name", "owner__username", "owner__email", "template__name")
     date_hierarchy = "created_at"
     fields = (
         "name",
@@ -79,6 +262,10 @@ class WorkspaceAdmin(ReadOnlyAdmin):
         "template",
         "status_display",
         "latest_build_link",
+        "template_version",
+        "outdated",
+        "daily_cost",
+        "parameters",
         "autostart_schedule",
         "ttl_seconds",
         "created_at",
@@ -90,24 +277,133 @@ class WorkspaceAdmin(ReadOnlyAdmin):
     )
     readonly_fields = fields
     inlines = (WorkspaceBuildInline,)
+    actions = (
+        "start_workspaces",
+        "stop_workspaces",
+        "delete_workspaces",
+        "cancel_builds",
+        "orphan_delete_workspaces",
+    )
 
     def get_queryset(self, request):
-        qs = queries.with_latest_build(super().get_queryset(request))
+        qs = queries.with_latest_build(super().get_queryset(request)).select_related(
+            "latest_build__template_version"
+        )
         # Terraform state is encrypted and can be large; no page shows it.
-        return qs.defer("latest_build__state", "latest_build__job__input")
+        return qs.defer(
+            "latest_build__state",
+            "latest_build__job__input",
+            "latest_build__template_version__readme",
+            "latest_build__template_version__parameters_schema",
+            "latest_build__template_version__resources",
+            "template__description",
+        )
 
     @admin.display(description="status")
     def status_display(self, obj: Workspace) -> str:
-        return obj.status
+        return workspace_badge(obj.status)
 
-    @admin.display(description="build", ordering="latest_build__build_number")
-    def build_number(self, obj: Workspace):
-        return obj.latest_build.build_number if obj.latest_build else "-"
-
-    @admin.display(description="latest build")
+    @admin.display(description="latest build", ordering="latest_build__build_number")
     def latest_build_link(self, obj: Workspace) -> str:
         build = obj.latest_build
-        return admin_link(build, f"#{build.build_number} {build.transition}") if build else "-"
+        if build is None:
+            return "-"
+        return format_html(
+            "{} ({})",
+            admin_link(build, f"#{build.build_number} {build.transition}"),
+            log_link(build.job_id),
+        )
+
+    @admin.display(description="cost/day", ordering="latest_build__daily_cost")
+    def daily_cost(self, obj: Workspace):
+        return obj.latest_build.daily_cost if obj.latest_build else "-"
+
+    @admin.display(description="outdated")
+    def outdated(self, obj: Workspace) -> str:
+        # Not a boolean icon: a red cross beside every up-to-date workspace reads as an alarm.
+        build = obj.latest_build
+        if build is None or build.template_version_id == obj.template.active_version_id:
+            return "-"
+        return badge("outdated", "wait", title="Built from a version that is no longer active.")
+
+    @admin.display(description="template version")
+    def template_version(self, obj: Workspace) -> str:
+        build = obj.latest_build
+        return admin_link(build.template_version, build.template_version.name) if build else "-"
+
+    @admin.display(description="parameters")
+    def parameters(self, obj: Workspace) -> str:
+        return pretty_json(obj.latest_build.parameters) if obj.latest_build else "-"
+
+    # Actions: the services decide (and audit); refusals become one message per workspace.
+
+    def has_manage_permission(self, request) -> bool:
+        return has_permission(request.user, "workspace.manage_all")
+
+    def _build_each(self, request, queryset, *, done: str, **build):
+        run_service_per_object(
+            request,
+            queryset,
+            lambda ws: services.create_build(ws, actor=request.user, **build),
+            done=done,
+            label=lambda ws: f"{ws.owner.username}/{ws.name}",
+        )
+
+    @admin.action(description="Start selected workspaces", permissions=["manage"])
+    def start_workspaces(self, request, queryset):
+        self._build_each(request, queryset, done="Starting", transition=BuildTransition.START)
+
+    @admin.action(description="Stop selected workspaces", permissions=["manage"])
+    def stop_workspaces(self, request, queryset):
+        self._build_each(request, queryset, done="Stopping", transition=BuildTransition.STOP)
+
+    @admin.action(description="Delete selected workspaces", permissions=["manage"])
+    def delete_workspaces(self, request, queryset):
+        self._build_each(request, queryset, done="Deleting", transition=BuildTransition.DELETE)
+
+    @admin.action(
+        description="Cancel the running build of selected workspaces", permissions=["manage"]
+    )
+    def cancel_builds(self, request, queryset):
+        run_service_per_object(
+            request,
+            queryset,
+            lambda ws: _cancel_latest(ws, actor=request.user),
+            done="Canceled the build of",
+            label=lambda ws: f"{ws.owner.username}/{ws.name}",
+        )
+
+    @admin.action(
+        description="Orphan-delete selected workspaces (forget state, destroy nothing)",
+        permissions=["manage"],
+    )
+    def orphan_delete_workspaces(self, request, queryset):
+        workspaces = list(queryset)
+        form = OrphanDeleteForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            self._build_each(
+                request,
+                workspaces,
+                done="Orphan-deleting",
+                transition=BuildTransition.DELETE,
+                orphan=True,
+            )
+            return None  # back to the list, with the messages
+        hidden = [("action", "orphan_delete_workspaces")]
+        hidden += [(helpers.ACTION_CHECKBOX_NAME, str(w.pk)) for w in workspaces]
+        return _service_page(
+            self,
+            request,
+            title="Orphan-delete workspaces",
+            form=form,
+            submit_label="Orphan-delete",
+            objects=[f"{w.owner.username}/{w.name}" for w in workspaces],
+            objects_intro=(
+                "Delete these workspaces without destroying their resources. Use this only when "
+                "a normal delete cannot succeed (for example the infrastructure is already gone):"
+            ),
+            hidden=hidden,
+        )
 
 
 @admin.register(WorkspaceBuild)
@@ -122,6 +418,8 @@ class WorkspaceBuildAdmin(ReadOnlyAdmin):
         "template_version_name",
         "daily_cost",
         "created_at",
+        "duration",
+        "log",
     )
     list_filter = ("transition", "reason", "job__status", "created_at")
     search_fields = ("workspace__name", "workspace__owner__username", "initiator__username")
@@ -133,6 +431,8 @@ class WorkspaceBuildAdmin(ReadOnlyAdmin):
         "reason",
         "status_display",
         "job_link",
+        "log",
+        "duration",
         "initiator",
         "template_version",
         "parameters_display",
@@ -151,11 +451,17 @@ class WorkspaceBuildAdmin(ReadOnlyAdmin):
                 "workspace", "initiator", "job", "template_version", "template_version__template"
             )
         )
-        return qs.defer("state", "job__input")
+        return qs.defer(
+            "state",
+            "job__input",
+            "template_version__readme",
+            "template_version__parameters_schema",
+            "template_version__resources",
+        )
 
     @admin.display(description="status", ordering="job__status")
     def status_display(self, obj: WorkspaceBuild) -> str:
-        return workspace_status(obj.transition, obj.job.status)
+        return workspace_badge(workspace_status(obj.transition, obj.job.status))
 
     @admin.display(description="template version", ordering="template_version__name")
     def template_version_name(self, obj: WorkspaceBuild) -> str:
@@ -165,9 +471,94 @@ class WorkspaceBuildAdmin(ReadOnlyAdmin):
     def job_link(self, obj: WorkspaceBuild) -> str:
         return admin_link(obj.job, f"{obj.job.type} ({obj.job.status})")
 
+    @admin.display(description="duration")
+    def duration(self, obj: WorkspaceBuild) -> str:
+        return job_duration(obj.job)
+
+    @admin.display(description="log")
+    def log(self, obj: WorkspaceBuild) -> str:
+        return log_link(obj.job_id)
+
     @admin.display(description="parameters")
     def parameters_display(self, obj: WorkspaceBuild) -> str:
         return pretty_json(obj.parameters)
+
+
+# ---------------------------------------------------------------- provisioner jobs
+
+
+class JobAgeFilter(admin.SimpleListFilter):
+    title = "age"
+    parameter_name = "age"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("pending-1m", "Pending > 1 min"),
+            ("pending-10m", "Pending > 10 min"),
+            ("today", "Created today"),
+            ("7d", "Created in the last 7 days"),
+        ]
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        value = self.value()
+        if value in ("pending-1m", "pending-10m"):
+            waited = timedelta(minutes=1 if value == "pending-1m" else 10)
+            return queryset.filter(status=JobStatus.PENDING, created_at__lt=now - waited)
+        if value == "today":
+            midnight = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+            return queryset.filter(created_at__gte=midnight)
+        if value == "7d":
+            return queryset.filter(created_at__gte=now - timedelta(days=7))
+        return queryset
+
+
+# The ORM has no set-returning functions; the created_at bound keeps this an index range scan.
+_TAG_PAIRS_SQL = """
+    SELECT DISTINCT t.key, t.value
+    FROM workspaces_provisionerjob j, jsonb_each_text(j.tags) t
+    WHERE j.created_at >= %s
+    ORDER BY 1, 2
+    LIMIT %s
+"""
+
+
+class JobTagFilter(admin.SimpleListFilter):
+    """Jobs carrying a tag key=value (or none at all); offers the pairs recent jobs carry."""
+
+    title = "tag"
+    parameter_name = "tag"
+    NONE = "(none)"
+
+    def lookups(self, request, model_admin):
+        with connection.cursor() as cursor:
+            cursor.execute(_TAG_PAIRS_SQL, [timezone.now() - TAG_CHOICES_WITHIN, TAG_CHOICES_MAX])
+            pairs = [f"{key}={value}" for key, value in cursor.fetchall()]
+        chosen = self.value()
+        if chosen and chosen != self.NONE and chosen not in pairs:
+            pairs.append(chosen)
+        return [(self.NONE, "No tags")] + [(p, p) for p in pairs]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not value:
+            return queryset
+        if value == self.NONE:
+            return queryset.filter(tags={})
+        key, sep, tag_value = value.partition("=")
+        if not sep:
+            return queryset.filter(tags__has_key=key)
+        return queryset.filter(tags__contains={key: tag_value})
+
+
+def _cancel_job(job: ProvisionerJob, *, actor) -> WorkspaceBuild:
+    build = build_of(job)
+    if build is None:
+        raise Conflict(
+            "Only workspace build jobs can be canceled here.",
+            detail="A template import ends by itself; push a new version instead.",
+        )
+    return services.cancel_build(build, actor=actor)
 
 
 @admin.register(ProvisionerJob)
@@ -175,16 +566,21 @@ class ProvisionerJobAdmin(ReadOnlyAdmin):
     list_display = (
         "short_id",
         "type",
-        "status",
+        "status_display",
+        "reason",
+        "target",
+        "tags_display",
         "initiator",
         "worker_id",
         "created_at",
-        "started_at",
-        "completed_at",
+        "duration",
+        "log",
     )
     list_filter = (
         "status",
         "type",
+        JobTagFilter,
+        JobAgeFilter,
         ("created_at", admin.DateFieldListFilter),
         ("completed_at", admin.DateFieldListFilter),
     )
@@ -193,14 +589,13 @@ class ProvisionerJobAdmin(ReadOnlyAdmin):
     fields = (
         "id",
         "type",
-        "status",
+        "status_display",
         "status_reason",
-        "error",
+        "error_display",
         "error_code",
         "initiator",
-        "build_link",
-        "template_version",
-        "tags_display",
+        "target",
+        "tags_json",
         "input_display",
         "worker_id",
         "created_at",
@@ -208,54 +603,176 @@ class ProvisionerJobAdmin(ReadOnlyAdmin):
         "heartbeat_at",
         "canceled_at",
         "completed_at",
-        "log_output",
+        "duration",
+        "log_tail",
     )
     readonly_fields = fields
+    actions = ("cancel_jobs",)
 
     def get_queryset(self, request):
         qs = super().get_queryset(request)
-        return qs.select_related("initiator", "template_version__template")
+        qs = qs.select_related(
+            "initiator", "template_version__template", "build", "build__workspace"
+        )
+        return qs.defer(
+            "build__state",
+            "template_version__readme",
+            "template_version__parameters_schema",
+            "template_version__resources",
+        )
+
+    def get_urls(self):
+        own = [
+            path(
+                "<uuid:object_id>/log/",
+                self.admin_site.admin_view(self.log_view),
+                name="workspaces_provisionerjob_log",
+            )
+        ]
+        return own + super().get_urls()
 
     @admin.display(description="id", ordering="id")
     def short_id(self, obj: ProvisionerJob) -> str:
         return str(obj.id)[:8]
 
-    @admin.display(description="workspace build")
-    def build_link(self, obj: ProvisionerJob) -> str:
-        build = (
-            WorkspaceBuild.objects.filter(job=obj)
-            .select_related("workspace")
-            .defer("state")
-            .first()
+    @admin.display(description="status", ordering="status")
+    def status_display(self, obj: ProvisionerJob) -> str:
+        return job_badge(obj)
+
+    @admin.display(description="reason / error")
+    def reason(self, obj: ProvisionerJob) -> str:
+        stuck = is_stuck(obj)
+        text = obj.error if obj.status == JobStatus.FAILED and obj.error else obj.status_reason
+        if not text and stuck:
+            waited = human_duration(timezone.now() - obj.created_at)
+            text = f"Pending for {waited}; no provisioner has taken it."
+        if not text:
+            return "-"
+        flagged = obj.status == JobStatus.FAILED or stuck
+        return format_html(
+            '<span class="portal-job-reason{}" title="{}">{}</span>',
+            " portal-job-reason-alert" if flagged else "",
+            text,
+            _one_line(text),
         )
-        return admin_link(build) if build else "-"
+
+    @admin.display(description="for")
+    def target(self, obj: ProvisionerJob) -> str:
+        build = build_of(obj)
+        if build is not None:
+            return admin_link(build, f"{build.workspace.name} #{build.build_number}")
+        version = obj.template_version
+        return admin_link(version, str(version)) if version else "-"
 
     @admin.display(description="tags")
     def tags_display(self, obj: ProvisionerJob) -> str:
+        return tags_text(obj.tags)
+
+    @admin.display(description="tags")
+    def tags_json(self, obj: ProvisionerJob) -> str:
         return pretty_json(obj.tags)
+
+    @admin.display(description="duration")
+    def duration(self, obj: ProvisionerJob) -> str:
+        if obj.status == JobStatus.PENDING:
+            return f"waiting {human_duration(timezone.now() - obj.created_at)}"
+        return job_duration(obj)
+
+    @admin.display(description="log")
+    def log(self, obj: ProvisionerJob) -> str:
+        return log_link(obj.pk)
+
+    @admin.display(description="error")
+    def error_display(self, obj: ProvisionerJob) -> str:
+        return (
+            format_html('<pre class="portal-job-error">{}</pre>', obj.error) if obj.error else "-"
+        )
 
     @admin.display(description="input")
     def input_display(self, obj: ProvisionerJob) -> str:
         return pretty_json(obj.input)
 
-    @admin.display(description="logs")
-    def log_output(self, obj: ProvisionerJob) -> str:
+    @admin.display(description="log (last lines)")
+    def log_tail(self, obj: ProvisionerJob) -> str:
         lines = list(
-            obj.logs.order_by("-id").values_list("level", "stage", "output")[:LOG_LINES_ON_JOB_PAGE]
+            obj.logs.order_by("-id").values_list("level", "stage", "output")[:LOG_TAIL_ON_JOB_PAGE]
         )
+        full = log_link(obj.pk, "The whole log")
         if not lines:
-            return "-"
+            return full
         lines.reverse()
         text = "\n".join(
             f"[{level}]{f' {stage}:' if stage else ''} {output}" for level, stage, output in lines
         )
-        url = reverse("admin:workspaces_provisionerjoblog_changelist")
-        return format_html(
-            '<pre class="portal-log">{}</pre><a href="{}?job__exact={}">All log lines</a>',
-            text,
-            url,
-            obj.pk,
+        return format_html('<pre class="portal-log">{}</pre>{}', text, full)
+
+    def has_cancel_permission(self, request) -> bool:
+        # cancel_build lets owners of a workspace or workspace.manage_all cancel its builds.
+        return has_permission(request.user, "workspace.manage_all")
+
+    @admin.action(description="Cancel selected jobs", permissions=["cancel"])
+    def cancel_jobs(self, request, queryset):
+        run_service_per_object(
+            request,
+            queryset,
+            lambda job: _cancel_job(job, actor=request.user),
+            done="Canceled",
+            label=lambda job: f"job {str(job.pk)[:8]}",
         )
+
+    def log_view(self, request, object_id):
+        """One page of a job's log rows, oldest first; `?page=last` jumps to the end."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        job = self.get_queryset(request).filter(pk=object_id).first()
+        if job is None:
+            raise Http404("No such job.")
+        rows = (
+            ProvisionerJobLog.objects.filter(job_id=job.pk)
+            .order_by("id")
+            .values_list("id", "created_at", "level", "source", "stage", "output")
+        )
+        paginator = Paginator(rows, LOG_LINES_PER_PAGE)
+        wanted = request.GET.get("page") or 1
+        page = paginator.get_page(paginator.num_pages if wanted == "last" else wanted)
+        lines, stage = [], None
+        for number, (log_id, created_at, level, source, line_stage, output) in enumerate(
+            page.object_list, start=page.start_index()
+        ):
+            lines.append(
+                {
+                    "number": number,
+                    "id": log_id,
+                    "time": timezone.localtime(created_at).strftime("%H:%M:%S.%f")[:-3],
+                    "level": level,
+                    "css": LEVEL_CLASSES.get(level, "portal-log-info"),
+                    "source": source,
+                    "daemon": source == LogSource.PROVISIONER_DAEMON,
+                    "stage": line_stage,
+                    "new_stage": line_stage != stage,
+                    "output": output,
+                }
+            )
+            stage = line_stage
+        build = build_of(job)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"Log of job {str(job.pk)[:8]}",
+            "job": job,
+            "job_status": job_badge(job),
+            "job_link": admin_link(job, str(job.pk)[:8]),
+            "target": self.target(job),
+            "build": build,
+            "duration": self.duration(job),
+            "tags": tags_text(job.tags),
+            "active": job.status in (JobStatus.PENDING, JobStatus.RUNNING, JobStatus.CANCELING),
+            "page": page,
+            "paginator": paginator,
+            "lines": lines,
+            "page_range": paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1),
+        }
+        return TemplateResponse(request, LOG_TEMPLATE, context)
 
 
 @admin.register(ProvisionerJobLog)
@@ -269,13 +786,93 @@ class ProvisionerJobLogAdmin(ReadOnlyAdmin):
 
     @admin.display(description="job")
     def job_link(self, obj: ProvisionerJobLog) -> str:
-        # By id: no join, the job's page has the rest.
-        url = reverse("admin:workspaces_provisionerjob_change", args=[obj.job_id])
-        return format_html('<a href="{}">{}</a>', url, str(obj.job_id)[:8])
+        # By id: no join; the log page has the rest.
+        return log_link(obj.job_id, str(obj.job_id)[:8])
 
     @admin.display(description="output")
     def short_output(self, obj: ProvisionerJobLog) -> str:
         return obj.output if len(obj.output) <= 120 else f"{obj.output[:119]}…"
+
+
+# ---------------------------------------------------------------- provisioners
+
+
+def _online_cutoff() -> datetime:
+    return timezone.now() - ONLINE_WITHIN
+
+
+class ProvisionerOnlineFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("online", "Online"), ("offline", "Offline")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "online":
+            return queryset.filter(last_seen_at__gte=_online_cutoff())
+        if self.value() == "offline":
+            return queryset.filter(last_seen_at__lt=_online_cutoff())
+        return queryset
+
+
+@admin.register(Provisioner)
+class ProvisionerAdmin(ReadOnlyAdmin):
+    list_display = (
+        "id",
+        "online",
+        "tags_display",
+        "version",
+        "hostname",
+        "pid",
+        "last_seen_at",
+        "started_at",
+    )
+    list_filter = (ProvisionerOnlineFilter,)
+    search_fields = ("id", "hostname", "version")
+    ordering = ("-last_seen_at",)
+    fields = (
+        "id",
+        "online",
+        "tags_json",
+        "version",
+        "hostname",
+        "pid",
+        "started_at",
+        "last_seen_at",
+        "current_jobs",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="online", boolean=True, ordering="last_seen_at")
+    def online(self, obj: Provisioner) -> bool:
+        return obj.last_seen_at >= _online_cutoff()
+
+    @admin.display(description="tags")
+    def tags_display(self, obj: Provisioner) -> str:
+        return tags_text(obj.tags)
+
+    @admin.display(description="tags")
+    def tags_json(self, obj: Provisioner) -> str:
+        return pretty_json(obj.tags)
+
+    @admin.display(description="jobs it runs")
+    def current_jobs(self, obj: Provisioner) -> str:
+        jobs = list(
+            ProvisionerJob.objects.filter(
+                worker_id=obj.pk, status__in=(JobStatus.RUNNING, JobStatus.CANCELING)
+            ).only("id", "type", "status")
+        )
+        if not jobs:
+            return "-"
+        return format_html_join(
+            SafeString("<br>"),
+            "{} {} ({})",
+            ((admin_link(j, str(j.pk)[:8]), j.type, log_link(j.pk)) for j in jobs),
+        )
+
+
+# ---------------------------------------------------------------- what builds created
 
 
 @admin.register(WorkspaceResource)
@@ -295,6 +892,8 @@ class WorkspaceResourceAdmin(ReadOnlyAdmin):
     fields = (
         "type",
         "name",
+        "address",
+        "instance_id",
         "workspace_link",
         "job_link",
         "transition",
@@ -313,7 +912,7 @@ class WorkspaceResourceAdmin(ReadOnlyAdmin):
 
     @admin.display(description="workspace")
     def workspace_link(self, obj: WorkspaceResource) -> str:
-        build = getattr(obj.job, "build", None) if obj.job_id else None
+        build = build_of(obj.job) if obj.job_id else None
         return admin_link(build.workspace) if build else "-"
 
     @admin.display(description="job")
@@ -354,6 +953,7 @@ class WorkspaceAgentAdmin(ReadOnlyAdmin):
         "directory",
         "env_display",
         "startup_script",
+        "scripts_display",
         "started_at",
         "ready_at",
         "first_connected_at",
@@ -368,6 +968,10 @@ class WorkspaceAgentAdmin(ReadOnlyAdmin):
     @admin.display(description="environment")
     def env_display(self, obj: WorkspaceAgent) -> str:
         return pretty_json(obj.env)
+
+    @admin.display(description="scripts")
+    def scripts_display(self, obj: WorkspaceAgent) -> str:
+        return pretty_json(obj.scripts)
 
 
 @admin.register(WorkspaceApp)

@@ -107,6 +107,8 @@ class JobLogWriter:
         except Exception:
             log.exception("could not write %d log lines of job %s", len(rows), self.job_id)
             return
+        finally:
+            connection.close()  # back to the pool until the next batch
         try:
             logs.publish(self.job_id, [row_dict(r) for r in created])
         except Exception:

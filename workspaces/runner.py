@@ -80,6 +80,9 @@ class Heartbeat(threading.Thread):
                     return
                 except Exception:
                     log.warning("heartbeat of job %s failed", self.job_id, exc_info=True)
+                finally:
+                    # Back to the pool between beats: a worker runs several jobs at once.
+                    connection.close()
         finally:
             connection.close()
 

@@ -72,6 +72,7 @@ ADMIN_PERMISSIONS: dict[str, str] = {
     "workspaces.view_workspaceapp": "workspace.read_all",
     "workspaces.view_provisionerjob": "job.read_all",
     "workspaces.view_provisionerjoblog": "job.read_all",
+    "workspaces.view_provisioner": "job.read_all",
 }
 
 

@@ -252,6 +252,9 @@ def worker(name: str, concurrency: int, tags: tuple[str, ...], loglevel: str, qu
         current = os.environ.get("PORTAL_PROVISIONER_TAGS", "")
         os.environ["PORTAL_PROVISIONER_TAGS"] = ",".join(filter(None, [current, *tags]))
         config.load.cache_clear()
+    # Each running job holds a connection, and its log writer and heartbeat take one briefly.
+    os.environ.setdefault("PORTAL_DATABASE_POOL_SIZE", str(2 * concurrency + 4))
+    config.load.cache_clear()
     _django_ready("portal worker")
     from portal.celery import app
     from workspaces.dispatch import MAINTENANCE_QUEUE, worker_queues

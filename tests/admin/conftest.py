@@ -12,6 +12,7 @@ from portal.accounts.choices import Role
 from templates_app.models import File, Template, TemplateVersion
 from workspaces.choices import BuildTransition, JobStatus, JobType
 from workspaces.models import (
+    Provisioner,
     ProvisionerJob,
     ProvisionerJobLog,
     Workspace,
@@ -119,6 +120,7 @@ def seed(make_user, owner):
             template = make_template(owner)
             make_workspace(user, template)
             services.create_token(user, actor=user, name="ci")
+            Provisioner.objects.create(id=f"worker-{user.username}", tags={"owner": user.username})
 
     return add
 

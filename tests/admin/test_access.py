@@ -22,6 +22,7 @@ ALL = {
     "workspaces.workspacebuild",
     "workspaces.provisionerjob",
     "workspaces.provisionerjoblog",
+    "workspaces.provisioner",
     "workspaces.workspaceresource",
     "workspaces.workspaceagent",
     "workspaces.workspaceapp",

@@ -263,23 +263,30 @@ def build_resources(nodes: list[Node]) -> list[Resource]:
     for agent in agents.values():
         agent.apps.sort(key=lambda a: a.slug)
 
-    compute = [n for n in managed if not n.type.startswith(PORTAL_PREFIX)]
+    compute = sorted(
+        (n for n in managed if not n.type.startswith(PORTAL_PREFIX)), key=lambda n: n.address
+    )
+    owner_of: dict[str, str] = {}  # agent address -> address of the resource it runs in
+    for agent_address in agents:
+        users = [n for n in compute if agent_address in n.depends_on]
+        # The agent runs in the most downstream user: a Deployment that uses a Secret holding
+        # the token, not the Secret.
+        downstream = [
+            n for n in users if not any(n.base_address in m.depends_on for m in users if m is not n)
+        ]
+        if users:
+            owner_of[agent_address] = (downstream or users)[0].address
     resources: list[Resource] = []
     by_id: dict[str, Resource] = {}
     by_base: dict[str, Resource] = {}
-    attached: set[str] = set()
-    for n in sorted(compute, key=lambda n: n.address):
+    for n in compute:
         res = Resource(
             address=n.address,
             type=n.type,
             name=n.name,
             instance_id=str(n.values.get("id") or ""),
         )
-        for dep in sorted(n.depends_on):
-            if dep not in agents or dep in attached:
-                continue  # an agent belongs to the first resource that uses it
-            attached.add(dep)
-            res.agents.append(agents[dep])
+        res.agents = [agents[a] for a, owner in sorted(owner_of.items()) if owner == n.address]
         resources.append(res)
         if res.instance_id:
             by_id.setdefault(res.instance_id, res)

@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 
 BINARY_ENV = "PORTAL_TERRAFORM_BINARY"
 DEFAULT_GRACE = 10.0
+PORTAL_PATTERN = "portal.local/*/*"  # the `portal` provider's source address
 # How long wait() keeps reading after Terraform exited: a grandchild that leaked our stdout
 # must not hang the job forever.
 _DRAIN_TIMEOUT = 5.0
@@ -47,11 +48,15 @@ def write_cli_config(path: Path, mirror_dirs: Path | Sequence[Path]) -> Path:
     """Write a CLI config that installs providers only from local mirrors (never a registry)."""
     if isinstance(mirror_dirs, Path | str):
         mirror_dirs = [Path(mirror_dirs)]
-    blocks = "".join(
-        # An HCL string literal is a JSON string literal.
-        f"  filesystem_mirror {{\n    path = {json.dumps(str(d))}\n  }}\n"
-        for d in mirror_dirs
-    )
+    mirror_dirs = [Path(d) for d in mirror_dirs]
+    blocks = ""
+    for i, d in enumerate(mirror_dirs):
+        # An HCL string literal is a JSON string literal. With several mirrors, the first
+        # (ours) alone serves the portal provider, so an operator's mirror cannot shadow it.
+        scope = ""
+        if len(mirror_dirs) > 1:
+            scope = f"    {'include' if i == 0 else 'exclude'} = [{json.dumps(PORTAL_PATTERN)}]\n"
+        blocks += f"  filesystem_mirror {{\n    path = {json.dumps(str(d))}\n{scope}  }}\n"
     text = f"disable_checkpoint = true\n\nprovider_installation {{\n{blocks}}}\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     # Written aside and renamed: concurrent jobs read this file while another rewrites it.
