@@ -8,7 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from portal.errors import Conflict, NotFound, ValidationFailed
-from workspaces.choices import JobStatus, LogLevel, LogSource
+from workspaces.choices import JobStatus, JobType, LogLevel, LogSource
 from workspaces.models import ProvisionerJob, ProvisionerJobLog
 
 # Jobs a worker is executing; only these have an owner that heartbeats.
@@ -76,12 +76,25 @@ def complete(
         return job
 
 
+def _sync_import(job: ProvisionerJob, error: str = "") -> None:
+    """A template version mirrors its import job's end, however the job ended."""
+    if job.type != JobType.TEMPLATE_VERSION_IMPORT or job.template_version_id is None:
+        return
+    from portal.accounts.services import system_actor
+    from templates_app import services as template_services
+
+    template_services.record_import_result(
+        job.template_version, actor=system_actor(), status=job.status, error=error
+    )
+
+
 def _fail_with_log(job: ProvisionerJob, message: str) -> None:
     fields = job.transition(JobStatus.FAILED, reason=message[:_REASON_MAX], error=message)
     job.save(update_fields=fields)
     ProvisionerJobLog.objects.create(
         job=job, source=LogSource.PROVISIONER_DAEMON, level=LogLevel.ERROR, output=message
     )
+    _sync_import(job, message)
 
 
 def fail_orphaned(worker_id: str, reason: str) -> list:
@@ -135,4 +148,6 @@ def request_cancel(job_id) -> ProvisionerJob:
                 detail="Only pending or running jobs can be canceled.",
             )
         job.save(update_fields=fields)
+        if job.status == JobStatus.CANCELED:
+            _sync_import(job, "The import was canceled before it started.")
         return job

@@ -27,6 +27,7 @@ class ResourceType(models.TextChoices):
     API_TOKEN = "api_token"
     TEMPLATE = "template"
     TEMPLATE_VERSION = "template_version"
+    FILE = "file"
     WORKSPACE = "workspace"
     WORKSPACE_BUILD = "workspace_build"
     WORKSPACE_AGENT = "workspace_agent"

@@ -17,9 +17,16 @@ def main() -> None:
 
 
 def _register() -> None:
-    from portal.cli import auth, server, tokens, users
+    from portal.cli import auth, server, templates, tokens, users, workspaces
 
-    for command in (*server.COMMANDS, *auth.COMMANDS, users.users, tokens.tokens):
+    for command in (
+        *server.COMMANDS,
+        *auth.COMMANDS,
+        users.users,
+        tokens.tokens,
+        templates.templates,
+        *workspaces.COMMANDS,
+    ):
         main.add_command(command)
 
 

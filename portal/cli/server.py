@@ -257,7 +257,7 @@ def worker(name: str, concurrency: int, tags: tuple[str, ...], loglevel: str, qu
     config.load.cache_clear()
     _django_ready("portal worker")
     from portal.celery import app
-    from workspaces.dispatch import MAINTENANCE_QUEUE, worker_queues
+    from workspaces.queues import MAINTENANCE_QUEUE, worker_queues
 
     try:
         queues = [MAINTENANCE_QUEUE, *worker_queues(config.load().provisioner_tags)]

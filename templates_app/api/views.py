@@ -1,43 +1,378 @@
-"""GET /api/v2/templates: the templates the caller may use."""
+"""Templates, template versions and uploaded archives under /api/v2."""
 
 from __future__ import annotations
 
-from rest_framework import serializers
+import contextlib
+import uuid
 
+from django.apps import apps
+from django.db.models import F, Q
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.parsers import MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from portal.accounts.permissions import HasPermission, IsActiveUser, has_permission
 from portal.api.views import ListView
-from templates_app import queries
+from portal.errors import NotFound, ServiceError, ValidationFailed
+from templates_app import archive, queries, services
+from templates_app.api import serializers as s
+from templates_app.models import File, Template, TemplateVersion
+
+LOG_PAGE_MAX = 1000
+_UPLOAD_CHUNK = 256 * 1024
+# Multipart framing (boundaries, part headers) on top of the archive itself.
+_MULTIPART_SLACK = 64 * 1024
 
 
-class TemplateSerializer(serializers.Serializer):
-    id = serializers.UUIDField()
-    name = serializers.CharField()
-    display_name = serializers.CharField()
-    description = serializers.CharField()
-    icon = serializers.CharField()
-    active_version_id = serializers.UUIDField(allow_null=True)
-    created_by = serializers.CharField()
-    created_at = serializers.DateTimeField()
-    updated_at = serializers.DateTimeField()
+class PayloadTooLarge(ServiceError):
+    status_code = 413
+    default_message = "The upload is too large."
 
-    def to_representation(self, t):
-        return {
-            "id": t.id,
-            "name": t.name,
-            "display_name": t.display_name or t.name,
-            "description": t.description,
-            "icon": t.icon,
-            "active_version_id": t.active_version_id,
-            "created_by": t.created_by.username,
-            "created_at": t.created_at,
-            "updated_at": t.updated_at,
-        }
+
+def _valid(serializer_class, request):
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def _manages(user) -> bool:
+    return has_permission(user, "template.manage")
+
+
+def resolve_template(ref: str, user) -> Template:
+    """A template the user may see, by id or name, or NotFound."""
+    query = Q(name=ref.lower())
+    with contextlib.suppress(ValueError):
+        query |= Q(pk=uuid.UUID(ref))
+    template = (
+        queries.visible_to(user)
+        .filter(query)
+        .select_related("created_by", "active_version__created_by", "active_version__template")
+        .first()
+    )
+    if template is None:
+        raise NotFound(f"No template {ref!r}.")
+    return template
+
+
+def visible_versions(user):
+    """Versions of templates the user may see; managers also see versions not in a template."""
+    qs = TemplateVersion.objects.select_related("template", "created_by")
+    visible = qs.filter(template__in=queries.visible_to(user))
+    if _manages(user):
+        return visible | qs.filter(template__isnull=True)
+    return visible | qs.filter(template__isnull=True, created_by=user)
+
+
+def resolve_version(version_id, user) -> TemplateVersion:
+    version = visible_versions(user).filter(pk=version_id).first()
+    if version is None:
+        raise NotFound(f"No template version {str(version_id)!r}.")
+    return version
 
 
 class TemplatesView(ListView):
-    serializer_class = TemplateSerializer
+    serializer_class = s.TemplateSerializer
+
+    def get_permissions(self):
+        if self.request.method == "POST":
+            return [IsActiveUser(), HasPermission.of("template.manage")()]
+        return super().get_permissions()
 
     def get_queryset(self):
-        qs = queries.visible_to(self.request.user).select_related("created_by")
+        qs = (
+            queries.visible_to(self.request.user)
+            .select_related("created_by")
+            .annotate(active_version_name=F("active_version__name"))
+        )
         if q := self.request.query_params.get("q"):
             qs = qs.filter(name__icontains=q)
         return qs.order_by("name")
+
+    @extend_schema(
+        operation_id="templates_list",
+        parameters=[OpenApiParameter("q", str, description="Part of a template name")],
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(request=s.CreateTemplateSerializer, responses={201: s.TemplateDetailSerializer})
+    def post(self, request):
+        data = _valid(s.CreateTemplateSerializer, request)
+        version = visible_versions(request.user).filter(pk=data["version_id"]).first()
+        if version is None:
+            raise ValidationFailed.field(
+                "version_id", f"No template version {str(data['version_id'])!r}."
+            )
+        template = services.create_template(
+            actor=request.user,
+            name=data["name"],
+            version=version,
+            display_name=data["display_name"],
+            description=data["description"],
+            icon=data["icon"],
+            provisioner_tags=data.get("provisioner_tags"),
+        )
+        template = resolve_template(str(template.pk), request.user)
+        return Response(s.TemplateDetailSerializer(template).data, status=status.HTTP_201_CREATED)
+
+
+class TemplateDetailView(APIView):
+    def get_permissions(self):
+        if self.request.method == "PATCH":
+            return [IsActiveUser(), HasPermission.of("template.manage")()]
+        return super().get_permissions()
+
+    @extend_schema(operation_id="template_get", responses=s.TemplateDetailSerializer)
+    def get(self, request, template):
+        return Response(s.TemplateDetailSerializer(resolve_template(template, request.user)).data)
+
+    @extend_schema(
+        operation_id="template_update",
+        request=s.UpdateTemplateSerializer,
+        responses=s.TemplateDetailSerializer,
+    )
+    def patch(self, request, template):
+        data = _valid(s.UpdateTemplateSerializer, request)
+        target = resolve_template(template, request.user)
+        version = None
+        if "active_version_id" in data:
+            version = TemplateVersion.objects.filter(pk=data["active_version_id"]).first()
+            if version is None:
+                raise ValidationFailed.field(
+                    "active_version_id",
+                    f"No template version {str(data['active_version_id'])!r}.",
+                )
+        services.update_template(
+            target,
+            actor=request.user,
+            active_version=version,
+            display_name=data.get("display_name"),
+            description=data.get("description"),
+            icon=data.get("icon"),
+        )
+        return Response(s.TemplateDetailSerializer(resolve_template(template, request.user)).data)
+
+
+class TemplateVersionsView(ListView):
+    """Versions of one template, newest first."""
+
+    serializer_class = s.TemplateVersionSerializer
+    queryset = TemplateVersion.objects.none()  # for the schema; get_queryset() gives the rows
+
+    def get_queryset(self):
+        template = resolve_template(self.kwargs["template"], self.request.user)
+        return (
+            TemplateVersion.objects.filter(template=template)
+            .select_related("template", "created_by")
+            .order_by("-created_at", "-id")
+        )
+
+    def get_serializer(self, *args, **kwargs):
+        if kwargs.get("many"):  # one query for the whole page
+            kwargs["context"] = {
+                **self.get_serializer_context(),
+                "reasons": s.job_waiting_reasons(args[0]),
+            }
+        return super().get_serializer(*args, **kwargs)
+
+    @extend_schema(operation_id="template_versions_list")
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class TemplateVersionByNameView(APIView):
+    @extend_schema(operation_id="template_version_by_name", responses=s.TemplateVersionSerializer)
+    def get(self, request, template, name):
+        target = resolve_template(template, request.user)
+        version = (
+            TemplateVersion.objects.filter(template=target, name=name)
+            .select_related("template", "created_by")
+            .first()
+        )
+        if version is None:
+            raise NotFound(f"Template {target.name!r} has no version {name!r}.")
+        return Response(s.TemplateVersionSerializer(version).data)
+
+
+class TemplateVersionCreateView(APIView):
+    permission_classes = [IsActiveUser, HasPermission.of("template.manage")]
+
+    @extend_schema(
+        operation_id="template_version_create",
+        request=s.CreateVersionSerializer,
+        responses={201: s.TemplateVersionSerializer},
+    )
+    def post(self, request):
+        data = _valid(s.CreateVersionSerializer, request)
+        file = File.objects.filter(hash=data["file_hash"].lower()).first()
+        if file is None:
+            raise ValidationFailed.field(
+                "file_hash", "No uploaded file with this hash; upload it with POST /files first."
+            )
+        template = None
+        if data.get("template_id"):
+            template = queries.visible_to(request.user).filter(pk=data["template_id"]).first()
+            if template is None:
+                raise ValidationFailed.field(
+                    "template_id", f"No template {str(data['template_id'])!r}."
+                )
+        version = services.create_version(
+            actor=request.user,
+            file=file,
+            template=template,
+            name=data["name"] or None,
+            message=data["message"],
+            provisioner_tags=data.get("provisioner_tags"),
+        )
+        version = resolve_version(version.pk, request.user)
+        return Response(s.TemplateVersionSerializer(version).data, status=status.HTTP_201_CREATED)
+
+
+class TemplateVersionDetailView(APIView):
+    @extend_schema(operation_id="template_version_get", responses=s.TemplateVersionSerializer)
+    def get(self, request, version):
+        return Response(s.TemplateVersionSerializer(resolve_version(version, request.user)).data)
+
+
+def _int_param(request, name: str, default: int, lo: int, hi: int) -> int:
+    raw = request.query_params.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = lo - 1
+    if not lo <= value <= hi:
+        raise ValidationFailed.field(name, f"Must be an integer between {lo} and {hi}.")
+    return value
+
+
+class TemplateVersionLogsView(APIView):
+    @extend_schema(
+        operation_id="template_version_logs",
+        parameters=[
+            OpenApiParameter("after", int, description="Only lines with a larger id (default 0)"),
+            OpenApiParameter("limit", int, description=f"At most this many (1-{LOG_PAGE_MAX})"),
+        ],
+        responses=s.JobLogPageSerializer,
+    )
+    def get(self, request, version):
+        """The import job's log lines in order; follow live over a WebSocket at the same path."""
+        target = resolve_version(version, request.user)
+        after = _int_param(request, "after", 0, 0, 2**63 - 1)
+        limit = _int_param(request, "limit", LOG_PAGE_MAX, 1, LOG_PAGE_MAX)
+        rows: list[dict] = []
+        count = 0
+        if target.import_job_id:
+            # Looked up by name: workspaces depends on templates_app, never the reverse.
+            log_model = apps.get_model("workspaces", "ProvisionerJobLog")
+            qs = log_model.objects.filter(job_id=target.import_job_id, id__gt=after).order_by("id")
+            rows = list(qs.values("id", "created_at", "source", "level", "stage", "output")[:limit])
+            count = len(rows) if len(rows) < limit else qs.count()
+        body = {
+            "count": count,
+            "job_status": target.import_status,
+            "results": s.JobLogSerializer(rows, many=True).data,
+        }
+        return Response(body)
+
+
+class FilesView(APIView):
+    permission_classes = [IsActiveUser, HasPermission.of("template.manage")]
+    # Only multipart goes through a DRF parser; a raw body is read here, within the size cap.
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        operation_id="file_upload",
+        request={
+            "application/x-tar": OpenApiTypes.BINARY,
+            "application/gzip": OpenApiTypes.BINARY,
+            "application/zip": OpenApiTypes.BINARY,
+            "multipart/form-data": {
+                "type": "object",
+                "properties": {"file": {"type": "string", "format": "binary"}},
+            },
+        },
+        responses={201: s.FileSerializer},
+    )
+    def post(self, request):
+        """Upload a template's source archive (tar, tar.gz or zip, at most 10 MB)."""
+        content_type = request.content_type or ""
+        multipart = content_type.startswith("multipart/form-data")
+        cap = archive.MAX_ARCHIVE_BYTES + (_MULTIPART_SLACK if multipart else 0)
+        length = request.META.get("CONTENT_LENGTH") or ""
+        if length.isdigit() and int(length) > cap:
+            raise _too_large()
+        if multipart:
+            upload = request.FILES.get("file")
+            if upload is None:
+                raise ValidationFailed.field("file", "Send the archive in the form field 'file'.")
+            if upload.size > archive.MAX_ARCHIVE_BYTES:
+                raise _too_large()
+            data = upload.read()
+            mimetype = upload.content_type or ""
+        else:
+            data = _read_capped(request._request)
+            mimetype = content_type
+        file = services.upload_file(data, actor=request.user, mimetype=mimetype)
+        return Response(s.FileSerializer(file).data, status=status.HTTP_201_CREATED)
+
+
+def _too_large() -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"The archive is larger than {archive.MAX_ARCHIVE_BYTES // 2**20} MB.",
+        detail="Leave .terraform/, state files and other build output out of the template.",
+        validations=[
+            {"field": "file", "detail": f"At most {archive.MAX_ARCHIVE_BYTES} bytes compressed."}
+        ],
+    )
+
+
+def _read_capped(http_request) -> bytes:
+    """The raw body, refusing it as soon as it passes the cap (a chunked body has no length)."""
+    chunks = []
+    total = 0
+    while chunk := http_request.read(_UPLOAD_CHUNK):
+        total += len(chunk)
+        if total > archive.MAX_ARCHIVE_BYTES:
+            raise _too_large()
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+_EXTENSIONS = {archive.ZIP: "zip", archive.TAR: "tar", services.GZIP: "tar.gz"}
+
+
+class FileDetailView(APIView):
+    @extend_schema(
+        operation_id="file_download",
+        responses={
+            (200, "application/octet-stream"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="The archive as uploaded."
+            )
+        },
+    )
+    def get(self, request, hash):
+        user = request.user
+        files = File.objects.filter(hash=hash.lower())
+        if not _manages(user):
+            # Anyone who may see a template may read its source, as Coder allows.
+            files = files.filter(
+                Q(created_by=user) | Q(versions__template__in=queries.visible_to(user))
+            ).distinct()
+        file = files.first()
+        if file is None:
+            raise NotFound(f"No file {hash!r}.")
+        response = HttpResponse(bytes(file.data), content_type=file.mimetype)
+        extension = _EXTENSIONS.get(file.mimetype, "bin")
+        response["Content-Disposition"] = f'attachment; filename="{file.hash[:12]}.{extension}"'
+        return response
+
+    def perform_content_negotiation(self, request, force=False):
+        # The answer is bytes whatever the client accepts; errors still render as JSON.
+        return super().perform_content_negotiation(request, force=True)

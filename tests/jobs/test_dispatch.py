@@ -5,13 +5,13 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from workspaces import dispatch
+from workspaces import dispatch, queues
 from workspaces.models import Provisioner, ProvisionerJob
 
 
 def test_a_worker_serves_the_queue_of_every_subset_of_its_tags():
-    queues = dispatch.worker_queues({"region": "eu", "gpu": "yes"})
-    assert sorted(queues) == sorted(
+    served = queues.worker_queues({"region": "eu", "gpu": "yes"})
+    assert sorted(served) == sorted(
         [
             "provisioner",
             "provisioner.gpu=yes",
@@ -20,20 +20,20 @@ def test_a_worker_serves_the_queue_of_every_subset_of_its_tags():
         ]
     )
     # A job's queue is one the matching worker listens on, whatever the order of its tags.
-    assert dispatch.queue_for({"region": "eu", "gpu": "yes"}) in queues
-    assert dispatch.queue_for({"region": "us"}) not in queues
+    assert queues.queue_for({"region": "eu", "gpu": "yes"}) in served
+    assert queues.queue_for({"region": "us"}) not in served
 
 
 def test_odd_tag_values_still_give_a_safe_queue_name():
-    name = dispatch.queue_for({"team": "a,b c"})
+    name = queues.queue_for({"team": "a,b c"})
     assert "," not in name and " " not in name
-    assert name == dispatch.queue_for({"team": "a,b c"})
-    assert name != dispatch.queue_for({"team": "a,b d"})
+    assert name == queues.queue_for({"team": "a,b c"})
+    assert name != queues.queue_for({"team": "a,b d"})
 
 
 def test_too_many_worker_tags_are_refused():
     with pytest.raises(ValueError, match="at most"):
-        dispatch.worker_queues({f"k{i}": "v" for i in range(dispatch.MAX_WORKER_TAGS + 1)})
+        queues.worker_queues({f"k{i}": "v" for i in range(queues.MAX_WORKER_TAGS + 1)})
 
 
 def test_a_job_no_online_provisioner_matches_says_so_at_once(member):

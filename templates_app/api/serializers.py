@@ -1,0 +1,187 @@
+"""JSON shapes of templates, versions, uploaded files and import logs."""
+
+from __future__ import annotations
+
+from django.apps import apps
+from rest_framework import serializers
+
+from templates_app.models import ImportStatus
+
+_UNFINISHED = (ImportStatus.PENDING, ImportStatus.RUNNING)
+
+
+def job_waiting_reasons(versions) -> dict:
+    """Why unfinished imports wait (e.g. no provisioner matches their tags), by job id."""
+    ids = [v.import_job_id for v in versions if v.import_job_id and v.import_status in _UNFINISHED]
+    if not ids:
+        return {}
+    # Looked up by name: workspaces depends on templates_app, never the reverse.
+    job_model = apps.get_model("workspaces", "ProvisionerJob")
+    return dict(job_model.objects.filter(pk__in=ids).values_list("id", "status_reason"))
+
+
+def _active_version_name(t) -> str | None:
+    # Lists annotate the name rather than load each active version's parameters and readme.
+    if hasattr(t, "active_version_name"):
+        return t.active_version_name
+    return t.active_version.name if t.active_version_id else None
+
+
+class TemplateSerializer(serializers.Serializer):
+    """One row of the templates list."""
+
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    display_name = serializers.CharField()
+    description = serializers.CharField()
+    icon = serializers.CharField()
+    active_version_id = serializers.UUIDField(allow_null=True)
+    active_version_name = serializers.CharField(allow_null=True)
+    created_by = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+    def to_representation(self, t):
+        return {
+            "id": t.id,
+            "name": t.name,
+            "display_name": t.display_name or t.name,
+            "description": t.description,
+            "icon": t.icon,
+            "active_version_id": t.active_version_id,
+            "active_version_name": _active_version_name(t),
+            "created_by": t.created_by.username,
+            "created_at": t.created_at,
+            "updated_at": t.updated_at,
+        }
+
+
+class TemplateVersionSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    template_id = serializers.UUIDField(allow_null=True)
+    template_name = serializers.CharField(allow_null=True)
+    name = serializers.CharField()
+    message = serializers.CharField()
+    readme = serializers.CharField()
+    active = serializers.BooleanField(help_text="Whether this is its template's active version.")
+    file_hash = serializers.CharField()
+    provisioner_tags = serializers.DictField(child=serializers.CharField())
+    import_status = serializers.ChoiceField(choices=ImportStatus.choices)
+    import_error = serializers.CharField()
+    import_status_reason = serializers.CharField(
+        help_text="While the import is pending or running: why it waits, if it does."
+    )
+    import_job_id = serializers.UUIDField(allow_null=True)
+    parameters = serializers.ListField(
+        child=serializers.DictField(), help_text="Parameters the import found."
+    )
+    resources = serializers.DictField(
+        help_text='What builds would create: {"start": [...], "stop": [...]}.'
+    )
+    daily_cost = serializers.IntegerField()
+    created_by = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+    def to_representation(self, v):
+        template = v.template if v.template_id else None
+        reasons = self.context.get("reasons")
+        if reasons is None:
+            reasons = job_waiting_reasons([v])
+        return {
+            "id": v.id,
+            "template_id": v.template_id,
+            "template_name": template.name if template else None,
+            "name": v.name,
+            "message": v.message,
+            "readme": v.readme,
+            "active": bool(template and template.active_version_id == v.id),
+            "file_hash": v.file_id,
+            "provisioner_tags": v.provisioner_tags,
+            "import_status": v.import_status,
+            "import_error": v.import_error,
+            "import_status_reason": reasons.get(v.import_job_id, "")
+            if v.import_status in _UNFINISHED
+            else "",
+            "import_job_id": v.import_job_id,
+            "parameters": v.parameters_schema,
+            "resources": v.resources,
+            "daily_cost": v.daily_cost,
+            "created_by": v.created_by.username,
+            "created_at": v.created_at,
+            "updated_at": v.updated_at,
+        }
+
+
+class TemplateDetailSerializer(TemplateSerializer):
+    provisioner_tags = serializers.DictField(child=serializers.CharField())
+    active_version = TemplateVersionSerializer(allow_null=True)
+
+    def to_representation(self, t):
+        version = t.active_version
+        return {
+            **super().to_representation(t),
+            "provisioner_tags": t.provisioner_tags,
+            "active_version": TemplateVersionSerializer(version).data if version else None,
+        }
+
+
+_TAGS = serializers.DictField(
+    child=serializers.CharField(allow_blank=True, max_length=128),
+    required=False,
+    help_text="Tags a provisioner must have to run this template's jobs.",
+)
+
+
+class CreateTemplateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=64)
+    version_id = serializers.UUIDField(help_text="A version whose import succeeded.")
+    display_name = serializers.CharField(required=False, allow_blank=True, default="")
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    icon = serializers.CharField(required=False, allow_blank=True, default="")
+    provisioner_tags = _TAGS
+
+
+class UpdateTemplateSerializer(serializers.Serializer):
+    active_version_id = serializers.UUIDField(
+        required=False, help_text="Promote this version (its import must have succeeded)."
+    )
+    display_name = serializers.CharField(required=False, allow_blank=True)
+    description = serializers.CharField(required=False, allow_blank=True)
+    icon = serializers.CharField(required=False, allow_blank=True)
+
+
+class CreateVersionSerializer(serializers.Serializer):
+    file_hash = serializers.CharField(max_length=64, help_text="From POST /files.")
+    template_id = serializers.UUIDField(
+        required=False, allow_null=True, help_text="Leave out for a template not created yet."
+    )
+    name = serializers.CharField(
+        required=False, allow_blank=True, default="", help_text="Default: a generated name."
+    )
+    message = serializers.CharField(required=False, allow_blank=True, default="")
+    provisioner_tags = _TAGS
+
+
+class FileSerializer(serializers.Serializer):
+    hash = serializers.CharField(help_text="SHA-256 of the archive.")
+    size = serializers.IntegerField()
+    mimetype = serializers.CharField()
+
+    def to_representation(self, f):
+        return {"hash": f.hash, "size": f.size, "mimetype": f.mimetype}
+
+
+class JobLogSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    source = serializers.CharField()
+    level = serializers.CharField()
+    stage = serializers.CharField()
+    output = serializers.CharField()
+
+
+class JobLogPageSerializer(serializers.Serializer):
+    count = serializers.IntegerField(help_text="Log lines after `after` (this page and later).")
+    job_status = serializers.CharField(help_text="The import's status when the page was read.")
+    results = JobLogSerializer(many=True)
