@@ -141,6 +141,7 @@ def _session(workdir, writer, heartbeat, provider_env, secrets=()) -> Session:
         cancel=heartbeat.cancel,
         grace=config.load().build_cancel_grace_seconds,
         secrets=set(secrets),
+        init_cache=work_root() / "init-cache",
     )
 
 
@@ -225,6 +226,7 @@ def _run_build(job, worker_id, workdir: Path, writer, heartbeat) -> str:
         "Setting up",
     )
     outcome = session.apply(build.transition, prior_state)
+    writer.daemon(LogLevel.DEBUG, session.timings_line(), "Cleaning up")
     if outcome.state is None:
         outcome.state = prior_state  # Terraform never got as far as writing state
     if heartbeat.lost.is_set():
@@ -270,6 +272,7 @@ def _run_import(job, worker_id, workdir: Path, writer, heartbeat) -> str:
         "Setting up",
     )
     results = session.dry_run((BuildTransition.START, BuildTransition.STOP))
+    writer.daemon(LogLevel.DEBUG, session.timings_line(), "Cleaning up")
     if heartbeat.lost.is_set():
         raise jobs.JobNotOwned(detail="the reaper failed it while Terraform was running")
     return provisioning.finish_import(job.id, worker_id, results=results, writer=writer)

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
+import os
+import shutil
 import threading
+import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,6 +76,7 @@ class Session:
         cancel: threading.Event,
         grace: float,
         secrets: set[str] | None = None,
+        init_cache: Path | None = None,
     ):
         self.workdir = workdir
         self.terraform_env = terraform_env
@@ -81,6 +87,9 @@ class Session:
         self.grace = grace
         self.secrets = set(secrets or ())
         self.canceled = False
+        self.init_cache = init_cache
+        # Seconds spent per step, for the build log and bench/build_latency.py.
+        self.timings: dict[str, float] = {}
 
     # -- logging
 
@@ -95,7 +104,21 @@ class Session:
 
     # -- Terraform commands
 
+    def _timed(self, key: str, began: float) -> None:
+        self.timings[key] = self.timings.get(key, 0.0) + time.monotonic() - began
+
+    def timings_line(self) -> str:
+        parts = ", ".join(f"{k} {v:.2f} s" for k, v in self.timings.items())
+        return f"Timings: {parts}." if parts else ""
+
     def _terraform(self, stage: str, args: list[str], env: dict[str, str]) -> None:
+        began = time.monotonic()
+        try:
+            self._run_terraform(stage, args, env)
+        finally:
+            self._timed(f"terraform {args[0]}", began)
+
+    def _run_terraform(self, stage: str, args: list[str], env: dict[str, str]) -> None:
         errors: list[str] = []
 
         def on_event(event: dict) -> None:
@@ -120,7 +143,9 @@ class Session:
 
     @contextlib.contextmanager
     def _provider(self, transition: str) -> Iterator[dict[str, str]]:
+        began = time.monotonic()
         with self.launch_provider(self.provider_env(transition), self.workdir) as provider:
+            self._timed("provider start", began)
             yield {**self.terraform_env, **provider.reattach_env()}
 
     def _read_state(self) -> bytes | None:
@@ -128,7 +153,58 @@ class Session:
         return path.read_bytes() if path.exists() else None
 
     def _init(self, env: dict[str, str]) -> None:
-        self._terraform("Initializing", ["init", "-json", "-input=false", "-no-color"], env)
+        args = ["init", "-json", "-input=false", "-no-color"]
+        if self.init_cache is None:
+            self._terraform("Initializing", args, env)
+            return
+        # What init installs (modules, other providers, the lock file) depends only on the
+        # template's files and the CLI config: done once per version, copied into each build.
+        cli_config = Path(env.get("TF_CLI_CONFIG_FILE", "/dev/null"))
+        key = hashlib.sha256(
+            (self._files_digest() + cli_config.read_text(errors="replace")).encode()
+        ).hexdigest()[:32]
+        self.init_cache.mkdir(parents=True, exist_ok=True)
+        cached = self.init_cache / key
+        if not (cached / ".complete").exists():
+            scratch = self.init_cache / f".{key}.{uuid.uuid4().hex}"
+            shutil.copytree(self.workdir, scratch, ignore=shutil.ignore_patterns(STATE_FILE))
+            try:
+                saved, self.workdir = self.workdir, scratch
+                try:
+                    self._terraform("Initializing", args, env)
+                finally:
+                    self.workdir = saved
+                (scratch / ".complete").touch()
+                with contextlib.suppress(OSError):  # another build cached it meanwhile
+                    os.rename(scratch, cached)
+                self._prune_init_cache()
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
+        else:
+            os.utime(cached)  # still in use: keep it
+            self.log("info", "Initializing", "Terraform initialized (reusing this version's).")
+        began = time.monotonic()
+        if (cached / ".terraform").exists():
+            shutil.copytree(cached / ".terraform", self.workdir / ".terraform", symlinks=True)
+        if (cached / ".terraform.lock.hcl").exists():
+            shutil.copy2(cached / ".terraform.lock.hcl", self.workdir / ".terraform.lock.hcl")
+        self._timed("init (cached)", began)
+
+    def _prune_init_cache(self, max_age: float = 7 * 86400) -> None:
+        """Forget what versions nobody built for a week (a new build just initializes again)."""
+        cutoff = time.time() - max_age
+        for entry in self.init_cache.iterdir():
+            with contextlib.suppress(OSError):
+                if entry.stat().st_mtime < cutoff:
+                    shutil.rmtree(entry, ignore_errors=True)
+
+    def _files_digest(self) -> str:
+        digest = hashlib.sha256()
+        for path in sorted(self.workdir.rglob("*")):
+            rel = path.relative_to(self.workdir)
+            if path.is_file() and rel.parts[0] not in {".terraform", STATE_FILE}:
+                digest.update(str(rel).encode() + b"\0" + path.read_bytes() + b"\0")
+        return digest.hexdigest()
 
     # -- what jobs do
 
