@@ -228,6 +228,33 @@ def finish_build(job_id, worker_id: str, *, outcome: Outcome, orphan: bool = Fal
     return status
 
 
+def audit_lost_builds(job_ids, *, reason: str) -> None:
+    """Audit builds failed because their worker vanished (by the reaper or at its restart)."""
+    builds = WorkspaceBuild.objects.filter(job_id__in=job_ids).select_related("workspace", "job")
+    for build in builds:
+        record(
+            actor=system_actor(),
+            action={
+                BuildTransition.START: AuditAction.START,
+                BuildTransition.STOP: AuditAction.STOP,
+                BuildTransition.DELETE: AuditAction.DELETE,
+            }[build.transition],
+            resource_type=ResourceType.WORKSPACE_BUILD,
+            resource_id=build.id,
+            resource_target=f"{build.workspace.name} #{build.build_number}",
+            additional_fields={
+                "workspace_id": str(build.workspace_id),
+                "build_number": build.build_number,
+                "transition": build.transition,
+                "reason": reason,
+                "initiator": str(build.initiator_id),
+                "status": build.job.status,
+                "error": build.job.error,
+            },
+            status_code=500,
+        )
+
+
 def fail_job(job_id, worker_id: str, *, error: str) -> None:
     """End a job Portal itself could not run (not Terraform's failure)."""
     with transaction.atomic():

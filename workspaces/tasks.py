@@ -30,10 +30,12 @@ def run_job(self, job_id: str) -> str:
 @shared_task(name="workspaces.reap_hung_jobs", ignore_result=True)
 def reap_hung_jobs() -> int:
     """Fail running jobs whose worker stopped heartbeating (beat runs this periodically)."""
-    from workspaces import logs
+    from workspaces import logs, provisioning
+    from workspaces.choices import BuildReason
 
     timeout = timedelta(seconds=config.load().reaper_timeout_seconds)
     reaped = jobs.reap_hung(timeout)
+    provisioning.audit_lost_builds(reaped, reason=BuildReason.REAPER)
     for job_id in reaped:
         log.warning("reaped job %s: no heartbeat for more than %s", job_id, timeout)
         try:

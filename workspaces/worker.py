@@ -52,7 +52,11 @@ def announce(worker: str) -> None:
 def on_worker_ready(worker: str) -> None:
     """Start-up: fail what we owned before dying, announce ourselves, pick up waiting jobs."""
     global _announcer
+    from workspaces import provisioning
+    from workspaces.choices import BuildReason
+
     failed = jobs.fail_orphaned(worker, f"worker {worker} restarted while running this job")
+    provisioning.audit_lost_builds(failed, reason=BuildReason.REAPER)
     for job_id in failed:
         log.warning("job %s was running when this worker died; marked failed", job_id)
         try:

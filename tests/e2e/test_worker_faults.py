@@ -15,6 +15,7 @@ import redis
 from django.conf import settings
 
 from portal import config, crypto
+from portal.audit.models import AuditEntry
 from tests.e2e.server_process import REPO, portal_env
 from tests.provisioning.conftest import PORTAL_PROVIDER, make_template, tar_of
 from workspaces import services, tasks
@@ -24,7 +25,9 @@ from workspaces.models import Provisioner, ProvisionerJob, ProvisionerJobLog
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 # `delay` seconds of sleep in the second resource; changing it re-runs that step.
-DELAYED = PORTAL_PROVIDER + """
+DELAYED = (
+    PORTAL_PROVIDER
+    + """
 data "portal_parameter" "delay" {
   name    = "delay"
   type    = "number"
@@ -44,6 +47,7 @@ resource "terraform_data" "slow" {
   }
 }
 """
+)
 
 
 class Worker:
@@ -113,7 +117,9 @@ def wait_until(check, timeout: float, message=lambda: "timed out") -> None:
 
 
 def logs_of(job_id) -> str:
-    return "\n".join(ProvisionerJobLog.objects.filter(job_id=job_id).values_list("output", flat=True))
+    return "\n".join(
+        ProvisionerJobLog.objects.filter(job_id=job_id).values_list("output", flat=True)
+    )
 
 
 def state_of(build) -> dict:
@@ -148,10 +154,10 @@ def slow_workspace(owner, member, workers):
         actor=member, owner=member, template=template, name="w", parameters={}
     )
     first = ws.latest_build
-    wait_until(lambda: job_of(first).status == JobStatus.SUCCEEDED, 60, lambda: logs_of(first.job_id))
-    second = services.create_build(
-        ws, actor=member, transition="start", parameters={"delay": "60"}
+    wait_until(
+        lambda: job_of(first).status == JobStatus.SUCCEEDED, 60, lambda: logs_of(first.job_id)
     )
+    second = services.create_build(ws, actor=member, transition="start", parameters={"delay": "60"})
     wait_until(lambda: "sleeping" in logs_of(second.job_id), 60, lambda: logs_of(second.job_id))
     assert job_of(second).worker_id == worker.id
     return ws, first, second, worker
@@ -170,6 +176,8 @@ def test_reaper_fails_a_job_whose_worker_was_killed_and_the_next_build_succeeds(
     assert job.status == JobStatus.FAILED
     assert f"no heartbeat from worker {worker.id}" in job.status_reason
     assert "no heartbeat" in logs_of(second.job_id)
+    audited = AuditEntry.objects.get(resource_id=str(second.id), additional_fields__status="failed")
+    assert audited.additional_fields["reason"] == "reaper"
     # The state of build #1 is what the next build starts from: nothing was lost.
     assert {r["type"] for r in state_of(first)["resources"]} >= {"terraform_data"}
 

@@ -21,7 +21,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 # A first resource that is quick, then one whose local-exec takes as long as the marker says
 # (or fails, when the workspace is named "fail").
-SLOW = PORTAL_PROVIDER + """
+SLOW = (
+    PORTAL_PROVIDER
+    + """
 resource "terraform_data" "quick" {
   count = data.portal_workspace.me.start_count
   input = "quick"
@@ -30,14 +32,19 @@ resource "terraform_data" "slow" {
   count      = data.portal_workspace.me.start_count
   depends_on = [terraform_data.quick]
   provisioner "local-exec" {
-    command = data.portal_workspace.me.name == "fail" ? "echo about to fail; exit 3" : "echo sleeping; sleep 30"
+    command = (data.portal_workspace.me.name == "fail"
+      ? "echo about to fail; exit 3"
+      : "echo sleeping; sleep 30")
   }
 }
 """
+)
 
 
 def logs_of(job_id) -> str:
-    return "\n".join(ProvisionerJobLog.objects.filter(job_id=job_id).values_list("output", flat=True))
+    return "\n".join(
+        ProvisionerJobLog.objects.filter(job_id=job_id).values_list("output", flat=True)
+    )
 
 
 def state_addresses(build: WorkspaceBuild) -> set[str]:
@@ -55,7 +62,9 @@ def test_invalid_hcl_fails_the_import_with_terraforms_error_and_cannot_be_promot
     job_logs = logs_of(bad.import_job_id)
     # Terraform's own diagnostic, with the file and line, reaches the import log and the error.
     assert "main.tf line" in job_logs
-    assert "Terraform init failed" in bad.import_error or "Terraform plan failed" in bad.import_error
+    assert (
+        "Terraform init failed" in bad.import_error or "Terraform plan failed" in bad.import_error
+    )
     with pytest.raises(ServiceError):
         template_services.update_template(good, actor=owner, active_version=bad)
     good.refresh_from_db()
@@ -131,7 +140,10 @@ def test_a_job_delivered_twice_runs_once(local_template, member):
     assert tasks.run_job.apply(args=[job_id]).get() == "skipped"
     job = ProvisionerJob.objects.get(pk=job_id)
     assert job.status == JobStatus.SUCCEEDED
-    assert ProvisionerJobLog.objects.filter(job_id=job_id, output__startswith="Job picked up").count() == 1
+    assert (
+        ProvisionerJobLog.objects.filter(job_id=job_id, output__startswith="Job picked up").count()
+        == 1
+    )
     delete = services.create_build(ws, actor=member, transition="delete")
     assert run_job(delete.job_id).status == JobStatus.SUCCEEDED
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
+import signal
 import time
 
 import pytest
@@ -61,7 +64,9 @@ def test_start_stop_start_delete_runs_and_stops_the_agent(local_template, member
     )
     assert agent.token_hash == hashlib.sha256(token.encode()).hexdigest()
     assert token.encode() not in bytes(build.state)  # encrypted at rest
-    logs = "\n".join(ProvisionerJobLog.objects.filter(job=build.job).values_list("output", flat=True))
+    logs = "\n".join(
+        ProvisionerJobLog.objects.filter(job=build.job).values_list("output", flat=True)
+    )
     assert token not in logs
     assert "Apply complete" in logs
 
@@ -141,9 +146,5 @@ def test_orphan_delete_forgets_without_destroying(local_template, member, data_d
         logs = ProvisionerJobLog.objects.filter(job=delete.job).values_list("output", flat=True)
         assert any("without destroying" in line for line in logs)
     finally:
-        import os
-        import signal
-        import shutil
-
         os.killpg(pid, signal.SIGKILL)
         shutil.rmtree(workspace_dir, ignore_errors=True)
