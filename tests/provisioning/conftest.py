@@ -6,9 +6,11 @@ import io
 import os
 import tarfile
 import textwrap
+import threading
 from pathlib import Path
 
 import pytest
+from django.db import connection
 
 from portal import config
 from templates_app import services as template_services
@@ -33,10 +35,14 @@ def tar_of(files: dict[str, str]) -> bytes:
 
 def run_job(job_id, worker: str = WORKER) -> ProvisionerJob:
     """What `workspaces.tasks.run_job` does in a worker, here in the test's process."""
-    job = jobs.acquire(worker, tags={}, job_id=job_id)
-    assert job is not None, "the job was not pending"
-    runner.execute(job, worker)
-    return ProvisionerJob.objects.get(pk=job_id)
+    try:
+        job = jobs.acquire(worker, tags={}, job_id=job_id)
+        assert job is not None, "the job was not pending"
+        runner.execute(job, worker)
+        return ProvisionerJob.objects.get(pk=job_id)
+    finally:
+        if threading.current_thread() is not threading.main_thread():
+            connection.close()  # a test thread's connection goes back to the pool
 
 
 def import_version(actor, data: bytes, template=None):

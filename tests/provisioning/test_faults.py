@@ -7,6 +7,7 @@ import threading
 import time
 
 import pytest
+from django.db import connection
 
 from portal import crypto
 from portal.errors import ServiceError
@@ -128,7 +129,10 @@ def test_a_job_delivered_twice_runs_once(local_template, member):
     results = []
 
     def deliver():
-        results.append(tasks.run_job.apply(args=[job_id]).get())
+        try:
+            results.append(tasks.run_job.apply(args=[job_id]).get())
+        finally:
+            connection.close()
 
     threads = [threading.Thread(target=deliver) for _ in range(2)]
     for t in threads:
