@@ -4,7 +4,7 @@ Every HTTP view is synchronous, and Django's own ASGI handler hops between the e
 threads several times per request: measured on the API list endpoint it served about half the
 requests per second of the same views run on one dedicated thread per process (bench/api_list.py).
 So HTTP requests go to the WSGI handler through a2wsgi, one hop each, and the event loop stays
-free for long-lived connections (WebSockets), which are routed here as they are added.
+free for long-lived connections: WebSockets, routed by Channels to consumers.
 """
 
 import os
@@ -19,6 +19,72 @@ from portal import config  # noqa: E402
 # One thread per process by default: more threads per process fight over the GIL and
 # multiplied tail latency; run more processes (PORTAL_HTTP_WORKERS) for parallelism.
 http = WSGIMiddleware(get_wsgi_application(), workers=config.load().http_threads)
+
+# Django is set up from here on.
+from importlib import import_module  # noqa: E402
+from types import SimpleNamespace  # noqa: E402
+from urllib.parse import urlsplit  # noqa: E402
+
+from channels.auth import get_user  # noqa: E402
+from channels.db import database_sync_to_async  # noqa: E402
+from channels.routing import URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.http.cookie import parse_cookie  # noqa: E402
+from django.http.request import HttpHeaders, validate_host  # noqa: E402
+from django.urls import re_path  # noqa: E402
+from rest_framework.exceptions import AuthenticationFailed  # noqa: E402
+
+from portal.accounts.authentication import token_from_request, user_for_token  # noqa: E402
+from workspaces import consumers  # noqa: E402
+
+
+def _same_site(origin: str) -> bool:
+    if origin in settings.CSRF_TRUSTED_ORIGINS:
+        return True
+    host = urlsplit(origin).netloc
+    return bool(host) and validate_host(host.rsplit("@", 1)[-1], settings.ALLOWED_HOSTS)
+
+
+async def _websocket_user(scope) -> tuple[object | None, str]:
+    """(user, "") from a Bearer token or the session cookie; (None, why) when they are refused."""
+    meta = {
+        "HTTP_" + name.decode("latin1").upper().replace("-", "_"): value.decode("latin1")
+        for name, value in scope.get("headers", [])
+    }
+    headers = HttpHeaders(meta)
+    raw = token_from_request(SimpleNamespace(headers=headers))
+    if raw is not None:
+        try:
+            user, _ = await database_sync_to_async(user_for_token)(raw)
+        except AuthenticationFailed as e:
+            return None, str(e.detail)
+        return user, ""
+    session_key = parse_cookie(headers.get("Cookie", "")).get(settings.SESSION_COOKIE_NAME)
+    if not session_key:
+        return None, ""
+    # Browsers send cookies with any page's WebSocket: only our own pages may use them.
+    origin = headers.get("Origin")
+    if origin and not _same_site(origin):
+        return None, f"Cross-site WebSocket from {origin[:60]} refused."
+    session = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+    user = await get_user({"session": session})
+    return (user, "") if user.is_authenticated else (None, "")
+
+
+class WebSocketAuth:
+    """Puts `user` (or None) and `auth_error` in the scope; consumers decide what to refuse."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    async def __call__(self, scope, receive, send):
+        user, error = await _websocket_user(scope)
+        return await self.inner({**scope, "user": user, "auth_error": error}, receive, send)
+
+
+websocket = WebSocketAuth(
+    URLRouter([*consumers.websocket_urlpatterns, re_path(r"", consumers.not_found)])
+)
 
 
 async def _lifespan(receive, send) -> None:
@@ -37,7 +103,5 @@ async def application(scope, receive, send):
     if scope["type"] == "lifespan":
         return await _lifespan(receive, send)
     if scope["type"] == "websocket":
-        await receive()  # websocket.connect
-        await send({"type": "websocket.close", "code": 4404})  # no WebSocket routes yet
-        return
+        return await websocket(scope, receive, send)
     raise ValueError(f"unsupported ASGI scope type {scope['type']!r}")

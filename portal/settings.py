@@ -183,6 +183,8 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "2",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several components share these choice sets; named here, they get one readable enum each.
+    "ENUM_NAME_OVERRIDES": {"WorkspaceStatusEnum": "workspaces.choices.WorkspaceStatus"},
 }
 
 CELERY_BROKER_URL = REDIS_URL.replace("unix://", "redis+socket://", 1)
@@ -219,4 +221,22 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": CONFIG.log_level},
     "loggers": {"django.db.backends": {"level": "INFO"}},
+}
+
+# Channels: live job logs (and later terminals) reach every server replica through Redis.
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        # channels_redis hands the URL to redis-py, which also takes the embedded unix:// one.
+        # No socket timeout: redis-py 8 defaults to 5 s, which (1) expires exactly when
+        # channels_redis's blocking 5 s BZPOPMIN returns, killing idle consumers with
+        # TimeoutError, and (2) wraps writes in asyncio.wait_for, which on Python 3.11 can swallow
+        # the cancellation of a closing consumer and leave its receive loop running forever.
+        # BZPOPMIN's own 5 s server-side timeout keeps every read short anyway.
+        "CONFIG": {
+            "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
+            "prefix": "portal-channels",
+            "capacity": 1000,
+        },
+    }
 }

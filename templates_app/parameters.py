@@ -97,8 +97,9 @@ def _check_options(param: dict, kind: str, value: str) -> None:
     chosen = json.loads(value) if kind == LIST else [value]
     wrong = [c for c in chosen if c not in allowed]
     if wrong:
-        raise _Invalid(f"{', '.join(map(repr, wrong))} is not an option; use one of: "
-                       f"{', '.join(allowed)}.")
+        raise _Invalid(
+            f"{', '.join(map(repr, wrong))} is not an option; use one of: {', '.join(allowed)}."
+        )
 
 
 def _check_rule(param: dict, kind: str, value: str, previous: str | None) -> None:
@@ -140,9 +141,9 @@ def _final_value(
     old = None if creating else previous.get(name)
     if name in values and values[name] is not None:
         value = _normalize(kind, _as_text(values[name]))
-        if old is not None and not param.get("mutable", True):
-            if value != _normalize_or_same(kind, old):
-                raise _Invalid(f"Cannot be changed after the workspace was created (it is {old}).")
+        changed = old is not None and value != _normalize_or_same(kind, old)
+        if changed and not param.get("mutable", True):
+            raise _Invalid(f"Cannot be changed after the workspace was created (it is {old}).")
     elif old is not None:
         value = _normalize_or_same(kind, old)
     elif param.get("default") is not None and not param.get("required"):

@@ -9,8 +9,12 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from rest_framework.views import APIView
 
+from tests import factories
 from tests.api.conftest import CALLERS, STRONG_PASSWORD
 from tests.conftest import PASSWORD
+from tests.templates.helpers import template_tar
+from tests.workspaces import helpers as workspace_helpers
+from workspaces.choices import JobStatus
 
 API_PREFIX = "api/v2/"
 
@@ -21,6 +25,8 @@ def _row(owner, tadmin, uadmin, auditor, member, suspended, anonymous) -> dict[s
 
 EVERYONE = _row(200, 200, 200, 200, 200, 200, 200)
 SIGNED_IN = _row(200, 200, 200, 200, 200, 403, 401)
+# Another member's workspace: template admins may look (workspace.read_all), only owners act.
+THEIR_WORKSPACE_READ = _row(200, 200, 404, 404, 404, 403, 401)
 
 # (url name, method) -> {caller: status}. "suspended" holds a token made before suspension.
 MATRIX: dict[tuple[str, str], dict[str, int]] = {
@@ -39,9 +45,32 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("api:user-status", "PUT"): _row(200, 403, 200, 403, 403, 403, 401),
     ("api:user-roles", "PUT"): _row(200, 403, 200, 403, 403, 403, 401),
     ("api:templates", "GET"): SIGNED_IN,
+    ("api:templates", "POST"): _row(201, 201, 403, 403, 403, 403, 401),
+    ("api:template-detail", "GET"): SIGNED_IN,
+    ("api:template-detail", "PATCH"): _row(200, 200, 403, 403, 403, 403, 401),
+    ("api:template-versions", "GET"): SIGNED_IN,
+    ("api:template-version-by-name", "GET"): SIGNED_IN,
+    ("api:templateversions", "POST"): _row(201, 201, 403, 403, 403, 403, 401),
+    ("api:templateversion-detail", "GET"): SIGNED_IN,
+    ("api:templateversion-logs", "GET"): SIGNED_IN,
+    ("api:files", "POST"): _row(201, 201, 403, 403, 403, 403, 401),
+    ("api:file-detail", "GET"): SIGNED_IN,
     ("api:workspaces", "GET"): SIGNED_IN,
+    ("api:workspaces", "POST"): _row(201, 201, 201, 201, 201, 403, 401),
+    ("api:workspace-detail", "GET"): THEIR_WORKSPACE_READ,
+    ("api:user-workspace", "GET"): THEIR_WORKSPACE_READ,
+    ("api:workspace-builds", "GET"): THEIR_WORKSPACE_READ,
+    ("api:workspace-builds", "POST"): _row(201, 403, 404, 404, 404, 403, 401),
+    ("api:workspacebuild-detail", "GET"): THEIR_WORKSPACE_READ,
+    ("api:workspacebuild-cancel", "PATCH"): _row(200, 403, 404, 404, 404, 403, 401),
+    ("api:workspacebuild-logs", "GET"): THEIR_WORKSPACE_READ,
     ("api:audit", "GET"): _row(200, 403, 403, 200, 403, 403, 401),
 }
+
+
+def _their_workspace(owner, job_status=JobStatus.SUCCEEDED):
+    template = workspace_helpers.buildable_template()
+    return factories.workspace(owner, template=template, name="theirs", job_status=job_status)
 
 
 def _request(world, caller: str, name: str, method: str) -> tuple[dict, dict | None]:
@@ -68,6 +97,37 @@ def _request(world, caller: str, name: str, method: str) -> tuple[dict, dict | N
             return {"user": target.username}, {"status": "suspended", "reason": "matrix"}
         case "api:user-roles", "PUT":
             return {"user": str(target.id)}, {"roles": ["auditor"]}
+        case "api:workspaces", "POST":
+            template = workspace_helpers.buildable_template()
+            return {}, {"template_id": str(template.id), "name": f"ws-{caller}"}
+        case "api:workspace-detail" | "api:workspace-builds", _:
+            ws = _their_workspace(target)
+            return {"workspace": str(ws.id)}, {"transition": "stop"} if method == "POST" else None
+        case "api:user-workspace", "GET":
+            return {"user": target.username, "name": _their_workspace(target).name}, None
+        case "api:workspacebuild-detail" | "api:workspacebuild-logs", "GET":
+            return {"build": str(_their_workspace(target).latest_build_id)}, None
+        case "api:workspacebuild-cancel", "PATCH":
+            ws = _their_workspace(target, job_status=JobStatus.PENDING)
+            return {"build": str(ws.latest_build_id)}, None
+        case "api:templates", "POST":
+            version = factories.TemplateVersionFactory(template=None, import_status="succeeded")
+            return {}, {"name": f"new-{caller}", "version_id": str(version.id)}
+        case "api:template-detail" | "api:template-versions", _:
+            template = factories.TemplateFactory()
+            return {"template": template.name}, {"description": "x"} if method == "PATCH" else None
+        case "api:template-version-by-name", "GET":
+            template = factories.TemplateFactory()
+            return {"template": str(template.id), "name": template.active_version.name}, None
+        case "api:templateversion-detail" | "api:templateversion-logs", "GET":
+            return {"version": factories.TemplateFactory().active_version_id}, None
+        case "api:templateversions", "POST":
+            file = factories.FileFactory(data=template_tar())
+            return {}, {"file_hash": file.hash}
+        case "api:files", "POST":
+            return {}, template_tar()
+        case "api:file-detail", "GET":
+            return {"hash": factories.TemplateFactory().active_version.file_id}, None
     return {}, None
 
 
@@ -123,9 +183,12 @@ def test_status_code(world, name, method, caller):
     assert (name, method) in MATRIX, f"{method} {name} has no row in MATRIX"
     kwargs, body = _request(world, caller, name, method)
     client = world.clients[caller]
-    response = getattr(client, method.lower())(
-        reverse(name, kwargs=kwargs), body, format="json" if body is not None else None
-    )
+    if isinstance(body, bytes):  # an upload: the raw archive, not JSON
+        response = client.generic(method, reverse(name, kwargs=kwargs), body, "application/gzip")
+    else:
+        response = getattr(client, method.lower())(
+            reverse(name, kwargs=kwargs), body, format="json" if body is not None else None
+        )
     expected = MATRIX[name, method][caller]
     assert response.status_code == expected, response.content[:500]
     if 400 <= response.status_code < 500:

@@ -217,7 +217,9 @@ def test_plan_references_attach_agents_without_state_dependencies():
                     {
                         "address": "terraform_data.agent",
                         "expressions": {
-                            "input": {"references": ["portal_agent.main.token", "portal_agent.main"]}
+                            "input": {
+                                "references": ["portal_agent.main.token", "portal_agent.main"]
+                            }
                         },
                     }
                 ]

@@ -1,72 +1,30 @@
-"""GET /api/v2/workspaces: workspaces with their latest build, in one query per page."""
+"""Workspaces and builds under /api/v2: list, create, show, build, cancel and build logs."""
 
 from __future__ import annotations
 
+from django.db.models import Exists, OuterRef, Q
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
+from portal.accounts import queries as user_queries
+from portal.accounts.permissions import has_permission
 from portal.api.views import ListView
-from portal.errors import ValidationFailed
-from workspaces import queries
-from workspaces.choices import WorkspaceStatus, workspace_status
+from portal.errors import NotFound, ValidationFailed
+from templates_app.api.views import resolve_template, resolve_version
+from workspaces import queries, services
+from workspaces.api import serializers as s
+from workspaces.api.serializers import WorkspaceSerializer
+from workspaces.choices import JobStatus, WorkspaceStatus
+from workspaces.models import (
+    ProvisionerJobLog,
+    Workspace,
+    WorkspaceBuild,
+    WorkspaceResource,
+)
 
-
-class BuildSummarySerializer(serializers.Serializer):
-    id = serializers.UUIDField()
-    build_number = serializers.IntegerField()
-    transition = serializers.CharField()
-    reason = serializers.CharField()
-    job_status = serializers.CharField()
-    template_version_id = serializers.UUIDField()
-    daily_cost = serializers.IntegerField()
-    created_at = serializers.DateTimeField()
-
-
-class WorkspaceSerializer(serializers.Serializer):
-    id = serializers.UUIDField()
-    name = serializers.CharField()
-    owner_id = serializers.UUIDField()
-    owner_name = serializers.CharField()
-    template_id = serializers.UUIDField()
-    template_name = serializers.CharField()
-    template_display_name = serializers.CharField()
-    status = serializers.ChoiceField(choices=WorkspaceStatus.choices)
-    outdated = serializers.BooleanField()
-    latest_build = BuildSummarySerializer(allow_null=True)
-    created_at = serializers.DateTimeField()
-    updated_at = serializers.DateTimeField()
-    last_used_at = serializers.DateTimeField(allow_null=True)
-
-    def to_representation(self, w):
-        build = w.latest_build
-        job = build.job if build else None
-        template = w.template
-        return {
-            "id": w.id,
-            "name": w.name,
-            "owner_id": w.owner_id,
-            "owner_name": w.owner.username,
-            "template_id": w.template_id,
-            "template_name": template.name,
-            "template_display_name": template.display_name or template.name,
-            "status": workspace_status(build and build.transition, job and job.status),
-            "outdated": bool(build and build.template_version_id != template.active_version_id),
-            "latest_build": build
-            and {
-                "id": build.id,
-                "build_number": build.build_number,
-                "transition": build.transition,
-                "reason": build.reason,
-                "job_status": job.status,
-                "template_version_id": build.template_version_id,
-                "daily_cost": build.daily_cost,
-                "created_at": build.created_at,
-            },
-            "created_at": w.created_at,
-            "updated_at": w.updated_at,
-            "last_used_at": w.last_used_at,
-        }
-
+LOG_PAGE_MAX = 1000
 
 # Only what WorkspaceSerializer reads: loading whole joined rows doubled the cost of a page.
 LIST_COLUMNS = (
@@ -89,6 +47,81 @@ LIST_COLUMNS = (
     "latest_build__created_at",
     "latest_build__job__status",
 )
+
+
+def _valid(serializer_class, request) -> dict:
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def visible_builds(user):
+    """Builds of the workspaces the user may see, deleted workspaces included.
+
+    A delete build's outcome must stay readable after it removed its workspace from the list.
+    """
+    qs = WorkspaceBuild.objects.select_related(
+        "workspace__owner", "job", "initiator", "template_version"
+    )
+    if has_permission(user, "workspace.read_all"):
+        return qs
+    return qs.filter(workspace__owner=user)
+
+
+def resolve_build(build_id, user) -> WorkspaceBuild:
+    build = visible_builds(user).filter(pk=build_id).first()
+    if build is None:
+        raise NotFound(f"No workspace build {str(build_id)!r}.")
+    return build
+
+
+def _detailed(qs):
+    return queries.with_latest_build(qs).select_related(
+        "template__active_version",
+        "latest_build__initiator",
+        "latest_build__template_version",
+    )
+
+
+def resolve_workspace(workspace_id, user) -> Workspace:
+    workspace = _detailed(queries.visible_to(user)).filter(pk=workspace_id).first()
+    if workspace is None:
+        raise NotFound(f"No workspace {str(workspace_id)!r}.")
+    return workspace
+
+
+def current_resources(workspace: Workspace) -> list[WorkspaceResource]:
+    """What exists of the workspace: the resources of its newest build that succeeded or has some.
+
+    While a start runs, that is the stopped workspace's; after a failed apply, what it recorded.
+    """
+    build = workspace.latest_build
+    if build is None:
+        return []
+    if build.job.status == JobStatus.SUCCEEDED:
+        job_id = build.job_id
+    else:
+        has_resources = WorkspaceResource.objects.filter(job_id=OuterRef("job_id"))
+        job_id = (
+            WorkspaceBuild.objects.filter(workspace=workspace)
+            .filter(Q(job__status=JobStatus.SUCCEEDED) | Exists(has_resources))
+            .order_by("-build_number")
+            .values_list("job_id", flat=True)
+            .first()
+        )
+    if job_id is None:
+        return []
+    return list(
+        WorkspaceResource.objects.filter(job_id=job_id)
+        .prefetch_related("agents__apps")
+        .order_by("type", "name")
+    )
+
+
+def _detail_body(workspace: Workspace, viewer) -> dict:
+    return s.WorkspaceDetailSerializer(
+        workspace, context={"viewer": viewer, "resources": current_resources(workspace)}
+    ).data
 
 
 class WorkspacesView(ListView):
@@ -125,3 +158,147 @@ class WorkspacesView(ListView):
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        operation_id="workspaces_create",
+        request=s.CreateWorkspaceSerializer,
+        responses={201: s.WorkspaceDetailSerializer},
+    )
+    def post(self, request):
+        """Create a workspace and queue its first build (start)."""
+        data = _valid(s.CreateWorkspaceSerializer, request)
+        user = request.user
+        owner = user_queries.resolve_user(data["owner"], me=user)
+        field = "template_id" if data.get("template_id") else "template"
+        try:
+            template = resolve_template(str(data.get("template_id") or data["template"]), user)
+        except NotFound as e:
+            raise ValidationFailed.field(field, e.message) from None
+        version = None
+        if data.get("version_id"):
+            try:
+                version = resolve_version(data["version_id"], user)
+            except NotFound as e:
+                raise ValidationFailed.field("version_id", e.message) from None
+        workspace = services.create_workspace(
+            actor=user,
+            owner=owner,
+            template=template,
+            name=data["name"],
+            parameters=data["parameters"],
+            version=version,
+        )
+        body = _detail_body(resolve_workspace(workspace.id, user), user)
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class WorkspaceDetailView(APIView):
+    @extend_schema(operation_id="workspace_get", responses=s.WorkspaceDetailSerializer)
+    def get(self, request, workspace):
+        """A workspace with its latest build, status, and resources with agents and apps."""
+        return Response(_detail_body(resolve_workspace(workspace, request.user), request.user))
+
+
+class UserWorkspaceView(APIView):
+    @extend_schema(operation_id="user_workspace_get", responses=s.WorkspaceDetailSerializer)
+    def get(self, request, user, name):
+        """A workspace by its owner (`me`, username or id) and name."""
+        owner = user_queries.resolve_user(user, me=request.user)
+        workspace = (
+            _detailed(queries.visible_to(request.user))
+            .filter(owner=owner, name__iexact=name)
+            .first()
+        )
+        if workspace is None:
+            raise NotFound(f"{owner.username} has no workspace {name!r}.")
+        return Response(_detail_body(workspace, request.user))
+
+
+class WorkspaceBuildsView(ListView):
+    serializer_class = s.BuildSerializer
+
+    def get_queryset(self):
+        workspace = resolve_workspace(self.kwargs["workspace"], self.request.user)
+        return visible_builds(self.request.user).filter(workspace=workspace)
+
+    @extend_schema(operation_id="workspace_builds_list")
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        operation_id="workspace_builds_create",
+        request=s.CreateBuildSerializer,
+        responses={201: s.BuildSerializer},
+    )
+    def post(self, request, workspace):
+        """Queue a start, stop or delete build; 409 while another build of it is active."""
+        data = _valid(s.CreateBuildSerializer, request)
+        target = resolve_workspace(workspace, request.user)
+        version = None
+        if data.get("version_id"):
+            try:
+                version = resolve_version(data["version_id"], request.user)
+            except NotFound as e:
+                raise ValidationFailed.field("version_id", e.message) from None
+        build = services.create_build(
+            target,
+            actor=request.user,
+            transition=data["transition"],
+            version=version,
+            parameters=data["parameters"],
+            orphan=data["orphan"],
+        )
+        body = s.BuildSerializer(resolve_build(build.id, request.user)).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class WorkspaceBuildDetailView(APIView):
+    @extend_schema(operation_id="workspace_build_get", responses=s.BuildSerializer)
+    def get(self, request, build):
+        return Response(s.BuildSerializer(resolve_build(build, request.user)).data)
+
+
+class WorkspaceBuildCancelView(APIView):
+    @extend_schema(operation_id="workspace_build_cancel", request=None, responses=s.BuildSerializer)
+    def patch(self, request, build):
+        """Cancel a pending build at once; ask the provisioner to stop a running one."""
+        target = resolve_build(build, request.user)
+        services.cancel_build(target, actor=request.user)
+        return Response(s.BuildSerializer(resolve_build(build, request.user)).data)
+
+
+def _int_param(request, name: str, default: int, lo: int, hi: int) -> int:
+    raw = request.query_params.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = lo - 1
+    if not lo <= value <= hi:
+        raise ValidationFailed.field(name, f"Must be an integer between {lo} and {hi}.")
+    return value
+
+
+class WorkspaceBuildLogsView(APIView):
+    @extend_schema(
+        operation_id="workspace_build_logs",
+        parameters=[
+            OpenApiParameter("after", int, description="Only lines with a larger id (default 0)"),
+            OpenApiParameter("limit", int, description=f"At most this many (1-{LOG_PAGE_MAX})"),
+        ],
+        responses=s.BuildLogPageSerializer,
+    )
+    def get(self, request, build):
+        """The build's log lines in id order; page with `after` = the last id you got.
+
+        A WebSocket at the same path follows the log live until the build ends.
+        """
+        target = resolve_build(build, request.user)
+        after = _int_param(request, "after", 0, 0, 2**63 - 1)
+        limit = _int_param(request, "limit", LOG_PAGE_MAX, 1, LOG_PAGE_MAX)
+        qs = ProvisionerJobLog.objects.filter(job_id=target.job_id, id__gt=after).order_by("id")
+        rows = list(qs.values("id", "created_at", "source", "level", "stage", "output")[:limit])
+        count = len(rows) if len(rows) < limit else qs.count()
+        body = {"count": count, "job_status": target.job.status, "results": rows}
+        return Response(s.BuildLogPageSerializer(body).data)

@@ -1,0 +1,37 @@
+"""Routes of the workspaces and builds API."""
+
+from django.urls import path
+
+from workspaces.api import views
+
+urlpatterns = [
+    path("workspaces", views.WorkspacesView.as_view(), name="workspaces"),
+    path(
+        "workspaces/<uuid:workspace>", views.WorkspaceDetailView.as_view(), name="workspace-detail"
+    ),
+    path(
+        "workspaces/<uuid:workspace>/builds",
+        views.WorkspaceBuildsView.as_view(),
+        name="workspace-builds",
+    ),
+    path(
+        "users/<str:user>/workspace/<str:name>",
+        views.UserWorkspaceView.as_view(),
+        name="user-workspace",
+    ),
+    path(
+        "workspacebuilds/<uuid:build>",
+        views.WorkspaceBuildDetailView.as_view(),
+        name="workspacebuild-detail",
+    ),
+    path(
+        "workspacebuilds/<uuid:build>/cancel",
+        views.WorkspaceBuildCancelView.as_view(),
+        name="workspacebuild-cancel",
+    ),
+    path(
+        "workspacebuilds/<uuid:build>/logs",
+        views.WorkspaceBuildLogsView.as_view(),
+        name="workspacebuild-logs",
+    ),
+]

@@ -1,0 +1,209 @@
+"""WebSockets that follow a job's log live: a workspace build's, or a template version's import.
+
+Protocol: the server sends {"type": "logs", "logs": [rows]} messages (rows in id order, as the
+HTTP log endpoint returns them), then {"type": "end", "status": <job status>} and closes once the
+job has finished. Query: `after=<log id>` skips what the client already has; `follow=0` sends what
+exists and closes. Refusals close with 4400 (bad query), 4401, 4403 or 4404 and a reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.urls import path
+
+from portal.errors import NotFound, ServiceError
+from workspaces import logs
+from workspaces.choices import JOB_ACTIVE
+from workspaces.log_writer import row_dict
+from workspaces.models import ProvisionerJob, ProvisionerJobLog
+
+log = logging.getLogger(__name__)
+
+
+def _close_reason(text: str) -> str:
+    # A close frame carries at most 123 bytes of reason.
+    return text.encode()[:120].decode(errors="ignore")
+
+
+class JobLogsConsumer(AsyncWebsocketConsumer):
+    """Joins the job's group before reading the database, so no line falls between the two."""
+
+    batch = 500  # rows per message when catching up from the database
+    recheck_seconds = 10.0  # safety net for a lost "job.end" message, not a polling loop
+
+    def find_job_id(self, user, **url_kwargs):
+        """The job to follow, if `user` may read it; raises ServiceError otherwise."""
+        raise NotImplementedError
+
+    async def connect(self):
+        self.group = None
+        self.watch = None
+        self.ended = False
+        self.lock = asyncio.Lock()
+        self.sent: set[int] = set()
+        # Accept first: a close before accepting reaches the client as a bare HTTP 403, without
+        # the code and reason that tell it what is wrong.
+        await self.accept()
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            reason = (
+                self.scope.get("auth_error") or "Sign in: send 'Authorization: Bearer <token>'."
+            )
+            return await self.close(code=4401, reason=_close_reason(reason))
+        if not user.is_active:
+            return await self.close(code=4403, reason="Your account is suspended.")
+        try:
+            query = parse_qs(self.scope.get("query_string", b"").decode("latin1"))
+            self.after = int(query.get("after", ["0"])[0] or 0)
+            if self.after < 0:
+                raise ValueError
+        except ValueError:
+            return await self.close(code=4400, reason="after must be a log id (an integer >= 0).")
+        follow = query.get("follow", ["1"])[0].lower() not in {"0", "false", "no"}
+        self.last_id = self.after
+        try:
+            self.job_id = await database_sync_to_async(self.find_job_id)(
+                user, **self.scope["url_route"]["kwargs"]
+            )
+        except ServiceError as e:
+            return await self.close(code=4000 + e.status_code, reason=_close_reason(e.message))
+
+        self.group = logs.group_name(self.job_id)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        # Status before rows: a job already finished has written all its rows by then.
+        status = await self._status()
+        async with self.lock:
+            await self._send_rows_after_last()
+        if status not in JOB_ACTIVE:
+            return await self._end(status)
+        if not follow:
+            return await self.close(code=1000)
+        self.watch = asyncio.create_task(self._recheck())
+
+    async def disconnect(self, code):
+        self.ended = True
+        if self.watch is not None and self.watch is not asyncio.current_task():
+            self.watch.cancel()
+        if self.group is not None:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive(self, text_data=None, bytes_data=None):
+        pass  # the client has nothing to say on this socket
+
+    # Group messages, published by workspaces.logs.
+
+    async def job_logs(self, event):
+        async with self.lock:
+            if self.ended:
+                return
+            fresh = [
+                row
+                for row in event["logs"]
+                if row["id"] > self.after and row["id"] not in self.sent
+            ]
+            if fresh:
+                await self._send_logs(fresh)
+
+    async def job_end(self, event):
+        await self._end(event.get("status") or await self._status())
+
+    # Internals.
+
+    async def _send_logs(self, rows: list[dict]) -> None:
+        self.sent.update(row["id"] for row in rows)
+        self.last_id = max(self.last_id, rows[-1]["id"])
+        await self.send(text_data=json.dumps({"type": "logs", "logs": rows}))
+
+    async def _send_rows_after_last(self) -> None:
+        while True:
+            rows = await database_sync_to_async(self._rows)(self.last_id)
+            rows = [row for row in rows if row["id"] not in self.sent]
+            if rows:
+                await self._send_logs(rows)
+            if len(rows) < self.batch:
+                return
+
+    async def _send_missed(self) -> None:
+        """Rows whose live message was lost (a full channel drops messages): compare counts."""
+        missed = await database_sync_to_async(self._missed)()
+        for start in range(0, len(missed), self.batch):
+            await self._send_logs(missed[start : start + self.batch])
+
+    async def _end(self, status: str) -> None:
+        async with self.lock:
+            if self.ended:
+                return
+            self.ended = True
+            await self._send_rows_after_last()
+            await self._send_missed()
+            await self.send(text_data=json.dumps({"type": "end", "status": status}))
+        await self.close(code=1000)
+
+    async def _recheck(self) -> None:
+        try:
+            while not self.ended:
+                await asyncio.sleep(self.recheck_seconds)
+                status = await self._status()
+                if status not in JOB_ACTIVE:
+                    await self._end(status)
+                    return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("log follower of job %s stopped re-checking", self.job_id)
+
+    async def _status(self) -> str:
+        return await database_sync_to_async(
+            lambda: (
+                ProvisionerJob.objects.filter(pk=self.job_id)
+                .values_list("status", flat=True)
+                .first()
+            )
+        )()
+
+    def _rows(self, after: int) -> list[dict]:
+        qs = ProvisionerJobLog.objects.filter(job_id=self.job_id, id__gt=after).order_by("id")
+        return [row_dict(row) for row in qs[: self.batch]]
+
+    def _missed(self) -> list[dict]:
+        qs = ProvisionerJobLog.objects.filter(job_id=self.job_id, id__gt=self.after)
+        if qs.count() == len(self.sent):
+            return []
+        return [row_dict(r) for r in qs.exclude(id__in=self.sent).order_by("id")]
+
+
+class BuildLogsConsumer(JobLogsConsumer):
+    def find_job_id(self, user, build):
+        from workspaces.api.views import resolve_build
+
+        return resolve_build(build, user).job_id
+
+
+class TemplateVersionLogsConsumer(JobLogsConsumer):
+    def find_job_id(self, user, version):
+        from templates_app.api.views import resolve_version
+
+        target = resolve_version(version, user)
+        if target.import_job_id is None:
+            raise NotFound("This template version has no import job yet.")
+        return target.import_job_id
+
+
+async def not_found(scope, receive, send) -> None:
+    """Any other WebSocket path: refused before accepting, as there is nothing to talk to."""
+    with contextlib.suppress(Exception):
+        await receive()  # websocket.connect
+    await send({"type": "websocket.close", "code": 4404})
+
+
+websocket_urlpatterns = [
+    path("api/v2/workspacebuilds/<uuid:build>/logs", BuildLogsConsumer.as_asgi()),
+    path("api/v2/templateversions/<uuid:version>/logs", TemplateVersionLogsConsumer.as_asgi()),
+]

@@ -1,0 +1,311 @@
+"""Every write to workspaces and their builds: create, build (start/stop/delete) and cancel."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+
+from portal import hooks
+from portal.accounts.permissions import has_permission
+from portal.audit import services as audit
+from portal.audit.choices import AuditAction, ResourceType
+from portal.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from templates_app import parameters as params
+from templates_app import queries as template_queries
+from templates_app.models import ImportStatus, Template, TemplateVersion
+from workspaces import jobs
+from workspaces.choices import JOB_ACTIVE, BuildReason, BuildTransition, JobStatus, JobType
+from workspaces.models import ProvisionerJob, Workspace, WorkspaceBuild, workspace_name_validator
+
+_AUDIT_ACTIONS = {
+    BuildTransition.START: AuditAction.START,
+    BuildTransition.STOP: AuditAction.STOP,
+    BuildTransition.DELETE: AuditAction.DELETE,
+}
+
+
+def may_manage(actor, workspace: Workspace) -> bool:
+    """Owners manage their own workspaces; others need workspace.manage_all."""
+    return actor.pk == workspace.owner_id or has_permission(actor, "workspace.manage_all")
+
+
+def _check_manage(actor, workspace: Workspace) -> None:
+    if not may_manage(actor, workspace):
+        raise Forbidden(
+            "You may not change this workspace.",
+            detail="Only its owner or a user with the owner role can build it.",
+        )
+
+
+def _usable_version(template: Template, version: TemplateVersion | None) -> TemplateVersion:
+    if version is None:
+        version = template.active_version
+        if version is None:
+            raise Conflict(f"Template {template.name!r} has no active version to build from.")
+    if version.template_id != template.pk:
+        raise ValidationFailed.field(
+            "version_id",
+            f"Version {version.name!r} is not a version of template {template.name!r}.",
+        )
+    if version.import_status != ImportStatus.SUCCEEDED:
+        raise ValidationFailed.field(
+            "version_id",
+            f"Version {version.name!r} cannot be built: its import {version.import_status}.",
+        )
+    return version
+
+
+def _running_conflict(build: WorkspaceBuild) -> Conflict:
+    status = build.job.status
+    advice = "wait for it to end" if status == JobStatus.CANCELING else "cancel it or wait"
+    return Conflict(
+        f"Build #{build.build_number} ({build.transition}) is {status}; {advice}.",
+        detail=f"Build id {build.id}. A workspace runs one build at a time.",
+    )
+
+
+def _enqueue_on_commit(job: ProvisionerJob) -> None:
+    def enqueue() -> None:
+        from workspaces import dispatch  # the runner side; imported late to keep startup light
+
+        dispatch.enqueue(job)
+
+    # robust: the rows are committed; a broker hiccup must not turn the answer into a 500
+    # (the job stays pending, where the reaper and the status reason make it visible).
+    transaction.on_commit(enqueue, robust=True)
+
+
+def _new_build(
+    workspace: Workspace,
+    *,
+    actor,
+    transition: str,
+    version: TemplateVersion,
+    values: dict[str, str],
+    previous: WorkspaceBuild | None,
+    reason: str,
+    orphan: bool,
+) -> WorkspaceBuild:
+    """Build and job rows for a workspace locked by the caller, audited and enqueued on commit."""
+    for check in hooks.pre_build.handlers():
+        check(workspace, transition, actor=actor)
+    last = workspace.builds.aggregate(n=Max("build_number"))["n"] or 0
+    build = WorkspaceBuild(
+        workspace=workspace,
+        template_version=version,
+        build_number=last + 1,
+        transition=transition,
+        reason=reason,
+        initiator=actor,
+        parameters=values,
+    )
+    build.job = ProvisionerJob.objects.create(
+        type=JobType.WORKSPACE_BUILD,
+        initiator=actor,
+        tags=workspace.template.provisioner_tags or {},
+        input={"build_id": str(build.id), "orphan": orphan},
+    )
+    build.save(force_insert=True)
+    workspace.latest_build = build
+    workspace.save(update_fields=["latest_build", "updated_at"])
+    before = previous.parameters if previous else {}
+    audit.record(
+        actor=actor,
+        action=_AUDIT_ACTIONS[transition],
+        resource_type=ResourceType.WORKSPACE_BUILD,
+        resource_id=build.id,
+        resource_target=f"{workspace.name} #{build.build_number}",
+        diff=audit.diff(
+            {f"parameters.{k}": v for k, v in before.items()},
+            {f"parameters.{k}": v for k, v in values.items()},
+        ),
+        additional_fields={
+            "workspace_id": str(workspace.id),
+            "workspace_name": workspace.name,
+            "owner": workspace.owner.username,
+            "build_number": build.build_number,
+            "transition": transition,
+            "reason": reason,
+            "template_version": version.name,
+            "template_version_id": str(version.id),
+            "job_id": str(build.job_id),
+            "orphan": orphan,
+        },
+        status_code=201,
+    )
+    _enqueue_on_commit(build.job)
+    return build
+
+
+def create_workspace(
+    *,
+    actor,
+    owner,
+    template: Template,
+    name: str,
+    parameters: dict | None = None,
+    version: TemplateVersion | None = None,
+) -> Workspace:
+    """A new workspace of `owner` and its build #1 (start)."""
+    name = (name or "").strip()
+    if actor.pk != owner.pk and not has_permission(actor, "workspace.manage_all"):
+        raise Forbidden("You may only create workspaces for yourself.")
+    try:
+        workspace_name_validator(name)
+    except DjangoValidationError as e:
+        raise ValidationFailed.field("name", " ".join(e.messages)) from None
+    if not template_queries.visible_to(owner).filter(pk=template.pk).exists():
+        raise NotFound(f"No template {template.name!r} that {owner.username} may use.")
+    version = _usable_version(template, version)
+    values = params.validate(version.parameters_schema or [], parameters, creating=True)
+    taken = Conflict(
+        f"{owner.username} already has a workspace named {name!r}.",
+        validations=[{"field": "name", "detail": "Choose another name or delete that one."}],
+    )
+    if Workspace.objects.filter(owner=owner, name__iexact=name, deleted_at__isnull=True).exists():
+        raise taken
+    try:
+        with transaction.atomic():
+            workspace = Workspace.objects.create(owner=owner, template=template, name=name)
+            audit.record(
+                actor=actor,
+                action=AuditAction.CREATE,
+                resource_type=ResourceType.WORKSPACE,
+                resource_id=workspace.id,
+                resource_target=workspace.name,
+                additional_fields={
+                    "owner": owner.username,
+                    "template": template.name,
+                    "template_version": version.name,
+                    "reason": BuildReason.INITIATOR,
+                },
+                status_code=201,
+            )
+            _new_build(
+                workspace,
+                actor=actor,
+                transition=BuildTransition.START,
+                version=version,
+                values=values,
+                previous=None,
+                reason=BuildReason.INITIATOR,
+                orphan=False,
+            )
+    except IntegrityError:  # a concurrent create of the same name won the race
+        raise taken from None
+    return workspace
+
+
+def create_build(
+    workspace: Workspace,
+    *,
+    actor,
+    transition: str,
+    version: TemplateVersion | None = None,
+    parameters: dict | None = None,
+    reason: str = BuildReason.INITIATOR,
+    orphan: bool = False,
+) -> WorkspaceBuild:
+    """Queue a start, stop or delete build; refused while another build of it is active.
+
+    The build keeps the previous build's template version unless `version` is given, and its
+    parameter values unless `parameters` changes some (start builds only).
+    """
+    if transition not in BuildTransition.values:
+        raise ValidationFailed.field(
+            "transition", f"Use one of: {', '.join(BuildTransition.values)}."
+        )
+    if reason not in BuildReason.values:
+        raise ValidationFailed.field("reason", f"Use one of: {', '.join(BuildReason.values)}.")
+    if orphan and transition != BuildTransition.DELETE:
+        raise ValidationFailed.field("orphan", "Only a delete build can orphan the resources.")
+    if parameters and transition != BuildTransition.START:
+        raise ValidationFailed.field(
+            "parameters", "Parameter values can only change with a start build."
+        )
+    with transaction.atomic():
+        workspace = (
+            Workspace.objects.select_for_update(of=("self",))
+            .select_related("owner", "template__active_version")
+            .filter(pk=workspace.pk)
+            .first()
+        )
+        if workspace is None:
+            raise NotFound("Workspace not found.")
+        _check_manage(actor, workspace)
+        if workspace.deleted_at is not None:
+            raise Conflict(f"Workspace {workspace.name!r} was deleted; it takes no more builds.")
+        previous = (
+            WorkspaceBuild.objects.select_related("job", "template_version")
+            .filter(workspace=workspace)
+            .order_by("-build_number")
+            .first()
+        )
+        if previous is not None and previous.job.status in JOB_ACTIVE:
+            raise _running_conflict(previous)
+        if version is None and previous is not None:
+            version = previous.template_version
+        else:
+            version = _usable_version(workspace.template, version)
+        old_values = previous.parameters if previous else {}
+        if transition == BuildTransition.START:
+            values = params.validate(
+                version.parameters_schema or [], parameters, previous=old_values
+            )
+        else:
+            # Stopping or deleting must work even when the old values no longer validate
+            # (e.g. a workspace whose first build never succeeded).
+            values = dict(old_values)
+        return _new_build(
+            workspace,
+            actor=actor,
+            transition=transition,
+            version=version,
+            values=values,
+            previous=previous,
+            reason=reason,
+            orphan=orphan,
+        )
+
+
+def cancel_build(build: WorkspaceBuild, *, actor) -> WorkspaceBuild:
+    """Cancel a pending build at once, or ask the provisioner running it to stop."""
+    from workspaces import logs
+
+    with transaction.atomic():
+        workspace = (
+            Workspace.objects.select_for_update(of=("self",))
+            .select_related("owner")
+            .get(pk=build.workspace_id)
+        )
+        _check_manage(actor, workspace)
+        build = WorkspaceBuild.objects.select_related("job").get(pk=build.pk)
+        if build.job.status not in JOB_ACTIVE:
+            raise Conflict(
+                f"Build #{build.build_number} ({build.transition}) has already "
+                f"{build.job.status}; there is nothing to cancel."
+            )
+        before = build.job.status
+        build.job = jobs.request_cancel(build.job_id)
+        audit.record(
+            actor=actor,
+            action=AuditAction.WRITE,
+            resource_type=ResourceType.WORKSPACE_BUILD,
+            resource_id=build.id,
+            resource_target=f"{workspace.name} #{build.build_number}",
+            diff=audit.diff({"job_status": before}, {"job_status": build.job.status}),
+            additional_fields={
+                "workspace_id": str(workspace.id),
+                "build_number": build.build_number,
+                "transition": build.transition,
+                "reason": build.reason,
+                "cancel": True,
+            },
+        )
+        if build.job.status == JobStatus.CANCELED:
+            # No provisioner will ever run it, so nobody else would tell log followers it ended.
+            job_id = build.job_id
+            transaction.on_commit(lambda: logs.publish_end(job_id, JobStatus.CANCELED), robust=True)
+    build.workspace = workspace
+    return build
