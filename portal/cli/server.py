@@ -167,6 +167,8 @@ def server(embedded_worker: bool | None, workers: int | None) -> None:
 
     embedded = None
     lock = None
+    # Decided before the embedded URLs land in the environment, which would turn its default off.
+    starter_template = cfg.starter_template
     try:
         if cfg.uses_embedded:
             click.echo(f"Starting embedded PostgreSQL and Redis in {cfg.data_dir} ...")
@@ -181,7 +183,7 @@ def server(embedded_worker: bool | None, workers: int | None) -> None:
             _manage("migrate_locked", "-v", "0")  # replicas starting together migrate once
         if not supervisor.stopping:
             _manage("ensure_first_user")
-        if not supervisor.stopping and cfg.starter_template:
+        if not supervisor.stopping and starter_template:
             try:
                 _manage("ensure_starter_template")
             except click.ClickException:

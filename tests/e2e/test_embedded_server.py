@@ -95,6 +95,36 @@ def test_first_start_prints_the_owner_once_and_serves_api_and_admin(first):
     assert "Portal" in admin_login.text
 
 
+def test_a_newcomer_builds_a_workspace_from_the_starter_template(first, tmp_path):
+    """`make run`, then `portal create`: the embedded worker builds the `local` template."""
+    token = owner_token(first.url, "admin", first.first_user_password())
+    templates = httpx.get(
+        f"{first.url}/api/v2/templates", headers={"Authorization": f"Bearer {token}"}
+    ).json()
+    assert [t["name"] for t in templates["results"]] == ["local"]
+    env = {
+        **portal_env(first.data_dir),
+        "PORTAL_URL": first.url,
+        "PORTAL_SESSION_TOKEN": token,
+        "HOME": str(tmp_path),
+    }
+
+    def portal(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "portal", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    created = portal("create", "dev", "--template", "local", "--yes")
+    assert created.returncode == 0, created.stdout + created.stderr
+    assert "running" in portal("list").stdout
+    deleted = portal("delete", "dev", "--yes")
+    assert deleted.returncode == 0, deleted.stdout + deleted.stderr
+
+
 def test_a_second_server_on_the_same_data_dir_refuses(first):
     second = ServerProcess(first.data_dir).start()
     code = second.wait_exit(60)
