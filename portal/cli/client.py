@@ -77,17 +77,21 @@ class Client:
             return f"{self.url} redirects to {location[: -len(suffix)]}; use that URL instead"
         return f"{self.url} does not look like a Portal server ({suffix} redirects to {location})"
 
-    def request(self, method: str, path: str, *, json: Any = None, params: dict | None = None):
-        """The decoded JSON answer (None for 204), or a CLIError saying what went wrong."""
+    def send(self, method: str, path: str, **kwargs):
+        """The raw httpx response (archives, streams); unreachable servers as a CLIError."""
         import httpx
 
         try:
-            response = self._client().request(method, path, json=json, params=params)
+            return self._client().request(method, path, **kwargs)
         except (httpx.InvalidURL, httpx.UnsupportedProtocol) as e:
             raise CLIError(f"{self.url} is not a valid server URL: {e}") from None
         except httpx.TransportError as e:
             reason = str(e) or type(e).__name__
             raise CLIError(f"cannot reach {self.url}: {reason}") from None
+
+    def request(self, method: str, path: str, *, json: Any = None, params: dict | None = None):
+        """The decoded JSON answer (None for 204), or a CLIError saying what went wrong."""
+        response = self.send(method, path, json=json, params=params)
         if response.status_code == 204:
             return None
         if response.is_redirect:

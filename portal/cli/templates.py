@@ -86,12 +86,7 @@ def build_archive(directory: Path) -> tuple[bytes, int]:
 
 def _raw(client: Client, method: str, path: str, **kwargs):
     """A request whose body or answer is an archive, not JSON; errors as Client.request's."""
-    import httpx
-
-    try:
-        response = client._client().request(method, path, **kwargs)
-    except httpx.TransportError as e:
-        raise CLIError(f"cannot reach {client.url}: {e or type(e).__name__}") from None
+    response = client.send(method, path, **kwargs)
     if response.status_code >= 400:
         try:
             body = response.json()
