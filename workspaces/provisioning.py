@@ -179,6 +179,31 @@ def _store_resources(job: ProvisionerJob, transition: str, resources) -> int:
     return total
 
 
+def _audit_build_end(build, *, status: str, reason: str, error: str, orphan: bool = False):
+    record(
+        actor=system_actor(),
+        action={
+            BuildTransition.START: AuditAction.START,
+            BuildTransition.STOP: AuditAction.STOP,
+            BuildTransition.DELETE: AuditAction.DELETE,
+        }[build.transition],
+        resource_type=ResourceType.WORKSPACE_BUILD,
+        resource_id=build.id,
+        resource_target=f"{build.workspace.name} #{build.build_number}",
+        additional_fields={
+            "workspace_id": str(build.workspace_id),
+            "build_number": build.build_number,
+            "transition": build.transition,
+            "reason": reason,
+            "initiator": str(build.initiator_id),
+            "status": status,
+            "orphan": orphan,
+            "error": error,
+        },
+        status_code=200 if status == JobStatus.SUCCEEDED else 500,
+    )
+
+
 def finish_build(job_id, worker_id: str, *, outcome: Outcome, orphan: bool = False) -> str:
     """Complete a build job: state (encrypted), resources, cost, and the workspace's fate."""
     if outcome.canceled:
@@ -203,28 +228,7 @@ def finish_build(job_id, worker_id: str, *, outcome: Outcome, orphan: bool = Fal
         if status == JobStatus.SUCCEEDED and build.transition == BuildTransition.DELETE:
             workspace.deleted_at = timezone.now()
             workspace.save(update_fields=["deleted_at", "updated_at"])
-        record(
-            actor=system_actor(),
-            action={
-                BuildTransition.START: AuditAction.START,
-                BuildTransition.STOP: AuditAction.STOP,
-                BuildTransition.DELETE: AuditAction.DELETE,
-            }[build.transition],
-            resource_type=ResourceType.WORKSPACE_BUILD,
-            resource_id=build.id,
-            resource_target=f"{workspace.name} #{build.build_number}",
-            additional_fields={
-                "workspace_id": str(workspace.id),
-                "build_number": build.build_number,
-                "transition": build.transition,
-                "reason": build.reason,
-                "initiator": str(build.initiator_id),
-                "status": status,
-                "orphan": orphan,
-                "error": error,
-            },
-            status_code=200 if status == JobStatus.SUCCEEDED else 500,
-        )
+        _audit_build_end(build, status=status, reason=build.reason, error=error, orphan=orphan)
     return status
 
 
@@ -232,27 +236,7 @@ def audit_lost_builds(job_ids, *, reason: str) -> None:
     """Audit builds failed because their worker vanished (by the reaper or at its restart)."""
     builds = WorkspaceBuild.objects.filter(job_id__in=job_ids).select_related("workspace", "job")
     for build in builds:
-        record(
-            actor=system_actor(),
-            action={
-                BuildTransition.START: AuditAction.START,
-                BuildTransition.STOP: AuditAction.STOP,
-                BuildTransition.DELETE: AuditAction.DELETE,
-            }[build.transition],
-            resource_type=ResourceType.WORKSPACE_BUILD,
-            resource_id=build.id,
-            resource_target=f"{build.workspace.name} #{build.build_number}",
-            additional_fields={
-                "workspace_id": str(build.workspace_id),
-                "build_number": build.build_number,
-                "transition": build.transition,
-                "reason": reason,
-                "initiator": str(build.initiator_id),
-                "status": build.job.status,
-                "error": build.job.error,
-            },
-            status_code=500,
-        )
+        _audit_build_end(build, status=build.job.status, reason=reason, error=build.job.error)
 
 
 def fail_job(job_id, worker_id: str, *, error: str) -> None:

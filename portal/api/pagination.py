@@ -4,30 +4,18 @@ from __future__ import annotations
 
 from django.db.models import Count, Window
 from rest_framework import pagination
-from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
+
+from portal.api.params import int_param
 
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 100
 
 
-def _int_param(request, name: str, default: int, lo: int, hi: int) -> int:
-    raw = request.query_params.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValidationError({name: f"Must be an integer between {lo} and {hi}."}) from None
-    if not lo <= value <= hi:
-        raise ValidationError({name: f"Must be an integer between {lo} and {hi}."})
-    return value
-
-
 class LimitOffsetPagination(pagination.BasePagination):
     def paginate_queryset(self, queryset, request, view=None):
-        self.limit = _int_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
-        self.offset = _int_param(request, "offset", 0, 0, 10**9)
+        self.limit = int_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+        self.offset = int_param(request, "offset", 0, 0, 10**9)
         # The total rides along on every row (COUNT(*) OVER ()), saving a separate COUNT query.
         counted = queryset.annotate(_page_total=Window(Count("*")))
         rows = list(counted[self.offset : self.offset + self.limit])

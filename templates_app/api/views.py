@@ -16,13 +16,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from portal.accounts.permissions import HasPermission, IsActiveUser, has_permission
+from portal.api.params import LOG_PAGE_PARAMETERS, log_page
 from portal.api.views import ListView
 from portal.errors import NotFound, ServiceError, ValidationFailed
 from templates_app import archive, queries, services
 from templates_app.api import serializers as s
 from templates_app.models import File, Template, TemplateVersion
 
-LOG_PAGE_MAX = 1000
 _UPLOAD_CHUNK = 256 * 1024
 # Multipart framing (boundaries, part headers) on top of the archive itself.
 _MULTIPART_SLACK = 64 * 1024
@@ -239,41 +239,21 @@ class TemplateVersionDetailView(APIView):
         return Response(s.TemplateVersionSerializer(resolve_version(version, request.user)).data)
 
 
-def _int_param(request, name: str, default: int, lo: int, hi: int) -> int:
-    raw = request.query_params.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = lo - 1
-    if not lo <= value <= hi:
-        raise ValidationFailed.field(name, f"Must be an integer between {lo} and {hi}.")
-    return value
-
-
 class TemplateVersionLogsView(APIView):
     @extend_schema(
         operation_id="template_version_logs",
-        parameters=[
-            OpenApiParameter("after", int, description="Only lines with a larger id (default 0)"),
-            OpenApiParameter("limit", int, description=f"At most this many (1-{LOG_PAGE_MAX})"),
-        ],
+        parameters=LOG_PAGE_PARAMETERS,
         responses=s.JobLogPageSerializer,
     )
     def get(self, request, version):
         """The import job's log lines in order; follow live over a WebSocket at the same path."""
         target = resolve_version(version, request.user)
-        after = _int_param(request, "after", 0, 0, 2**63 - 1)
-        limit = _int_param(request, "limit", LOG_PAGE_MAX, 1, LOG_PAGE_MAX)
         rows: list[dict] = []
         count = 0
         if target.import_job_id:
             # Looked up by name: workspaces depends on templates_app, never the reverse.
             log_model = apps.get_model("workspaces", "ProvisionerJobLog")
-            qs = log_model.objects.filter(job_id=target.import_job_id, id__gt=after).order_by("id")
-            rows = list(qs.values("id", "created_at", "source", "level", "stage", "output")[:limit])
-            count = len(rows) if len(rows) < limit else qs.count()
+            rows, count = log_page(request, log_model.objects.filter(job_id=target.import_job_id))
         body = {
             "count": count,
             "job_status": target.import_status,

@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 
 from portal.accounts import queries as user_queries
 from portal.accounts.permissions import has_permission
+from portal.api.params import LOG_PAGE_PARAMETERS, log_page
 from portal.api.views import ListView
 from portal.errors import NotFound, ValidationFailed
 from templates_app.api.views import resolve_template, resolve_version
@@ -23,8 +24,6 @@ from workspaces.models import (
     WorkspaceBuild,
     WorkspaceResource,
 )
-
-LOG_PAGE_MAX = 1000
 
 # Only what WorkspaceSerializer reads: loading whole joined rows doubled the cost of a page.
 LIST_COLUMNS = (
@@ -267,26 +266,10 @@ class WorkspaceBuildCancelView(APIView):
         return Response(s.BuildSerializer(resolve_build(build, request.user)).data)
 
 
-def _int_param(request, name: str, default: int, lo: int, hi: int) -> int:
-    raw = request.query_params.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = lo - 1
-    if not lo <= value <= hi:
-        raise ValidationFailed.field(name, f"Must be an integer between {lo} and {hi}.")
-    return value
-
-
 class WorkspaceBuildLogsView(APIView):
     @extend_schema(
         operation_id="workspace_build_logs",
-        parameters=[
-            OpenApiParameter("after", int, description="Only lines with a larger id (default 0)"),
-            OpenApiParameter("limit", int, description=f"At most this many (1-{LOG_PAGE_MAX})"),
-        ],
+        parameters=LOG_PAGE_PARAMETERS,
         responses=s.BuildLogPageSerializer,
     )
     def get(self, request, build):
@@ -295,10 +278,6 @@ class WorkspaceBuildLogsView(APIView):
         A WebSocket at the same path follows the log live until the build ends.
         """
         target = resolve_build(build, request.user)
-        after = _int_param(request, "after", 0, 0, 2**63 - 1)
-        limit = _int_param(request, "limit", LOG_PAGE_MAX, 1, LOG_PAGE_MAX)
-        qs = ProvisionerJobLog.objects.filter(job_id=target.job_id, id__gt=after).order_by("id")
-        rows = list(qs.values("id", "created_at", "source", "level", "stage", "output")[:limit])
-        count = len(rows) if len(rows) < limit else qs.count()
+        rows, count = log_page(request, ProvisionerJobLog.objects.filter(job_id=target.job_id))
         body = {"count": count, "job_status": target.job.status, "results": rows}
         return Response(s.BuildLogPageSerializer(body).data)
