@@ -35,7 +35,7 @@ from django.urls import re_path  # noqa: E402
 from rest_framework.exceptions import AuthenticationFailed  # noqa: E402
 
 from portal.accounts.authentication import token_from_request, user_for_token  # noqa: E402
-from workspaces import consumers  # noqa: E402
+from workspaces import agent_consumer, consumers  # noqa: E402
 
 
 def _same_site(origin: str) -> bool:
@@ -82,9 +82,18 @@ class WebSocketAuth:
         return await self.inner({**scope, "user": user, "auth_error": error}, receive, send)
 
 
-websocket = WebSocketAuth(
+user_websocket = WebSocketAuth(
     URLRouter([*consumers.websocket_urlpatterns, re_path(r"", consumers.not_found)])
 )
+# Agents authenticate with their own token, which must never reach the user authentication.
+agent_websocket = URLRouter(agent_consumer.websocket_urlpatterns)
+AGENT_WEBSOCKET_PATHS = frozenset({"/" + agent_consumer.PATH})
+
+
+async def websocket(scope, receive, send):
+    if scope["path"] in AGENT_WEBSOCKET_PATHS:
+        return await agent_websocket(scope, receive, send)
+    return await user_websocket(scope, receive, send)
 
 
 async def _lifespan(receive, send) -> None:

@@ -41,6 +41,7 @@ class Config:
     state_encryption_keys: tuple[str, ...]
     terraform_provider_mirror: Path | None
     starter_template: bool
+    agent_inactive_seconds: int
 
     @property
     def access_host(self) -> str:
@@ -122,6 +123,7 @@ def load() -> Config:
         # On by default only for the embedded (laptop) setup: the `local` template runs
         # workspaces as processes on the server's own host.
         starter_template=env.bool("PORTAL_STARTER_TEMPLATE", database_url is None),
+        agent_inactive_seconds=max(env.int("PORTAL_AGENT_INACTIVE_SECONDS", 15), 1),
     )
 
 

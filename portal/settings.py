@@ -204,6 +204,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     "dispatch-pending-jobs": {"task": "workspaces.dispatch_pending", "schedule": 30.0},
     "refresh-waiting-reasons": {"task": "workspaces.refresh_waiting_reasons", "schedule": 30.0},
+    "mark-inactive-agents": {"task": "workspaces.mark_inactive_agents", "schedule": 5.0},
 }
 
 LOGGING = {

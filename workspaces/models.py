@@ -275,6 +275,24 @@ class WorkspaceAgent(models.Model):
         return fields
 
 
+class WorkspaceAgentLog(models.Model):
+    """A line of an agent's startup script or `portal_script` output, sent by the agent."""
+
+    id = models.BigAutoField(primary_key=True)
+    agent = models.ForeignKey(WorkspaceAgent, on_delete=models.CASCADE, related_name="logs")
+    created_at = models.DateTimeField(default=timezone.now)
+    source = models.CharField(max_length=128, default="startup_script")
+    level = models.CharField(max_length=8, choices=LogLevel, default=LogLevel.INFO)
+    output = models.TextField()
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["agent", "id"])]
+
+    def __str__(self) -> str:
+        return self.output[:80]
+
+
 class WorkspaceApp(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     agent = models.ForeignKey(WorkspaceAgent, on_delete=models.CASCADE, related_name="apps")

@@ -8,9 +8,10 @@ from datetime import timedelta
 from celery import shared_task
 
 from portal import config
-from workspaces import dispatch, jobs, worker
+from workspaces import agent_tasks, dispatch, jobs, worker
 
 log = logging.getLogger(__name__)
+__all__ = ["agent_tasks"]  # imported so Celery's autodiscovery registers its tasks too
 
 
 @shared_task(bind=True, name="workspaces.run_job", acks_late=True, ignore_result=True)

@@ -27,7 +27,7 @@ def int_param(request, name: str, default: int, lo: int, hi: int) -> int:
     return value
 
 
-def log_page(request, lines) -> tuple[list[dict], int]:
+def log_page(request, lines, fields: tuple[str, ...] = LOG_FIELDS) -> tuple[list[dict], int]:
     """Log lines after `after`, at most `limit`, in id order; and how many there are after it.
 
     `lines` is a queryset of one job's log rows; counting is skipped when the page is the rest.
@@ -35,5 +35,5 @@ def log_page(request, lines) -> tuple[list[dict], int]:
     after = int_param(request, "after", 0, 0, 2**63 - 1)
     limit = int_param(request, "limit", LOG_PAGE_MAX, 1, LOG_PAGE_MAX)
     qs = lines.filter(id__gt=after).order_by("id")
-    rows = list(qs.values(*LOG_FIELDS)[:limit])
+    rows = list(qs.values(*fields)[:limit])
     return rows, len(rows) if len(rows) < limit else qs.count()

@@ -64,6 +64,8 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("api:workspacebuild-detail", "GET"): THEIR_WORKSPACE_READ,
     ("api:workspacebuild-cancel", "PATCH"): _row(200, 403, 404, 404, 404, 403, 401),
     ("api:workspacebuild-logs", "GET"): THEIR_WORKSPACE_READ,
+    ("api:workspaceagent-detail", "GET"): THEIR_WORKSPACE_READ,
+    ("api:workspaceagent-logs", "GET"): THEIR_WORKSPACE_READ,
     ("api:audit", "GET"): _row(200, 403, 403, 200, 403, 403, 401),
 }
 
@@ -71,6 +73,16 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
 def _their_workspace(owner, job_status=JobStatus.SUCCEEDED):
     template = workspace_helpers.buildable_template()
     return factories.workspace(owner, template=template, name="theirs", job_status=job_status)
+
+
+def _their_agent(owner):
+    from workspaces.models import WorkspaceAgent, WorkspaceResource
+
+    ws = _their_workspace(owner)
+    resource = WorkspaceResource.objects.create(
+        job_id=ws.latest_build.job_id, transition="start", type="terraform_data", name="vm"
+    )
+    return WorkspaceAgent.objects.create(resource=resource, name="main", token_hash="0" * 64)
 
 
 def _request(world, caller: str, name: str, method: str) -> tuple[dict, dict | None]:
@@ -107,6 +119,8 @@ def _request(world, caller: str, name: str, method: str) -> tuple[dict, dict | N
             return {"user": target.username, "name": _their_workspace(target).name}, None
         case "api:workspacebuild-detail" | "api:workspacebuild-logs", "GET":
             return {"build": str(_their_workspace(target).latest_build_id)}, None
+        case "api:workspaceagent-detail" | "api:workspaceagent-logs", "GET":
+            return {"agent": str(_their_agent(target).id)}, None
         case "api:workspacebuild-cancel", "PATCH":
             ws = _their_workspace(target, job_status=JobStatus.PENDING)
             return {"build": str(ws.latest_build_id)}, None

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django.utils import timezone
 from rest_framework import serializers
 
 from templates_app.api.serializers import JobLogSerializer
+from workspaces.agents import agent_status
 from workspaces.choices import (
     AgentLifecycle,
     BuildReason,
@@ -16,9 +15,6 @@ from workspaces.choices import (
     WorkspaceStatus,
     workspace_status,
 )
-
-# An agent that has said nothing for this long is shown as disconnected.
-AGENT_SILENT_AFTER = timedelta(seconds=60)
 
 
 class BuildSummarySerializer(serializers.Serializer):
@@ -144,20 +140,6 @@ class BuildSerializer(serializers.Serializer):
         }
 
 
-def agent_status(agent, now=None) -> str:
-    """connecting until it first connects; disconnected when it said so or went silent."""
-    now = now or timezone.now()
-    if agent.first_connected_at is None:
-        return "connecting"
-    last = agent.last_connected_at or agent.first_connected_at
-    if agent.disconnected_at and agent.disconnected_at >= last:
-        return "disconnected"
-    seen = max(filter(None, (agent.last_seen_at, last)))
-    if now - seen > AGENT_SILENT_AFTER:
-        return "disconnected"
-    return "connected"
-
-
 class AppSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     slug = serializers.CharField()
@@ -177,10 +159,55 @@ class AgentSerializer(serializers.Serializer):
     arch = serializers.CharField()
     directory = serializers.CharField()
     lifecycle_state = serializers.ChoiceField(choices=AgentLifecycle.choices)
+    lifecycle_reason = serializers.CharField()
     # Not a ChoiceField: a third enum called "status" would need a settings override to name it.
-    status = serializers.CharField(help_text="connecting, connected or disconnected.")
+    status = serializers.CharField(
+        help_text="connecting (never connected), connected, timeout (connected but silent for "
+        "longer than PORTAL_AGENT_INACTIVE_SECONDS) or disconnected."
+    )
     version = serializers.CharField()
+    first_connected_at = serializers.DateTimeField(allow_null=True)
+    last_connected_at = serializers.DateTimeField(allow_null=True)
+    disconnected_at = serializers.DateTimeField(allow_null=True)
+    last_seen_at = serializers.DateTimeField(allow_null=True)
+    started_at = serializers.DateTimeField(allow_null=True)
+    ready_at = serializers.DateTimeField(allow_null=True)
     apps = AppSerializer(many=True)
+
+
+def agent_dict(agent, now=None) -> dict:
+    """An agent with its connection status and apps (prefetched or not)."""
+    return {
+        "id": agent.id,
+        "name": agent.name,
+        "os": agent.os,
+        "arch": agent.arch,
+        "directory": agent.directory,
+        "lifecycle_state": agent.lifecycle_state,
+        "lifecycle_reason": agent.lifecycle_reason,
+        "status": agent_status(agent, now),
+        "version": agent.version,
+        "first_connected_at": agent.first_connected_at,
+        "last_connected_at": agent.last_connected_at,
+        "disconnected_at": agent.disconnected_at,
+        "last_seen_at": agent.last_seen_at,
+        "started_at": agent.started_at,
+        "ready_at": agent.ready_at,
+        "apps": [
+            {
+                "id": app.id,
+                "slug": app.slug,
+                "display_name": app.display_name or app.slug,
+                "icon": app.icon,
+                "url": app.url,
+                "command": app.command,
+                "share": app.share,
+                "subdomain": app.subdomain,
+                "health": app.health,
+            }
+            for app in agent.apps.all()
+        ],
+    }
 
 
 class MetadataSerializer(serializers.Serializer):
@@ -225,33 +252,7 @@ def resource_dict(resource, *, reveal: bool, now=None) -> dict:
             }
             for item in resource.metadata or []
         ],
-        "agents": [
-            {
-                "id": agent.id,
-                "name": agent.name,
-                "os": agent.os,
-                "arch": agent.arch,
-                "directory": agent.directory,
-                "lifecycle_state": agent.lifecycle_state,
-                "status": agent_status(agent, now),
-                "version": agent.version,
-                "apps": [
-                    {
-                        "id": app.id,
-                        "slug": app.slug,
-                        "display_name": app.display_name or app.slug,
-                        "icon": app.icon,
-                        "url": app.url,
-                        "command": app.command,
-                        "share": app.share,
-                        "subdomain": app.subdomain,
-                        "health": app.health,
-                    }
-                    for app in agent.apps.all()
-                ],
-            }
-            for agent in resource.agents.all()
-        ],
+        "agents": [agent_dict(agent, now) for agent in resource.agents.all()],
     }
 
 

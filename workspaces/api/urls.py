@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from workspaces.api import views
+from workspaces.api import agents, views
 
 urlpatterns = [
     path("workspaces", views.WorkspacesView.as_view(), name="workspaces"),
@@ -33,5 +33,15 @@ urlpatterns = [
         "workspacebuilds/<uuid:build>/logs",
         views.WorkspaceBuildLogsView.as_view(),
         name="workspacebuild-logs",
+    ),
+    path(
+        "workspaceagents/<uuid:agent>",
+        agents.WorkspaceAgentDetailView.as_view(),
+        name="workspaceagent-detail",
+    ),
+    path(
+        "workspaceagents/<uuid:agent>/logs",
+        agents.WorkspaceAgentLogsView.as_view(),
+        name="workspaceagent-logs",
     ),
 ]

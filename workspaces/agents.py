@@ -1,0 +1,284 @@
+"""What workspace agents report over their control connection: connection, lifecycle, logs, health.
+
+These writes come from the agent process itself, identified by its token, not from a user: they
+have no `actor` and no audit entry (a heartbeat every few seconds per agent would drown the log).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from portal import config
+from portal.errors import NotFound, ValidationFailed
+from workspaces.choices import AgentLifecycle, AppHealth, BuildTransition, LogLevel
+from workspaces.models import WorkspaceAgent, WorkspaceAgentLog, WorkspaceApp
+
+# Agents ping every 5 s; this many seconds of silence and the agent counts as gone.
+DEFAULT_INACTIVE_SECONDS = 15
+MAX_LOG_LINES_PER_MESSAGE = 1000
+MAX_LOG_LINE_CHARS = 8192
+MAX_LOG_SOURCE_CHARS = 128
+TRUNCATED = " [truncated]"
+
+
+class AgentStatus:
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    DISCONNECTED = "disconnected"
+    TIMEOUT = "timeout"
+
+
+AGENT_STATUSES = (
+    AgentStatus.CONNECTING,
+    AgentStatus.CONNECTED,
+    AgentStatus.DISCONNECTED,
+    AgentStatus.TIMEOUT,
+)
+
+
+def inactive_seconds() -> int:
+    """PORTAL_AGENT_INACTIVE_SECONDS: silence after which a connected agent counts as gone."""
+    return config.load().agent_inactive_seconds
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def logs_group_name(agent_id) -> str:
+    """The Channels group an agent's log batches are published to."""
+    hex_id = agent_id.hex if hasattr(agent_id, "hex") else str(agent_id).replace("-", "")
+    return f"agent-logs-{hex_id}"
+
+
+def _live_agents():
+    return WorkspaceAgent.objects.filter(
+        resource__job__build__workspace__deleted_at__isnull=True,
+        resource__job__build__transition=BuildTransition.START,
+    )
+
+
+def authenticate_agent(token: str | None) -> WorkspaceAgent | None:
+    """The agent this token belongs to: the newest start build's row of a live workspace."""
+    if not token:
+        return None
+    return (
+        _live_agents()
+        .filter(token_hash=hash_token(token))
+        .select_related("resource__job__build__workspace__owner")
+        .order_by("-resource__job__build__build_number", "-created_at")
+        .first()
+    )
+
+
+def agent_status(agent: WorkspaceAgent, now: datetime | None = None) -> str:
+    """connecting until it first connects; connected while its socket is open and it pings;
+    timeout when it went silent without closing; disconnected once its socket closed."""
+    if agent.last_connected_at is None:
+        return AgentStatus.CONNECTING
+    if agent.disconnected_at is not None and agent.disconnected_at >= agent.last_connected_at:
+        return AgentStatus.DISCONNECTED
+    now = now or timezone.now()
+    seen = agent.last_seen_at or agent.last_connected_at
+    if now - seen > timedelta(seconds=inactive_seconds()):
+        return AgentStatus.TIMEOUT
+    return AgentStatus.CONNECTED
+
+
+def agent_connected(agent: WorkspaceAgent, *, version: str | None = None) -> datetime:
+    """Record a new connection; returns its time, which agent_disconnected() needs."""
+    now = timezone.now()
+    fields = {"last_connected_at": now, "last_seen_at": now}
+    if version is not None:
+        fields["version"] = str(version)[:64]
+    WorkspaceAgent.objects.filter(pk=agent.pk).update(**fields)
+    # A conditional update: two connections racing still set it only once.
+    WorkspaceAgent.objects.filter(pk=agent.pk, first_connected_at__isnull=True).update(
+        first_connected_at=now
+    )
+    for name, value in fields.items():
+        setattr(agent, name, value)
+    agent.first_connected_at = agent.first_connected_at or now
+    return now
+
+
+def agent_hello(agent: WorkspaceAgent, *, version: str) -> None:
+    agent.version = str(version or "")[:64]
+    WorkspaceAgent.objects.filter(pk=agent.pk).update(version=agent.version)
+
+
+def agent_seen(agent: WorkspaceAgent) -> bool:
+    """Record a sign of life; False when the agent's workspace is gone (the caller hangs up)."""
+    now = timezone.now()
+    updated = _live_agents().filter(pk=agent.pk).update(last_seen_at=now)
+    agent.last_seen_at = now
+    return bool(updated)
+
+
+def agent_disconnected(agent: WorkspaceAgent, *, connected_at: datetime | None = None) -> None:
+    """Record that the connection opened at `connected_at` closed.
+
+    A reconnecting agent may open its new socket before the server notices the old one closed:
+    the old connection's end must not mark the new one disconnected.
+    """
+    now = timezone.now()
+    qs = WorkspaceAgent.objects.filter(pk=agent.pk)
+    if connected_at is not None:
+        qs = qs.filter(last_connected_at=connected_at)
+    if qs.update(disconnected_at=now):
+        agent.disconnected_at = now
+
+
+def mark_inactive(timeout: float | timedelta | None = None) -> int:
+    """Mark agents counted as connected but silent for longer than `timeout` as disconnected.
+
+    For agents whose server process died without closing their socket. Returns how many.
+    """
+    if timeout is None:
+        timeout = inactive_seconds()
+    if not isinstance(timeout, timedelta):
+        timeout = timedelta(seconds=timeout)
+    now = timezone.now()
+    return (
+        WorkspaceAgent.objects.filter(last_connected_at__isnull=False)
+        .filter(Q(disconnected_at__isnull=True) | Q(disconnected_at__lt=F("last_connected_at")))
+        .filter(Q(last_seen_at__isnull=True) | Q(last_seen_at__lt=now - timeout))
+        .update(disconnected_at=now)
+    )
+
+
+def report_lifecycle(agent: WorkspaceAgent, state: str, reason: str = "") -> WorkspaceAgent:
+    """Move the agent's lifecycle; raises InvalidTransition (409) for a move not allowed."""
+    if state not in AgentLifecycle.values:
+        raise ValidationFailed.field(
+            "state",
+            f"Unknown lifecycle state {str(state)[:40]!r}; use one of: "
+            f"{', '.join(AgentLifecycle.values)}.",
+        )
+    with transaction.atomic():
+        row = WorkspaceAgent.objects.select_for_update().get(pk=agent.pk)
+        fields = row.transition(state, reason=str(reason or "")[:255])
+        row.save(update_fields=fields)
+    for name in fields:
+        setattr(agent, name, getattr(row, name))
+    return agent
+
+
+def _log_row(agent: WorkspaceAgent, entry, now: datetime) -> WorkspaceAgentLog:
+    if not isinstance(entry, dict):
+        entry = {"output": str(entry)}
+    output = str(entry.get("output", ""))
+    # PostgreSQL text cannot hold NUL characters.
+    output = output.replace("\x00", "\ufffd")
+    if len(output) > MAX_LOG_LINE_CHARS:
+        output = output[: MAX_LOG_LINE_CHARS - len(TRUNCATED)] + TRUNCATED
+    level = str(entry.get("level") or LogLevel.INFO).lower()
+    if level not in LogLevel.values:
+        level = LogLevel.INFO
+    source = str(entry.get("source") or "startup_script").replace("\x00", "")
+    created_at = None
+    if isinstance(entry.get("created_at"), str):
+        try:
+            created_at = parse_datetime(entry["created_at"])
+        except ValueError:
+            created_at = None
+    if created_at is not None and timezone.is_naive(created_at):
+        created_at = timezone.make_aware(created_at, timezone.utc)
+    return WorkspaceAgentLog(
+        agent_id=agent.pk,
+        created_at=created_at or now,
+        source=source[:MAX_LOG_SOURCE_CHARS],
+        level=level,
+        output=output,
+    )
+
+
+def log_dict(row: WorkspaceAgentLog) -> dict:
+    return {
+        "id": row.id,
+        "created_at": row.created_at,
+        "source": row.source,
+        "level": row.level,
+        "output": row.output,
+    }
+
+
+def _plain(log: dict) -> dict:
+    # The channel layer serializes with msgpack, which knows no datetimes.
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in log.items()}
+
+
+def publish_logs(agent_id, rows: list[dict]) -> None:
+    if rows:
+        async_to_sync(get_channel_layer().group_send)(
+            logs_group_name(agent_id),
+            {"type": "agent.logs", "logs": [_plain(r) for r in rows]},
+        )
+
+
+def append_logs(agent: WorkspaceAgent, logs) -> tuple[list[dict], int]:
+    """Store a batch of log lines; returns the rows stored and how many lines were dropped.
+
+    At most MAX_LOG_LINES_PER_MESSAGE lines are kept per message, each cut at
+    MAX_LOG_LINE_CHARS. Each stored batch is published to logs_group_name(agent.id).
+    """
+    if not isinstance(logs, list):
+        raise ValidationFailed.field("logs", "Send a list of log lines.")
+    now = timezone.now()
+    kept = logs[:MAX_LOG_LINES_PER_MESSAGE]
+    dropped = len(logs) - len(kept)
+    if not kept:
+        return [], dropped
+    with transaction.atomic():
+        rows = WorkspaceAgentLog.objects.bulk_create([_log_row(agent, e, now) for e in kept])
+        batch = [log_dict(r) for r in rows]
+        transaction.on_commit(lambda: publish_logs(agent.pk, batch))
+    return batch, dropped
+
+
+def report_app_health(agent: WorkspaceAgent, slug: str, health: str) -> WorkspaceApp:
+    """Record an app's health check result; repeating the current health changes nothing."""
+    if health not in (AppHealth.HEALTHY, AppHealth.UNHEALTHY):
+        raise ValidationFailed.field("health", "Use healthy or unhealthy.")
+    with transaction.atomic():
+        app = WorkspaceApp.objects.select_for_update().filter(agent=agent, slug=slug).first()
+        if app is None:
+            raise NotFound(f"This agent has no app {str(slug)[:64]!r}.")
+        if app.health != health:
+            app.save(update_fields=app.transition(health))
+    return app
+
+
+def manifest(agent: WorkspaceAgent) -> dict:
+    """What the agent needs to do its work; sent right after its hello."""
+    workspace = agent.resource.job.build.workspace
+    return {
+        "type": "manifest",
+        "agent_id": str(agent.id),
+        "name": agent.name,
+        "workspace_id": str(workspace.id),
+        "workspace_name": workspace.name,
+        "owner_name": workspace.owner.username,
+        "directory": agent.directory,
+        "env": agent.env or {},
+        "startup_script": agent.startup_script,
+        "scripts": agent.scripts or [],
+        "apps": [
+            {
+                "slug": app.slug,
+                "url": app.url,
+                "healthcheck_url": app.healthcheck_url,
+                "healthcheck_interval": app.healthcheck_interval,
+                "healthcheck_threshold": app.healthcheck_threshold,
+            }
+            for app in agent.apps.order_by("slug")
+        ],
+    }
