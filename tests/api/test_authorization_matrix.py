@@ -32,6 +32,7 @@ THEIR_WORKSPACE_READ = _row(200, 200, 404, 404, 404, 403, 401)
 MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("api:buildinfo", "GET"): EVERYONE,
     ("api:openapi", "GET"): EVERYONE,
+    ("api:agent-bundle", "GET"): EVERYONE,
     ("api:users", "GET"): _row(200, 200, 200, 200, 403, 403, 401),
     ("api:users", "POST"): _row(201, 403, 201, 403, 403, 403, 401),
     # Login ignores credentials sent along; each caller logs in as itself (anonymous as target).

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import httpx
@@ -121,6 +122,18 @@ def test_a_newcomer_builds_a_workspace_from_the_starter_template(first, tmp_path
     created = portal("create", "dev", "--template", "local", "--yes")
     assert created.returncode == 0, created.stdout + created.stderr
     assert "running" in portal("list").stdout
+
+    # The agent fetched itself from the server, dialed out and ran its startup.
+    headers = {"Authorization": f"Bearer {token}"}
+    detail = httpx.get(f"{first.url}/api/v2/users/me/workspace/dev", headers=headers).json()
+    agent_id = next(a["id"] for r in detail["resources"] for a in r["agents"])
+    deadline = time.monotonic() + 60
+    while True:
+        agent = httpx.get(f"{first.url}/api/v2/workspaceagents/{agent_id}", headers=headers).json()
+        if agent["status"] == "connected" and agent["lifecycle_state"] == "ready":
+            break
+        assert time.monotonic() < deadline, agent
+        time.sleep(0.5)
     deleted = portal("delete", "dev", "--yes")
     assert deleted.returncode == 0, deleted.stdout + deleted.stderr
 

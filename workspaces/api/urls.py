@@ -3,9 +3,11 @@
 from django.urls import path
 
 from workspaces.api import agents, views
+from workspaces.api.agent_bundle import AgentBundleView
 
 urlpatterns = [
     path("workspaces", views.WorkspacesView.as_view(), name="workspaces"),
+    path("agent/portal-agent.pyz", AgentBundleView.as_view(), name="agent-bundle"),
     path(
         "workspaces/<uuid:workspace>", views.WorkspaceDetailView.as_view(), name="workspace-detail"
     ),

@@ -1,0 +1,37 @@
+"""Fixtures: a fake control server and real agent processes, cleaned up after each test."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.agent.fakeserver import FakeServer, start_agent
+
+
+@pytest.fixture
+def make_server():
+    servers = []
+
+    def make(manifest=None, **kwargs) -> FakeServer:
+        server = FakeServer(manifest, **kwargs).start()
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def run_agent(tmp_path):
+    procs = []
+
+    def run(url, **kwargs):
+        proc = start_agent(url, tmp_path, **kwargs)
+        procs.append(proc)
+        return proc
+
+    yield run
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)

@@ -1,0 +1,67 @@
+"""The agent zipapp runs where only python3 exists: a fresh venv without pip or site-packages."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from portal.agent.bundle import build_bundle
+from tests.agent.fakeserver import stop_agent
+
+
+@pytest.fixture(scope="module")
+def bare_python(tmp_path_factory) -> Path:
+    """A venv with no pip and nothing installed, made from the base interpreter."""
+    venv = tmp_path_factory.mktemp("bare") / "venv"
+    base = Path(sys.base_prefix) / "bin" / "python3"
+    subprocess.run([str(base), "-m", "venv", "--without-pip", str(venv)], check=True, timeout=60)
+    python = venv / "bin" / "python"
+    # Prove the isolation: websockets is not importable there.
+    probe = subprocess.run([str(python), "-c", "import websockets"], env=_bare_env(), timeout=20)
+    assert probe.returncode != 0
+    return python
+
+
+def _bare_env(**extra) -> dict:
+    return {"PATH": "/usr/bin:/bin", "PIP_NO_INDEX": "1", "HOME": "/nonexistent", **extra}
+
+
+def test_bundle_contents_are_pure_python_and_deterministic(tmp_path):
+    first = build_bundle(tmp_path)
+    assert first.name == "portal-agent.pyz" and os.access(first, os.X_OK)
+    names = zipfile.ZipFile(first).namelist()
+    assert "__main__.py" in names and "portal/agent/agent.py" in names
+    assert "websockets/asyncio/client.py" in names
+    assert not [n for n in names if n.endswith(".so") or "__pycache__" in n]
+    assert build_bundle(tmp_path / "again.pyz").read_bytes() == first.read_bytes()
+
+
+def test_bundle_runs_in_a_bare_venv(tmp_path, bare_python, make_server, run_agent):
+    bundle = build_bundle(tmp_path / "agent.pyz")
+    help_run = subprocess.run(
+        [str(bare_python), str(bundle), "--help"],
+        env=_bare_env(),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert help_run.returncode == 0, help_run.stderr
+    assert "PORTAL_AGENT_TOKEN" in help_run.stdout
+
+    # And it really connects: websockets is loaded from inside the zip.
+    server = make_server({"startup_script": "echo from-the-bundle"})
+    agent = run_agent(
+        server.url,
+        command=[str(bare_python), str(bundle)],
+        env={"PYTHONPATH": "", "PIP_NO_INDEX": "1"},
+    )
+    server.wait(lambda: "ready" in server.states(), what="ready from the bundled agent")
+    assert server.outputs("startup_script") == ["from-the-bundle"]
+    assert stop_agent(agent) == 0
+    assert server.states()[-1] == "off"
