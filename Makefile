@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test install install-test lint format bench clean
+.PHONY: run test install install-test lint format bench bench-builds bench-relay clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,12 @@ format: $(TEST_STAMP)
 
 bench: $(TEST_STAMP)
 	$(BIN)/python bench/api_list.py
+
+bench-builds: $(TEST_STAMP)
+	$(BIN)/python bench/build_latency.py
+
+bench-relay: $(TEST_STAMP)
+	$(BIN)/python bench/relay.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
