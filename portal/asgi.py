@@ -35,7 +35,7 @@ from django.urls import re_path  # noqa: E402
 from rest_framework.exceptions import AuthenticationFailed  # noqa: E402
 
 from portal.accounts.authentication import token_from_request, user_for_token  # noqa: E402
-from workspaces import agent_consumer, consumers  # noqa: E402
+from workspaces import agent_consumer, consumers, relay  # noqa: E402
 
 
 def _same_site(origin: str) -> bool:
@@ -88,9 +88,18 @@ user_websocket = WebSocketAuth(
 # Agents authenticate with their own token, which must never reach the user authentication.
 agent_websocket = URLRouter(agent_consumer.websocket_urlpatterns)
 AGENT_WEBSOCKET_PATHS = frozenset({"/" + agent_consumer.PATH})
+# Streams (port-forward, later ssh and terminals) skip Channels: raw ASGI apps relay every frame.
+relay_client = WebSocketAuth(relay.client_app)
 
 
 async def websocket(scope, receive, send):
+    path = scope["path"]
+    if path.startswith(relay.PATH_PREFIX):
+        # The agent's side takes its agent token only, never the user authentication.
+        if relay.AGENT_PATH.match(path):
+            return await relay.agent_app(scope, receive, send)
+        if relay.CLIENT_PATH.match(path):
+            return await relay_client(scope, receive, send)
     if scope["path"] in AGENT_WEBSOCKET_PATHS:
         return await agent_websocket(scope, receive, send)
     return await user_websocket(scope, receive, send)

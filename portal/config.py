@@ -42,6 +42,7 @@ class Config:
     terraform_provider_mirror: Path | None
     starter_template: bool
     agent_inactive_seconds: int
+    owners_may_connect: bool
 
     @property
     def access_host(self) -> str:
@@ -124,6 +125,7 @@ def load() -> Config:
         # workspaces as processes on the server's own host.
         starter_template=env.bool("PORTAL_STARTER_TEMPLATE", database_url is None),
         agent_inactive_seconds=max(env.int("PORTAL_AGENT_INACTIVE_SECONDS", 15), 1),
+        owners_may_connect=env.bool("PORTAL_OWNERS_MAY_CONNECT", False),
     )
 
 

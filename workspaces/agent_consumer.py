@@ -18,7 +18,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.urls import path
 
 from portal.errors import ServiceError
-from workspaces import agents
+from workspaces import agents, relay
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +42,14 @@ def _bearer(scope) -> str | None:
 class AgentRPCConsumer(AsyncWebsocketConsumer):
     """One per connected agent. Pings are answered before any database work."""
 
-    # No channel-layer channel per agent until something needs to reach it (tunnels will).
-    channel_layer_alias = None
+    # Streams reach the agent through its control group, "agent-ctl-<agent hex>".
+    GROUP_REFRESH_SECONDS = 3600.0
 
     async def connect(self):
         self.agent = None
         self.agent_id = None
+        self.group = None
+        self.group_added = 0.0
         self.connected_at = None
         self.seen_written = 0.0
         # Accept first: a close before accepting reaches the client as a bare HTTP 403.
@@ -68,8 +70,18 @@ class AgentRPCConsumer(AsyncWebsocketConsumer):
         self.seen_written = time.monotonic()
         self.agent = agent
         self.agent_id = agent.pk
+        self.group = relay.control_group(agent.pk)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        self.group_added = time.monotonic()
 
     async def disconnect(self, code):
+        group = getattr(self, "group", None)
+        if group is not None:
+            self.group = None
+            try:
+                await self.channel_layer.group_discard(group, self.channel_name)
+            except Exception:
+                log.exception("agent %s: could not leave its control group", self.agent_id)
         if self.agent is not None:
             agent, self.agent = self.agent, None
             try:
@@ -108,6 +120,25 @@ class AgentRPCConsumer(AsyncWebsocketConsumer):
 
     async def on_ping(self, message):
         await self.send_json({"type": "pong", "t": message.get("t")})
+        # Group membership expires (channels_redis group_expiry, a day): renew it hourly.
+        if self.group and time.monotonic() - self.group_added > self.GROUP_REFRESH_SECONDS:
+            self.group_added = time.monotonic()
+            await self.channel_layer.group_add(self.group, self.channel_name)
+
+    # Messages from the server (the control group).
+
+    async def agent_open_stream(self, event):
+        """A user opened a stream: the agent dials it back on its streams path."""
+        if self.agent is None:
+            return
+        await self.send_json(
+            {
+                "type": "open_stream",
+                "stream": event["stream"],
+                "kind": event["kind"],
+                "port": event["port"],
+            }
+        )
 
     async def on_hello(self, message):
         await database_sync_to_async(agents.agent_hello)(

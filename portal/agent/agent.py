@@ -17,6 +17,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from portal.agent import streams
 from portal.agent.cron import Cron, CronError
 
 try:
@@ -294,6 +295,8 @@ class Agent:
             message = json.loads(await ws.recv())
             if isinstance(message, dict) and message.get("type") == "manifest":
                 return message
+            if isinstance(message, dict) and message.get("type") == "open_stream":
+                self._open_stream(message)  # a stream asked for before the manifest arrived
 
     async def _sender(self, ws) -> None:
         while True:
@@ -321,6 +324,26 @@ class Agent:
                 # A later manifest (e.g. after an update) refreshes what health checks and
                 # cron read; scripts that already ran are not run again.
                 self.manifest = message
+            elif message.get("type") == "open_stream":
+                self._open_stream(message)
+
+    def _open_stream(self, message: dict) -> None:
+        """Start one stream in the background: the control loop never waits for it."""
+        try:
+            stream, kind, port = streams.parse_open(message)
+        except ValueError:
+            log(f"ignoring open_stream with an invalid stream id: {message.get('stream')!r}")
+            return
+        url = streams.stream_url(self.url, RPC_PATH, stream)
+        self._spawn(self._stream(url, stream, kind, port))
+
+    async def _stream(self, url: str, stream: str, kind: str, port) -> None:
+        try:
+            await streams.run_stream(
+                url, self._token, kind, port, user_agent=f"portal-agent/{VERSION}"
+            )
+        except Exception as exc:  # noqa: BLE001 - one stream failing never stops the agent
+            log(f"stream {stream} ({kind} {port}) failed: {type(exc).__name__}: {exc}")
 
     async def _pinger(self, ws) -> None:
         while True:

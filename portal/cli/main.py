@@ -17,7 +17,7 @@ def main() -> None:
 
 
 def _register() -> None:
-    from portal.cli import agent, auth, server, templates, tokens, users, workspaces
+    from portal.cli import agent, auth, port_forward, server, templates, tokens, users, workspaces
 
     for command in (
         *server.COMMANDS,
@@ -26,6 +26,7 @@ def _register() -> None:
         tokens.tokens,
         templates.templates,
         *workspaces.COMMANDS,
+        *port_forward.COMMANDS,
         agent.agent,
     ):
         main.add_command(command)

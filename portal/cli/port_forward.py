@@ -1,0 +1,239 @@
+"""`portal port-forward`: local TCP ports relayed to ports inside a workspace, one stream each."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+
+import click
+
+from portal.cli.client import API_PREFIX, CLIError, logged_in, quote
+from portal.cli.workspaces import get_workspace
+
+MAX_FRAME = 256 * 1024  # the stream protocol's largest frame; also the local read size
+EOF = json.dumps({"type": "eof"})
+CLOSE_GRACE = 1.0  # after the WebSocket closed, how long its reader may finish what arrived
+
+
+def parse_mapping(text: str) -> tuple[int, int]:
+    """LOCAL:REMOTE, or just PORT for the same number on both sides; LOCAL 0 = any free port."""
+    local, _, remote = text.partition(":")
+    try:
+        pair = (int(local), int(remote or local))
+    except ValueError:
+        pair = (-1, -1)
+    if not (0 <= pair[0] < 65536 and 0 < pair[1] < 65536):
+        raise click.BadParameter(
+            f"{text!r}: give LOCAL:REMOTE port numbers (LOCAL 0 picks a free port).",
+            param_hint="--tcp",
+        )
+    return pair
+
+
+def choose_agent(workspace: dict, name: str) -> dict:
+    agents = [a for r in workspace.get("resources") or [] for a in r.get("agents") or []]
+    label = f"{workspace.get('owner_name')}/{workspace.get('name')}"
+    if not agents:
+        raise CLIError(f"workspace {label} has no agent: is it running?")
+    if not name:
+        return agents[0]
+    for agent in agents:
+        if agent.get("name") == name:
+            return agent
+    names = ", ".join(sorted(str(a.get("name")) for a in agents))
+    raise CLIError(f"workspace {label} has no agent named {name!r} (agents: {names})")
+
+
+def stream_url(server_url: str, agent_id: str, port: int) -> str:
+    scheme, rest = server_url.rstrip("/").split("://", 1)
+    ws_scheme = "wss" if scheme == "https" else "ws"
+    path = f"{API_PREFIX}/workspaceagents/{quote(agent_id)}/streams"
+    return f"{ws_scheme}://{rest}{path}?kind=tcp&port={port}"
+
+
+class Forwarder:
+    """Listens on local ports; each accepted connection gets its own stream WebSocket."""
+
+    def __init__(self, server_url: str, token: str, agent_id: str):
+        self.server_url = server_url
+        self.token = token
+        self.agent_id = agent_id
+        self._connections: set[asyncio.Task] = set()
+
+    async def run(self, mappings: list[tuple[int, int]]) -> None:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        servers = []
+        try:
+            for local, remote in mappings:
+                servers.append(await self._listen(local, remote))
+            await stop.wait()
+        finally:
+            for server in servers:
+                server.close()
+            for task in list(self._connections):
+                task.cancel()
+            if self._connections:
+                await asyncio.wait(list(self._connections), timeout=5)
+
+    async def _listen(self, local: int, remote: int):
+        def accepted(reader, writer):
+            task = asyncio.ensure_future(self._forward(reader, writer, remote))
+            self._connections.add(task)
+            task.add_done_callback(self._connections.discard)
+
+        try:
+            server = await asyncio.start_server(accepted, "127.0.0.1", local, limit=MAX_FRAME)
+        except OSError as exc:
+            raise CLIError(f"cannot listen on 127.0.0.1:{local}: {exc.strerror or exc}") from None
+        port = server.sockets[0].getsockname()[1]
+        click.echo(f"Forwarding 127.0.0.1:{port} -> workspace:{remote}")
+        return server
+
+    async def _forward(self, reader, writer, remote: int) -> None:
+        from websockets.asyncio.client import connect
+        from websockets.exceptions import InvalidStatus, WebSocketException
+
+        from portal import __version__
+
+        try:
+            async with connect(
+                stream_url(self.server_url, self.agent_id, remote),
+                additional_headers={"Authorization": f"Bearer {self.token}"},
+                user_agent_header=f"portal-cli/{__version__}",
+                open_timeout=15,
+                ping_interval=20,
+                ping_timeout=None,  # a stream paused by backpressure must not be timed out
+                close_timeout=3,
+                max_size=MAX_FRAME,
+                compression=None,  # tunnel traffic is binary or encrypted: deflate burns CPU
+            ) as ws:
+                await self._pump(ws, reader, writer, remote)
+        except InvalidStatus as exc:
+            status = exc.response.status_code
+            hint = " (run `portal login URL` to sign in again)" if status == 401 else ""
+            _error(remote, f"the server refused the connection: HTTP {status}{hint}")
+        except (TimeoutError, OSError, WebSocketException) as exc:
+            _error(remote, f"cannot reach {self.server_url}: {exc or type(exc).__name__}")
+        finally:
+            writer.close()
+            with contextlib.suppress(Exception):  # the local peer may already be gone
+                await writer.wait_closed()
+
+    async def _pump(self, ws, reader, writer, remote: int) -> None:
+        upstream = asyncio.ensure_future(_local_to_ws(ws, reader))
+        downstream = asyncio.ensure_future(_ws_to_local(ws, writer, remote))
+        await _until_finished(ws, upstream, downstream)
+
+
+async def _until_finished(ws, upstream: asyncio.Future, downstream: asyncio.Future) -> None:
+    """Wait until every pump ended with a clean EOF (half-closes), or any failed, or ws closed.
+
+    Watching the close too matters after a half-close: the remaining pump may sit in a read
+    that a dropped WebSocket would never interrupt.
+    """
+    pumps = (upstream, downstream)
+    closed = asyncio.ensure_future(ws.wait_closed())
+    pending = set(pumps)
+    try:
+        while pending:
+            done, _ = await asyncio.wait(pending | {closed}, return_when=asyncio.FIRST_COMPLETED)
+            if closed in done:
+                # Let the WebSocket's reader take what already arrived (data, an error, the
+                # close reason); the other pump has nowhere left to send.
+                if downstream in pending:
+                    await asyncio.wait({downstream}, timeout=CLOSE_GRACE)
+                return
+            for task in done:
+                pending.discard(task)
+                if task.exception() is not None or not task.result():
+                    return
+    finally:
+        for task in (*pumps, closed):
+            task.cancel()
+        for task in (*pumps, closed):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+async def _local_to_ws(ws, reader) -> bool:
+    try:
+        while True:
+            chunk = await reader.read(MAX_FRAME)
+            if not chunk:
+                break
+            await ws.send(chunk)
+    except OSError:
+        return False
+    await ws.send(EOF)
+    return True
+
+
+async def _ws_to_local(ws, writer, remote: int) -> bool:
+    from websockets.exceptions import ConnectionClosed
+
+    try:
+        async for message in ws:
+            if isinstance(message, bytes):
+                writer.write(message)
+                await writer.drain()
+                continue
+            try:
+                control = json.loads(message)
+            except ValueError:
+                continue
+            if not isinstance(control, dict):
+                continue
+            if control.get("type") == "eof":
+                if writer.can_write_eof():
+                    writer.write_eof()
+                return True
+            if control.get("type") == "error":
+                _error(remote, str(control.get("message") or "the stream failed"))
+                return False
+    except ConnectionClosed as exc:
+        # Refusals arrive as close codes 4xxx with the reason (forbidden, not found, conflict).
+        if exc.rcvd is not None and exc.rcvd.code >= 4000:
+            _error(remote, f"{exc.rcvd.reason or 'refused'} (code {exc.rcvd.code})")
+        return False
+    except OSError:
+        return False
+    return False
+
+
+def _error(remote: int, message: str) -> None:
+    click.echo(f"error: workspace:{remote}: {message}", err=True)
+
+
+@click.command("port-forward")
+@click.argument("workspace")
+@click.option(
+    "--tcp",
+    "mappings",
+    multiple=True,
+    required=True,
+    metavar="LOCAL:REMOTE",
+    help="Listen on 127.0.0.1:LOCAL and relay to port REMOTE in the workspace (repeatable; "
+    "LOCAL 0 picks a free port).",
+)
+@click.option("--agent", "agent_name", default="", help="The agent to reach (default: the first).")
+@click.option("--agent-id", default="", hidden=True)  # skips the lookup (scripts, tests)
+def port_forward(workspace: str, mappings: tuple[str, ...], agent_name: str, agent_id: str) -> None:
+    """Forward local TCP ports to ports inside WORKSPACE (NAME or OWNER/NAME) until Ctrl-C.
+
+    Example: `portal port-forward dev --tcp 8080:3000` makes the workspace's port 3000
+    reachable at http://127.0.0.1:8080.
+    """
+    pairs = [parse_mapping(m) for m in mappings]
+    with logged_in() as client:
+        if not agent_id:
+            agent_id = str(choose_agent(get_workspace(client, workspace), agent_name)["id"])
+        forwarder = Forwarder(client.url, client.token, agent_id)
+    asyncio.run(forwarder.run(pairs))
+
+
+COMMANDS = (port_forward,)
