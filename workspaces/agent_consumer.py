@@ -137,6 +137,8 @@ class AgentRPCConsumer(AsyncWebsocketConsumer):
                 "stream": event["stream"],
                 "kind": event["kind"],
                 "port": event["port"],
+                # A terminal (kind pty): which session, its size and command.
+                **{k: event[k] for k in ("reconnect", "rows", "cols", "command") if k in event},
             }
         )
 

@@ -3,7 +3,8 @@
 Raw ASGI apps, not Channels consumers: every frame of a tunnel passes through here, and a
 consumer's dispatch costs several coroutine hops per frame.
 
-- Client side: /api/v2/workspaceagents/<agent uuid>/streams?kind=tcp&port=N, user token or
+- Client side: /api/v2/workspaceagents/<agent uuid>/streams?kind=tcp&port=N (or
+  ?kind=pty&reconnect=<uuid>&rows=R&cols=C[&command=...]: a web terminal), user token or
   session (the scope's `user`, set by portal.asgi.WebSocketAuth). After authorize_connection the
   stream is registered here and the agent is asked, over its control connection (Channels group
   "agent-ctl-<agent hex>"), to dial back.
@@ -46,7 +47,9 @@ QUEUE_FRAMES = 16
 MAX_FRAME_BYTES = 256 * 1024
 # Seconds to deliver what is queued for one side after the other hung up.
 FLUSH_TIMEOUT = 5.0
-STREAM_KINDS = {"tcp": "port-forward"}
+STREAM_KINDS = {"tcp": "port-forward", "pty": "terminal"}  # stream kind: authorized kind
+PTY_ROWS, PTY_COLS = 24, 80
+MAX_COMMAND = 4096
 
 _CLOSE = object()
 
@@ -95,8 +98,9 @@ class Stream:
     id: uuid.UUID
     agent_id: uuid.UUID
     kind: str
-    port: int
+    port: int | None
     client: Side
+    options: dict = field(default_factory=dict)  # pty: reconnect, rows, cols, command
     agent: Side | None = None
     paired: asyncio.Future = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
@@ -122,11 +126,45 @@ async def _wait_connect(receive) -> bool:
     return message["type"] == "websocket.connect"
 
 
-def _parse_client(scope) -> tuple[str, int]:
+def _size(query: dict, name: str, default: int) -> int:
+    raw = (query.get(name) or [""])[0]
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 1000:
+        raise ValidationFailed.field(name, f"Give {name} as a number 1-1000.")
+    return value
+
+
+def _parse_pty(query: dict) -> dict:
+    try:
+        reconnect = str(uuid.UUID((query.get("reconnect") or [""])[0]))
+    except ValueError:
+        raise ValidationFailed.field(
+            "reconnect", "Give the terminal's reconnect id (a UUID) to resume it later."
+        ) from None
+    command = (query.get("command") or [""])[0]
+    if len(command) > MAX_COMMAND:
+        raise ValidationFailed.field("command", f"The command is at most {MAX_COMMAND} characters.")
+    return {
+        "reconnect": reconnect,
+        "rows": _size(query, "rows", PTY_ROWS),
+        "cols": _size(query, "cols", PTY_COLS),
+        "command": command,
+    }
+
+
+def _parse_client(scope) -> tuple[str, int | None, dict]:
+    """(kind, port, pty options) of the client's query."""
     query = parse_qs(scope.get("query_string", b"").decode("latin1"))
     kind = (query.get("kind") or ["tcp"])[0]
     if kind not in STREAM_KINDS:
-        raise ValidationFailed.field("kind", f"Unknown stream kind {kind[:20]!r}: use tcp.")
+        raise ValidationFailed.field("kind", f"Unknown stream kind {kind[:20]!r}: use tcp or pty.")
+    if kind == "pty":
+        return kind, None, _parse_pty(query)
     raw = (query.get("port") or [""])[0]
     try:
         port = int(raw)
@@ -134,10 +172,10 @@ def _parse_client(scope) -> tuple[str, int]:
         port = 0
     if not 1 <= port <= 65535:
         raise ValidationFailed.field("port", "Give the port to forward, 1-65535.")
-    return kind, port
+    return kind, port, {}
 
 
-def _open_session(user, agent_id, kind: str, port: int) -> connections.Session:
+def _open_session(user, agent_id, kind: str, port: int | None) -> connections.Session:
     agent = connections.agent_for_connection(user, agent_id)
     connections.authorize_connection(user, agent, STREAM_KINDS[kind])
     return connections.Session(user=user, agent=agent, kind=STREAM_KINDS[kind], port=port)
@@ -170,7 +208,7 @@ async def client_app(scope, receive, send) -> None:
         return await _refuse(send, 4404, "No such workspace agent.")
     _audit_context(scope)
     try:
-        kind, port = _parse_client(scope)
+        kind, port, options = _parse_client(scope)
         session = await database_sync_to_async(_open_session)(user, agent_id, kind, port)
     except ServiceError as e:
         return await _refuse(send, 4000 + e.status_code, e.message)
@@ -181,12 +219,19 @@ async def client_app(scope, receive, send) -> None:
         kind=kind,
         port=port,
         client=Side("client", receive, send),
+        options=options,
     )
     streams[stream.id] = stream
     try:
         await get_channel_layer().group_send(
             control_group(agent_id),
-            {"type": "agent.open_stream", "stream": str(stream.id), "kind": kind, "port": port},
+            {
+                "type": "agent.open_stream",
+                "stream": str(stream.id),
+                "kind": kind,
+                "port": port,
+                **options,
+            },
         )
         try:
             await asyncio.wait_for(asyncio.shield(stream.paired), AGENT_DIAL_TIMEOUT)

@@ -17,7 +17,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from portal.agent import streams
+from portal.agent import pty, streams
 from portal.agent.cron import Cron, CronError
 
 try:
@@ -101,6 +101,7 @@ class Agent:
         self._stop: asyncio.Event | None = None
         self._ws = None
         self._procs: set = set()
+        self._ptys = pty.Sessions()  # web terminals, kept across their streams by reconnect id
         self._tasks: set = set()  # background work cancelled at shutdown
         self._running_cron: set = set()
         self._closing = False
@@ -335,12 +336,23 @@ class Agent:
             log(f"ignoring open_stream with an invalid stream id: {message.get('stream')!r}")
             return
         url = streams.stream_url(self.url, RPC_PATH, stream)
-        self._spawn(self._stream(url, stream, kind, port))
+        self._spawn(self._stream(url, stream, kind, port, message))
 
-    async def _stream(self, url: str, stream: str, kind: str, port) -> None:
+    def _pty_session(self, message: dict) -> pty.Session:
+        """The terminal session of an open_stream of kind pty: reattached, or a new shell."""
+        options = pty.parse_options(message)
+        env = self.script_env()
+        return self._ptys.get_or_start(options, env, self.workdir(env))
+
+    async def _stream(self, url: str, stream: str, kind: str, port, message: dict) -> None:
         try:
             await streams.run_stream(
-                url, self._token, kind, port, user_agent=f"portal-agent/{VERSION}"
+                url,
+                self._token,
+                kind,
+                port,
+                user_agent=f"portal-agent/{VERSION}",
+                pty_session=lambda: self._pty_session(message),
             )
         except Exception as exc:  # noqa: BLE001 - one stream failing never stops the agent
             log(f"stream {stream} ({kind} {port}) failed: {type(exc).__name__}: {exc}")
@@ -507,6 +519,7 @@ class Agent:
             os.killpg(proc.pid, sig)
 
     def _kill_all(self, sig: int) -> None:
+        self._ptys.kill_all(sig)
         for proc in list(self._procs):
             if proc.returncode is None:
                 self._kill(proc, sig)
@@ -570,6 +583,7 @@ class Agent:
         procs = [p for p in self._procs if p.returncode is None]
         for task in list(self._tasks):
             task.cancel()
+        self._ptys.kill_all(signal.SIGHUP)
         for proc in procs:
             self._kill(proc, signal.SIGTERM)
         deadline = time.monotonic() + KILL_GRACE

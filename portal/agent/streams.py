@@ -38,12 +38,11 @@ def parse_open(message: dict) -> tuple[str, str, int | None]:
     return stream, kind, port
 
 
-async def run_stream(url: str, token: str, kind: str, port: int | None, *, user_agent: str):
-    """Dial the data socket, connect to 127.0.0.1:port, and pump both ways until both ends close."""
+def dial(url: str, token: str, *, user_agent: str):
+    """The data socket of a stream (an async context manager)."""
     from websockets.asyncio.client import connect
-    from websockets.exceptions import ConnectionClosed
 
-    async with connect(
+    return connect(
         url,
         additional_headers={"Authorization": f"Bearer {token}"},
         user_agent_header=user_agent,
@@ -55,7 +54,30 @@ async def run_stream(url: str, token: str, kind: str, port: int | None, *, user_
         close_timeout=3,
         max_size=MAX_FRAME,
         compression=None,  # tunnel traffic is binary or encrypted: deflate only burns CPU
-    ) as ws:
+    )
+
+
+async def run_stream(
+    url: str, token: str, kind: str, port: int | None, *, user_agent: str, pty_session=None
+):
+    """Dial the data socket, connect to 127.0.0.1:port, and pump both ways until both ends close.
+
+    kind "pty": pty_session() gives the terminal session (portal.agent.pty) to attach instead.
+    """
+    from websockets.exceptions import ConnectionClosed
+
+    async with dial(url, token, user_agent=user_agent) as ws:
+        if kind == "pty" and pty_session is not None:
+            from portal.agent import pty
+
+            try:
+                session = pty_session()
+            except (ValueError, OSError) as exc:
+                await _refuse(ws, f"cannot start the terminal: {exc}")
+                return
+            with contextlib.suppress(ConnectionClosed):
+                await pty.serve(ws, session)
+            return
         if kind != "tcp" or port is None:
             await _refuse(ws, f"unsupported stream: kind {kind!r}, port {port!r}")
             return
