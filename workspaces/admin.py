@@ -951,9 +951,11 @@ class WorkspaceAgentAdmin(ReadOnlyAdmin):
         "arch",
         "version",
         "directory",
+        "connection_status",
         "env_display",
         "startup_script",
         "scripts_display",
+        "startup_logs",
         "started_at",
         "ready_at",
         "first_connected_at",
@@ -972,6 +974,22 @@ class WorkspaceAgentAdmin(ReadOnlyAdmin):
     @admin.display(description="scripts")
     def scripts_display(self, obj: WorkspaceAgent) -> str:
         return pretty_json(obj.scripts)
+
+    @admin.display(description="connection")
+    def connection_status(self, obj: WorkspaceAgent) -> str:
+        from workspaces.agents import agent_status
+
+        return agent_status(obj)
+
+    @admin.display(description="startup logs (last 200 lines)")
+    def startup_logs(self, obj: WorkspaceAgent) -> str:
+        rows = list(obj.logs.order_by("-id").values_list("created_at", "source", "output")[:200])
+        if not rows:
+            return "-"
+        return format_html(
+            '<pre style="max-height:30em;overflow:auto;white-space:pre-wrap">{}</pre>',
+            "\n".join(f"{at:%H:%M:%S} [{source}] {line}" for at, source, line in reversed(rows)),
+        )
 
 
 @admin.register(WorkspaceApp)

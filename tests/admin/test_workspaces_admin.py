@@ -236,3 +236,18 @@ def test_list_and_detail_queries_do_not_grow_with_workspaces_or_builds(
     for n in range(2, 12):
         _add_build(first, BuildTransition.STOP if n % 2 else BuildTransition.START, "failed", n)
     assert (count(WORKSPACES), count(detail)) == few
+
+
+def test_an_agents_page_shows_its_connection_and_startup_logs(console, owner):
+    from tests.agents.helpers import make_agent
+    from workspaces.models import WorkspaceAgentLog
+
+    agent = make_agent(owner)
+    WorkspaceAgentLog.objects.create(
+        agent=agent, source="startup_script", output="cloning dotfiles"
+    )
+    page = console(owner).get(f"/admin/workspaces/workspaceagent/{agent.pk}/change/")
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "[startup_script] cloning dotfiles" in text
+    assert "connecting" in text  # never connected yet
