@@ -254,6 +254,15 @@ class WorkspaceAgent(models.Model):
 
     class Meta:
         ordering = ["name"]
+        indexes = [
+            # The inactivity sweep (every few seconds, over thousands of agents) reads only
+            # agents that have connected.
+            models.Index(
+                fields=["last_seen_at"],
+                condition=models.Q(last_connected_at__isnull=False),
+                name="agent_seen_connected",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name
