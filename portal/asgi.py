@@ -35,7 +35,7 @@ from django.urls import re_path  # noqa: E402
 from rest_framework.exceptions import AuthenticationFailed  # noqa: E402
 
 from portal.accounts.authentication import token_from_request, user_for_token  # noqa: E402
-from workspaces import agent_consumer, consumers, relay  # noqa: E402
+from workspaces import agent_consumer, app_proxy, consumers, relay  # noqa: E402
 
 
 def _same_site(origin: str) -> bool:
@@ -117,6 +117,9 @@ async def _lifespan(receive, send) -> None:
 
 async def application(scope, receive, send):
     if scope["type"] == "http":
+        # Workspace apps stream their bodies: a raw ASGI app, not a WSGI view.
+        if scope["path"].startswith(app_proxy.PREFIX):
+            return await app_proxy.app(scope, receive, send)
         return await http(scope, receive, send)
     if scope["type"] == "lifespan":
         return await _lifespan(receive, send)

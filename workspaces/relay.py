@@ -359,3 +359,35 @@ async def _relay(stream: Stream, session: connections.Session) -> None:
             )
         except Exception:
             log.exception("could not audit the end of stream %s", stream.id)
+
+
+async def dial_agent(agent_id: uuid.UUID, kind: str, port: int | None) -> Stream | None:
+    """Ask the agent to open a stream and wait for its data socket; None if it did not dial.
+
+    For in-process users (the app proxy) that speak to `stream.agent` themselves: the caller
+    must `release(stream)` when done, which lets the agent's socket task end.
+    """
+    stream = Stream(
+        id=uuid.uuid4(), agent_id=agent_id, kind=kind, port=port, client=Side("proxy", None, None)
+    )
+    streams[stream.id] = stream
+    message = {"type": "agent.open_stream", "stream": str(stream.id), "kind": kind, "port": port}
+    try:
+        await get_channel_layer().group_send(control_group(agent_id), message)
+        await asyncio.wait_for(asyncio.shield(stream.paired), AGENT_DIAL_TIMEOUT)
+    except TimeoutError:
+        if not stream.paired.done():  # else it dialed at the very last moment
+            release(stream)
+            return None
+    except BaseException:
+        release(stream)
+        raise
+    return stream
+
+
+def release(stream: Stream) -> None:
+    """Forget a stream opened with dial_agent; its agent socket task returns."""
+    streams.pop(stream.id, None)
+    if not stream.paired.done():
+        stream.paired.cancel()
+    stream.finished.set()
