@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import signal
 
 import click
 
+from portal.agent import tunnel
 from portal.cli.client import API_PREFIX, CLIError, logged_in, quote
 from portal.cli.workspaces import get_workspace
 
-MAX_FRAME = 256 * 1024  # the stream protocol's largest frame; also the local read size
-EOF = json.dumps({"type": "eof"})
-CLOSE_GRACE = 1.0  # after the WebSocket closed, how long its reader may finish what arrived
+MAX_FRAME = tunnel.MAX_FRAME
 
 
 def parse_mapping(text: str) -> tuple[int, int]:
@@ -125,84 +123,13 @@ class Forwarder:
                 await writer.wait_closed()
 
     async def _pump(self, ws, reader, writer, remote: int) -> None:
-        upstream = asyncio.ensure_future(_local_to_ws(ws, reader))
-        downstream = asyncio.ensure_future(_ws_to_local(ws, writer, remote))
-        await _until_finished(ws, upstream, downstream)
-
-
-async def _until_finished(ws, upstream: asyncio.Future, downstream: asyncio.Future) -> None:
-    """Wait until every pump ended with a clean EOF (half-closes), or any failed, or ws closed.
-
-    Watching the close too matters after a half-close: the remaining pump may sit in a read
-    that a dropped WebSocket would never interrupt.
-    """
-    pumps = (upstream, downstream)
-    closed = asyncio.ensure_future(ws.wait_closed())
-    pending = set(pumps)
-    try:
-        while pending:
-            done, _ = await asyncio.wait(pending | {closed}, return_when=asyncio.FIRST_COMPLETED)
-            if closed in done:
-                # Let the WebSocket's reader take what already arrived (data, an error, the
-                # close reason); the other pump has nowhere left to send.
-                if downstream in pending:
-                    await asyncio.wait({downstream}, timeout=CLOSE_GRACE)
-                return
-            for task in done:
-                pending.discard(task)
-                if task.exception() is not None or not task.result():
-                    return
-    finally:
-        for task in (*pumps, closed):
-            task.cancel()
-        for task in (*pumps, closed):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-
-
-async def _local_to_ws(ws, reader) -> bool:
-    try:
-        while True:
-            chunk = await reader.read(MAX_FRAME)
-            if not chunk:
-                break
-            await ws.send(chunk)
-    except OSError:
-        return False
-    await ws.send(EOF)
-    return True
-
-
-async def _ws_to_local(ws, writer, remote: int) -> bool:
-    from websockets.exceptions import ConnectionClosed
-
-    try:
-        async for message in ws:
-            if isinstance(message, bytes):
-                writer.write(message)
-                await writer.drain()
-                continue
-            try:
-                control = json.loads(message)
-            except ValueError:
-                continue
-            if not isinstance(control, dict):
-                continue
-            if control.get("type") == "eof":
-                if writer.can_write_eof():
-                    writer.write_eof()
-                return True
-            if control.get("type") == "error":
-                _error(remote, str(control.get("message") or "the stream failed"))
-                return False
-    except ConnectionClosed as exc:
-        # Refusals arrive as close codes 4xxx with the reason (forbidden, not found, conflict).
-        if exc.rcvd is not None and exc.rcvd.code >= 4000:
-            _error(remote, f"{exc.rcvd.reason or 'refused'} (code {exc.rcvd.code})")
-        return False
-    except OSError:
-        return False
-    return False
+        await tunnel.pump(
+            ws,
+            reader,
+            writer,
+            on_error=lambda message: _error(remote, message),
+            on_refused=lambda code, reason: _error(remote, f"{reason or 'refused'} (code {code})"),
+        )
 
 
 def _error(remote: int, message: str) -> None:
