@@ -17,7 +17,17 @@ def main() -> None:
 
 
 def _register() -> None:
-    from portal.cli import agent, auth, port_forward, server, templates, tokens, users, workspaces
+    from portal.cli import (
+        agent,
+        auth,
+        builds,
+        port_forward,
+        server,
+        templates,
+        tokens,
+        users,
+        workspaces,
+    )
 
     for command in (
         *server.COMMANDS,
@@ -26,6 +36,7 @@ def _register() -> None:
         tokens.tokens,
         templates.templates,
         *workspaces.COMMANDS,
+        *builds.COMMANDS,
         *port_forward.COMMANDS,
         agent.agent,
     ):

@@ -9,8 +9,8 @@ import signal
 import click
 
 from portal.agent import tunnel
+from portal.cli.build_runs import get_workspace
 from portal.cli.client import API_PREFIX, CLIError, logged_in, quote
-from portal.cli.workspaces import get_workspace
 
 MAX_FRAME = tunnel.MAX_FRAME
 

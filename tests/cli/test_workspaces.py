@@ -649,28 +649,32 @@ def test_an_admin_creates_and_builds_someone_elses_workspace(
 def test_names_and_parameter_values_as_typed():
     import click
 
-    from portal.cli import workspaces as ws
+    from portal.cli import build_runs, parameters
 
-    assert ws.split_name("dev") == ("me", "dev")
-    assert ws.split_name("alice/dev") == ("alice", "dev")
+    assert build_runs.split_name("dev") == ("me", "dev")
+    assert build_runs.split_name("alice/dev") == ("alice", "dev")
     for bad in ("/dev", "alice/", "a/b/c"):
         with pytest.raises(click.BadParameter):
-            ws.split_name(bad)
+            build_runs.split_name(bad)
 
-    assert ws.parse_parameters(("a=1", "b=x=y", "c=")) == {"a": "1", "b": "x=y", "c": ""}
+    assert parameters.parse_parameters(("a=1", "b=x=y", "c=")) == {"a": "1", "b": "x=y", "c": ""}
     with pytest.raises(click.BadParameter):
-        ws.parse_parameters(("novalue",))
+        parameters.parse_parameters(("novalue",))
 
     schema = [{"name": "tags", "type": "list(string)"}, {"name": "n", "type": "number"}]
-    assert ws.normalize_values(schema, {"tags": "a, b,,c", "n": "3"}) == {
+    assert parameters.normalize_values(schema, {"tags": "a, b,,c", "n": "3"}) == {
         "tags": '["a", "b", "c"]',
         "n": "3",
     }
-    assert ws.normalize_values(schema, {"tags": '["x"]'}) == {"tags": '["x"]'}
+    assert parameters.normalize_values(schema, {"tags": '["x"]'}) == {"tags": '["x"]'}
 
     options = [{"value": "eu"}, {"value": "us"}]
-    assert ws._choose(options, "2", many=False) == "us"
-    assert ws._choose(options, "eu", many=False) == "eu"
-    assert ws._choose(options, "mars", many=False) is None
-    assert ws._choose(options, "1, us", many=True) == '["eu", "us"]'
-    assert ws._elapsed(5) == "5s" and ws._elapsed(125) == "2m05s" and ws._elapsed(7300) == "2h01m"
+    assert parameters._choose(options, "2", many=False) == "us"
+    assert parameters._choose(options, "eu", many=False) == "eu"
+    assert parameters._choose(options, "mars", many=False) is None
+    assert parameters._choose(options, "1, us", many=True) == '["eu", "us"]'
+    assert (
+        build_runs._elapsed(5) == "5s"
+        and build_runs._elapsed(125) == "2m05s"
+        and build_runs._elapsed(7300) == "2h01m"
+    )
