@@ -17,7 +17,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from portal.agent import pty, streams
+from portal.agent import health, pty, streams
 from portal.agent.cron import Cron, CronError
 
 try:
@@ -375,7 +375,7 @@ class Agent:
         self._spawn(self._cron_loop())
         for app in manifest.get("apps") or []:
             if app.get("healthcheck_url") and (app.get("healthcheck_interval") or 0) > 0:
-                self._spawn(self._health_loop(app))
+                self._spawn(health.watch(app, self.send, log))
 
     def _scripts(self, manifest: dict | None = None) -> list:
         return [s for s in ((manifest or self.manifest or {}).get("scripts") or []) if s]
@@ -553,29 +553,6 @@ class Agent:
         finally:
             self._running_cron.discard(key)
 
-    # -- app health --------------------------------------------------------------------------
-
-    async def _health_loop(self, app: dict) -> None:
-        url = app["healthcheck_url"]
-        interval = float(app["healthcheck_interval"])
-        threshold = max(1, int(app.get("healthcheck_threshold") or 1))
-        probe_timeout = max(1.0, min(interval, 10.0))
-        loop = asyncio.get_running_loop()
-        failures, reported = 0, None
-        while True:
-            started = time.monotonic()
-            healthy = await loop.run_in_executor(None, _probe, url, probe_timeout)
-            if healthy:
-                failures, state = 0, "healthy"
-            else:
-                failures += 1
-                state = "unhealthy" if failures >= threshold else reported
-            if state is not None and state != reported:
-                reported = state
-                log(f"app {app.get('slug')} is {state}")
-                self.send({"type": "app_health", "slug": app.get("slug"), "health": state})
-            await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
-
     # -- shutdown ----------------------------------------------------------------------------
 
     async def _shutdown(self) -> None:
@@ -603,18 +580,3 @@ class Agent:
         if stops:
             await asyncio.gather(*stops, return_exceptions=True)
         self.lifecycle("off")
-
-
-_NO_PROXY_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def _probe(url: str, timeout: float) -> bool:
-    """Healthy when the app answers below 500 (a 404 still means it is up), as Coder does."""
-    try:
-        # Apps listen inside the workspace, so a proxy from the environment must not intercept.
-        with _NO_PROXY_OPENER.open(url, timeout=timeout) as response:
-            return response.status < 500
-    except urllib.error.HTTPError as exc:
-        return exc.code < 500
-    except Exception:  # noqa: BLE001 - refused, reset, timeout, bad URL: all unhealthy
-        return False
