@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test install install-test lint format bench bench-builds bench-relay clean
+.PHONY: run test install install-test assets lint format bench bench-builds bench-relay bench-web clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,15 +19,33 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/python
 	PYTHONWARNINGS=ignore $(BIN)/pip install --quiet -e ".[test]"
 	touch $@ $(STAMP)
 
-install: $(STAMP)
-install-test: $(TEST_STAMP)
+# The wheels the server serves agents for SSH (asyncssh, cryptography) per workspace platform.
+WHEELS_STAMP := $(VENV)/.agent-wheels
+$(WHEELS_STAMP): $(STAMP)
+	$(BIN)/portal agent-wheels download
+	touch $@
+
+install: $(STAMP) $(WHEELS_STAMP) assets
+install-test: $(TEST_STAMP) $(WHEELS_STAMP) assets
+
+## Front-end packages from npm (package-lock.json), copied where Django serves them.
+VENDOR := portal/web/static/web/vendor
+VENDOR_STAMP := $(VENDOR)/.installed
+$(VENDOR_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p $(VENDOR)
+	cp node_modules/htmx.org/dist/htmx.min.js \
+	   node_modules/@xterm/xterm/lib/xterm.js node_modules/@xterm/xterm/css/xterm.css \
+	   node_modules/@xterm/addon-fit/lib/addon-fit.js $(VENDOR)/
+	touch $@
+assets: $(VENDOR_STAMP)
 
 ## Start the whole platform (server + worker + beat, embedded PostgreSQL and Redis).
-run: $(STAMP)
+run: $(STAMP) $(WHEELS_STAMP) assets
 	$(BIN)/portal server
 
 ## Run the whole test suite against PostgreSQL and Redis.
-test: $(TEST_STAMP)
+test: $(TEST_STAMP) $(WHEELS_STAMP) assets
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(TEST_STAMP)
@@ -47,5 +65,8 @@ bench-builds: $(TEST_STAMP)
 bench-relay: $(TEST_STAMP)
 	$(BIN)/python bench/relay.py
 
+bench-web: $(TEST_STAMP) assets
+	$(BIN)/python bench/web_pages.py
+
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache node_modules $(VENDOR)

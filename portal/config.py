@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import secrets
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -26,6 +28,11 @@ class Config:
     http_workers: int
     http_threads: int
     database_pool_size: int
+    # Relay link (workspaces/relay_link.py): a stream whose client and agent reached different
+    # server processes is joined over TCP between those two processes.
+    relay_bind_address: str
+    relay_port: int  # 0: an ephemeral port per process; else the first of http_workers ports
+    relay_advertise_host: str  # "": the bind address (this host's address if that is a wildcard)
     embedded_worker: bool
     first_user_username: str | None
     first_user_email: str | None
@@ -43,6 +50,9 @@ class Config:
     starter_template: bool
     agent_inactive_seconds: int
     owners_may_connect: bool
+    agent_wheelhouse: Path
+    # Subdomain apps (workspaces/app_hosts.py): None when PORTAL_WILDCARD_ACCESS_URL is unset.
+    wildcard_access_url: WildcardAccessURL | None = None
 
     @property
     def access_host(self) -> str:
@@ -90,6 +100,7 @@ def load() -> Config:
     if host in {"127.0.0.1", "localhost", "0.0.0.0"}:  # noqa: S104 - a name, not a bind
         allowed |= {"127.0.0.1", "localhost", "[::1]"}
     database_url = env.str("PORTAL_DATABASE_URL", "") or None
+    wildcard = parse_wildcard_access_url(env.str("PORTAL_WILDCARD_ACCESS_URL", ""), access_url)
     return Config(
         data_dir=data_dir,
         database_url=database_url,
@@ -103,6 +114,9 @@ def load() -> Config:
         http_workers=env.int("PORTAL_HTTP_WORKERS", 1),
         http_threads=env.int("PORTAL_HTTP_THREADS", 1),
         database_pool_size=env.int("PORTAL_DATABASE_POOL_SIZE", 4),
+        relay_bind_address=env.str("PORTAL_RELAY_BIND_ADDRESS", "") or "127.0.0.1",
+        relay_port=env.int("PORTAL_RELAY_PORT", 0),
+        relay_advertise_host=env.str("PORTAL_RELAY_ADVERTISE_HOST", ""),
         embedded_worker=env.bool("PORTAL_EMBEDDED_WORKER", True),
         first_user_username=env.str("PORTAL_FIRST_USER_USERNAME", "") or None,
         first_user_email=env.str("PORTAL_FIRST_USER_EMAIL", "") or None,
@@ -126,7 +140,62 @@ def load() -> Config:
         starter_template=env.bool("PORTAL_STARTER_TEMPLATE", database_url is None),
         agent_inactive_seconds=max(env.int("PORTAL_AGENT_INACTIVE_SECONDS", 15), 1),
         owners_may_connect=env.bool("PORTAL_OWNERS_MAY_CONNECT", False),
+        # Wheels the server hands agents for SSH (asyncssh + cryptography per platform); filled
+        # by `portal agent-wheels download` (run by `make install`).
+        agent_wheelhouse=Path(
+            env.str("PORTAL_AGENT_WHEELHOUSE", "") or Path(sys.prefix) / "share/portal/agent-wheels"
+        )
+        .expanduser()
+        .resolve(),
+        wildcard_access_url=wildcard,
     )
+
+
+@dataclass(frozen=True)
+class WildcardAccessURL:
+    """PORTAL_WILDCARD_ACCESS_URL parsed: apps are served at <label>.<domain>[:port]."""
+
+    scheme: str  # http or https
+    domain: str  # lowercase, no port: apps.example.com
+    port: int | None  # None: the scheme's default
+
+    def url(self, host: str) -> str:
+        """The origin of an app host under this domain, e.g. https://x--ws--me.apps.example.com."""
+        return f"{self.scheme}://{host}" + (f":{self.port}" if self.port else "")
+
+
+_DNS_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+def parse_wildcard_access_url(text: str, access_url: str) -> WildcardAccessURL | None:
+    """`*.apps.example.com` or `https://*.apps.example.com[:port]`; a bad value is a clear error."""
+    text = text.strip()
+    if not text:
+        return None
+    example = "Give it as *.apps.example.com or http://*.portal.localhost:3000."
+    raw = text if "://" in text else f"{urlsplit(access_url).scheme or 'http'}://{text}"
+    parts = urlsplit(raw)
+    if parts.scheme not in {"http", "https"}:
+        raise ValueError(f"PORTAL_WILDCARD_ACCESS_URL {text!r}: use http or https. {example}")
+    if parts.path not in {"", "/"} or parts.query or parts.fragment or parts.username:
+        raise ValueError(
+            f"PORTAL_WILDCARD_ACCESS_URL {text!r}: apps are served at the root of their host, "
+            f"so give no path, query or user. {example}"
+        )
+    host, _, port_text = parts.netloc.lower().partition(":")
+    if not host.startswith("*."):
+        raise ValueError(f"PORTAL_WILDCARD_ACCESS_URL {text!r} must start with '*.'. {example}")
+    domain = host[2:]
+    if not domain or not all(_DNS_LABEL.match(label) for label in domain.split(".")):
+        raise ValueError(f"PORTAL_WILDCARD_ACCESS_URL {text!r}: {domain!r} is no host name.")
+    port = None
+    if port_text:
+        if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+            raise ValueError(f"PORTAL_WILDCARD_ACCESS_URL {text!r}: the port must be 1-65535.")
+        port = int(port_text)
+        if port == {"http": 80, "https": 443}[parts.scheme]:
+            port = None
+    return WildcardAccessURL(scheme=parts.scheme, domain=domain, port=port)
 
 
 def parse_tags(text: str) -> dict[str, str]:

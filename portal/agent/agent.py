@@ -17,7 +17,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from portal.agent import health, pty, streams
+from portal.agent import health, pty, ssh, streams
 from portal.agent.cron import Cron, CronError
 
 try:
@@ -90,6 +90,8 @@ class Agent:
 
     def __init__(self, url: str, token: str):
         self.url = rpc_url(url)
+        # SSH sessions start like scripts do: the agent's environment and directory.
+        self._ssh = ssh.Server(url, self.script_env, self.workdir, log)
         self._token = token
         self.manifest: dict | None = None
         self.connected = False
@@ -353,9 +355,19 @@ class Agent:
                 port,
                 user_agent=f"portal-agent/{VERSION}",
                 pty_session=lambda: self._pty_session(message),
+                ssh_server=self._ssh,
             )
         except Exception as exc:  # noqa: BLE001 - one stream failing never stops the agent
             log(f"stream {stream} ({kind} {port}) failed: {type(exc).__name__}: {exc}")
+
+    async def _prepare_ssh(self) -> None:
+        """Fetch SSH's dependencies now, so the first `portal ssh` does not wait for them."""
+        try:
+            await self._ssh.prepare()
+        except Exception as exc:  # noqa: BLE001 - SSH is retried per connection; say why now
+            message = f"SSH is not available yet: {exc}"
+            log(message)
+            self.add_log("agent", "warn", message)
 
     async def _pinger(self, ws) -> None:
         while True:
@@ -373,6 +385,7 @@ class Agent:
     def _begin(self, manifest: dict) -> None:
         self._spawn(self._startup(manifest))
         self._spawn(self._cron_loop())
+        self._spawn(self._prepare_ssh())
         for app in manifest.get("apps") or []:
             if app.get("healthcheck_url") and (app.get("healthcheck_interval") or 0) > 0:
                 self._spawn(health.watch(app, self.send, log))

@@ -58,11 +58,19 @@ def dial(url: str, token: str, *, user_agent: str):
 
 
 async def run_stream(
-    url: str, token: str, kind: str, port: int | None, *, user_agent: str, pty_session=None
+    url: str,
+    token: str,
+    kind: str,
+    port: int | None,
+    *,
+    user_agent: str,
+    pty_session=None,
+    ssh_server=None,
 ):
     """Dial the data socket, connect to 127.0.0.1:port, and pump both ways until both ends close.
 
-    kind "pty": pty_session() gives the terminal session (portal.agent.pty) to attach instead.
+    kind "pty": pty_session() gives the terminal session (portal.agent.pty) to attach instead;
+    kind "ssh": ssh_server (portal.agent.ssh.Server) serves one SSH connection on it.
     """
     from websockets.exceptions import ConnectionClosed
 
@@ -77,6 +85,10 @@ async def run_stream(
                 return
             with contextlib.suppress(ConnectionClosed):
                 await pty.serve(ws, session)
+            return
+        if kind == "ssh" and ssh_server is not None:
+            with contextlib.suppress(ConnectionClosed):
+                await ssh_server.serve(ws, lambda message: _refuse(ws, message))
             return
         if kind != "tcp" or port is None:
             await _refuse(ws, f"unsupported stream: kind {kind!r}, port {port!r}")

@@ -14,6 +14,7 @@ from tests.api.conftest import CALLERS, STRONG_PASSWORD
 from tests.conftest import PASSWORD
 from tests.templates.helpers import template_tar
 from tests.workspaces import helpers as workspace_helpers
+from workspaces import agent_wheels
 from workspaces.choices import JobStatus
 
 API_PREFIX = "api/v2/"
@@ -33,6 +34,8 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("api:buildinfo", "GET"): EVERYONE,
     ("api:openapi", "GET"): EVERYONE,
     ("api:agent-bundle", "GET"): EVERYONE,
+    ("api:agent-wheels", "GET"): EVERYONE,
+    ("api:agent-wheel", "GET"): EVERYONE,
     ("api:users", "GET"): _row(200, 200, 200, 200, 403, 403, 401),
     ("api:users", "POST"): _row(201, 403, 201, 403, 403, 403, 401),
     # Login ignores credentials sent along; each caller logs in as itself (anonymous as target).
@@ -84,6 +87,9 @@ def _their_agent(owner):
         job_id=ws.latest_build.job_id, transition="start", type="terraform_data", name="vm"
     )
     return WorkspaceAgent.objects.create(resource=resource, name="main", token_hash="0" * 64)
+
+
+AGENT_WHEEL = "demo-1.0-py3-none-any.whl"
 
 
 def _request(world, caller: str, name: str, method: str) -> tuple[dict, dict | None]:
@@ -141,6 +147,8 @@ def _request(world, caller: str, name: str, method: str) -> tuple[dict, dict | N
             return {}, {"file_hash": file.hash}
         case "api:files", "POST":
             return {}, template_tar()
+        case "api:agent-wheel", "GET":
+            return {"filename": AGENT_WHEEL}, None
         case "api:file-detail", "GET":
             return {"hash": factories.TemplateFactory().active_version.file_id}, None
     return {}, None
@@ -194,8 +202,10 @@ def test_every_endpoint_has_a_matrix_row_and_every_row_an_endpoint():
 @pytest.mark.django_db
 @pytest.mark.parametrize("caller", CALLERS)
 @pytest.mark.parametrize(("name", "method"), ENDPOINTS)
-def test_status_code(world, name, method, caller):
+def test_status_code(world, name, method, caller, monkeypatch, tmp_path):
     assert (name, method) in MATRIX, f"{method} {name} has no row in MATRIX"
+    (tmp_path / AGENT_WHEEL).write_bytes(b"PK\x05\x06" + bytes(18))  # an empty zip
+    monkeypatch.setattr(agent_wheels, "wheelhouse", lambda: tmp_path)
     kwargs, body = _request(world, caller, name, method)
     client = world.clients[caller]
     if isinstance(body, bytes):  # an upload: the raw archive, not JSON

@@ -3,11 +3,13 @@
 from django.urls import path
 
 from workspaces.api import agents, views
-from workspaces.api.agent_bundle import AgentBundleView
+from workspaces.api.agent_bundle import AgentBundleView, AgentWheelIndexView, AgentWheelView
 
 urlpatterns = [
     path("workspaces", views.WorkspacesView.as_view(), name="workspaces"),
     path("agent/portal-agent.pyz", AgentBundleView.as_view(), name="agent-bundle"),
+    path("agent/wheels", AgentWheelIndexView.as_view(), name="agent-wheels"),
+    path("agent/wheels/<str:filename>", AgentWheelView.as_view(), name="agent-wheel"),
     path(
         "workspaces/<uuid:workspace>", views.WorkspaceDetailView.as_view(), name="workspace-detail"
     ),

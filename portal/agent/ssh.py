@@ -1,0 +1,391 @@
+"""The agent's SSH server (asyncssh), reached only through streams: it never listens on a port.
+
+Each `ssh` stream is one SSH connection. Who may connect was decided by the Portal server before
+the stream reached us (the user owns the workspace, their token was checked), so the SSH layer
+asks for no authentication, like the server's tunnel it rides in. Sessions get a login shell or
+run a command (with or without a PTY: window changes, signals, exit status), SFTP (scp), and
+TCP forwarding (VS Code Remote-SSH); remote forwards may listen on loopback only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import os
+import pwd
+import signal
+import socket
+import struct
+import subprocess
+import termios
+
+from portal.agent import deps, tunnel
+
+READ_CHUNK = 64 * 1024
+LOOPBACK = {"", "localhost", "127.0.0.1", "::1"}
+
+
+def _shell() -> str:
+    try:
+        shell = pwd.getpwuid(os.getuid()).pw_shell
+    except KeyError:
+        shell = ""
+    return shell if shell and os.access(shell, os.X_OK) else "/bin/sh"
+
+
+def _set_size(fd: int, cols: int, rows: int) -> None:
+    if cols > 0 and rows > 0:
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+
+def _controlling_tty() -> None:  # in the child, after setsid: the PTY becomes its terminal
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def exit_status(returncode: int) -> tuple[int | None, str | None]:
+    """(exit code, signal name) of a finished child, as SSH reports them."""
+    if returncode >= 0:
+        return returncode, None
+    try:
+        name = signal.Signals(-returncode).name.removeprefix("SIG")
+    except ValueError:
+        return 128 - returncode, None
+    return None, name
+
+
+class Server:
+    """The SSH server of one agent: its host key and dependencies, loaded on first use."""
+
+    def __init__(self, server_url: str, env, workdir, log):
+        self._server_url = server_url
+        self._env = env  # () -> the environment sessions start with
+        self._workdir = workdir  # (env) -> the directory sessions start in
+        self._log = log
+        self._ready: asyncio.Future | None = None
+        self._asyncssh = None
+        self._host_key = None
+
+    def prepare(self) -> asyncio.Future:
+        """Fetch the dependencies and the host key once, in the background; shared by all."""
+        if self._ready is None:
+            self._ready = asyncio.ensure_future(self._load())
+        return self._ready
+
+    async def _load(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            import asyncssh  # installed next to the agent (e.g. `portal agent` on the server)
+        except ImportError:
+            await loop.run_in_executor(None, deps.install, self._server_url)
+            import asyncssh
+        self._asyncssh = asyncssh
+        self._host_key = await loop.run_in_executor(None, self._load_host_key)
+
+    def _load_host_key(self):
+        path = deps.cache_root().parent / "ssh_host_ed25519_key"  # kept: clients see one key
+        if path.exists():
+            return self._asyncssh.read_private_key(str(path))
+        key = self._asyncssh.generate_private_key("ssh-ed25519")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(key.export_private_key())
+        os.replace(tmp, path)
+        return key
+
+    async def serve(self, ws, refuse) -> None:
+        """One SSH connection over the stream's WebSocket, until either side ends it."""
+        try:
+            await self.prepare()
+        except Exception as exc:  # noqa: BLE001 - told to the user, then the next try retries
+            self._ready = None
+            await refuse(f"SSH is not available in this workspace: {exc}")
+            return
+        ours, theirs = socket.socketpair()
+        reader, writer = await asyncio.open_connection(sock=theirs, limit=tunnel.MAX_FRAME)
+        pump = asyncio.ensure_future(
+            tunnel.pump(
+                ws,
+                reader,
+                writer,
+                on_error=lambda m: self._log(f"ssh stream error from the server: {m}"),
+                on_refused=lambda c, r: self._log(f"ssh stream closed by the server: {c} {r}"),
+            )
+        )
+        conn = None
+        try:
+            conn = await self._asyncssh.run_server(
+                ours,
+                server_factory=lambda: _Auth(),
+                server_host_keys=[self._host_key],
+                process_factory=self._session,
+                sftp_factory=self._sftp_factory(),
+                allow_scp=True,
+                encoding=None,
+                agent_forwarding=False,
+                x11_forwarding=False,
+                login_timeout=30,
+            )
+            closed = asyncio.ensure_future(conn.wait_closed())
+            await asyncio.wait({pump, closed}, return_when=asyncio.FIRST_COMPLETED)
+        except (OSError, self._asyncssh.Error) as exc:
+            self._log(f"ssh connection failed: {exc}")
+        finally:
+            if conn is not None:
+                conn.close()
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(conn.wait_closed(), 5)
+            ours.close()
+            writer.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(pump, 5)
+            pump.cancel()
+
+    def _sftp_factory(self):
+        base = self._asyncssh.SFTPServer
+        home = os.fsencode(self._env().get("HOME") or os.path.expanduser("~"))
+
+        class HomeSFTP(base):
+            """Relative paths (scp's default target) are in the home directory, like sshd's."""
+
+            def map_path(self, path: bytes) -> bytes:
+                return path if path.startswith(b"/") else os.path.join(home, path)
+
+        return HomeSFTP
+
+    async def _session(self, process) -> None:
+        env = self._env()
+        env.update({str(k): str(v) for k, v in (process.env or {}).items()})
+        peer = process.get_extra_info("peername") or ("portal", 0)
+        env["SSH_CONNECTION"] = f"{peer[0] if peer else 'portal'} 0 127.0.0.1 22"
+        env.setdefault("SHELL", _shell())
+        env.setdefault("USER", pwd.getpwuid(os.getuid()).pw_name)
+        command = process.command
+        if process.subsystem:
+            process.stderr.write(f"subsystem {process.subsystem} is not supported\r\n".encode())
+            process.exit(1)
+            return
+        try:
+            if process.term_type:
+                env["TERM"] = process.term_type
+                code = await _run_pty(process, command, env, self._workdir(env))
+            else:
+                code = await _run_pipes(process, command, env, self._workdir(env))
+        except OSError as exc:
+            process.stderr.write(f"portal agent: cannot start the session: {exc}\n".encode())
+            process.exit(127)
+            return
+        status, signame = exit_status(code)
+        if signame:
+            process.exit_with_signal(signame)
+        else:
+            process.exit(status)
+
+
+def _argv(command: str | None) -> tuple[str, list[str]]:
+    shell = _shell()
+    if command:
+        return shell, [shell, "-c", command]
+    return shell, ["-" + os.path.basename(shell)]  # a login shell, as sshd starts it
+
+
+class _Auth:
+    """asyncssh's server callbacks: no authentication; forwarding as sshd allows by default."""
+
+    def connection_made(self, conn) -> None:
+        pass
+
+    def connection_lost(self, exc) -> None:
+        pass
+
+    def debug_msg_received(self, msg, lang, always_display) -> None:
+        pass
+
+    def begin_auth(self, username: str) -> bool:
+        return False  # the Portal server authorized this stream
+
+    def auth_completed(self) -> None:
+        pass
+
+    def connection_requested(self, dest_host, dest_port, orig_host, orig_port) -> bool:
+        return True
+
+    def unix_connection_requested(self, dest_path) -> bool:
+        return True
+
+    def server_requested(self, listen_host, listen_port) -> bool:
+        return listen_host in LOOPBACK  # never open the workspace to its network
+
+    def unix_server_requested(self, listen_path) -> bool:
+        return False
+
+    def __getattr__(self, name):
+        # Every other callback (password_auth_supported, ...) is "no".
+        if name.endswith("_supported") or name.endswith("_requested"):
+            return lambda *a, **k: False
+        raise AttributeError(name)
+
+
+async def _pipe_out(stream, channel) -> None:
+    while data := await stream.read(READ_CHUNK):
+        channel.write(data)
+        await channel.drain()
+
+
+async def _pipe_in(process, stdin, on_signal, on_resize=None) -> None:
+    """The client's input into `stdin` until EOF; window changes, signals and breaks on the way."""
+    from asyncssh import BreakReceived, SignalReceived, TerminalSizeChanged
+
+    while True:
+        try:
+            data = await process.stdin.read(READ_CHUNK)
+        except TerminalSizeChanged as exc:
+            if on_resize is not None:
+                on_resize(exc.width, exc.height)
+            continue
+        except SignalReceived as exc:
+            on_signal(exc.signal)
+            continue
+        except BreakReceived:
+            on_signal("INT")
+            continue
+        if not data:
+            break
+        await stdin(data)
+
+
+def _signal_group(proc: subprocess.Popen | asyncio.subprocess.Process, name: str) -> None:
+    with contextlib.suppress(AttributeError, ProcessLookupError, PermissionError, ValueError):
+        os.killpg(proc.pid, getattr(signal, "SIG" + str(name).upper()))
+
+
+async def _run_pipes(process, command, env, cwd) -> int:
+    """A command (or a shell) without a terminal: stdin, stdout, stderr piped."""
+    shell, argv = _argv(command)
+    proc = await asyncio.create_subprocess_exec(
+        *argv,
+        executable=shell,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=cwd,
+        env=env,
+        start_new_session=True,
+        limit=READ_CHUNK,
+    )
+
+    async def write(data: bytes) -> None:
+        proc.stdin.write(data)
+        await proc.stdin.drain()
+
+    async def feed() -> None:
+        with contextlib.suppress(OSError, ConnectionResetError, BrokenPipeError):
+            await _pipe_in(process, write, lambda name: _signal_group(proc, name))
+            proc.stdin.close()
+
+    feeder = asyncio.ensure_future(feed())
+    try:
+        await asyncio.gather(
+            _pipe_out(proc.stdout, process.stdout), _pipe_out(proc.stderr, process.stderr)
+        )
+        return await proc.wait()
+    finally:
+        feeder.cancel()
+        if proc.returncode is None:
+            _signal_group(proc, "HUP")  # the client went away mid-command, as sshd does
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(proc.wait(), 5)
+
+
+async def _run_pty(process, command, env, cwd) -> int:
+    """A shell or command on a PTY of the client's size; window changes resize it."""
+    shell, argv = _argv(command)
+    master, slave = os.openpty()
+    cols, rows = process.term_size[:2]
+    try:
+        _set_size(slave, cols or 80, rows or 24)
+        proc = subprocess.Popen(  # noqa: S603 - the user's own shell, in their own workspace
+            argv,
+            executable=shell,
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            cwd=cwd,
+            env=env,
+            start_new_session=True,
+            preexec_fn=_controlling_tty,  # noqa: PLW1509 - setsid, then take the tty
+            close_fds=True,
+        )
+    except BaseException:
+        os.close(master)
+        raise
+    finally:
+        os.close(slave)
+    os.set_blocking(master, False)
+    loop = asyncio.get_running_loop()
+    pty = _PTY(loop, master)
+
+    async def write(data: bytes) -> None:
+        await pty.write(data)
+
+    def on_resize(width: int, height: int) -> None:
+        with contextlib.suppress(OSError):
+            _set_size(master, width, height)  # the kernel sends the shell SIGWINCH
+
+    async def feed() -> None:
+        with contextlib.suppress(OSError):
+            await _pipe_in(process, write, lambda name: _signal_group(proc, name), on_resize)
+
+    feeder = asyncio.ensure_future(feed())
+    try:
+        while data := await pty.read():
+            process.stdout.write(data)
+            await process.stdout.drain()
+        return await loop.run_in_executor(None, proc.wait)
+    finally:
+        feeder.cancel()
+        pty.close()
+        if proc.poll() is None:
+            _signal_group(proc, "HUP")
+
+
+class _PTY:
+    """Non-blocking reads and writes on a PTY master fd."""
+
+    def __init__(self, loop, fd: int):
+        self.loop, self.fd = loop, fd
+
+    async def _wait(self, add, remove) -> None:
+        ready = self.loop.create_future()
+        add(self.fd, lambda: ready.done() or ready.set_result(None))
+        try:
+            await ready
+        finally:
+            remove(self.fd)
+
+    async def read(self) -> bytes:
+        """Output of the PTY; b"" once every process holding its terminal is gone."""
+        while True:
+            try:
+                return os.read(self.fd, READ_CHUNK)
+            except BlockingIOError:
+                await self._wait(self.loop.add_reader, self.loop.remove_reader)
+            except OSError:  # EIO: the terminal's last holder exited
+                return b""
+
+    async def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[os.write(self.fd, view) :]
+            except BlockingIOError:
+                await self._wait(self.loop.add_writer, self.loop.remove_writer)
+            except OSError:
+                return
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
+        self.fd = -1
