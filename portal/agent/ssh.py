@@ -153,6 +153,13 @@ class Server:
             def map_path(self, path: bytes) -> bytes:
                 return path if path.startswith(b"/") else os.path.join(home, path)
 
+            def exit(self) -> None:
+                super().exit()
+                # asyncssh closes the channel with no exit status; OpenSSH's scp (SFTP mode)
+                # then reports failure although every byte arrived. sftp-server exits 0.
+                with contextlib.suppress(Exception):
+                    self.channel.exit(0)
+
         return HomeSFTP
 
     async def _session(self, process) -> None:
