@@ -127,6 +127,10 @@ class Server:
                 agent_forwarding=False,
                 x11_forwarding=False,
                 login_timeout=30,
+                # Bigger than SSH's customary 32 KiB packets: per-packet work dominates bulk
+                # transfers (the client chooses the size of what it receives).
+                window=8 * 1024 * 1024,
+                max_pktsize=256 * 1024,
             )
             closed = asyncio.ensure_future(conn.wait_closed())
             await asyncio.wait({pump, closed}, return_when=asyncio.FIRST_COMPLETED)

@@ -34,6 +34,10 @@ CIPHERS = [
     "aes256-ctr",
 ]
 READ_CHUNK = 64 * 1024
+# Bigger packets than SSH's customary 32 KiB: per-packet work (MAC, framing, Python calls)
+# dominates bulk transfers. What we receive; the agent advertises the same for what it does.
+MAX_PACKET = 256 * 1024
+WINDOW = 8 * 1024 * 1024
 
 
 def stream_url(server_url: str, agent_id: str) -> str:
@@ -185,7 +189,12 @@ async def _run(conn, command: str | None, want_tty: bool, forward_stdin: bool) -
         size = os.get_terminal_size(sys.stdout.fileno())
         term_size = (size.columns, size.lines)
     process = await conn.create_process(
-        command, term_type=term_type, term_size=term_size, encoding=None
+        command,
+        term_type=term_type,
+        term_size=term_size,
+        encoding=None,
+        window=WINDOW,
+        max_pktsize=MAX_PACKET,
     )
     loop = asyncio.get_running_loop()
     if want_tty:
