@@ -207,3 +207,80 @@ def test_ssh_sessions_are_audited_with_their_duration(box):
     assert any(e["action"] == "disconnect" for e in ssh), entries
     ended = next(e for e in ssh if e["action"] == "disconnect")
     assert ended["additional_fields"]["duration_seconds"] >= 1
+
+
+ECHO_SERVER = """
+import socket, threading
+srv = socket.create_server(("127.0.0.1", PORT))
+def serve(conn):
+    with conn:
+        while data := conn.recv(65536):
+            conn.sendall(data)
+while True:
+    threading.Thread(target=serve, args=(srv.accept()[0],), daemon=True).start()
+"""
+
+
+def _forwarded(proc: subprocess.Popen, count: int) -> dict[int, int]:
+    """{workspace port: local port} from `portal port-forward`'s "Forwarding" lines."""
+    ports = {}
+    while len(ports) < count:
+        line = proc.stdout.readline()
+        assert line, "port-forward exited before listening"
+        if line.startswith("Forwarding"):
+            local = int(line.split()[1].rsplit(":", 1)[1])
+            ports[int(line.rsplit(":", 1)[1])] = local
+    return ports
+
+
+def test_port_forward_to_an_echo_server_and_the_preview_app_in_parallel(box):
+    import concurrent.futures
+    import socket
+
+    echo_port = 18900
+    script = ECHO_SERVER.replace("PORT", str(echo_port))
+    started = box.portal(
+        "ssh", "box", "--", f"nohup python3 -c '{script}' >/dev/null 2>&1 & sleep 0.5"
+    )
+    assert started.returncode == 0, started.stderr
+    app = next(a for a in box.agent()["apps"] if a["slug"] == "preview")
+    preview_port = int(app["url"].rsplit(":", 1)[1].strip("/"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "portal", "port-forward", "box",
+         "--tcp", f"0:{echo_port}", "--tcp", f"0:{preview_port}"],
+        env=box.env, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        ports = _forwarded(proc, 2)
+
+        def echo(i: int) -> bool:
+            payload = os.urandom(300_000) + str(i).encode()
+            with socket.create_connection(("127.0.0.1", ports[echo_port]), timeout=30) as conn:
+                conn.sendall(payload)
+                conn.shutdown(socket.SHUT_WR)  # half-close: the echo must still come back
+                got = b""
+                while chunk := conn.recv(65536):
+                    got += chunk
+            return got == payload
+
+        def page(i: int) -> str:
+            return httpx.get(f"http://127.0.0.1:{ports[preview_port]}/", timeout=30).text
+
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            echoes = list(pool.map(echo, range(8)))
+            pages = list(pool.map(page, range(8)))
+        assert all(echoes)
+        assert all("Hello from workspace box" in p for p in pages)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_the_app_proxy_serves_the_preview_app_to_its_owner_only(box):
+    url = f"{box.server.url}/@dev/box/apps/preview/"
+    owner = httpx.get(url, headers={"Authorization": f"Bearer {box.token}"}, timeout=30)
+    assert owner.status_code == 200
+    assert "Hello from workspace box" in owner.text
+    anonymous = httpx.get(url, timeout=30)
+    assert anonymous.status_code in {401, 302, 303}
+    assert "Hello" not in anonymous.text
