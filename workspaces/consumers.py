@@ -1,9 +1,11 @@
-"""WebSockets that follow a job's log live: a workspace build's, or a template version's import.
+"""WebSockets that follow a log live: a build's or template import's job, or an agent's startup.
 
 Protocol: the server sends {"type": "logs", "logs": [rows]} messages (rows in id order, as the
-HTTP log endpoint returns them), then {"type": "end", "status": <job status>} and closes once the
-job has finished. Query: `after=<log id>` skips what the client already has; `follow=0` sends what
-exists and closes. Refusals close with 4400 (bad query), 4401, 4403 or 4404 and a reason.
+HTTP log endpoint returns them), then {"type": "end", "status": <status>} and closes once the
+job has finished (its job status) or the agent has started (its lifecycle state: ready,
+start_error, start_timeout, shutting_down or off). Query: `after=<log id>` skips what the client
+already has; `follow=0` sends what exists and closes. Refusals close with 4400 (bad query), 4401,
+4403 or 4404 and a reason.
 """
 
 from __future__ import annotations
@@ -19,10 +21,15 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.urls import path
 
 from portal.errors import NotFound, ServiceError
-from workspaces import logs
-from workspaces.choices import JOB_ACTIVE
+from workspaces import agents, logs
+from workspaces.choices import JOB_ACTIVE, AgentLifecycle
 from workspaces.log_writer import row_dict
-from workspaces.models import ProvisionerJob, ProvisionerJobLog
+from workspaces.models import (
+    ProvisionerJob,
+    ProvisionerJobLog,
+    WorkspaceAgent,
+    WorkspaceAgentLog,
+)
 
 log = logging.getLogger(__name__)
 
@@ -32,14 +39,31 @@ def _close_reason(text: str) -> str:
     return text.encode()[:120].decode(errors="ignore")
 
 
-class JobLogsConsumer(AsyncWebsocketConsumer):
-    """Joins the job's group before reading the database, so no line falls between the two."""
+class LogFollowConsumer(AsyncWebsocketConsumer):
+    """Joins the log's group before reading the database, so no line falls between the two.
+
+    `job_id` names what is followed: a job, or for agent logs the agent.
+    """
 
     batch = 500  # rows per message when catching up from the database
-    recheck_seconds = 10.0  # safety net for a lost "job.end" message, not a polling loop
+    recheck_seconds = 10.0  # safety net for a lost "end" message, not a polling loop
+    log_model = ProvisionerJobLog
+    owner_field = "job_id"  # the log rows' key to what is followed
 
     def find_job_id(self, user, **url_kwargs):
-        """The job to follow, if `user` may read it; raises ServiceError otherwise."""
+        """What to follow, if `user` may read it; raises ServiceError otherwise."""
+        raise NotImplementedError
+
+    def group_name(self) -> str:
+        raise NotImplementedError
+
+    def read_status(self) -> str | None:
+        raise NotImplementedError
+
+    def is_active(self, status: str | None) -> bool:
+        raise NotImplementedError
+
+    def row(self, row) -> dict:
         raise NotImplementedError
 
     async def connect(self):
@@ -75,13 +99,13 @@ class JobLogsConsumer(AsyncWebsocketConsumer):
         except ServiceError as e:
             return await self.close(code=4000 + e.status_code, reason=_close_reason(e.message))
 
-        self.group = logs.group_name(self.job_id)
+        self.group = self.group_name()
         await self.channel_layer.group_add(self.group, self.channel_name)
         # Status before rows: a job already finished has written all its rows by then.
         status = await self._status()
         async with self.lock:
             await self._send_rows_after_last()
-        if status not in JOB_ACTIVE:
+        if not self.is_active(status):
             return await self._end(status)
         if not follow:
             return await self.close(code=1000)
@@ -151,7 +175,7 @@ class JobLogsConsumer(AsyncWebsocketConsumer):
             while not self.ended:
                 await asyncio.sleep(self.recheck_seconds)
                 status = await self._status()
-                if status not in JOB_ACTIVE:
+                if not self.is_active(status):
                     await self._end(status)
                     return
         except asyncio.CancelledError:
@@ -160,23 +184,81 @@ class JobLogsConsumer(AsyncWebsocketConsumer):
             log.exception("log follower of job %s stopped re-checking", self.job_id)
 
     async def _status(self) -> str:
-        return await database_sync_to_async(
-            lambda: (
-                ProvisionerJob.objects.filter(pk=self.job_id)
-                .values_list("status", flat=True)
-                .first()
-            )
-        )()
+        return await database_sync_to_async(self.read_status)()
+
+    def _lines(self):
+        return self.log_model.objects.filter(**{self.owner_field: self.job_id})
 
     def _rows(self, after: int) -> list[dict]:
-        qs = ProvisionerJobLog.objects.filter(job_id=self.job_id, id__gt=after).order_by("id")
-        return [row_dict(row) for row in qs[: self.batch]]
+        qs = self._lines().filter(id__gt=after).order_by("id")
+        return [self.row(row) for row in qs[: self.batch]]
 
     def _missed(self) -> list[dict]:
-        qs = ProvisionerJobLog.objects.filter(job_id=self.job_id, id__gt=self.after)
+        qs = self._lines().filter(id__gt=self.after)
         if qs.count() == len(self.sent):
             return []
-        return [row_dict(r) for r in qs.exclude(id__in=self.sent).order_by("id")]
+        return [self.row(r) for r in qs.exclude(id__in=self.sent).order_by("id")]
+
+
+class JobLogsConsumer(LogFollowConsumer):
+    def group_name(self) -> str:
+        return logs.group_name(self.job_id)
+
+    def read_status(self) -> str | None:
+        return (
+            ProvisionerJob.objects.filter(pk=self.job_id).values_list("status", flat=True).first()
+        )
+
+    def is_active(self, status: str | None) -> bool:
+        return status in JOB_ACTIVE
+
+    def row(self, row) -> dict:
+        return row_dict(row)
+
+
+# An agent is still starting in these; the others end its startup log.
+AGENT_STARTING = frozenset({AgentLifecycle.CREATED, AgentLifecycle.STARTING})
+
+
+class AgentLogsConsumer(LogFollowConsumer):
+    """An agent's startup log until its lifecycle leaves created/starting.
+
+    Lines come from the agent's own log group (workspaces.agents.publish_logs); lifecycle
+    changes are published to the same group, so the end arrives after the lines before it.
+    """
+
+    log_model = WorkspaceAgentLog
+    owner_field = "agent_id"
+    recheck_seconds = 5.0  # a lost lifecycle message delays the end by at most this
+
+    def find_job_id(self, user, agent):
+        from workspaces.api.agents import resolve_agent
+
+        return resolve_agent(agent, user).pk
+
+    def group_name(self) -> str:
+        return agents.logs_group_name(self.job_id)
+
+    def read_status(self) -> str | None:
+        return (
+            WorkspaceAgent.objects.filter(pk=self.job_id)
+            .values_list("lifecycle_state", flat=True)
+            .first()
+        )
+
+    def is_active(self, status: str | None) -> bool:
+        return status in AGENT_STARTING
+
+    def row(self, row) -> dict:
+        body = agents.log_dict(row)
+        return {**body, "created_at": row.created_at.isoformat()}
+
+    async def agent_logs(self, event):
+        await self.job_logs(event)
+
+    async def agent_lifecycle(self, event):
+        if not self.is_active(event.get("state")):
+            await self._end(event["state"])
 
 
 class BuildLogsConsumer(JobLogsConsumer):
@@ -206,4 +288,5 @@ async def not_found(scope, receive, send) -> None:
 websocket_urlpatterns = [
     path("api/v2/workspacebuilds/<uuid:build>/logs", BuildLogsConsumer.as_asgi()),
     path("api/v2/templateversions/<uuid:version>/logs", TemplateVersionLogsConsumer.as_asgi()),
+    path("api/v2/workspaceagents/<uuid:agent>/logs", AgentLogsConsumer.as_asgi()),
 ]

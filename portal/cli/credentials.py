@@ -44,16 +44,29 @@ def _read(name: str) -> str:
         return ""
 
 
+_pinned_url = ""  # set by `portal --url URL ...` (config-ssh writes it into ProxyCommands)
+
+
+def pin_url(url: str) -> None:
+    """Make this process talk to `url` only, with a token only if it is that server's login."""
+    global _pinned_url
+    _pinned_url = normalize_url(url)
+
+
 def load() -> Credentials:
     """What `portal login` saved, with PORTAL_URL / PORTAL_SESSION_TOKEN taking precedence."""
     env_url = os.environ.get(URL_ENV, "").strip()
     env_token = os.environ.get(TOKEN_ENV, "").strip()
-    return Credentials(
+    creds = Credentials(
         url=normalize_url(env_url or _read(URL_FILE)),
         token=env_token or _read(SESSION_FILE),
         url_from_env=bool(env_url),
         token_from_env=bool(env_token),
     )
+    if _pinned_url and creds.url != _pinned_url:
+        # The current login is another server's: its token must never be sent to this one.
+        return Credentials(url=_pinned_url, token="")
+    return creds
 
 
 def _write_private(path: Path, text: str) -> None:

@@ -1,4 +1,4 @@
-"""Follow a provisioner job's log live: a WebSocket first, polling the paged log if that fails.
+"""Follow a job's (or an agent's startup) log live: a WebSocket first, else the paged log.
 
 Both paths feed one LogPrinter, which remembers the last line shown, so switching from a
 dropped WebSocket to polling neither repeats nor skips a line.
@@ -23,10 +23,20 @@ WS_OPEN_TIMEOUT = 10.0
 class LogPrinter:
     """Prints log rows ({id, stage, level, output, ...}) once each, with a header per stage."""
 
-    def __init__(self, after: int = 0, echo: Callable[..., None] = click.secho):
+    def __init__(
+        self,
+        after: int = 0,
+        echo: Callable[..., None] = click.secho,
+        *,
+        stage_key: str = "stage",
+        heading: Callable[[str], str] = "==> {}".format,
+    ):
         self.last_id = after
         self.stage: str | None = None
         self.echo = echo
+        # Agent log rows have a `source` (startup_script, a script's name) where jobs a stage.
+        self.stage_key = stage_key
+        self.heading = heading
 
     def __call__(self, rows: list[dict]) -> None:
         for row in rows:
@@ -34,10 +44,10 @@ class LogPrinter:
             if row_id and row_id <= self.last_id:
                 continue
             self.last_id = max(self.last_id, row_id)
-            stage = row.get("stage") or ""
+            stage = row.get(self.stage_key) or ""
             if stage and stage != self.stage:
                 self.stage = stage
-                self.echo(f"==> {stage}", bold=True)
+                self.echo(self.heading(stage), bold=True)
             error = row.get("level") == "error"
             self.echo(row.get("output", ""), fg="red" if error else None)
 
@@ -92,12 +102,13 @@ def follow_polling(
     printer: LogPrinter,
     status: Callable[[], str],
     interval: float = POLL_INTERVAL,
+    finished: frozenset[str] = FINISHED,
 ) -> str:
     while True:
         # Status first: lines written before the job ended are then sure to be in the drain.
         state = status()
         drain(client, path, printer)
-        if state in FINISHED:
+        if state in finished:
             return state
         time.sleep(interval)
 
@@ -110,16 +121,18 @@ def follow(
     after: int = 0,
     printer: LogPrinter | None = None,
     websocket: bool = True,
+    finished: frozenset[str] = FINISHED,
 ) -> str:
     """Print the log of the job behind `path` (e.g. `templateversions/<id>`) until it ends.
 
     `status()` returns the job's current status; polling uses it to know when to stop.
-    Returns the final status: succeeded, failed or canceled.
+    Returns the final status: succeeded, failed or canceled (or, for an agent's startup log
+    at `workspaceagents/<id>`, the lifecycle state among `finished` it reached).
     """
     printer = printer or LogPrinter(after)
     if websocket:
         final = follow_websocket(client, path, printer)
-        if final in FINISHED:
+        if final in finished:
             drain(client, path, printer)  # anything the stream did not carry before it ended
             return final
-    return follow_polling(client, path, printer, status)
+    return follow_polling(client, path, printer, status, finished=finished)

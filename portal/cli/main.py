@@ -9,20 +9,32 @@ import portal
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(portal.__version__, prog_name="portal")
-def main() -> None:
+@click.option(
+    "--url",
+    metavar="URL",
+    help="Talk to this server, with its saved login only (e.g. in an ssh ProxyCommand).",
+)
+def main(url: str | None) -> None:
     """Portal: self-hosted remote development environments.
 
     Start the platform with `portal server`; sign in with `portal login URL`.
     """
+    if url:
+        from portal.cli import credentials
+
+        credentials.pin_url(url)
 
 
 def _register() -> None:
     from portal.cli import (
         agent,
+        agent_wheels,
         auth,
         builds,
+        config_ssh,
         port_forward,
         server,
+        ssh,
         templates,
         tokens,
         users,
@@ -37,8 +49,11 @@ def _register() -> None:
         templates.templates,
         *workspaces.COMMANDS,
         *builds.COMMANDS,
+        *config_ssh.COMMANDS,
         *port_forward.COMMANDS,
+        *ssh.COMMANDS,
         agent.agent,
+        *agent_wheels.COMMANDS,
     ):
         main.add_command(command)
 

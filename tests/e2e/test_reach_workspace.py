@@ -158,25 +158,13 @@ def test_a_stopped_workspace_is_a_clear_error(box):
     assert "nosuch" in done.stderr
 
 
-def _ssh_config(box, path: Path) -> None:
-    proxy = f"{sys.executable} -m portal ssh --stdio box"
-    path.write_text(
-        "Host portal.box\n"
-        f"  ProxyCommand {proxy}\n"
-        "  StrictHostKeyChecking no\n"
-        "  UserKnownHostsFile /dev/null\n"
-        "  LogLevel ERROR\n"
-    )
-
-
-def _openssh_env(box) -> dict:
-    return {**box.env, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-
-
-def test_openssh_scp_and_rsync_through_the_proxy_command(box, tmp_path):
+def test_openssh_scp_and_rsync_after_config_ssh(box, tmp_path):
     config = tmp_path / "ssh_config"
-    _ssh_config(box, config)
-    env = _openssh_env(box)
+    config.write_text("Host elsewhere\n  User someone\n")
+    done = box.portal("config-ssh", "--ssh-config-file", str(config), "--yes")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert config.read_text().startswith("Host elsewhere\n  User someone\n")
+    env = box.env
 
     def run(*argv: str) -> subprocess.CompletedProcess:
         return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
