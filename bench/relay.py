@@ -1,4 +1,4 @@
-"""Port-forward throughput through Portal vs direct loopback TCP, on one server replica.
+"""Port-forward throughput through Portal vs direct loopback TCP, on one and across two replicas.
 
 Usage: .venv/bin/python bench/relay.py [--megabytes 512] [--echo-rounds 2000]
 
@@ -6,7 +6,9 @@ Starts its own database (portal_bench_relay, recreated), a uvicorn serving Porta
 `portal server` does, a real agent process (`python -m portal.agent`) for a workspace created
 in the database, and `portal port-forward`; then pushes bytes through the forward to a sink
 in the "workspace" and measures MB/s, and a one-byte echo round trip. The same against the
-sink directly gives the loopback baseline.
+sink directly gives the loopback baseline. "Across replicas": a second uvicorn (replica B) on
+the same database and Redis, and a second `portal port-forward` against B while the agent stays
+connected to A, so every stream crosses the relay link (workspaces/relay_link.py).
 """
 
 from __future__ import annotations
@@ -137,16 +139,19 @@ def main() -> None:
     url = f"http://127.0.0.1:{web_port}"
     sink_server(sink_port)
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    replica_port = free_port()
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "portal.asgi:application", "--port", str(web_port),
+            [sys.executable, "-m", "uvicorn", "portal.asgi:application", "--port", str(port),
              "--ws", "websockets-sansio", "--ws-per-message-deflate", "false",
              "--log-level", "warning", "--timeout-graceful-shutdown", "2"],
             cwd=REPO, env={**env, "DJANGO_SETTINGS_MODULE": "portal.settings"},
         )
+        for port in (web_port, replica_port)
     ]  # fmt: skip
     try:
         wait_port(web_port)
+        wait_port(replica_port)
         procs.append(
             subprocess.Popen(
                 [sys.executable, "-m", "portal.agent"],
@@ -172,19 +177,38 @@ def main() -> None:
                 stdout=subprocess.DEVNULL,
             )
         )  # fmt: skip
+        across = free_port()
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "portal", "port-forward", workspace,
+                 "--tcp", f"{across}:{sink_port}"],
+                env={**env, "PORTAL_URL": f"http://127.0.0.1:{replica_port}",
+                     "PORTAL_SESSION_TOKEN": user_token},
+                stdout=subprocess.DEVNULL,
+            )
+        )  # fmt: skip
         wait_port(local)
+        wait_port(across)
         direct = throughput(sink_port, args.megabytes)
         forwarded = throughput(local, args.megabytes)
+        crossed = throughput(across, args.megabytes)
         d50, d95 = echo_rtt(sink_port, args.echo_rounds)
         f50, f95 = echo_rtt(local, args.echo_rounds)
-        print(f"bulk transfer of {args.megabytes} MB (one replica)")
-        print(f"  direct loopback TCP   {direct:8.0f} MB/s")
+        c50, c95 = echo_rtt(across, args.echo_rounds)
+        print(f"bulk transfer of {args.megabytes} MB")
+        print(f"  direct loopback TCP                  {direct:8.0f} MB/s")
         print(
-            f"  portal port-forward   {forwarded:8.0f} MB/s  ({forwarded / direct:.0%} of direct)"
+            f"  portal port-forward, one replica     {forwarded:8.0f} MB/s"
+            f"  ({forwarded / direct:.0%} of direct)"
+        )
+        print(
+            f"  portal port-forward, across replicas {crossed:8.0f} MB/s"
+            f"  ({crossed / direct:.0%} of direct)"
         )
         print(f"one-byte echo, {args.echo_rounds} rounds: p50 / p95")
-        print(f"  direct loopback TCP   {d50:.3f} / {d95:.3f} ms")
-        print(f"  portal port-forward   {f50:.3f} / {f95:.3f} ms")
+        print(f"  direct loopback TCP                  {d50:.3f} / {d95:.3f} ms")
+        print(f"  portal port-forward, one replica     {f50:.3f} / {f95:.3f} ms")
+        print(f"  portal port-forward, across replicas {c50:.3f} / {c95:.3f} ms")
     finally:
         for proc in reversed(procs):
             proc.send_signal(signal.SIGTERM)

@@ -35,7 +35,15 @@ from django.urls import re_path  # noqa: E402
 from rest_framework.exceptions import AuthenticationFailed  # noqa: E402
 
 from portal.accounts.authentication import token_from_request, user_for_token  # noqa: E402
-from workspaces import agent_consumer, app_proxy, consumers, relay  # noqa: E402
+from workspaces import (  # noqa: E402
+    agent_consumer,
+    app_hosts,
+    app_proxy,
+    app_proxy_ws,
+    consumers,
+    relay,
+    relay_link,
+)
 
 
 def _same_site(origin: str) -> bool:
@@ -94,6 +102,11 @@ relay_client = WebSocketAuth(relay.client_app)
 
 async def websocket(scope, receive, send):
     path = scope["path"]
+    # An app host (PORTAL_WILDCARD_ACCESS_URL) serves its app only, every path of it.
+    if (host_match := app_hosts.match_scope(scope)) is not None:
+        return await app_proxy_ws.app(scope, receive, send, host_match)
+    if path.startswith(app_proxy.PREFIX):
+        return await app_proxy_ws.app(scope, receive, send)
     if path.startswith(relay.PATH_PREFIX):
         # The agent's side takes its agent token only, never the user authentication.
         if relay.AGENT_PATH.match(path):
@@ -109,15 +122,25 @@ async def _lifespan(receive, send) -> None:
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
+            # The relay link: agents whose dial-back lands on another process reach us here.
+            try:
+                await relay_link.start(relay.attach_agent)
+            except OSError as e:
+                await send({"type": "lifespan.startup.failed", "message": str(e)})
+                return
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
+            await relay_link.stop()
             await send({"type": "lifespan.shutdown.complete"})
             return
 
 
 async def application(scope, receive, send):
     if scope["type"] == "http":
-        # Workspace apps stream their bodies: a raw ASGI app, not a WSGI view.
+        # Workspace apps stream their bodies: a raw ASGI app, not a WSGI view. An app host
+        # (PORTAL_WILDCARD_ACCESS_URL) serves its app only, every path of it.
+        if (host_match := app_hosts.match_scope(scope)) is not None:
+            return await app_proxy.host_app(scope, receive, send, host_match)
         if scope["path"].startswith(app_proxy.PREFIX):
             return await app_proxy.app(scope, receive, send)
         return await http(scope, receive, send)

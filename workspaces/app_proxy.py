@@ -1,8 +1,9 @@
-"""Path-based workspace app proxy: HTTP to /@<user>/<workspace>[.<agent>]/apps/<slug>/<path>.
+"""Workspace app proxy, HTTP: /@<user>/<workspace>[.<agent>]/apps/<slug>/<path>, and app hosts.
 
 A raw ASGI app (no Django request cycle: bodies stream both ways). Each request opens one agent
 stream (workspaces.relay.dial_agent) to the app's port and speaks HTTP/1.1 over it with h11,
-`Connection: close`. WebSocket upgrades through the proxy are not handled yet.
+`Connection: close`. Apps are also served at the root of their own host when
+PORTAL_WILDCARD_ACCESS_URL is set (workspaces.app_hosts); WebSockets: workspaces.app_proxy_ws.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import re
 import time
 from importlib import import_module
 from types import SimpleNamespace
-from urllib.parse import quote, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import h11
 from channels.auth import get_user
@@ -25,13 +26,13 @@ from django.http.cookie import parse_cookie
 from django.http.request import HttpHeaders
 from rest_framework.exceptions import AuthenticationFailed
 
-from portal import hooks
+from portal import config, hooks
 from portal.accounts.authentication import TOKEN_HEADER, token_from_request, user_for_token
 from portal.audit import context as audit_context
 from portal.audit.choices import AuditAction, ResourceType
 from portal.audit.services import record
 from portal.errors import Conflict, ServiceError
-from workspaces import agents, connections, relay
+from workspaces import agents, app_hosts, connections, relay
 from workspaces.choices import AppShareLevel, BuildTransition
 from workspaces.models import Workspace, WorkspaceApp
 
@@ -60,6 +61,7 @@ HOP_BY_HOP = frozenset(
 )
 # Portal's own credentials must never reach a workspace app.
 CREDENTIAL_HEADERS = frozenset({"authorization", TOKEN_HEADER.lower(), "cookie"})
+PORTAL_COOKIES = frozenset({settings.SESSION_COOKIE_NAME, app_hosts.COOKIE_NAME})
 AUDIT_EVERY = 300.0  # seconds: one "open" audit entry per (user, app) in this window
 _audited: dict[tuple, float] = {}
 CHUNK = relay.MAX_FRAME_BYTES
@@ -97,8 +99,9 @@ def _headers(scope) -> HttpHeaders:
     return HttpHeaders(meta)
 
 
-async def _user(scope):
-    """The signed-in user from a Bearer token or the session cookie, else None."""
+async def user_from_scope(scope, app_host: str | None = None):
+    """The signed-in user from a Bearer token, else the session cookie on the main host or the
+    app host's own cookie on an app host; None when there is none or it is not valid."""
     headers = _headers(scope)
     raw = token_from_request(SimpleNamespace(headers=headers))
     if raw is not None:
@@ -107,6 +110,11 @@ async def _user(scope):
         except AuthenticationFailed:
             return None
         return user if user.is_active else None
+    if app_host is not None:
+        value = parse_cookie(headers.get("Cookie", "")).get(app_hosts.COOKIE_NAME)
+        if not value:
+            return None
+        return await database_sync_to_async(app_hosts.cookie_user)(value, app_host)
     session_key = parse_cookie(headers.get("Cookie", "")).get(settings.SESSION_COOKIE_NAME)
     if not session_key:
         return None
@@ -133,13 +141,17 @@ def _resolve(match) -> WorkspaceApp:
     apps = WorkspaceApp.objects.filter(
         agent__resource__job_id=build.job_id, slug=match["slug"]
     ).select_related("agent__resource__job__build__workspace__owner")
+    by_host = isinstance(match, dict)  # app_hosts.match_host's, not APP_PATH's
     if match["agent"]:
-        apps = apps.filter(agent__name=match["agent"])
+        # Host names are lowercase: an agent called "Main" is "main" there.
+        lookup = "agent__name__iexact" if by_host else "agent__name"
+        apps = apps.filter(**{lookup: match["agent"]})
     found = list(apps[:2])
     if not found:
         raise Refusal(404, "No such app.")
     if len(found) > 1:
-        raise Refusal(404, "Several agents have this app: name one, as /@user/workspace.agent/.")
+        how = "<slug>--<agent>--<workspace>--<user>" if by_host else "/@user/workspace.agent/"
+        raise Refusal(404, f"Several agents have this app: name one, as {how}.")
     return found[0]
 
 
@@ -156,7 +168,7 @@ def _authorize(user, app: WorkspaceApp) -> None:
         raise Conflict(f"The workspace agent is not connected (it is {status}).")
 
 
-def _audit(user, app: WorkspaceApp, path: str) -> None:
+def audit_open(user, app: WorkspaceApp, path: str) -> None:
     key = (getattr(user, "pk", None), app.pk)
     now = time.monotonic()
     if now - _audited.get(key, -AUDIT_EVERY) < AUDIT_EVERY:
@@ -173,11 +185,10 @@ def _audit(user, app: WorkspaceApp, path: str) -> None:
     )
 
 
-def _prepare(scope, user) -> tuple[WorkspaceApp, str]:
-    """(app, target path) or a Refusal; runs in a DB thread."""
-    match = APP_PATH.match(scope["path"])
-    if match is None:
-        raise Refusal(404, "No such app.")
+def authorize(match, user) -> tuple[WorkspaceApp, Refusal | None]:
+    """(the app, a Refusal to give if its agent cannot be reached now) or a Refusal (DB thread).
+
+    `match` names the app: a match of APP_PATH, or app_hosts.match_host's dict."""
     try:
         app = _resolve(match)
     except Refusal:
@@ -195,6 +206,50 @@ def _prepare(scope, user) -> tuple[WorkspaceApp, str]:
     except ServiceError as e:
         # NotFound for who may not know the app exists, Forbidden for platform owners.
         raise Refusal(e.status_code, e.message) from None
+    return app, unreachable
+
+
+def names(app: WorkspaceApp) -> tuple[str, str, str, str]:
+    """(slug, agent, workspace, owner username) of an app loaded by _resolve."""
+    workspace = app.agent.resource.job.build.workspace
+    return app.slug, app.agent.name, workspace.name, workspace.owner.username
+
+
+def subdomain_location(app: WorkspaceApp, user, path: str, query: str) -> str:
+    """The URL of `path` on the app's host, with a one-time token for `user`; else a Refusal
+    saying why this subdomain app cannot be served (DB thread)."""
+    if app_hosts.wildcard() is None:
+        raise Refusal(
+            409,
+            # Short first sentence: a WebSocket close reason keeps 120 bytes.
+            "This app is served on its own subdomain: the operator must set "
+            "PORTAL_WILDCARD_ACCESS_URL. Portal has no domain for apps yet; set it to e.g. "
+            "*.apps.example.com, with a wildcard DNS record for that domain pointing at Portal.",
+        )
+    host = app_hosts.app_host(*names(app))
+    if host is None:
+        raise Refusal(
+            409,
+            "This app is served on its own subdomain, but its names do not fit a host name. "
+            "The app slug, agent, workspace and user names joined by '--' must use only "
+            f"letters, digits and single '-', {app_hosts.MAX_LABEL} characters in all.",
+        )
+    token = app_hosts.issue_token(user, app, host) if user else None
+    return app_hosts.wildcard().url(host) + app_hosts.with_token(path, query, token)
+
+
+def _prepare(scope, user) -> tuple[WorkspaceApp, str]:
+    """(app, target path) or a Refusal; runs in a DB thread."""
+    match = APP_PATH.match(scope["path"])
+    if match is None:
+        raise Refusal(404, "No such app.")
+    app, unreachable = authorize(match, user)
+    if app.subdomain:
+        # Served at its host's root (it expects to be): send the browser there, signed in.
+        raw = APP_PATH.match(scope.get("raw_path", b"").decode("latin1")) or match
+        query = scope.get("query_string", b"").decode("latin1")
+        location = subdomain_location(app, user, raw["rest"] or "/", query)
+        raise Refusal(302, "Moved to the app's own host.", _to(location))
     if match["rest"] is None:
         # Relative links of the app resolve against the directory: add the slash (only for
         # those allowed in, so the redirect tells nobody else the app exists).
@@ -211,11 +266,11 @@ def _prepare(scope, user) -> tuple[WorkspaceApp, str]:
         target = raw["rest"]
     if scope.get("query_string"):
         target += "?" + scope["query_string"].decode("latin1")
-    _audit(user, app, target)
+    audit_open(user, app, target)
     return app, target
 
 
-def _app_port(app: WorkspaceApp) -> int | None:
+def app_port(app: WorkspaceApp) -> int | None:
     try:
         parts = urlsplit(app.url)
         return parts.port or {"http": 80, "https": 443}.get(parts.scheme)
@@ -223,19 +278,18 @@ def _app_port(app: WorkspaceApp) -> int | None:
         return None
 
 
-def _forward_headers(scope, app_host: str) -> list[tuple[bytes, bytes]]:
+def forward_headers(scope, app_host: str) -> list[tuple[bytes, bytes]]:
     out = [(b"host", app_host.encode())]
     forwarded_for = ""
     host = ""
     for name, value in scope.get("headers", []):
         lower = name.lower().decode("latin1")
         if lower == "cookie":
-            # Drop Portal's session cookie only; the app's own cookies pass.
+            # Drop Portal's session cookies only; the app's own cookies pass.
             kept = [
                 part.strip()
                 for part in value.decode("latin1").split(";")
-                if part.strip()
-                and part.strip().split("=", 1)[0].strip() != settings.SESSION_COOKIE_NAME
+                if part.strip() and part.strip().split("=", 1)[0].strip() not in PORTAL_COOKIES
             ]
             if kept:
                 out.append((b"cookie", "; ".join(kept).encode("latin1")))
@@ -253,7 +307,9 @@ def _forward_headers(scope, app_host: str) -> list[tuple[bytes, bytes]]:
         forwarded_for = f"{forwarded_for}, {client[0]}" if forwarded_for else client[0]
     if forwarded_for:
         out.append((b"x-forwarded-for", forwarded_for.encode("latin1")))
-    out.append((b"x-forwarded-proto", scope.get("scheme", "http").encode()))
+    # A WebSocket's scope says ws/wss; apps expect the page's scheme.
+    scheme = {"ws": "http", "wss": "https"}.get(scope.get("scheme"), scope.get("scheme", "http"))
+    out.append((b"x-forwarded-proto", scheme.encode()))
     if host:
         out.append((b"x-forwarded-host", host.encode("latin1")))
     out.append((b"connection", b"close"))
@@ -301,7 +357,7 @@ class _Upstream:
 
 
 async def _proxy(scope, receive, send, app: WorkspaceApp, target: str) -> None:
-    port = _app_port(app)
+    port = app_port(app)
     if port is None:
         return await _plain(send, 502, "The app's URL names no port to reach it on.")
     stream = await relay.dial_agent(app.agent_id, "tcp", port)
@@ -310,7 +366,7 @@ async def _proxy(scope, receive, send, app: WorkspaceApp, target: str) -> None:
     upstream = _Upstream(stream)
     started = False
     try:
-        headers = _forward_headers(scope, urlsplit(app.url).netloc or f"localhost:{port}")
+        headers = forward_headers(scope, urlsplit(app.url).netloc or f"localhost:{port}")
         has_length = any(n.lower() == b"content-length" for n, _ in scope.get("headers", []))
         chunked = any(n.lower() == b"transfer-encoding" for n, _ in scope.get("headers", []))
         if chunked and not has_length:
@@ -363,8 +419,16 @@ async def _proxy(scope, receive, send, app: WorkspaceApp, target: str) -> None:
         relay.release(stream)
 
 
-async def app(scope, receive, send) -> None:
-    """The ASGI app for HTTP paths starting with /@."""
+def _to(location: str) -> list[tuple[bytes, bytes]]:
+    """Redirect headers for a location that may carry a token: kept out of caches and Referers."""
+    return [
+        (b"location", location.encode("latin1")),
+        (b"cache-control", b"no-store"),
+        (b"referrer-policy", b"no-referrer"),
+    ]
+
+
+def set_audit_context(scope) -> None:
     client = scope.get("client")
     audit_context.set_current(
         audit_context.RequestContext(
@@ -372,12 +436,92 @@ async def app(scope, receive, send) -> None:
             user_agent=_headers(scope).get("User-Agent", "")[:255],
         )
     )
-    user = await _user(scope)
+
+
+def _wants_html(scope) -> bool:
+    return "text/html" in _headers(scope).get("Accept", "")
+
+
+def _raw_path(scope) -> str:
+    raw = scope.get("raw_path")
+    return raw.decode("latin1") if raw else quote(scope["path"])
+
+
+def _auth_redirect(scope, user) -> str:
+    """/@/app-auth?to=<URL on an app host>: that URL with a one-time token (DB thread)."""
+    query = parse_qs(scope.get("query_string", b"").decode("latin1"))
+    parts = urlsplit((query.get("to") or [""])[0])
+    match = (
+        app_hosts.match_host(parts.hostname or "") if parts.scheme in ("http", "https") else None
+    )
+    if match is None:
+        raise Refusal(400, "Give `to`: the URL of an app on this Portal's app domain.")
+    app, _ = authorize(match, user)
+    token = app_hosts.issue_token(user, app, match["host"]) if user else None
+    location = app_hosts.with_token(parts.path or "/", parts.query, token)
+    return app_hosts.wildcard().url(match["host"]) + location
+
+
+def _exchange(match, token: str, location: str) -> tuple[str, str]:
+    """(the app host's cookie, where to go) for a one-time token; else a Refusal (DB thread)."""
     try:
+        user = app_hosts.redeem_token(token, _resolve(match), match["host"])
+    except Refusal:  # no such app: said as of a forged token, so it tells nobody what exists
+        raise Refusal(401, f"Cannot sign in to this app: {app_hosts.NOT_VALID}") from None
+    except app_hosts.AppTokenError as e:
+        raise Refusal(401, f"Cannot sign in to this app: {e}") from None
+    authorize(match, user)  # still allowed in
+    return app_hosts.cookie_value(user, match["host"]), location
+
+
+def _prepare_host(scope, match, user) -> tuple[WorkspaceApp, str]:
+    """(app, target path) of a request on an app host, or a Refusal (DB thread)."""
+    app, unreachable = authorize(match, user)
+    if unreachable is not None:
+        raise unreachable
+    target = _raw_path(scope)
+    if scope.get("query_string"):
+        target += "?" + scope["query_string"].decode("latin1")
+    audit_open(user, app, target)
+    return app, target
+
+
+async def host_app(scope, receive, send, match: dict) -> None:
+    """The ASGI app for HTTP on an app host: the app at its root, signed in by its own cookie."""
+    set_audit_context(scope)
+    token, query = app_hosts.strip_token(scope.get("query_string", b"").decode("latin1"))
+    clean = app_hosts.with_token(_raw_path(scope), query)
+    try:
+        if token is not None:
+            value, location = await database_sync_to_async(_exchange)(match, token, clean)
+            headers = [*_to(location), app_hosts.cookie_header(value)]
+            return await _plain(send, 302, "Signed in to the app.", headers)
+        user = await user_from_scope(scope, app_host=match["host"])
+        app_row, target = await database_sync_to_async(_prepare_host)(scope, match, user)
+    except Refusal as e:
+        if e.status == 401 and token is None and _wants_html(scope):
+            # Sign in on the main host, which sends the browser back here with a token.
+            to = app_hosts.wildcard().url(match["host"]) + clean
+            location = f"{config.load().access_url}{app_hosts.AUTH_PATH}?to={quote(to, safe='')}"
+            return await _plain(send, 302, "Sign in.", _to(location))
+        return await _plain(send, e.status, e.message, e.headers)
+    await _proxy(scope, receive, send, app_row, target)
+
+
+async def app(scope, receive, send) -> None:
+    """The ASGI app for HTTP paths starting with /@ on the main host."""
+    set_audit_context(scope)
+    user = await user_from_scope(scope)
+    try:
+        if scope["path"] == app_hosts.AUTH_PATH:
+            location = await database_sync_to_async(_auth_redirect)(scope, user)
+            return await _plain(send, 302, "To the app.", _to(location))
         app_row, target = await database_sync_to_async(_prepare)(scope, user)
     except Refusal as e:
-        if e.status == 401 and "text/html" in _headers(scope).get("Accept", ""):
+        if e.status == 401 and _wants_html(scope):
             path = scope["path"]
+            if path == app_hosts.AUTH_PATH:  # back here after signing in
+                path += "?" + scope.get("query_string", b"").decode("latin1")
             location = f"{settings.LOGIN_URL}?next={quote(path)}"
             return await _plain(send, 302, "Sign in.", [(b"location", location.encode())])
         return await _plain(send, e.status, e.message, e.headers)

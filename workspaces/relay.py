@@ -8,7 +8,9 @@ consumer's dispatch costs several coroutine hops per frame.
   session (the scope's `user`, set by portal.asgi.WebSocketAuth). After authorize_connection the
   stream is registered here and the agent is asked, over its control connection (Channels group
   "agent-ctl-<agent hex>"), to dial back.
-- Agent side: /api/v2/workspaceagents/me/streams/<stream uuid>, agent token.
+- Agent side: /api/v2/workspaceagents/me/streams/<stream uuid>, agent token. When the dial-back
+  lands on another server process (replica or worker), that process joins it to the stream's
+  home over the relay link (workspaces/relay_link.py).
 
 Frames are relayed unchanged (binary = bytes, text = JSON control such as eof and error).
 Backpressure: each side has a bounded outbound queue; while it is full, the other side's socket
@@ -32,7 +34,7 @@ from channels.layers import get_channel_layer
 
 from portal.audit import context as audit_context
 from portal.errors import ServiceError, ValidationFailed
-from workspaces import agents, connections
+from workspaces import agents, connections, relay_link
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +49,7 @@ QUEUE_FRAMES = 16
 MAX_FRAME_BYTES = 256 * 1024
 # Seconds to deliver what is queued for one side after the other hung up.
 FLUSH_TIMEOUT = 5.0
-STREAM_KINDS = {"tcp": "port-forward", "pty": "terminal"}  # stream kind: authorized kind
+STREAM_KINDS = {"tcp": "port-forward", "pty": "terminal", "ssh": "ssh"}  # kind: authorized kind
 PTY_ROWS, PTY_COLS = 24, 80
 MAX_COMMAND = 4096
 
@@ -106,10 +108,29 @@ class Stream:
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
     finished: asyncio.Event = field(default_factory=asyncio.Event)
+    registered: bool = False  # its home is recorded in Redis for agents dialing other processes
 
 
 # Streams waiting for, or relaying to, their agent in this process.
 streams: dict[uuid.UUID, Stream] = {}
+# Seconds a stream's home stays recorded in Redis if this process dies before forgetting it.
+HOME_TTL = AGENT_DIAL_TIMEOUT + 5
+_forgetting: set[asyncio.Task] = set()
+
+
+async def _register(stream: Stream) -> None:
+    streams[stream.id] = stream
+    stream.registered = await relay_link.register(stream.id, HOME_TTL)
+
+
+def _forget(stream: Stream) -> None:
+    """Drop the stream here and (in the background: nothing waits for it) its Redis record."""
+    streams.pop(stream.id, None)
+    if stream.registered:
+        stream.registered = False
+        task = asyncio.get_running_loop().create_task(relay_link.unregister(stream.id))
+        _forgetting.add(task)
+        task.add_done_callback(_forgetting.discard)
 
 
 async def _accept(send) -> None:
@@ -162,9 +183,13 @@ def _parse_client(scope) -> tuple[str, int | None, dict]:
     query = parse_qs(scope.get("query_string", b"").decode("latin1"))
     kind = (query.get("kind") or ["tcp"])[0]
     if kind not in STREAM_KINDS:
-        raise ValidationFailed.field("kind", f"Unknown stream kind {kind[:20]!r}: use tcp or pty.")
+        raise ValidationFailed.field(
+            "kind", f"Unknown stream kind {kind[:20]!r}: use tcp, pty or ssh."
+        )
     if kind == "pty":
         return kind, None, _parse_pty(query)
+    if kind == "ssh":  # the agent's own SSH server, on no port
+        return kind, None, {}
     raw = (query.get("port") or [""])[0]
     try:
         port = int(raw)
@@ -221,8 +246,8 @@ async def client_app(scope, receive, send) -> None:
         client=Side("client", receive, send),
         options=options,
     )
-    streams[stream.id] = stream
     try:
+        await _register(stream)
         await get_channel_layer().group_send(
             control_group(agent_id),
             {
@@ -237,14 +262,14 @@ async def client_app(scope, receive, send) -> None:
             await asyncio.wait_for(asyncio.shield(stream.paired), AGENT_DIAL_TIMEOUT)
         except TimeoutError:
             if not stream.paired.done():  # else it dialed at the very last moment
-                streams.pop(stream.id, None)
+                _forget(stream)
                 stream.paired.cancel()
                 error = {"type": "error", "message": "the agent did not open the stream"}
                 await send({"type": "websocket.send", "text": json.dumps(error)})
                 return await _refuse(send, 4504, "The agent did not open the stream.")
         await _relay(stream, session)
     finally:
-        streams.pop(stream.id, None)
+        _forget(stream)
         if not stream.paired.done():
             stream.paired.cancel()
         stream.finished.set()
@@ -261,15 +286,30 @@ async def agent_app(scope, receive, send) -> None:
     agent = await database_sync_to_async(agents.authenticate_agent)(token)
     if agent is None:
         return await _refuse(send, 4401, "The agent token is not valid.")
-    match = AGENT_PATH.match(scope["path"])
     try:
-        stream = streams.get(uuid.UUID(match["stream"]))
+        stream_id = uuid.UUID(AGENT_PATH.match(scope["path"])["stream"])
     except ValueError:
-        stream = None
-    if stream is None:
-        # Also when the client's request landed on another server replica.
         return await _refuse(send, 4404, "No such stream on this server.")
-    if stream.agent_id != agent.pk:
+    if stream_id not in streams:
+        # The client's request may have landed on another server process: join it there.
+        try:
+            home = await relay_link.home_of(stream_id)
+        except relay_link.Refused as e:
+            return await _refuse(send, e.code, e.reason)
+        if home is not None and not relay_link.is_here(home):
+            return await relay_link.visit(home, stream_id, agent.pk, receive, send)
+    await attach_agent(stream_id, agent.pk, receive, send)
+
+
+async def attach_agent(stream_id: uuid.UUID, agent_id: uuid.UUID, receive, send) -> None:
+    """Pair an agent's socket (here, or a relay link from another process) with its stream.
+
+    Refusals are closes sent to it; returns when the stream has ended.
+    """
+    stream = streams.get(stream_id)
+    if stream is None:
+        return await _refuse(send, 4404, "No such stream on this server.")
+    if stream.agent_id != agent_id:
         return await _refuse(send, 4403, "This stream was opened to another agent.")
     if stream.paired.done():
         return await _refuse(send, 4409, "This stream is already open.")
@@ -370,9 +410,9 @@ async def dial_agent(agent_id: uuid.UUID, kind: str, port: int | None) -> Stream
     stream = Stream(
         id=uuid.uuid4(), agent_id=agent_id, kind=kind, port=port, client=Side("proxy", None, None)
     )
-    streams[stream.id] = stream
     message = {"type": "agent.open_stream", "stream": str(stream.id), "kind": kind, "port": port}
     try:
+        await _register(stream)
         await get_channel_layer().group_send(control_group(agent_id), message)
         await asyncio.wait_for(asyncio.shield(stream.paired), AGENT_DIAL_TIMEOUT)
     except TimeoutError:
@@ -387,7 +427,7 @@ async def dial_agent(agent_id: uuid.UUID, kind: str, port: int | None) -> Stream
 
 def release(stream: Stream) -> None:
     """Forget a stream opened with dial_agent; its agent socket task returns."""
-    streams.pop(stream.id, None)
+    _forget(stream)
     if not stream.paired.done():
         stream.paired.cancel()
     stream.finished.set()

@@ -6,6 +6,7 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from templates_app.api.serializers import JobLogSerializer
+from workspaces import app_hosts
 from workspaces.agents import agent_status
 from workspaces.choices import (
     AgentLifecycle,
@@ -150,6 +151,12 @@ class AppSerializer(serializers.Serializer):
     share = serializers.CharField()
     subdomain = serializers.BooleanField()
     health = serializers.CharField()
+    access_url = serializers.CharField(
+        allow_null=True,
+        help_text="Where a browser opens the app through Portal: its own host for subdomain apps "
+        "when PORTAL_WILDCARD_ACCESS_URL is set, else /@user/workspace.agent/apps/slug/; null "
+        "for apps with no URL (commands).",
+    )
 
 
 class AgentSerializer(serializers.Serializer):
@@ -175,8 +182,10 @@ class AgentSerializer(serializers.Serializer):
     apps = AppSerializer(many=True)
 
 
-def agent_dict(agent, now=None) -> dict:
-    """An agent with its connection status and apps (prefetched or not)."""
+def agent_dict(agent, now=None, workspace=None) -> dict:
+    """An agent with its connection status and apps (prefetched or not); `workspace` (with its
+    owner) saves the queries for the apps' URLs when the caller has it."""
+    workspace = workspace or agent.resource.job.build.workspace
     return {
         "id": agent.id,
         "name": agent.name,
@@ -204,6 +213,12 @@ def agent_dict(agent, now=None) -> dict:
                 "share": app.share,
                 "subdomain": app.subdomain,
                 "health": app.health,
+                "access_url": app_hosts.access_url(
+                    app,
+                    agent_name=agent.name,
+                    workspace_name=workspace.name,
+                    owner_username=workspace.owner.username,
+                ),
             }
             for app in agent.apps.all()
         ],
@@ -232,7 +247,7 @@ class ResourceSerializer(serializers.Serializer):
     agents = AgentSerializer(many=True)
 
 
-def resource_dict(resource, *, reveal: bool, now=None) -> dict:
+def resource_dict(resource, *, reveal: bool, now=None, workspace=None) -> dict:
     """A resource with its agents and apps (prefetched); sensitive metadata only if `reveal`."""
     return {
         "id": resource.id,
@@ -252,7 +267,7 @@ def resource_dict(resource, *, reveal: bool, now=None) -> dict:
             }
             for item in resource.metadata or []
         ],
-        "agents": [agent_dict(agent, now) for agent in resource.agents.all()],
+        "agents": [agent_dict(agent, now, workspace) for agent in resource.agents.all()],
     }
 
 
@@ -286,7 +301,8 @@ class WorkspaceDetailSerializer(WorkspaceSerializer):
             "autostart_schedule": w.autostart_schedule,
             "ttl_seconds": w.ttl_seconds,
             "resources": [
-                resource_dict(r, reveal=reveal, now=now) for r in self.context.get("resources", [])
+                resource_dict(r, reveal=reveal, now=now, workspace=w)
+                for r in self.context.get("resources", [])
             ],
         }
 
