@@ -62,8 +62,9 @@ bench: $(TEST_STAMP)
 bench-builds: $(TEST_STAMP)
 	$(BIN)/python bench/build_latency.py
 
-bench-relay: $(TEST_STAMP)
+bench-relay: $(TEST_STAMP) $(WHEELS_STAMP)
 	$(BIN)/python bench/relay.py
+	$(BIN)/python bench/ssh.py
 
 bench-web: $(TEST_STAMP) assets
 	$(BIN)/python bench/web_pages.py

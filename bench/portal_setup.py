@@ -65,8 +65,9 @@ def uvicorn(port: int, env: dict) -> subprocess.Popen:
 
 
 @contextlib.contextmanager
-def portal_with_agent(name: str = "portal_bench_ssh", redis_db: int = 13):
-    """(server URL, a user token, workspace name) with the workspace's agent connected."""
+def portal_with_agent(name: str, redis_db: int, replicas: int = 2):
+    """([replica URLs], a user token, workspace name) with the workspace's agent connected to
+    the first replica; streams opened on the others cross a relay link to it."""
     setup_database(name, redis_db)
     from portal.accounts.services import create_token, create_user, system_actor
     from tests.agents.helpers import make_agent
@@ -80,12 +81,14 @@ def portal_with_agent(name: str = "portal_bench_ssh", redis_db: int = 13):
     )
     agent = make_agent(owner, token="bench-agent-token")
     _, user_token = create_token(owner, actor=owner, name="bench")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
+    ports = [free_port() for _ in range(replicas)]
+    urls = [f"http://127.0.0.1:{port}" for port in ports]
+    url = urls[0]
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
-    procs = [uvicorn(port, env)]
+    procs = [uvicorn(port, env) for port in ports]
     try:
-        wait_port(port)
+        for port in ports:
+            wait_port(port)
         procs.append(
             subprocess.Popen(
                 [sys.executable, "-m", "portal.agent"],
@@ -101,7 +104,7 @@ def portal_with_agent(name: str = "portal_bench_ssh", redis_db: int = 13):
                 sys.exit("the agent did not connect")
             time.sleep(0.2)
             agent.refresh_from_db()
-        yield url, user_token, agent.resource.job.build.workspace.name
+        yield urls, user_token, agent.resource.job.build.workspace.name
     finally:
         for proc in reversed(procs):
             proc.send_signal(signal.SIGTERM)

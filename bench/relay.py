@@ -15,49 +15,19 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-DB_SERVER = os.environ.get("PORTAL_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432")
-DB_URL = f"{DB_SERVER.rstrip('/')}/portal_bench_relay"
-REDIS_URL = os.environ.get("PORTAL_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
-DATA_DIR = Path(tempfile.mkdtemp(prefix="portal-bench-relay-"))
+from portal_setup import free_port, portal_with_agent, wait_port  # noqa: E402
+
 CHUNK = 256 * 1024
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def setup() -> None:
-    os.environ.update(
-        PORTAL_DATABASE_URL=DB_URL,
-        PORTAL_REDIS_URL=REDIS_URL,
-        PORTAL_DATA_DIR=str(DATA_DIR),
-        PORTAL_SECRET_KEY="bench-relay-secret-key-not-for-production-0123456789",
-        PORTAL_STARTER_TEMPLATE="false",
-        DJANGO_SETTINGS_MODULE="portal.settings",
-    )
-    for sql in ("DROP DATABASE IF EXISTS portal_bench_relay", "CREATE DATABASE portal_bench_relay"):
-        subprocess.run(["psql", DB_SERVER + "/postgres", "-qc", sql], check=True)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
 
 
 def sink_server(port: int) -> None:
@@ -105,118 +75,56 @@ def echo_rtt(port: int, rounds: int) -> tuple[float, float]:
     return q[49] * 1000, q[94] * 1000
 
 
-def wait_port(port: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.2)
-    sys.exit(f"nothing listens on {port}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--megabytes", type=int, default=512)
     parser.add_argument("--echo-rounds", type=int, default=2000)
     args = parser.parse_args()
-    setup()
-
-    from portal.accounts.services import create_token, create_user, system_actor
-    from tests.agents.helpers import make_agent
-
-    owner = create_user(
-        actor=system_actor(),
-        username="bench",
-        email="bench@example.com",
-        password="bench-password-123456",
-        roles=["member"],
-    )
-    agent = make_agent(owner, token="bench-agent-token")
-    _, user_token = create_token(owner, actor=owner, name="bench")
-    web_port, sink_port = free_port(), free_port()
-    url = f"http://127.0.0.1:{web_port}"
+    sink_port = free_port()
     sink_server(sink_port)
-    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
-    replica_port = free_port()
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "portal.asgi:application", "--port", str(port),
-             "--ws", "websockets-sansio", "--ws-per-message-deflate", "false",
-             "--log-level", "warning", "--timeout-graceful-shutdown", "2"],
-            cwd=REPO, env={**env, "DJANGO_SETTINGS_MODULE": "portal.settings"},
-        )
-        for port in (web_port, replica_port)
-    ]  # fmt: skip
-    try:
-        wait_port(web_port)
-        wait_port(replica_port)
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "portal.agent"],
-                env={**env, "PORTAL_AGENT_URL": url, "PORTAL_AGENT_TOKEN": "bench-agent-token"},
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        )
-        agent.refresh_from_db()
-        deadline = time.monotonic() + 30
-        while agent.last_connected_at is None:
-            if time.monotonic() > deadline:
-                sys.exit("the agent did not connect")
-            time.sleep(0.2)
-            agent.refresh_from_db()
-        local = free_port()
-        workspace = agent.resource.job.build.workspace.name
-        procs.append(
+    with portal_with_agent("portal_bench_relay", 14) as (urls, user_token, workspace):
+        env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+        local, across = free_port(), free_port()
+        procs = [
             subprocess.Popen(
                 [sys.executable, "-m", "portal", "port-forward", workspace,
-                 "--tcp", f"{local}:{sink_port}"],
+                 "--tcp", f"{port}:{sink_port}"],
                 env={**env, "PORTAL_URL": url, "PORTAL_SESSION_TOKEN": user_token},
                 stdout=subprocess.DEVNULL,
-            )
-        )  # fmt: skip
-        across = free_port()
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "portal", "port-forward", workspace,
-                 "--tcp", f"{across}:{sink_port}"],
-                env={**env, "PORTAL_URL": f"http://127.0.0.1:{replica_port}",
-                     "PORTAL_SESSION_TOKEN": user_token},
-                stdout=subprocess.DEVNULL,
-            )
-        )  # fmt: skip
-        wait_port(local)
-        wait_port(across)
-        direct = throughput(sink_port, args.megabytes)
-        forwarded = throughput(local, args.megabytes)
-        crossed = throughput(across, args.megabytes)
-        d50, d95 = echo_rtt(sink_port, args.echo_rounds)
-        f50, f95 = echo_rtt(local, args.echo_rounds)
-        c50, c95 = echo_rtt(across, args.echo_rounds)
-        print(f"bulk transfer of {args.megabytes} MB")
-        print(f"  direct loopback TCP                  {direct:8.0f} MB/s")
-        print(
-            f"  portal port-forward, one replica     {forwarded:8.0f} MB/s"
-            f"  ({forwarded / direct:.0%} of direct)"
-        )
-        print(
-            f"  portal port-forward, across replicas {crossed:8.0f} MB/s"
-            f"  ({crossed / direct:.0%} of direct)"
-        )
-        print(f"one-byte echo, {args.echo_rounds} rounds: p50 / p95")
-        print(f"  direct loopback TCP                  {d50:.3f} / {d95:.3f} ms")
-        print(f"  portal port-forward, one replica     {f50:.3f} / {f95:.3f} ms")
-        print(f"  portal port-forward, across replicas {c50:.3f} / {c95:.3f} ms")
-    finally:
-        for proc in reversed(procs):
-            proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
+            )  # the second against replica B: every stream crosses the relay link
+            for port, url in ((local, urls[0]), (across, urls[1]))
+        ]  # fmt: skip
+        try:
+            _measure(args, sink_port, local, across)
+        finally:
+            for proc in procs:
+                proc.terminate()
                 proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+
+
+def _measure(args, sink_port: int, local: int, across: int) -> None:
+    wait_port(local)
+    wait_port(across)
+    direct = throughput(sink_port, args.megabytes)
+    forwarded = throughput(local, args.megabytes)
+    crossed = throughput(across, args.megabytes)
+    d50, d95 = echo_rtt(sink_port, args.echo_rounds)
+    f50, f95 = echo_rtt(local, args.echo_rounds)
+    c50, c95 = echo_rtt(across, args.echo_rounds)
+    print(f"bulk transfer of {args.megabytes} MB")
+    print(f"  direct loopback TCP                  {direct:8.0f} MB/s")
+    print(
+        f"  portal port-forward, one replica     {forwarded:8.0f} MB/s"
+        f"  ({forwarded / direct:.0%} of direct)"
+    )
+    print(
+        f"  portal port-forward, across replicas {crossed:8.0f} MB/s"
+        f"  ({crossed / direct:.0%} of direct)"
+    )
+    print(f"one-byte echo, {args.echo_rounds} rounds: p50 / p95")
+    print(f"  direct loopback TCP                  {d50:.3f} / {d95:.3f} ms")
+    print(f"  portal port-forward, one replica     {f50:.3f} / {f95:.3f} ms")
+    print(f"  portal port-forward, across replicas {c50:.3f} / {c95:.3f} ms")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ does, a real agent process): then
 - upload: `portal ssh WS -- 'cat >/dev/null'` and OpenSSH (`ssh -o ProxyCommand='portal ssh
   --stdio WS'`) fed a file of --megabytes, MB/s;
 - download: `portal ssh WS -- 'head -c N /dev/zero'` into /dev/null, MB/s;
+- upload again through replica B while the agent is connected to A (a relay link between them);
 - keystroke echo: one byte typed into an interactive `portal ssh WS` (a PTY at both ends) until
   the remote terminal's echo of it comes back, p50 / p95.
 """
@@ -113,12 +114,14 @@ def main() -> None:
     parser.add_argument("--megabytes", type=int, default=256)
     parser.add_argument("--echo-rounds", type=int, default=1000)
     args = parser.parse_args()
-    with portal_setup.portal_with_agent() as (url, user_token, workspace):
+    with portal_setup.portal_with_agent("portal_bench_ssh", 13) as (urls, user_token, workspace):
         env = {k: v for k, v in os.environ.items() if k not in {"DJANGO_SETTINGS_MODULE"}} | {
-            "PORTAL_URL": url,
+            "PORTAL_URL": urls[0],
             "PORTAL_SESSION_TOKEN": user_token,
             "TERM": "xterm",
         }
+        # Replica B: the agent is connected to A, so the SSH stream crosses a relay link.
+        env_b = {**env, "PORTAL_URL": urls[1]}
         size = args.megabytes * 1024 * 1024
         with tempfile.NamedTemporaryFile(
             dir="/dev/shm" if os.path.isdir("/dev/shm") else None
@@ -132,6 +135,8 @@ def main() -> None:
             with path.open("rb") as stdin:
                 up = size / timed([*portal, "cat >/dev/null"], env, stdin=stdin) / 1e6
             down = size / timed([*portal, f"head -c {size} /dev/zero"], env) / 1e6
+            with path.open("rb") as stdin:
+                up_b = size / timed([*portal, "cat >/dev/null"], env_b, stdin=stdin) / 1e6
             proxy = f"{sys.executable} -m portal ssh --stdio {workspace}"
             openssh = [
                 "ssh", "-o", f"ProxyCommand={proxy}", "-o", "StrictHostKeyChecking=no",
@@ -142,11 +147,12 @@ def main() -> None:
             with path.open("rb") as stdin:
                 up_openssh = size / timed([*openssh, "cat >/dev/null"], env_ssh, stdin=stdin) / 1e6
         e50, e95 = keystroke_echo(env, workspace, args.echo_rounds)
-    print(f"SSH bulk transfer of {args.megabytes} MB (one replica)")
+    print(f"SSH bulk transfer of {args.megabytes} MB (one replica unless said)")
     print(f"  direct loopback TCP            {base:8.0f} MB/s")
     print(f"  portal ssh, upload (stdin)     {up:8.0f} MB/s")
     print(f"  portal ssh, download (stdout)  {down:8.0f} MB/s")
     print(f"  OpenSSH via --stdio, upload    {up_openssh:8.0f} MB/s")
+    print(f"  portal ssh, upload, replica B  {up_b:8.0f} MB/s  (agent on A: a relay link)")
     print(f"  (a `portal ssh -- true` round trip, incl. CLI start: {ssh_warm * 1000:.0f} ms)")
     print(f"keystroke echo through portal ssh, {args.echo_rounds} keys: p50 / p95")
     print(f"  {e50:.2f} / {e95:.2f} ms")
