@@ -3,7 +3,6 @@
 from django.contrib import admin
 from django.http import HttpResponse
 from django.urls import include, path
-from django.views.generic import RedirectView
 
 
 def healthz(request):
@@ -14,7 +13,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v2/", include(("portal.api.urls", "api"), namespace="api")),
     path("healthz", healthz, name="healthz"),
-    path("", RedirectView.as_view(url="/admin/", permanent=False), name="home"),
+    path("", include(("portal.web.urls", "web"), namespace="web")),
 ]
 
 handler404 = "portal.api.errors.not_found"

@@ -1,0 +1,1 @@
+"""The developers' web portal at `/`: server-rendered pages over the same services as the API."""

@@ -1,0 +1,64 @@
+"""Sign-in checks and lookups shared by the pages: what the request user may see and change."""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from django.contrib.auth import logout
+from django.contrib.auth.views import redirect_to_login
+from django.db.models import F
+from django.http import HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import reverse
+
+from portal.accounts.permissions import has_permission
+from workspaces.models import Workspace
+
+
+def _to_login(request):
+    if request.headers.get("HX-Request"):
+        # A fragment refresh must not swap the login page into the list: htmx reloads instead.
+        response = HttpResponse(status=200)
+        response["HX-Redirect"] = reverse("web:login")
+        return response
+    return redirect_to_login(request.get_full_path(), reverse("web:login"))
+
+
+def signed_in(view):
+    """Pages need an active signed-in user; others go to the login page and come back."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        user = request.user
+        if not user.is_authenticated:
+            return _to_login(request)
+        if not user.is_active:  # suspended since signing in
+            logout(request)
+            return _to_login(request)
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def not_found(request, message: str) -> TemplateResponse:
+    return TemplateResponse(request, "web/not_found.html", {"message": message}, status=404)
+
+
+def find_workspace(user, owner: str, name: str, *, related=()) -> Workspace | None:
+    """The workspace `owner`/`name` if `user` may see it (as the API's visible_to does).
+
+    A deleted workspace stays findable so its page can show how its delete build ended; a live
+    one of the same name wins.
+    """
+    qs = Workspace.objects.filter(owner__username__iexact=owner, name__iexact=name)
+    if not has_permission(user, "workspace.read_all"):
+        qs = qs.filter(owner=user)
+    qs = qs.select_related(
+        "owner",
+        "template__active_version",
+        "latest_build__job",
+        "latest_build__template_version",
+        "latest_build__initiator",
+        *related,
+    )
+    return qs.order_by(F("deleted_at").desc(nulls_first=True), "-created_at").first()

@@ -1,0 +1,1 @@
+"""Views of the web portal, one module per page."""

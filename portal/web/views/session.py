@@ -1,0 +1,57 @@
+"""Sign in (username or email + password) and sign out."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import login, logout
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_http_methods, require_POST
+
+from portal.accounts import services
+from portal.errors import ServiceError
+
+_BACKEND = "portal.accounts.backends.PortalBackend"
+
+
+def _next_url(request) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return reverse("web:workspaces")
+
+
+@require_http_methods(["GET", "POST"])
+def login_view(request):
+    if request.user.is_authenticated and request.user.is_active and request.method == "GET":
+        return redirect(_next_url(request))
+    context = {"next": _next_url(request), "login": "", "error": ""}
+    status = 200
+    if request.method == "POST":
+        context["login"] = request.POST.get("login", "").strip()
+        password = request.POST.get("password", "")
+        if not context["login"] or not password:
+            context["error"] = "Enter your username or email, and your password."
+            status = 400
+        else:
+            try:
+                # The service audits every failure and says why a known user cannot sign in.
+                user = services.authenticate_password(context["login"], password)
+            except ServiceError as e:
+                context["error"] = e.message
+                status = e.status_code
+            else:
+                login(request, user, backend=_BACKEND)  # the signal records the login
+                return redirect(context["next"])
+    return TemplateResponse(request, "web/login.html", context, status=status)
+
+
+@require_POST
+def logout_view(request):
+    logout(request)  # the signal audits it
+    messages.info(request, "You are signed out.")
+    return redirect("web:login")

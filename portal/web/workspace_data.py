@@ -1,0 +1,127 @@
+"""What the workspace page shows: builds, the latest build's log, resources, agents and apps."""
+
+from __future__ import annotations
+
+from django.utils import timezone
+
+from portal.web import log_text
+from workspaces import services
+from workspaces.agents import AgentStatus, agent_status
+from workspaces.api.views import current_resources
+from workspaces.choices import JOB_ACTIVE, AgentLifecycle, BuildTransition, WorkspaceStatus
+from workspaces.models import WorkspaceAgentLog, WorkspaceBuild
+
+TIMELINE_BUILDS = 10
+AGENT_LOG_LINES = 200
+TRANSITIONAL = frozenset(
+    {
+        WorkspaceStatus.PENDING,
+        WorkspaceStatus.STARTING,
+        WorkspaceStatus.STOPPING,
+        WorkspaceStatus.DELETING,
+        WorkspaceStatus.CANCELING,
+    }
+)
+SETTLED_AGENT = frozenset(
+    {AgentLifecycle.READY, AgentLifecycle.START_ERROR, AgentLifecycle.START_TIMEOUT}
+)
+
+
+def _agents(workspace, resources, now) -> list[dict]:
+    several = sum(len(r.agents.all()) for r in resources) > 1
+    owner = workspace.owner.username
+    agents = []
+    for resource in resources:
+        for agent in resource.agents.all():
+            suffix = f".{agent.name}" if several else ""
+            lines = list(
+                WorkspaceAgentLog.objects.filter(agent=agent)
+                .order_by("-id")
+                .values_list("output", flat=True)[:AGENT_LOG_LINES]
+            )
+            agents.append(
+                {
+                    "agent": agent,
+                    "status": agent_status(agent, now),
+                    "apps": [
+                        {
+                            "app": app,
+                            "href": f"/@{owner}/{workspace.name}{suffix}/apps/{app.slug}/",
+                            "proxied": not app.command and bool(app.url) and not app.subdomain,
+                        }
+                        for app in agent.apps.all()
+                    ],
+                    "log": "\n".join(reversed(lines)),
+                }
+            )
+    return agents
+
+
+def live_context(workspace, user) -> dict:
+    """The parts of the page that change while builds run and agents connect."""
+    now = timezone.now()
+    build = workspace.latest_build
+    status = workspace.status if workspace.deleted_at is None else WorkspaceStatus.DELETED
+    resources = current_resources(workspace) if workspace.deleted_at is None else []
+    agents = _agents(workspace, resources, now)
+    running = status == WorkspaceStatus.RUNNING
+    agents_settling = running and any(
+        a["status"] != AgentStatus.CONNECTED or a["agent"].lifecycle_state not in SETTLED_AGENT
+        for a in agents
+    )
+    active_version = workspace.template.active_version
+    builds = list(
+        WorkspaceBuild.objects.filter(workspace=workspace)
+        .select_related("job", "initiator", "template_version")
+        .order_by("-build_number")[:TIMELINE_BUILDS]
+    )
+    return {
+        "workspace": workspace,
+        "status": status,
+        "build": build,
+        "build_active": build is not None and build.job.status in JOB_ACTIVE,
+        "builds": builds,
+        "resources": [
+            {"resource": r, "metadata": _metadata(r, reveal=user.pk == workspace.owner_id)}
+            for r in resources
+            if not r.hide
+        ],
+        "agents": agents,
+        "may_manage": services.may_manage(user, workspace) and workspace.deleted_at is None,
+        "is_owner": user.pk == workspace.owner_id,
+        "update_available": build is not None
+        and active_version is not None
+        and build.template_version_id != active_version.pk,
+        "active_version": active_version,
+        # Refreshes itself while something is expected to change and no build log tells it.
+        "refresh": status in TRANSITIONAL or agents_settling,
+        "stopped_like": status
+        in {WorkspaceStatus.STOPPED, WorkspaceStatus.FAILED, WorkspaceStatus.CANCELED},
+        "daily_cost": build.daily_cost if build else 0,
+        "start": BuildTransition.START,
+    }
+
+
+def _metadata(resource, *, reveal: bool) -> list[dict]:
+    return [
+        {
+            "key": item.get("key", ""),
+            "value": item.get("value") if reveal or not item.get("sensitive") else None,
+            "sensitive": bool(item.get("sensitive")),
+        }
+        for item in resource.metadata or []
+    ]
+
+
+def log_context(workspace) -> dict:
+    """The latest build's log so far, and where its WebSocket should carry on from."""
+    build = workspace.latest_build
+    if build is None:
+        return {"log_build": None, "log_text": "", "log_after": 0, "log_active": False}
+    text, last_id = log_text.job_log(build.job_id)
+    return {
+        "log_build": build,
+        "log_text": text,
+        "log_after": last_id,
+        "log_active": build.job.status in JOB_ACTIVE,
+    }
