@@ -41,6 +41,7 @@ from workspaces import (  # noqa: E402
     app_proxy,
     app_proxy_ws,
     consumers,
+    event_consumers,
     relay,
     relay_link,
 )
@@ -91,7 +92,13 @@ class WebSocketAuth:
 
 
 user_websocket = WebSocketAuth(
-    URLRouter([*consumers.websocket_urlpatterns, re_path(r"", consumers.not_found)])
+    URLRouter(
+        [
+            *consumers.websocket_urlpatterns,
+            *event_consumers.websocket_urlpatterns,
+            re_path(r"", consumers.not_found),
+        ]
+    )
 )
 # Agents authenticate with their own token, which must never reach the user authentication.
 agent_websocket = URLRouter(agent_consumer.websocket_urlpatterns)

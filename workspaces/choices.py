@@ -54,6 +54,7 @@ class BuildReason(models.TextChoices):
     AUTOSTOP = "autostop"
     DORMANCY = "dormancy"
     REAPER = "reaper"
+    RESTART = "restart"  # the start build the server queues after a restart's stop succeeded
 
 
 class WorkspaceStatus(models.TextChoices):

@@ -8,6 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from portal.errors import Conflict, NotFound, ValidationFailed
+from workspaces import events
 from workspaces.choices import JobStatus, JobType, LogLevel, LogSource
 from workspaces.models import ProvisionerJob, ProvisionerJobLog
 
@@ -39,6 +40,7 @@ def acquire(
         fields = job.transition(JobStatus.RUNNING)
         job.worker_id = worker_id
         job.save(update_fields=[*fields, "worker_id"])
+        events.job_changed(job.id, JobStatus.RUNNING)  # the owner's pages show "starting"
         return job
 
 

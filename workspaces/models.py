@@ -164,6 +164,10 @@ class WorkspaceBuild(models.Model):
     parameters = models.JSONField(default=dict, blank=True)
     state = models.BinaryField(default=bytes, blank=True, editable=False)  # encrypted at rest
     daily_cost = models.PositiveIntegerField(default=0)
+    # A restart is one stop build marked to be followed, once it succeeded, by a start build the
+    # server queues itself (with these changed parameter values): no client has to stay around.
+    then_start = models.BooleanField(default=False)
+    then_start_parameters = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 

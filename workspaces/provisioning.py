@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 
 from django.db import transaction
 from django.utils import timezone
@@ -11,10 +12,11 @@ from portal import crypto
 from portal.accounts.services import system_actor
 from portal.audit.choices import AuditAction, ResourceType
 from portal.audit.services import record
+from portal.errors import ServiceError
 from templates_app import services as template_services
 from templates_app.models import ImportStatus, TemplateVersion
-from workspaces import jobs
-from workspaces.choices import BuildTransition, JobStatus, JobType, LogLevel, LogSource
+from workspaces import events, jobs
+from workspaces.choices import BuildReason, BuildTransition, JobStatus, JobType, LogLevel, LogSource
 from workspaces.models import (
     ProvisionerJob,
     ProvisionerJobLog,
@@ -25,6 +27,8 @@ from workspaces.models import (
 )
 from workspaces.provisioner import outputs
 from workspaces.provisioner.session import Outcome
+
+log = logging.getLogger(__name__)
 
 
 def hash_agent_token(token: str) -> str:
@@ -229,7 +233,40 @@ def finish_build(job_id, worker_id: str, *, outcome: Outcome, orphan: bool = Fal
             workspace.deleted_at = timezone.now()
             workspace.save(update_fields=["deleted_at", "updated_at"])
         _audit_build_end(build, status=status, reason=build.reason, error=error, orphan=orphan)
+        if status == JobStatus.SUCCEEDED and build.then_start:
+            # In the transaction that ends the stop: the start is queued exactly once, since
+            # only one completion of a job can commit.
+            _start_after_restart(build, job)
+        events.job_changed(job.id, status)
     return status
+
+
+def _start_after_restart(build: WorkspaceBuild, job: ProvisionerJob) -> None:
+    """Queue the start build of a restart whose stop just succeeded, as the stop's initiator."""
+    from workspaces import services
+
+    initiator = build.initiator
+    try:
+        if not initiator.is_active:
+            raise ServiceError(f"{initiator.username}, who asked for the restart, is suspended.")
+        # A savepoint: a refused start (quota, permissions, parameters) keeps the stop's end.
+        with transaction.atomic():
+            start = services.create_build(
+                build.workspace,
+                actor=initiator,
+                transition=BuildTransition.START,
+                parameters=build.then_start_parameters or None,
+                reason=BuildReason.RESTART,
+            )
+    except ServiceError as e:
+        problems = "; ".join(f"{v.get('field')}: {v.get('detail')}" for v in e.validations)
+        message = f"Restart: stopped, but not started again: {e.message}" + (
+            f" ({problems})" if problems else ""
+        )
+        log.warning("build %s: %s", build.id, message)
+        log_daemon(job, LogLevel.ERROR, message)
+        return
+    log_daemon(job, LogLevel.INFO, f"Restart: queued build #{start.build_number} (start).")
 
 
 def audit_lost_builds(job_ids, *, reason: str) -> None:
@@ -237,6 +274,7 @@ def audit_lost_builds(job_ids, *, reason: str) -> None:
     builds = WorkspaceBuild.objects.filter(job_id__in=job_ids).select_related("workspace", "job")
     for build in builds:
         _audit_build_end(build, status=build.job.status, reason=reason, error=build.job.error)
+    events.jobs_changed(job_ids)
 
 
 def fail_job(job_id, worker_id: str, *, error: str) -> None:
@@ -247,6 +285,8 @@ def fail_job(job_id, worker_id: str, *, error: str) -> None:
             template_services.record_import_result(
                 job.template_version, actor=system_actor(), status=ImportStatus.FAILED, error=error
             )
+        else:
+            events.job_changed(job.id, JobStatus.FAILED)
 
 
 def log_daemon(job: ProvisionerJob, level: str, output: str) -> None:

@@ -1,4 +1,4 @@
-"""Every write to workspaces and their builds: create, build (start/stop/delete) and cancel."""
+"""Every write to workspaces and their builds: create, build, restart and cancel."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from portal.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from templates_app import parameters as params
 from templates_app import queries as template_queries
 from templates_app.models import ImportStatus, Template, TemplateVersion
-from workspaces import jobs
+from workspaces import events, jobs
 from workspaces.choices import JOB_ACTIVE, BuildReason, BuildTransition, JobStatus, JobType
 from workspaces.models import ProvisionerJob, Workspace, WorkspaceBuild, workspace_name_validator
 
@@ -86,8 +86,13 @@ def _new_build(
     previous: WorkspaceBuild | None,
     reason: str,
     orphan: bool,
+    then_start_parameters: dict | None = None,
 ) -> WorkspaceBuild:
-    """Build and job rows for a workspace locked by the caller, audited and enqueued on commit."""
+    """Build and job rows for a workspace locked by the caller, audited and enqueued on commit.
+
+    `then_start_parameters` (a dict, maybe empty) marks a restart's stop build: once it succeeded
+    the server queues the start build with these changed values.
+    """
     for check in hooks.pre_build.handlers():
         check(workspace, transition, actor=actor)
     last = workspace.builds.aggregate(n=Max("build_number"))["n"] or 0
@@ -99,6 +104,8 @@ def _new_build(
         reason=reason,
         initiator=actor,
         parameters=values,
+        then_start=then_start_parameters is not None,
+        then_start_parameters=then_start_parameters or {},
     )
     build.job = ProvisionerJob.objects.create(
         type=JobType.WORKSPACE_BUILD,
@@ -131,10 +138,12 @@ def _new_build(
             "template_version_id": str(version.id),
             "job_id": str(build.job_id),
             "orphan": orphan,
+            **({"then_start": True} if build.then_start else {}),
         },
         status_code=201,
     )
     _enqueue_on_commit(build.job)
+    events.job_changed(build.job_id, JobStatus.PENDING)
     return build
 
 
@@ -212,6 +221,49 @@ def create_build(
     The build keeps the previous build's template version unless `version` is given, and its
     parameter values unless `parameters` changes some (start builds only).
     """
+    return _create_build(
+        workspace,
+        actor=actor,
+        transition=transition,
+        version=version,
+        parameters=parameters,
+        reason=reason,
+        orphan=orphan,
+    )
+
+
+def restart_workspace(
+    workspace: Workspace, *, actor, parameters: dict | None = None
+) -> WorkspaceBuild:
+    """Queue a stop build that the server follows with a start build once it succeeded.
+
+    The start keeps the stop's template version and initiator, with `parameters` changed; they
+    are checked now, so a bad value is refused before anything stops. A failed or canceled stop
+    starts nothing. Returns the stop build.
+    """
+    return _create_build(
+        workspace,
+        actor=actor,
+        transition=BuildTransition.STOP,
+        version=None,
+        parameters=None,
+        reason=BuildReason.INITIATOR,
+        orphan=False,
+        restart_parameters=dict(parameters or {}),
+    )
+
+
+def _create_build(
+    workspace: Workspace,
+    *,
+    actor,
+    transition: str,
+    version: TemplateVersion | None,
+    parameters: dict | None,
+    reason: str,
+    orphan: bool,
+    restart_parameters: dict | None = None,
+) -> WorkspaceBuild:
     if transition not in BuildTransition.values:
         raise ValidationFailed.field(
             "transition", f"Use one of: {', '.join(BuildTransition.values)}."
@@ -257,6 +309,14 @@ def create_build(
             # Stopping or deleting must work even when the old values no longer validate
             # (e.g. a workspace whose first build never succeeded).
             values = dict(old_values)
+        then_start = None
+        if restart_parameters is not None:
+            # The values the start will get, checked before the stop is queued; only the ones
+            # the caller changed are kept (normalized), as a start build would be given them.
+            final = params.validate(
+                version.parameters_schema or [], restart_parameters, previous=old_values
+            )
+            then_start = {name: final[name] for name in restart_parameters}
         return _new_build(
             workspace,
             actor=actor,
@@ -266,6 +326,7 @@ def create_build(
             previous=previous,
             reason=reason,
             orphan=orphan,
+            then_start_parameters=then_start,
         )
 
 
@@ -307,5 +368,6 @@ def cancel_build(build: WorkspaceBuild, *, actor) -> WorkspaceBuild:
             # No provisioner will ever run it, so nobody else would tell log followers it ended.
             job_id = build.job_id
             transaction.on_commit(lambda: logs.publish_end(job_id, JobStatus.CANCELED), robust=True)
+        events.job_changed(build.job_id, build.job.status)
     build.workspace = workspace
     return build

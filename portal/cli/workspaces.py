@@ -21,7 +21,8 @@ from portal.cli.build_runs import (
     seconds_since,
     split_name,
 )
-from portal.cli.client import Client, CLIError, logged_in, quote
+from portal.cli.build_runs import _conflict_hint as conflict_hint
+from portal.cli.client import ApiError, Client, CLIError, logged_in, quote
 from portal.cli.output import output_option, print_json, print_rows, when
 from portal.cli.parameters import (
     complete_parameters,
@@ -264,12 +265,43 @@ stop = _build_command("stop", "Stop workspace NAME (a stop build), showing the b
 @click.argument("name")
 @parameter_option
 def restart(name: str, parameters: tuple[str, ...]) -> None:
-    """Restart workspace NAME: a stop build, then (once it succeeded) a start build."""
+    """Restart workspace NAME: a stop build, then (once it succeeded) a start build.
+
+    The server queues the start itself when the stop succeeded, so a restart completes even if
+    this command is interrupted; it shows both builds' logs live.
+    """
     with logged_in() as client:
         workspace = get_workspace(client, name)
         values = _typed_values(client, workspace, parameters)
-        run_build(client, workspace, name, "stop")
-        run_build(client, workspace, name, "start", parameters=values)
+        try:
+            stop = client.post(
+                f"/workspaces/{workspace['id']}/restart", {"parameters": values} if values else {}
+            )
+        except ApiError as e:
+            raise conflict_hint(client, e, workspace, name) from None
+        shown = display(name, workspace)
+        click.echo(f"Queued build #{stop['build_number']} (stop) of {shown}; a start follows it.")
+        report(follow_build(client, stop, name), shown)
+        start = _restart_start(client, workspace, stop, name)
+        click.echo(f"Queued build #{start['build_number']} (start) of {shown}.")
+        report(follow_build(client, start, name), shown)
+
+
+def _restart_start(client: Client, workspace: dict, stop: dict, ref: str) -> dict:
+    """The start build the server queued when the restart's stop succeeded."""
+    fresh = client.get(f"/workspaces/{workspace['id']}")
+    latest = fresh.get("latest_build") or {}
+    if latest.get("build_number") == stop["build_number"] + 1 and latest["transition"] == "start":
+        return latest
+    if latest.get("id") == stop["id"]:
+        raise CLIError(
+            f"workspace {display(ref, workspace)} stopped but was not started again (the reason "
+            f"ends the log above); start it with: portal start {ref}"
+        )
+    raise CLIError(
+        f"build #{latest.get('build_number')} ({latest.get('transition')}) came after the stop; "
+        "it is not this restart's start."
+    )
 
 
 @click.command("delete", epilog=EXIT_CODES_HELP)

@@ -6,25 +6,13 @@ from django.utils import timezone
 
 from portal.web import log_text
 from workspaces import services
-from workspaces.agents import AgentStatus, agent_status
+from workspaces.agents import agent_status
 from workspaces.api.views import current_resources
-from workspaces.choices import JOB_ACTIVE, AgentLifecycle, BuildTransition, WorkspaceStatus
+from workspaces.choices import JOB_ACTIVE, BuildTransition, WorkspaceStatus
 from workspaces.models import WorkspaceAgentLog, WorkspaceBuild
 
 TIMELINE_BUILDS = 10
 AGENT_LOG_LINES = 200
-TRANSITIONAL = frozenset(
-    {
-        WorkspaceStatus.PENDING,
-        WorkspaceStatus.STARTING,
-        WorkspaceStatus.STOPPING,
-        WorkspaceStatus.DELETING,
-        WorkspaceStatus.CANCELING,
-    }
-)
-SETTLED_AGENT = frozenset(
-    {AgentLifecycle.READY, AgentLifecycle.START_ERROR, AgentLifecycle.START_TIMEOUT}
-)
 
 
 def _agents(workspace, resources, now) -> list[dict]:
@@ -34,10 +22,10 @@ def _agents(workspace, resources, now) -> list[dict]:
     for resource in resources:
         for agent in resource.agents.all():
             suffix = f".{agent.name}" if several else ""
-            lines = list(
+            rows = list(
                 WorkspaceAgentLog.objects.filter(agent=agent)
                 .order_by("-id")
-                .values_list("output", flat=True)[:AGENT_LOG_LINES]
+                .values_list("id", "output")[:AGENT_LOG_LINES]
             )
             agents.append(
                 {
@@ -51,7 +39,9 @@ def _agents(workspace, resources, now) -> list[dict]:
                         }
                         for app in agent.apps.all()
                     ],
-                    "log": "\n".join(reversed(lines)),
+                    "log": "\n".join(output for _, output in reversed(rows)),
+                    # Where the page's startup-log WebSocket carries on from.
+                    "log_after": rows[0][0] if rows else 0,
                 }
             )
     return agents
@@ -64,11 +54,6 @@ def live_context(workspace, user) -> dict:
     status = workspace.status if workspace.deleted_at is None else WorkspaceStatus.DELETED
     resources = current_resources(workspace) if workspace.deleted_at is None else []
     agents = _agents(workspace, resources, now)
-    running = status == WorkspaceStatus.RUNNING
-    agents_settling = running and any(
-        a["status"] != AgentStatus.CONNECTED or a["agent"].lifecycle_state not in SETTLED_AGENT
-        for a in agents
-    )
     active_version = workspace.template.active_version
     builds = list(
         WorkspaceBuild.objects.filter(workspace=workspace)
@@ -93,8 +78,6 @@ def live_context(workspace, user) -> dict:
         and active_version is not None
         and build.template_version_id != active_version.pk,
         "active_version": active_version,
-        # Refreshes itself while something is expected to change and no build log tells it.
-        "refresh": status in TRANSITIONAL or agents_settling,
         "stopped_like": status
         in {WorkspaceStatus.STOPPED, WorkspaceStatus.FAILED, WorkspaceStatus.CANCELED},
         "daily_cost": build.daily_cost if build else 0,

@@ -65,6 +65,7 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("api:user-workspace", "GET"): THEIR_WORKSPACE_READ,
     ("api:workspace-builds", "GET"): THEIR_WORKSPACE_READ,
     ("api:workspace-builds", "POST"): _row(201, 403, 404, 404, 404, 403, 401),
+    ("api:workspace-restart", "POST"): _row(201, 403, 404, 404, 404, 403, 401),
     ("api:workspacebuild-detail", "GET"): THEIR_WORKSPACE_READ,
     ("api:workspacebuild-cancel", "PATCH"): _row(200, 403, 404, 404, 404, 403, 401),
     ("api:workspacebuild-logs", "GET"): THEIR_WORKSPACE_READ,
@@ -119,6 +120,8 @@ def _request(world, caller: str, name: str, method: str) -> tuple[dict, dict | N
         case "api:workspaces", "POST":
             template = workspace_helpers.buildable_template()
             return {}, {"template_id": str(template.id), "name": f"ws-{caller}"}
+        case "api:workspace-restart", "POST":
+            return {"workspace": str(_their_workspace(target).id)}, {}
         case "api:workspace-detail" | "api:workspace-builds", _:
             ws = _their_workspace(target)
             return {"workspace": str(ws.id)}, {"transition": "stop"} if method == "POST" else None

@@ -58,6 +58,9 @@ def test_workspace_from_local_template_end_to_end(signed_in: Page, base_url):
     expect(page.locator("#workspace-status")).to_have_text("running", timeout=BUILD_TIMEOUT)
     expect(page.locator("#log-state")).to_have_text("Build succeeded.")
     expect(page.locator("[data-agent-status]")).to_have_text("connected", timeout=60_000)
+    # The agent's startup log reached the page without a reload.
+    startup = page.locator("pre[data-agent-log]")
+    expect(startup).to_contain_text("Serving ~/www on http://localhost:", timeout=60_000)
 
     # The terminal: type a command, see its output; a reload reattaches to the same shell.
     with page.expect_popup() as opened:
@@ -84,7 +87,7 @@ def test_workspace_from_local_template_end_to_end(signed_in: Page, base_url):
     expect(preview.get_by_text("Hello from workspace web1.")).to_be_visible(timeout=30_000)
     preview.close()
 
-    # Restart: the page stops it, then starts it again by itself.
+    # Restart: the server stops it, then starts it again; the page follows both builds.
     page.get_by_role("button", name="Restart").click()
     expect(page.get_by_text("it starts again once stopped")).to_be_visible()
     expect(page.locator(".timeline")).to_contain_text("#3 start", timeout=BUILD_TIMEOUT)

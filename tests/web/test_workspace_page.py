@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from portal.accounts.choices import Role
@@ -128,12 +130,13 @@ def test_delete_needs_the_typed_name(browser_for, member, running):
     assert running.builds.get(build_number=2).transition == BuildTransition.DELETE
 
 
-def test_restart_stops_first_and_tells_the_page_to_start_after(browser_for, member, running):
+def test_restart_queues_a_stop_the_server_follows_with_a_start(browser_for, member, running):
     client = browser_for(member)
-    r = client.post("/workspaces/alice/dev/builds", {"action": "restart"})
-    assert r["Location"] == "/workspaces/alice/dev?then=start"
-    assert running.builds.get(build_number=2).transition == BuildTransition.STOP
-    assert 'data-then="start"' in client.get(r["Location"]).content.decode()
+    r = client.post("/workspaces/alice/dev/builds", {"action": "restart"}, follow=True)
+    stop = running.builds.get(build_number=2)
+    assert (stop.transition, stop.then_start) == (BuildTransition.STOP, True)
+    assert "dev is stopping; it starts again once stopped." in r.content.decode()
+    assert "keep this page open" not in r.content.decode()
 
 
 def test_update_to_the_active_version(browser_for, member, running, template):
@@ -156,22 +159,24 @@ def test_unknown_action_is_refused(browser_for, member, running):
     assert "Unknown action &#x27;explode&#x27;" in r.content.decode()
 
 
-def test_live_fragment_refreshes_only_while_something_changes(browser_for, member, running):
+def test_live_fragment_refreshes_when_told_not_on_a_timer(browser_for, member, running):
     client = browser_for(member)
     html = client.get("/workspaces/alice/dev/live").content.decode()
     assert "<html" not in html
-    assert 'hx-trigger="build-ended from:body, every 3s"' in html  # agent still connecting
+    trigger = 'hx-trigger="build-ended from:body, workspace-changed from:body"'
+    assert trigger in html
+    assert f'data-workspace="{running.id}"' in html  # events of this workspace only
+    assert not re.search(r'hx-trigger="[^"]*every', html)
     assert '<div id="workspace-details" hx-swap-oob="true">' in html  # agents, in one request
     assert "Agents and apps" in html
-    WorkspaceAgent.objects.filter(resource__job=running.latest_build.job).update(
-        lifecycle_state="ready"
-    )
-    from django.utils import timezone
-
-    now = timezone.now()
-    WorkspaceAgent.objects.update(last_connected_at=now, last_seen_at=now)
+    # The starting agent's startup log: the page's WebSocket carries on after its last line.
+    agent = WorkspaceAgent.objects.get(resource__job=running.latest_build.job)
+    last = WorkspaceAgentLog.objects.filter(agent=agent).latest("id")
+    assert f'data-agent-log="{agent.id}" data-after="{last.id}"' in html
+    assert 'data-lifecycle="created"' in html
+    WorkspaceAgent.objects.filter(pk=agent.pk).update(lifecycle_state="ready")
     settled = client.get("/workspaces/alice/dev/live").content.decode()
-    assert 'hx-trigger="build-ended from:body"' in settled
+    assert 'data-lifecycle="ready"' in settled
 
 
 def test_deleted_workspace_page_says_deleted(browser_for, member, running):

@@ -41,7 +41,8 @@ def test_rows_fragment_refreshes_itself_and_keeps_the_filters(browser_for, membe
     html = r.content.decode()
     assert "<html" not in html  # a fragment, not a page
     assert "alpha" in html and "beta" not in html
-    assert 'hx-trigger="every 5s"' in html
+    assert 'hx-trigger="workspace-changed from:body"' in html  # pushed, not polled
+    assert "every" not in html
     assert "q=al&amp;status=running" in html
     stopped = client.get("/workspaces/rows", {"status": "stopped"}).content.decode()
     assert "beta" in stopped and "alpha" not in stopped

@@ -97,6 +97,9 @@ class BuildSerializer(serializers.Serializer):
     error = serializers.CharField()
     error_code = serializers.CharField()
     orphan = serializers.BooleanField()
+    then_start = serializers.BooleanField(
+        help_text="A restart's stop: the server queues a start build once it succeeded."
+    )
     template_version_id = serializers.UUIDField()
     template_version_name = serializers.CharField()
     initiator_id = serializers.UUIDField()
@@ -127,6 +130,7 @@ class BuildSerializer(serializers.Serializer):
             "error": job.error,
             "error_code": job.error_code,
             "orphan": bool((job.input or {}).get("orphan")),
+            "then_start": b.then_start,
             "template_version_id": b.template_version_id,
             "template_version_name": b.template_version.name,
             "initiator_id": b.initiator_id,
@@ -341,6 +345,12 @@ class CreateBuildSerializer(serializers.Serializer):
         required=False,
         default=False,
         help_text="Delete only: forget the Terraform state without destroying anything.",
+    )
+
+
+class RestartSerializer(serializers.Serializer):
+    parameters = serializers.DictField(
+        required=False, default=dict, help_text="Changed parameter values for the start build."
     )
 
 

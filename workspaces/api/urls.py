@@ -19,6 +19,11 @@ urlpatterns = [
         name="workspace-builds",
     ),
     path(
+        "workspaces/<uuid:workspace>/restart",
+        views.WorkspaceRestartView.as_view(),
+        name="workspace-restart",
+    ),
+    path(
         "users/<str:user>/workspace/<str:name>",
         views.UserWorkspaceView.as_view(),
         name="user-workspace",

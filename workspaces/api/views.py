@@ -251,6 +251,27 @@ class WorkspaceBuildsView(ListView):
         return Response(body, status=status.HTTP_201_CREATED)
 
 
+class WorkspaceRestartView(APIView):
+    @extend_schema(
+        operation_id="workspace_restart",
+        request=s.RestartSerializer,
+        responses={201: s.BuildSerializer},
+    )
+    def post(self, request, workspace):
+        """Restart: queue a stop build the server follows with a start once it succeeded.
+
+        Returns the stop build (`then_start` true); 409 while another build is active. Changed
+        parameter values are checked now and apply to the start.
+        """
+        data = _valid(s.RestartSerializer, request)
+        target = resolve_workspace(workspace, request.user)
+        build = services.restart_workspace(
+            target, actor=request.user, parameters=data["parameters"]
+        )
+        body = s.BuildSerializer(resolve_build(build.id, request.user)).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
 class WorkspaceBuildDetailView(APIView):
     @extend_schema(operation_id="workspace_build_get", responses=s.BuildSerializer)
     def get(self, request, build):

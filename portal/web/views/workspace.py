@@ -29,8 +29,6 @@ def workspace_page(request, owner, name):
     context = {
         **workspace_data.live_context(workspace, request.user),
         **workspace_data.log_context(workspace),
-        # Restart = stop, then (in the page, once the stop build succeeded) start.
-        "then": request.GET.get("then") if request.GET.get("then") == "start" else "",
     }
     return TemplateResponse(request, "web/workspace.html", context)
 
@@ -45,9 +43,8 @@ def workspace_live(request, owner, name):
     return TemplateResponse(request, "web/_workspace_refresh.html", context)
 
 
-def _back(workspace, then: str = ""):
-    url = reverse("web:workspace", args=[workspace.owner.username, workspace.name])
-    return redirect(f"{url}?then={then}" if then else url)
+def _back(workspace):
+    return redirect(reverse("web:workspace", args=[workspace.owner.username, workspace.name]))
 
 
 @require_POST
@@ -74,9 +71,13 @@ def workspace_build(request, owner, name):
     }[action]
     version = workspace.template.active_version if action == "update" else None
     try:
-        build = services.create_build(
-            workspace, actor=request.user, transition=transition, version=version
-        )
+        if action == "restart":
+            # The server starts it again once the stop succeeded: the page may be closed.
+            build = services.restart_workspace(workspace, actor=request.user)
+        else:
+            build = services.create_build(
+                workspace, actor=request.user, transition=transition, version=version
+            )
     except ServiceError as e:
         messages.error(request, f"Could not {action} {workspace.name}: {e.message}")
         for problem in e.validations:
@@ -86,11 +87,11 @@ def workspace_build(request, owner, name):
         "start": "is starting",
         "update": f"is updating to version {version.name if version else ''}",
         "stop": "is stopping",
-        "restart": "is stopping; it starts again once stopped (keep this page open)",
+        "restart": "is stopping; it starts again once stopped",
         "delete": "is being deleted",
     }[action]
     messages.success(request, f"Build #{build.build_number}: {workspace.name} {done}.")
-    return _back(workspace, then="start" if action == "restart" else "")
+    return _back(workspace)
 
 
 @require_POST

@@ -1,4 +1,4 @@
-"""The workspaces list: status (refreshed live), agent status, template, last used, cost."""
+"""The workspaces list: status (pushed live), agent status, template, last used, cost."""
 
 from __future__ import annotations
 
@@ -13,8 +13,6 @@ from workspaces.choices import BuildTransition, WorkspaceStatus
 from workspaces.models import WorkspaceAgent
 
 PAGE_SIZE = 100
-# How often the list refreshes itself: no workspace status event group exists to follow yet.
-REFRESH_SECONDS = 5
 
 _COLUMNS = (
     "name",
@@ -107,7 +105,6 @@ def _rows_context(request) -> dict:
         "filters": filters,
         "statuses": WorkspaceStatus.values,
         "may_see_all": has_permission(request.user, "workspace.read_all"),
-        "refresh_seconds": REFRESH_SECONDS,
     }
 
 
@@ -118,5 +115,5 @@ def workspace_list(request):
 
 @signed_in
 def workspace_rows(request):
-    """The list's table alone: what htmx swaps in every few seconds and on each filter change."""
+    """The list's table alone: what htmx swaps in when a workspace changes and on each filter."""
     return TemplateResponse(request, "web/_workspace_rows.html", _rows_context(request))

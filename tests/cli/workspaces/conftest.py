@@ -10,21 +10,20 @@ from dataclasses import dataclass, field
 
 import pytest
 from django.db import close_old_connections, connection
-from django.utils import timezone
 
 from templates_app.models import ImportStatus
 from tests.factories import TemplateFactory, TemplateVersionFactory
-from workspaces import jobs, logs, services
+from workspaces import jobs, logs, provisioning, services
 from workspaces.choices import JobStatus
 from workspaces.models import (
     Provisioner,
     ProvisionerJobLog,
-    Workspace,
     WorkspaceAgent,
     WorkspaceApp,
     WorkspaceBuild,
     WorkspaceResource,
 )
+from workspaces.provisioner.session import Outcome as SessionOutcome
 
 WORKER_ID = "fake-provisioner"
 SECRET = "hunter2-do-not-print"
@@ -145,9 +144,16 @@ class FakeProvisioner(threading.Thread):
             status = JobStatus.CANCELED
         if status == JobStatus.SUCCEEDED and build.transition == "start":
             record_resources(build)
-        if status == JobStatus.SUCCEEDED and build.transition == "delete":
-            Workspace.objects.filter(pk=build.workspace_id).update(deleted_at=timezone.now())
-        jobs.complete(job.id, WORKER_ID, status=status, error=outcome.error)
+        # Completed as the runner does, so what follows a build's end (a restart's start) happens.
+        provisioning.finish_build(
+            job.id,
+            WORKER_ID,
+            outcome=SessionOutcome(
+                ok=status == JobStatus.SUCCEEDED,
+                canceled=status == JobStatus.CANCELED,
+                error=outcome.error,
+            ),
+        )
         logs.publish_end(job.id, status)
 
 

@@ -56,3 +56,52 @@ document.addEventListener("htmx:beforeRequest", (event) => {
     event.preventDefault();
   }
 });
+
+// A form on its way to the server (a full page load, not htmx): its button says so and cannot be
+// pressed twice. htmx forms get the same from hx-disabled-elt.
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  if (event.defaultPrevented || form.matches("[hx-get], [hx-post]")) return;
+  if (form.dataset.pending) {
+    event.preventDefault();
+    return;
+  }
+  const button = event.submitter || form.querySelector('button[type="submit"]');
+  form.dataset.pending = "1";
+  // Disabled only after this event: a disabled submitter would drop out of the request's data.
+  setTimeout(() => {
+    if (!button) return;
+    button.disabled = true;
+    button.setAttribute("aria-busy", "true");
+  }, 0);
+});
+// A page shown again from the back/forward cache must not keep a pending button.
+window.addEventListener("pageshow", (event) => {
+  if (!event.persisted) return;
+  document.querySelectorAll("form[data-pending]").forEach((form) => {
+    delete form.dataset.pending;
+    form.querySelectorAll('button[aria-busy="true"]').forEach((button) => {
+      button.disabled = false;
+      button.removeAttribute("aria-busy");
+    });
+  });
+  syncConfirmations(document);
+});
+
+// A request made in the page (htmx) that fails: say so where screen readers hear it, instead of
+// a list that silently stops changing. The next successful request clears it.
+function requestError(text) {
+  const region = document.getElementById("request-error");
+  if (!region) return;
+  region.textContent = text;
+}
+document.addEventListener("htmx:responseError", (event) => {
+  const status = event.detail.xhr.status;
+  requestError(`Could not update this page (the server answered ${status}); reload it to retry.`);
+});
+document.addEventListener("htmx:sendError", () => {
+  requestError("Could not reach Portal to update this page; check the connection, then reload.");
+});
+document.addEventListener("htmx:afterRequest", (event) => {
+  if (event.detail.successful) requestError("");
+});

@@ -1,0 +1,53 @@
+"""The signed-in user's live events WebSocket (/api/v2/users/me/events): builds and agents changed.
+
+Protocol: once subscribed the server sends {"type": "subscribed"}; then one
+{"type": "event", "event": {"kind": "build" | "agent", "workspace_id", ...ids, "status"}} per
+change to a workspace the user owns (see workspaces.events). The client says nothing. Events are
+not replayed: a client that reconnects should re-read what it shows once. Refusals close with
+4401 (not signed in) or 4403 (suspended) and a reason, like the log WebSockets.
+"""
+
+from __future__ import annotations
+
+import json
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.urls import path
+
+from workspaces import events
+
+
+class UserEventsConsumer(AsyncWebsocketConsumer):
+    async def connect(self):
+        self.group = None
+        # Accept first: a close before accepting reaches the client as a bare HTTP 403, without
+        # the code and reason that tell it what is wrong.
+        await self.accept()
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            reason = (
+                self.scope.get("auth_error") or "Sign in: send 'Authorization: Bearer <token>'."
+            )
+            return await self.close(code=4401, reason=reason.encode()[:120].decode(errors="ignore"))
+        if not user.is_active:
+            return await self.close(code=4403, reason="Your account is suspended.")
+        self.group = events.group_name(user.pk)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        # From here on no event is missed: a client may re-read its page now.
+        await self.send(text_data=json.dumps({"type": "subscribed"}))
+
+    async def disconnect(self, code):
+        if self.group is not None:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+            self.group = None
+
+    async def receive(self, text_data=None, bytes_data=None):
+        pass  # the client has nothing to say on this socket
+
+    async def user_event(self, message):
+        await self.send(text_data=json.dumps({"type": "event", "event": message["event"]}))
+
+
+websocket_urlpatterns = [
+    path("api/v2/users/me/events", UserEventsConsumer.as_asgi()),
+]
