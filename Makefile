@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test install install-test assets lint format bench bench-builds bench-relay bench-web clean
+.PHONY: run test install install-test assets lint format bench bench-builds bench-relay bench-agents bench-web clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,7 @@ install: $(STAMP) $(WHEELS_STAMP) assets
 install-test: $(TEST_STAMP) $(WHEELS_STAMP) assets
 
 ## Front-end packages from npm (package-lock.json), copied where Django serves them.
+# axe-core is there for the browser tests only (tests/browser/test_accessibility.py); no page loads it.
 VENDOR := portal/web/static/web/vendor
 VENDOR_STAMP := $(VENDOR)/.installed
 $(VENDOR_STAMP): package.json package-lock.json
@@ -37,6 +38,7 @@ $(VENDOR_STAMP): package.json package-lock.json
 	cp node_modules/htmx.org/dist/htmx.min.js \
 	   node_modules/@xterm/xterm/lib/xterm.js node_modules/@xterm/xterm/css/xterm.css \
 	   node_modules/@xterm/addon-fit/lib/addon-fit.js $(VENDOR)/
+	cp node_modules/axe-core/axe.min.js $(VENDOR)/
 	touch $@
 assets: $(VENDOR_STAMP)
 
@@ -65,6 +67,10 @@ bench-builds: $(TEST_STAMP)
 bench-relay: $(TEST_STAMP) $(WHEELS_STAMP)
 	$(BIN)/python bench/relay.py
 	$(BIN)/python bench/ssh.py
+
+## 10,000 idle agents on one server process: heartbeat p50/p95/p99 and server RSS.
+bench-agents: $(TEST_STAMP)
+	$(BIN)/python bench/idle_agents.py
 
 bench-web: $(TEST_STAMP) assets
 	$(BIN)/python bench/web_pages.py
