@@ -11,19 +11,23 @@ from datetime import datetime, timedelta
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.db import transaction
-from django.db.models import F, Q
+from django.db import connection, transaction
+from django.db.models import F, Q, Value
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from portal import config
 from portal.errors import NotFound, ValidationFailed
+from workspaces import events
 from workspaces.choices import AgentLifecycle, AppHealth, BuildTransition, LogLevel
 from workspaces.models import WorkspaceAgent, WorkspaceAgentLog, WorkspaceApp
 
 # Agents ping every 5 s; this many seconds of silence and the agent counts as gone.
 DEFAULT_INACTIVE_SECONDS = 15
 MAX_LOG_LINES_PER_MESSAGE = 1000
+ANNOUNCE_MAX = 100  # disconnections announced to the owners' pages one by one, at most
 MAX_LOG_LINE_CHARS = 8192
 MAX_LOG_SOURCE_CHARS = 128
 TRUNCATED = " [truncated]"
@@ -79,6 +83,19 @@ def authenticate_agent(token: str | None) -> WorkspaceAgent | None:
     )
 
 
+def agent_id_for_token(token: str | None):
+    """authenticate_agent's answer as an id only: control sockets keep no rows in memory."""
+    if not token:
+        return None
+    return (
+        _live_agents()
+        .filter(token_hash=hash_token(token))
+        .order_by("-resource__job__build__build_number", "-created_at")
+        .values_list("pk", flat=True)
+        .first()
+    )
+
+
 def agent_status(agent: WorkspaceAgent, now: datetime | None = None) -> str:
     """connecting until it first connects; connected while its socket is open and it pings;
     timeout when it went silent without closing; disconnected once its socket closed."""
@@ -99,15 +116,36 @@ def agent_connected(agent: WorkspaceAgent, *, version: str | None = None) -> dat
     fields = {"last_connected_at": now, "last_seen_at": now}
     if version is not None:
         fields["version"] = str(version)[:64]
-    WorkspaceAgent.objects.filter(pk=agent.pk).update(**fields)
-    # A conditional update: two connections racing still set it only once.
-    WorkspaceAgent.objects.filter(pk=agent.pk, first_connected_at__isnull=True).update(
-        first_connected_at=now
+    # One statement; COALESCE keeps the first connection's time when two connections race.
+    WorkspaceAgent.objects.filter(pk=agent.pk).update(
+        first_connected_at=Coalesce(F("first_connected_at"), Value(now)), **fields
     )
+    events.agent_changed(agent.pk, status="connected")
     for name, value in fields.items():
         setattr(agent, name, value)
     agent.first_connected_at = agent.first_connected_at or now
     return now
+
+
+def connect_agent(token: str | None) -> tuple | None:
+    """(agent id, connection time) for a control socket opening with this token, or None.
+
+    One call (one thread hop from the event loop) for what a connection needs first.
+    """
+    agent_id = agent_id_for_token(token)
+    if agent_id is None:
+        return None
+    return agent_id, agent_connected(WorkspaceAgent(id=agent_id))
+
+
+def hello_manifest(agent_id, *, version: str) -> dict:
+    """Record the version an agent announced; returns its manifest."""
+    agent = WorkspaceAgent.objects.select_related("resource__job__build__workspace__owner").get(
+        pk=agent_id
+    )
+    if agent.version != str(version or "")[:64]:  # a reconnecting agent: nothing to write
+        agent_hello(agent, version=version)
+    return manifest(agent)
 
 
 def agent_hello(agent: WorkspaceAgent, *, version: str) -> None:
@@ -123,6 +161,37 @@ def agent_seen(agent: WorkspaceAgent) -> bool:
     return bool(updated)
 
 
+def record_seen(agent_ids, at: datetime) -> set:
+    """agent_seen for many agents in one statement; returns the ids whose workspace is live.
+
+    Control sockets batch their heartbeats: one UPDATE per ping would be thousands of writes a
+    second with thousands of agents. A heartbeat also undoes an inactivity mark
+    (mark_inactive) made while the agent was silent on a socket that is still open, e.g. a
+    suspended process that resumed: the socket is alive, so the agent is connected again.
+    """
+    ids = list(agent_ids)
+    if not ids:
+        return set()
+    # The ids go as one array parameter: an IN list of a thousand UUIDs costs the ORM
+    # milliseconds of Python, in the server process that answers the heartbeats. RETURNING
+    # (raw SQL for it) tells the live ones in the same statement.
+    live = (
+        _live_agents()
+        .filter(pk__in=RawSQL("SELECT unnest(%s::uuid[])", (ids,)))
+        .order_by()
+        .values("pk")
+    )
+    live_sql, live_params = live.query.sql_with_params()
+    table = WorkspaceAgent._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET last_seen_at = %s, disconnected_at = NULL "  # noqa: S608 - our table and ORM SQL
+            f"WHERE id IN ({live_sql}) RETURNING id",
+            [at, *live_params],
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
 def agent_disconnected(agent: WorkspaceAgent, *, connected_at: datetime | None = None) -> None:
     """Record that the connection opened at `connected_at` closed.
 
@@ -135,6 +204,32 @@ def agent_disconnected(agent: WorkspaceAgent, *, connected_at: datetime | None =
         qs = qs.filter(last_connected_at=connected_at)
     if qs.update(disconnected_at=now):
         agent.disconnected_at = now
+        events.agent_changed(agent.pk, status="disconnected")
+
+
+def record_disconnections(ended) -> int:
+    """agent_disconnected for many connections at once: (agent id, connected_at) pairs.
+
+    A server stopping, or a network fault, ends thousands of connections together: one
+    statement for all of them. Returns how many agents were marked.
+    """
+    ended = list(ended)
+    if not ended:
+        return 0
+    table = WorkspaceAgent._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} AS a SET disconnected_at = %s "  # noqa: S608 - our table
+            "FROM unnest(%s::uuid[], %s::timestamptz[]) AS e(id, connected_at) "
+            "WHERE a.id = e.id AND a.last_connected_at = e.connected_at",
+            [timezone.now(), [i for i, _ in ended], [t for _, t in ended]],
+        )
+        marked = cursor.rowcount
+    # A mass hang-up (a server stopping) is not announced agent by agent: the pages' own event
+    # sockets dropped with that server too, and they re-read everything when they reconnect.
+    if marked and len(ended) <= ANNOUNCE_MAX:
+        events.agents_changed([i for i, _ in ended], status="disconnected")
+    return marked
 
 
 def mark_inactive(timeout: float | timedelta | None = None) -> int:
@@ -147,12 +242,15 @@ def mark_inactive(timeout: float | timedelta | None = None) -> int:
     if not isinstance(timeout, timedelta):
         timeout = timedelta(seconds=timeout)
     now = timezone.now()
-    return (
+    marked = (
         WorkspaceAgent.objects.filter(last_connected_at__isnull=False)
         .filter(Q(disconnected_at__isnull=True) | Q(disconnected_at__lt=F("last_connected_at")))
         .filter(Q(last_seen_at__isnull=True) | Q(last_seen_at__lt=now - timeout))
         .update(disconnected_at=now)
     )
+    if marked:
+        events.agents_disconnected_at(now)
+    return marked
 
 
 def report_lifecycle(agent: WorkspaceAgent, state: str, reason: str = "") -> WorkspaceAgent:
@@ -167,6 +265,9 @@ def report_lifecycle(agent: WorkspaceAgent, state: str, reason: str = "") -> Wor
         row = WorkspaceAgent.objects.select_for_update().get(pk=agent.pk)
         fields = row.transition(state, reason=str(reason or "")[:255])
         row.save(update_fields=fields)
+        # Startup log followers end on the lifecycle, sent after the lines published before it.
+        transaction.on_commit(lambda: publish_lifecycle(agent.pk, state))
+        events.agent_changed(agent.pk, lifecycle=state)
     for name in fields:
         setattr(agent, name, getattr(row, name))
     return agent
@@ -222,6 +323,12 @@ def publish_logs(agent_id, rows: list[dict]) -> None:
             logs_group_name(agent_id),
             {"type": "agent.logs", "logs": [_plain(r) for r in rows]},
         )
+
+
+def publish_lifecycle(agent_id, state: str) -> None:
+    async_to_sync(get_channel_layer().group_send)(
+        logs_group_name(agent_id), {"type": "agent.lifecycle", "state": str(state)}
+    )
 
 
 def append_logs(agent: WorkspaceAgent, logs) -> tuple[list[dict], int]:

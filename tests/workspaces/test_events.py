@@ -193,6 +193,38 @@ def test_agent_changes_reach_the_owner(alice):
     asyncio.run(go())
 
 
+def test_the_agent_services_announce_connect_lifecycle_and_disconnect(alice):
+    """What the agent's control socket records (workspaces.agents) reaches the owner's pages."""
+    from workspaces import agents
+
+    ws = create(alice, "dev")
+    run_to_end(ws.latest_build.job_id)
+    resource = WorkspaceResource.objects.create(
+        job_id=ws.latest_build.job_id, transition="start", type="terraform_data", name="vm"
+    )
+    agent = WorkspaceAgent.objects.create(resource=resource, name="main", token_hash="0" * 64)
+    headers = bearer(alice)
+
+    async def go():
+        comm = await connect(PATH, headers)
+        await subscribed(comm)
+        holder = {}
+        in_thread(lambda: holder.update(at=agents.agent_connected(agent)))
+        assert (await next_event(comm))["status"] == "connected"
+        in_thread(agents.report_lifecycle, agent, "starting")
+        assert (await next_event(comm))["lifecycle"] == "starting"
+        in_thread(agents.agent_disconnected, agent, connected_at=holder["at"])
+        assert (await next_event(comm))["status"] == "disconnected"
+        in_thread(lambda: agents.agent_connected(agent))
+        await next_event(comm)
+        in_thread(agents.mark_inactive, -60)  # everyone is silent "for too long"
+        assert (await next_event(comm))["status"] == "disconnected"
+        await comm.send_input({"type": "websocket.disconnect", "code": 1000})
+        await asyncio.wait_for(asyncio.shield(comm.future), WAIT)
+
+    asyncio.run(go())
+
+
 def test_signed_out_and_suspended_are_refused(alice, system):
     headers = bearer(alice)
     accounts.suspend_user(alice, actor=system, reason="test")
