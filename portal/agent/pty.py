@@ -53,12 +53,41 @@ def parse_options(message: dict) -> dict:
     }
 
 
-def _set_size(fd: int, rows: int, cols: int) -> None:
+def set_size(fd: int, rows: int, cols: int) -> None:
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
 
 def _controlling_tty() -> None:  # runs in the child, after setsid
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def spawn(argv: list, *, env: dict, cwd: str, rows: int, cols: int, executable=None):
+    """(process, PTY master fd): argv in a new session whose controlling terminal is the PTY.
+
+    Shared by web terminals and SSH sessions with a terminal. The master is non-blocking.
+    """
+    master, slave = os.openpty()
+    try:
+        set_size(slave, rows, cols)
+        proc = subprocess.Popen(  # noqa: S603 - the user's own shell, in their own workspace
+            argv,
+            executable=executable,
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            cwd=cwd,
+            env=env,
+            start_new_session=True,
+            preexec_fn=_controlling_tty,  # noqa: PLW1509 - setsid then take the tty: job control
+            close_fds=True,
+        )
+    except BaseException:
+        os.close(master)
+        raise
+    finally:
+        os.close(slave)
+    os.set_blocking(master, False)
+    return proc, master
 
 
 class Session:
@@ -76,27 +105,7 @@ class Session:
         self._writable.set()
         self._reading = False
         self._expiry: asyncio.TimerHandle | None = None
-        master, slave = os.openpty()
-        try:
-            _set_size(slave, rows, cols)
-            self.proc = subprocess.Popen(
-                argv,
-                stdin=slave,
-                stdout=slave,
-                stderr=slave,
-                cwd=cwd,
-                env=env,
-                start_new_session=True,
-                preexec_fn=_controlling_tty,  # noqa: PLW1509 - setsid then take the tty: job control
-                close_fds=True,
-            )
-        except BaseException:
-            os.close(master)
-            raise
-        finally:
-            os.close(slave)
-        self.fd = master
-        os.set_blocking(master, False)
+        self.proc, self.fd = spawn(argv, env=env, cwd=cwd, rows=rows, cols=cols)
         self._resume_reading()
 
     # -- output ------------------------------------------------------------------------------
@@ -168,7 +177,7 @@ class Session:
     def resize(self, rows, cols) -> None:
         if self.fd >= 0:
             with contextlib.suppress(OSError):
-                _set_size(self.fd, _size(rows, DEFAULT_ROWS), _size(cols, DEFAULT_COLS))
+                set_size(self.fd, _size(rows, DEFAULT_ROWS), _size(cols, DEFAULT_COLS))
 
     # -- attach / detach ---------------------------------------------------------------------
 

@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import os
 import pwd
 import signal
 import socket
-import struct
 import subprocess
-import termios
 
-from portal.agent import deps, tunnel
+from portal.agent import deps, fdio, pty, tunnel
 
 READ_CHUNK = 64 * 1024
 LOOPBACK = {"", "localhost", "127.0.0.1", "::1"}
@@ -32,15 +29,6 @@ def _shell() -> str:
     except KeyError:
         shell = ""
     return shell if shell and os.access(shell, os.X_OK) else "/bin/sh"
-
-
-def _set_size(fd: int, cols: int, rows: int) -> None:
-    if cols > 0 and rows > 0:
-        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-
-
-def _controlling_tty() -> None:  # in the child, after setsid: the PTY becomes its terminal
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
 def exit_status(returncode: int) -> tuple[int | None, str | None]:
@@ -313,90 +301,33 @@ async def _run_pipes(process, command, env, cwd) -> int:
 async def _run_pty(process, command, env, cwd) -> int:
     """A shell or command on a PTY of the client's size; window changes resize it."""
     shell, argv = _argv(command)
-    master, slave = os.openpty()
     cols, rows = process.term_size[:2]
-    try:
-        _set_size(slave, cols or 80, rows or 24)
-        proc = subprocess.Popen(  # noqa: S603 - the user's own shell, in their own workspace
-            argv,
-            executable=shell,
-            stdin=slave,
-            stdout=slave,
-            stderr=slave,
-            cwd=cwd,
-            env=env,
-            start_new_session=True,
-            preexec_fn=_controlling_tty,  # noqa: PLW1509 - setsid, then take the tty
-            close_fds=True,
-        )
-    except BaseException:
-        os.close(master)
-        raise
-    finally:
-        os.close(slave)
-    os.set_blocking(master, False)
+    proc, master = pty.spawn(
+        argv, env=env, cwd=cwd, rows=rows or 24, cols=cols or 80, executable=shell
+    )
     loop = asyncio.get_running_loop()
-    pty = _PTY(loop, master)
-
-    async def write(data: bytes) -> None:
-        await pty.write(data)
+    terminal = fdio.AsyncFD(loop, master)
 
     def on_resize(width: int, height: int) -> None:
         with contextlib.suppress(OSError):
-            _set_size(master, width, height)  # the kernel sends the shell SIGWINCH
+            if width > 0 and height > 0:
+                pty.set_size(master, height, width)  # the kernel sends the shell SIGWINCH
 
     async def feed() -> None:
         with contextlib.suppress(OSError):
-            await _pipe_in(process, write, lambda name: _signal_group(proc, name), on_resize)
+            await _pipe_in(
+                process, terminal.write, lambda name: _signal_group(proc, name), on_resize
+            )
 
     feeder = asyncio.ensure_future(feed())
     try:
-        while data := await pty.read():
+        while data := await terminal.read(READ_CHUNK):
             process.stdout.write(data)
             await process.stdout.drain()
         return await loop.run_in_executor(None, proc.wait)
     finally:
         feeder.cancel()
-        pty.close()
+        with contextlib.suppress(OSError):
+            os.close(master)
         if proc.poll() is None:
             _signal_group(proc, "HUP")
-
-
-class _PTY:
-    """Non-blocking reads and writes on a PTY master fd."""
-
-    def __init__(self, loop, fd: int):
-        self.loop, self.fd = loop, fd
-
-    async def _wait(self, add, remove) -> None:
-        ready = self.loop.create_future()
-        add(self.fd, lambda: ready.done() or ready.set_result(None))
-        try:
-            await ready
-        finally:
-            remove(self.fd)
-
-    async def read(self) -> bytes:
-        """Output of the PTY; b"" once every process holding its terminal is gone."""
-        while True:
-            try:
-                return os.read(self.fd, READ_CHUNK)
-            except BlockingIOError:
-                await self._wait(self.loop.add_reader, self.loop.remove_reader)
-            except OSError:  # EIO: the terminal's last holder exited
-                return b""
-
-    async def write(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            try:
-                view = view[os.write(self.fd, view) :]
-            except BlockingIOError:
-                await self._wait(self.loop.add_writer, self.loop.remove_writer)
-            except OSError:
-                return
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            os.close(self.fd)
-        self.fd = -1

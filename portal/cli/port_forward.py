@@ -51,6 +51,33 @@ def stream_url(server_url: str, agent_id: str, port: int) -> str:
     return f"{ws_scheme}://{rest}{path}?kind=tcp&port={port}"
 
 
+async def open_stream(server_url: str, token: str, url: str):
+    """A stream's WebSocket (port-forward, ssh), or CLIError with the server's answer."""
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import InvalidStatus, WebSocketException
+
+    from portal import __version__
+
+    try:
+        return await connect(
+            url,
+            additional_headers={"Authorization": f"Bearer {token}"},
+            user_agent_header=f"portal-cli/{__version__}",
+            open_timeout=15,
+            ping_interval=20,
+            ping_timeout=None,  # a stream paused by backpressure must not be timed out
+            close_timeout=3,
+            max_size=MAX_FRAME,
+            compression=None,  # tunnel traffic is binary or encrypted: deflate burns CPU
+        )
+    except InvalidStatus as exc:
+        status = exc.response.status_code
+        hint = " (run `portal login URL` to sign in again)" if status == 401 else ""
+        raise CLIError(f"the server refused the connection: HTTP {status}{hint}") from None
+    except (TimeoutError, OSError, WebSocketException) as exc:
+        raise CLIError(f"cannot reach {server_url}: {exc or type(exc).__name__}") from None
+
+
 class Forwarder:
     """Listens on local ports; each accepted connection gets its own stream WebSocket."""
 
@@ -93,30 +120,17 @@ class Forwarder:
         return server
 
     async def _forward(self, reader, writer, remote: int) -> None:
-        from websockets.asyncio.client import connect
-        from websockets.exceptions import InvalidStatus, WebSocketException
-
-        from portal import __version__
-
         try:
-            async with connect(
-                stream_url(self.server_url, self.agent_id, remote),
-                additional_headers={"Authorization": f"Bearer {self.token}"},
-                user_agent_header=f"portal-cli/{__version__}",
-                open_timeout=15,
-                ping_interval=20,
-                ping_timeout=None,  # a stream paused by backpressure must not be timed out
-                close_timeout=3,
-                max_size=MAX_FRAME,
-                compression=None,  # tunnel traffic is binary or encrypted: deflate burns CPU
-            ) as ws:
+            ws = await open_stream(
+                self.server_url, self.token, stream_url(self.server_url, self.agent_id, remote)
+            )
+        except CLIError as exc:
+            _error(remote, str(exc))
+            writer.close()
+            return
+        try:
+            async with ws:
                 await self._pump(ws, reader, writer, remote)
-        except InvalidStatus as exc:
-            status = exc.response.status_code
-            hint = " (run `portal login URL` to sign in again)" if status == 401 else ""
-            _error(remote, f"the server refused the connection: HTTP {status}{hint}")
-        except (TimeoutError, OSError, WebSocketException) as exc:
-            _error(remote, f"cannot reach {self.server_url}: {exc or type(exc).__name__}")
         finally:
             writer.close()
             with contextlib.suppress(Exception):  # the local peer may already be gone

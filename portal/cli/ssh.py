@@ -21,7 +21,7 @@ import click
 from portal.agent import tunnel
 from portal.cli.build_runs import get_workspace
 from portal.cli.client import API_PREFIX, CLIError, logged_in, quote
-from portal.cli.port_forward import choose_agent
+from portal.cli.port_forward import choose_agent, open_stream
 from portal.cli.ssh_io import FD, raw_terminal
 
 CONNECTION_FAILED = 255  # what OpenSSH exits with when it could not connect or lost the link
@@ -83,33 +83,6 @@ def wait_for_agent(client, target: str, timeout: float, quiet: bool) -> dict:
             click.echo(f"Waiting for the agent of {ref} to connect...", err=True)
             told = True
         time.sleep(1)
-
-
-async def open_stream(server_url: str, token: str, agent_id: str):
-    """The stream's WebSocket, or CLIError with the server's reason."""
-    from websockets.asyncio.client import connect
-    from websockets.exceptions import InvalidStatus, WebSocketException
-
-    from portal import __version__
-
-    try:
-        return await connect(
-            stream_url(server_url, agent_id),
-            additional_headers={"Authorization": f"Bearer {token}"},
-            user_agent_header=f"portal-cli/{__version__}",
-            open_timeout=15,
-            ping_interval=20,
-            ping_timeout=None,  # a stream paused by backpressure must not be timed out
-            close_timeout=3,
-            max_size=tunnel.MAX_FRAME,
-            compression=None,  # SSH is encrypted: deflate only burns CPU
-        )
-    except InvalidStatus as exc:
-        status = exc.response.status_code
-        hint = " (run `portal login URL` to sign in again)" if status == 401 else ""
-        raise CLIError(f"the server refused the connection: HTTP {status}{hint}") from None
-    except (TimeoutError, OSError, WebSocketException) as exc:
-        raise CLIError(f"cannot reach {server_url}: {exc or type(exc).__name__}") from None
 
 
 class Refusal:
@@ -242,7 +215,7 @@ async def _drain(stream, out: FD) -> None:
 
 
 async def _main(client_url: str, token: str, agent_id: str, mode: str, command, tty, stdin_on):
-    ws = await open_stream(client_url, token, agent_id)
+    ws = await open_stream(client_url, token, stream_url(client_url, agent_id))
     try:
         if mode == "stdio":
             await _pump_stdio(ws)
