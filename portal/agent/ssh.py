@@ -20,7 +20,7 @@ import subprocess
 from portal.agent import deps, fdio, pty, tunnel
 
 READ_CHUNK = 64 * 1024
-LOOPBACK = {"", "localhost", "127.0.0.1", "::1"}
+LOOPBACK = {"localhost", "127.0.0.1", "::1"}
 
 
 def _shell() -> str:
@@ -52,6 +52,7 @@ class Server:
         self._log = log
         self._ready: asyncio.Future | None = None
         self._asyncssh = None
+        self._server_class = None
         self._host_key = None
 
     def prepare(self) -> asyncio.Future:
@@ -68,6 +69,7 @@ class Server:
             await loop.run_in_executor(None, deps.install, self._server_url)
             import asyncssh
         self._asyncssh = asyncssh
+        self._server_class = _server_class(asyncssh)
         self._host_key = await loop.run_in_executor(None, self._load_host_key)
 
     def _load_host_key(self):
@@ -106,7 +108,7 @@ class Server:
         try:
             conn = await self._asyncssh.run_server(
                 ours,
-                server_factory=lambda: _Auth(),
+                server_factory=self._server_class,
                 server_host_keys=[self._host_key],
                 process_factory=self._session,
                 sftp_factory=self._sftp_factory(),
@@ -157,8 +159,7 @@ class Server:
     async def _session(self, process) -> None:
         env = self._env()
         env.update({str(k): str(v) for k, v in (process.env or {}).items()})
-        peer = process.get_extra_info("peername") or ("portal", 0)
-        env["SSH_CONNECTION"] = f"{peer[0] if peer else 'portal'} 0 127.0.0.1 22"
+        env["SSH_CONNECTION"] = "portal 0 127.0.0.1 22"  # a tunnel has no client address
         env.setdefault("SHELL", _shell())
         env.setdefault("USER", pwd.getpwuid(os.getuid()).pw_name)
         command = process.command
@@ -190,41 +191,28 @@ def _argv(command: str | None) -> tuple[str, list[str]]:
     return shell, ["-" + os.path.basename(shell)]  # a login shell, as sshd starts it
 
 
-class _Auth:
-    """asyncssh's server callbacks: no authentication; forwarding as sshd allows by default."""
+def _server_class(asyncssh):
+    """asyncssh's server callbacks, once asyncssh is importable (it may come from the server)."""
 
-    def connection_made(self, conn) -> None:
-        pass
+    class PortalSSHServer(asyncssh.SSHServer):
+        """No authentication; TCP forwarding as sshd allows it by default."""
 
-    def connection_lost(self, exc) -> None:
-        pass
+        def begin_auth(self, username: str) -> bool:
+            return False  # the Portal server authorized this stream
 
-    def debug_msg_received(self, msg, lang, always_display) -> None:
-        pass
+        def connection_requested(self, dest_host, dest_port, orig_host, orig_port) -> bool:
+            return True  # -L and VS Code Remote-SSH: from inside the workspace, as the user
 
-    def begin_auth(self, username: str) -> bool:
-        return False  # the Portal server authorized this stream
+        def unix_connection_requested(self, dest_path) -> bool:
+            return True
 
-    def auth_completed(self) -> None:
-        pass
+        def server_requested(self, listen_host, listen_port) -> bool:
+            # -R listens inside the workspace on loopback only ("" would be every interface,
+            # where sshd's GatewayPorts=no would still bind loopback): never open the
+            # workspace to its network.
+            return listen_host in LOOPBACK
 
-    def connection_requested(self, dest_host, dest_port, orig_host, orig_port) -> bool:
-        return True
-
-    def unix_connection_requested(self, dest_path) -> bool:
-        return True
-
-    def server_requested(self, listen_host, listen_port) -> bool:
-        return listen_host in LOOPBACK  # never open the workspace to its network
-
-    def unix_server_requested(self, listen_path) -> bool:
-        return False
-
-    def __getattr__(self, name):
-        # Every other callback (password_auth_supported, ...) is "no".
-        if name.endswith("_supported") or name.endswith("_requested"):
-            return lambda *a, **k: False
-        raise AttributeError(name)
+    return PortalSSHServer
 
 
 async def _pipe_out(stream, channel) -> None:

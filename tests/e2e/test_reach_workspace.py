@@ -272,3 +272,36 @@ def test_the_app_proxy_serves_the_preview_app_to_its_owner_only(box):
     anonymous = httpx.get(url, timeout=30)
     assert anonymous.status_code in {401, 302, 303}
     assert "Hello" not in anonymous.text
+
+
+def test_openssh_local_forward_reaches_a_port_in_the_workspace(box, tmp_path):
+    """What VS Code Remote-SSH relies on: `ssh -L` through the agent's SSH server."""
+    import socket
+
+    config = tmp_path / "ssh_config"
+    done = box.portal("config-ssh", "--ssh-config-file", str(config), "--yes")
+    assert done.returncode == 0, done.stderr
+    app = next(a for a in box.agent()["apps"] if a["slug"] == "preview")
+    remote = int(app["url"].rsplit(":", 1)[1].strip("/"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        local = s.getsockname()[1]
+    tunnel = subprocess.Popen(
+        ["ssh", "-F", str(config), "-N", "-o", "ExitOnForwardFailure=yes",
+         "-L", f"{local}:127.0.0.1:{remote}", "portal.box"],
+        env=box.env, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert tunnel.poll() is None, tunnel.stderr.read()
+            try:
+                page = httpx.get(f"http://127.0.0.1:{local}/", timeout=10)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "the -L forward never answered"
+                time.sleep(0.3)
+        assert "Hello from workspace box" in page.text
+    finally:
+        tunnel.terminate()
+        tunnel.wait(10)
