@@ -125,6 +125,7 @@ class Supervisor:
 def _banner(cfg: config.Config) -> None:
     click.echo("")
     click.secho("Portal is ready.", bold=True)
+    click.echo(f"  Web portal        {cfg.access_url}/  (sign in here)")
     click.echo(f"  Operator console  {cfg.access_url}/admin/")
     click.echo(f"  REST API          {cfg.access_url}/api/v2/  (OpenAPI: /api/v2/openapi.json)")
     click.echo(f"  CLI               portal login {cfg.access_url}")

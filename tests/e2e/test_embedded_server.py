@@ -85,7 +85,7 @@ def test_first_start_prints_the_owner_once_and_serves_api_and_admin(first):
     password = first.first_user_password()
     assert password and not password.startswith("(")
     assert first.output.count("password:") == 1
-    assert first.url in first.output  # the banner says where to go
+    assert f"Web portal        {first.url}/" in first.output  # the banner says where to go
 
     buildinfo = httpx.get(f"{first.url}/api/v2/buildinfo")
     assert buildinfo.status_code == 200
