@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import connection, transaction
-from django.db.models import F, Q, Value
+from django.db.models import Exists, F, OuterRef, Q, Value
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -22,7 +22,7 @@ from portal import config
 from portal.errors import NotFound, ValidationFailed
 from workspaces import events
 from workspaces.choices import AgentLifecycle, AppHealth, BuildTransition, LogLevel
-from workspaces.models import WorkspaceAgent, WorkspaceAgentLog, WorkspaceApp
+from workspaces.models import WorkspaceAgent, WorkspaceAgentLog, WorkspaceApp, WorkspaceBuild
 
 # Agents ping every 5 s; this many seconds of silence and the agent counts as gone.
 DEFAULT_INACTIVE_SECONDS = 15
@@ -64,7 +64,19 @@ def logs_group_name(agent_id) -> str:
 
 
 def _live_agents():
+    """Agents of their workspace's newest start build, in a workspace not deleted.
+
+    A start build in progress has no agent rows until Terraform ends, but its agent is often up
+    and dialing before that, with the same token as the previous start's: it must be refused
+    (it retries) rather than take over the previous build's row, which the page no longer shows.
+    """
+    newer_start = WorkspaceBuild.objects.filter(
+        workspace_id=OuterRef("resource__job__build__workspace_id"),
+        transition=BuildTransition.START,
+        build_number__gt=OuterRef("resource__job__build__build_number"),
+    )
     return WorkspaceAgent.objects.filter(
+        ~Exists(newer_start),
         resource__job__build__workspace__deleted_at__isnull=True,
         resource__job__build__transition=BuildTransition.START,
     )

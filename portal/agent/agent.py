@@ -39,10 +39,22 @@ MANIFEST_TIMEOUT = 30.0
 DRAIN_TIMEOUT = 10.0
 KILL_GRACE = 3.0
 CLOSE_BAD_TOKEN = 4401
+# A refused token is retried (with backoff) for this long before the agent gives up: the
+# build that started the agent writes its agent rows, token included, only when Terraform
+# ends, and the agent is usually up and dialing before that.
+TOKEN_GRACE_ENV = "PORTAL_AGENT_TOKEN_GRACE_SECONDS"
+TOKEN_GRACE_SECONDS = 600.0
 _READ_CHUNK = 65536
 # The server keeps at most 8192 characters of a line; longer lines are sent in pieces instead.
 LINE_MAX = 8192
 _ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64", "armv7l": "arm"}
+
+
+def token_grace_seconds() -> float:
+    try:
+        return max(0.0, float(os.environ.get(TOKEN_GRACE_ENV) or TOKEN_GRACE_SECONDS))
+    except ValueError:
+        return TOKEN_GRACE_SECONDS
 
 
 class FatalError(Exception):
@@ -209,25 +221,23 @@ class Agent:
         from websockets.exceptions import ConnectionClosed, InvalidStatus
 
         backoff = BACKOFF_MIN
+        refused_since = None  # when the server began refusing the token, in this run of refusals
         while True:
             self._reached = False
+            refusal = None
             try:
                 await self._session()
             except ConnectionClosed as exc:
                 if exc.rcvd is not None and exc.rcvd.code == CLOSE_BAD_TOKEN:
-                    raise FatalError(
-                        f"the server refused the agent token ({exc.rcvd.reason or 'code 4401'}); "
-                        f"check {TOKEN_ENV}"
-                    ) from None
-                if not self._closing:
+                    refusal = exc.rcvd.reason or "code 4401"
+                elif not self._closing:
                     log(f"connection closed: {exc}")
             except InvalidStatus as exc:
                 status = exc.response.status_code
                 if status in (401, 403):
-                    raise FatalError(
-                        f"the server refused the agent token (HTTP {status}); check {TOKEN_ENV}"
-                    ) from None
-                log(f"connection refused by the server: HTTP {status}")
+                    refusal = f"HTTP {status}"
+                else:
+                    log(f"connection refused by the server: HTTP {status}")
             except (OSError, asyncio.TimeoutError) as exc:  # noqa: UP041 - distinct before 3.11
                 log(f"cannot reach {self.url}: {exc or type(exc).__name__}")
             except Exception as exc:  # noqa: BLE001 - any other failure is retried with backoff
@@ -237,6 +247,14 @@ class Agent:
                 self._ws = None
             if self._closing:
                 return
+            if refusal is None:
+                refused_since = None
+            else:
+                refused_since = refused_since or time.monotonic()
+                message = f"the server refused the agent token ({refusal}); check {TOKEN_ENV}"
+                if time.monotonic() - refused_since >= token_grace_seconds():
+                    raise FatalError(message)
+                log(f"{message}; retrying, as its build may still be running")
             if self._reached:
                 backoff = BACKOFF_MIN
             delay = min(BACKOFF_MAX, backoff * random.uniform(0.75, 1.25))  # noqa: S311 - jitter

@@ -200,14 +200,26 @@ def test_reconnects_after_server_restart_without_rerunning_scripts(make_server, 
     assert server.states() == ["starting", "ready", "shutting_down", "off"]
 
 
-def test_bad_token_close_4401_is_fatal(make_server, run_agent, tmp_path):
+def test_a_refused_token_is_retried_for_a_grace_period_then_fatal(make_server, run_agent, tmp_path):
     server = make_server(reject=True)
-    agent = run_agent(server.url, token="wrong-token-value")
-    assert agent.wait(15) == 1
+    agent = run_agent(
+        server.url, token="wrong-token-value", env={"PORTAL_AGENT_TOKEN_GRACE_SECONDS": "2"}
+    )
+    assert agent.wait(20) == 1
     output = agent_log(tmp_path)
     assert "refused the agent token" in output and "PORTAL_AGENT_TOKEN" in output
     assert "wrong-token-value" not in output
-    assert len(server.auth_headers) == 1  # no retry loop against a refused token
+    assert 2 <= len(server.auth_headers) <= 6  # retried with backoff, not hammered
+
+
+def test_a_token_refused_while_its_build_runs_connects_once_accepted(make_server, run_agent):
+    """The agent dials before its build has written the agent rows: refused, then accepted."""
+    server = make_server(reject=True)
+    agent = run_agent(server.url)
+    server.wait(lambda: len(server.auth_headers) >= 2, what="a retry after the refusal")
+    server.reject = False
+    server.wait(lambda: "ready" in server.states(), what="ready")
+    assert agent.poll() is None
 
 
 def test_sigint_also_stops_cleanly(make_server, run_agent):
@@ -224,7 +236,7 @@ def test_sigint_also_stops_cleanly(make_server, run_agent):
 
 def test_http_403_at_handshake_is_fatal_too(make_server, run_agent, tmp_path):
     server = make_server(reject_http=True)
-    agent = run_agent(server.url)
+    agent = run_agent(server.url, env={"PORTAL_AGENT_TOKEN_GRACE_SECONDS": "0"})
     assert agent.wait(15) == 1
     assert "refused the agent token (HTTP 403)" in agent_log(tmp_path)
     assert TOKEN not in agent_log(tmp_path)

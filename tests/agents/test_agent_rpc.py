@@ -144,6 +144,26 @@ def test_the_newest_start_build_of_the_token_wins(agent, alice):
     assert agents.authenticate_agent("other") is None
 
 
+def test_while_a_newer_start_build_runs_the_token_is_refused_not_given_the_old_row(agent):
+    """The new build's agent dials before its rows exist: it must wait (it retries), not take
+    over the previous start's row, which would then show connected while the page shows the
+    new row forever connecting."""
+    from tests import factories
+
+    ws = agent.resource.job.build.workspace
+    stop = factories.WorkspaceBuildFactory(workspace=ws, transition="stop")
+    assert agents.authenticate_agent(TOKEN).pk == agent.pk  # a stop build: still the agent
+    running = factories.WorkspaceBuildFactory(workspace=ws, transition="start")
+    assert running.build_number > stop.build_number
+    assert agents.authenticate_agent(TOKEN) is None
+    assert agents.agent_id_for_token(TOKEN) is None
+    resource = type(agent.resource).objects.create(
+        job_id=running.job_id, transition="start", type="terraform_data", name="vm"
+    )
+    new = WorkspaceAgent.objects.create(resource=resource, name="main", token_hash=agent.token_hash)
+    assert agents.agent_id_for_token(TOKEN) == new.pk
+
+
 def test_lifecycle_starting_then_ready_is_recorded(agent):
     async def go():
         fake = FakeAgent(TOKEN)
