@@ -92,6 +92,8 @@ def box():
             assert time.monotonic() < deadline, agent
             time.sleep(0.5)
         yield ws
+        # The workspace's agent is a detached process: deleting the workspace stops it.
+        ws.portal("delete", "box", "--yes")
     finally:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
