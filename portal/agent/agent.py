@@ -19,6 +19,7 @@ import urllib.request
 
 from portal.agent import health, pty, ssh, streams
 from portal.agent.cron import Cron, CronError
+from portal.agent.script_output import ScriptResult, pump_lines
 
 try:
     from portal import __version__ as VERSION
@@ -44,9 +45,6 @@ CLOSE_BAD_TOKEN = 4401
 # ends, and the agent is usually up and dialing before that.
 TOKEN_GRACE_ENV = "PORTAL_AGENT_TOKEN_GRACE_SECONDS"
 TOKEN_GRACE_SECONDS = 600.0
-_READ_CHUNK = 65536
-# The server keeps at most 8192 characters of a line; longer lines are sent in pieces instead.
-LINE_MAX = 8192
 _ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64", "armv7l": "arm"}
 
 
@@ -81,20 +79,6 @@ def rpc_url(base: str) -> str:
 def _now() -> str:
     # dt.UTC and the TimeoutError alias are 3.11+; the agent must run on python3.9 (hence noqa).
     return dt.datetime.now(dt.timezone.utc).isoformat()  # noqa: UP017
-
-
-class ScriptResult:
-    def __init__(self, source: str, exit_code: int | None, timed_out: bool, timeout: float):
-        self.source, self.exit_code, self.timed_out, self.timeout = (
-            source,
-            exit_code,
-            timed_out,
-            timeout,
-        )
-
-    @property
-    def ok(self) -> bool:
-        return not self.timed_out and self.exit_code == 0
 
 
 class Agent:
@@ -525,24 +509,7 @@ class Agent:
             self._procs.discard(proc)
 
     async def _pump(self, stream, source: str, level: str) -> None:
-        pending = b""
-        while True:
-            chunk = await stream.read(_READ_CHUNK)
-            if not chunk:
-                break
-            pending += chunk
-            *lines, pending = pending.split(b"\n")
-            for line in lines:
-                self._emit(source, level, line.rstrip(b"\r"))
-            while len(pending) > LINE_MAX:  # an unfinished very long line goes out in pieces
-                piece, pending = pending[:LINE_MAX], pending[LINE_MAX:]
-                self._emit(source, level, piece)
-        if pending:
-            self._emit(source, level, pending.rstrip(b"\r"))
-
-    def _emit(self, source: str, level: str, line: bytes) -> None:
-        for start in range(0, max(len(line), 1), LINE_MAX):
-            self.add_log(source, level, line[start : start + LINE_MAX].decode("utf-8", "replace"))
+        await pump_lines(stream, lambda text: self.add_log(source, level, text))
 
     @staticmethod
     def _kill(proc, sig: int) -> None:
