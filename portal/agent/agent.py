@@ -19,6 +19,7 @@ import urllib.request
 
 from portal.agent import health, pty, ssh, streams
 from portal.agent.cron import Cron, CronError
+from portal.agent.processes import ScriptGroups
 from portal.agent.script_output import ScriptResult, pump_lines
 
 try:
@@ -99,6 +100,7 @@ class Agent:
         self._stop: asyncio.Event | None = None
         self._ws = None
         self._procs: set = set()
+        self._groups = ScriptGroups()  # what scripts left in the background stops with us
         self._ptys = pty.Sessions()  # web terminals, kept across their streams by reconnect id
         self._tasks: set = set()  # background work cancelled at shutdown
         self._running_cron: set = set()
@@ -468,8 +470,8 @@ class Agent:
         """Run one script with sh, streaming its lines as logs; timeout 0 means none."""
         env = self.script_env()
         cwd = self.workdir(env)
-        try:
-            proc = await asyncio.create_subprocess_exec(
+        creating = asyncio.ensure_future(
+            asyncio.create_subprocess_exec(
                 "sh",
                 "-c",
                 script,
@@ -480,10 +482,18 @@ class Agent:
                 stderr=asyncio.subprocess.PIPE,
                 start_new_session=True,  # its own process group, so a timeout kills children too
             )
+        )
+        try:
+            proc = await asyncio.shield(creating)
+        except asyncio.CancelledError:
+            # Stopped while the script was starting: it must not go on running unseen.
+            creating.add_done_callback(self._started_after_cancel)
+            raise
         except OSError as exc:
             self.add_log(source, "error", f"cannot start script: {exc}")
             return ScriptResult(source, 127, False, timeout)
         self._procs.add(proc)
+        self._groups.add(proc.pid)
         # The pumps outlive the script when it leaves a background process holding the pipes
         # (e.g. `server &`): its output keeps streaming and it never blocks on a full pipe.
         pumps = [
@@ -511,6 +521,12 @@ class Agent:
     async def _pump(self, stream, source: str, level: str) -> None:
         await pump_lines(stream, lambda text: self.add_log(source, level, text))
 
+    def _started_after_cancel(self, creating: asyncio.Future) -> None:
+        if not creating.cancelled() and creating.exception() is None:
+            proc = creating.result()
+            self._groups.add(proc.pid)
+            self._kill(proc, signal.SIGTERM)
+
     @staticmethod
     def _kill(proc, sig: int) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -521,6 +537,7 @@ class Agent:
         for proc in list(self._procs):
             if proc.returncode is None:
                 self._kill(proc, sig)
+        self._groups.signal(sig)
 
     async def _cron_loop(self) -> None:
         crons = {}
@@ -577,4 +594,5 @@ class Agent:
         ]
         if stops:
             await asyncio.gather(*stops, return_exceptions=True)
+        await self._groups.stop(signal.SIGTERM, signal.SIGKILL, KILL_GRACE)
         self.lifecycle("off")

@@ -250,3 +250,39 @@ def test_long_lines_arrive_in_pieces_and_server_errors_are_logged(make_server, r
     assert [len(line) for line in server.outputs("startup_script")] == [8192, 8192, 3616, 3]
     assert stop_agent(agent) == 0
     assert "server error: Cannot go from ready to starting." in agent_log(tmp_path)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is gone for our purpose: it waits for its parent to reap it.
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_what_a_script_left_in_the_background_stops_with_the_agent(
+    make_server, run_agent, tmp_path
+):
+    """A preview server started with `&` outlives its script and is not the agent's child:
+    stopping the workspace (the agent) must still stop it, or its port stays taken."""
+    pidfile = tmp_path / "background.pid"
+    server = make_server(
+        {
+            "scripts": [
+                {
+                    "display_name": "Serve",
+                    "script": f"sleep 300 </dev/null >/dev/null 2>&1 & echo $! > {pidfile}",
+                    "run_on_start": True,
+                }
+            ]
+        }
+    )
+    agent = run_agent(server.url)
+    server.wait(lambda: pidfile.exists() and pidfile.read_text().strip(), what="the pid file")
+    background = int(pidfile.read_text())
+    assert _alive(background)
+    assert stop_agent(agent) == 0
+    assert not _alive(background), (tmp_path / "agent.log").read_text()[-3000:]
+    assert server.states()[-1] == "off"
