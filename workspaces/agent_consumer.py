@@ -30,6 +30,7 @@ from django.urls import path
 from django.utils import timezone
 
 from portal.errors import ServiceError
+from portal.ws_scope import bearer_token, close_reason
 from workspaces import agents, relay
 from workspaces.models import WorkspaceAgent
 
@@ -37,20 +38,6 @@ log = logging.getLogger(__name__)
 
 PATH = "api/v2/workspaceagents/me/rpc"
 _PONG_HEAD = b'{"type":"pong","t":'
-
-
-def _close_reason(text: str) -> str:
-    # A close frame carries at most 123 bytes of reason.
-    return text.encode()[:120].decode(errors="ignore")
-
-
-def _bearer(scope) -> str | None:
-    for name, value in scope.get("headers", []):
-        if name.lower() == b"authorization":
-            scheme, _, token = value.decode("latin1").partition(" ")
-            if scheme.lower() == "bearer" and token.strip():
-                return token.strip()
-    return None
 
 
 class AgentSocket:
@@ -335,13 +322,13 @@ async def app(scope, receive, send):
         return
     # Accept first: a close before accepting reaches the client as a bare HTTP 403.
     await send({"type": "websocket.accept"})
-    token = _bearer(scope)
+    token = bearer_token(scope)
     if token is None:
         reason = "Send 'Authorization: Bearer <agent token>'."
         return await send({"type": "websocket.close", "code": 4401, "reason": reason})
     connected = await database_sync_to_async(agents.connect_agent)(token)
     if connected is None:
-        reason = _close_reason(
+        reason = close_reason(
             "The agent token is not valid: its workspace was deleted or rebuilt without this agent."
         )
         return await send({"type": "websocket.close", "code": 4401, "reason": reason})

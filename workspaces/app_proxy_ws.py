@@ -28,6 +28,7 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
+from portal.ws_scope import close_reason
 from workspaces import app_hosts, relay
 from workspaces.app_proxy import (
     APP_PATH,
@@ -59,10 +60,6 @@ OWN_HEADERS = frozenset(
         "sec-websocket-extensions",
     }
 )
-
-
-def _reason(text: str) -> str:
-    return text.encode()[:120].decode(errors="ignore")  # a close frame carries 123 bytes
 
 
 def _header(scope, name: bytes) -> str | None:
@@ -218,7 +215,7 @@ async def _client_to_app(receive, app_socket: _AppSocket) -> None:
             if protocol.state is State.OPEN:
                 code = message.get("code") or 1000
                 code = code if code in EXTERNAL_CLOSE_CODES or 3000 <= code <= 4999 else 1000
-                protocol.send_close(code, _reason(message.get("reason") or ""))
+                protocol.send_close(code, close_reason(message.get("reason") or ""))
                 await app_socket.flush()
             return
         if kind != "websocket.receive" or protocol.state is not State.OPEN:
@@ -247,7 +244,7 @@ async def _app_to_client(send, app_socket: _AppSocket, events: list) -> None:
                     {
                         "type": "websocket.close",
                         "code": _client_code(close.code),
-                        "reason": _reason(close.reason),
+                        "reason": close_reason(close.reason),
                     }
                 )
                 return
@@ -263,7 +260,7 @@ async def _app_to_client(send, app_socket: _AppSocket, events: list) -> None:
             broken = protocol.parser_exc
             reason = f"The app broke the WebSocket protocol: {broken}" if broken else ""
             reason = reason or "The app's connection ended without a WebSocket close."
-            await send({"type": "websocket.close", "code": 1011, "reason": _reason(reason)})
+            await send({"type": "websocket.close", "code": 1011, "reason": close_reason(reason)})
             return
         await app_socket.feed()
         events = protocol.events_received()
@@ -279,7 +276,7 @@ async def _relay(receive, send, app_socket: _AppSocket, events: list) -> None:
             if error is not None and to_client in done:
                 # The app's side broke (the agent's stream failed): say so to the browser.
                 with contextlib.suppress(Exception):
-                    reason = _reason(f"The app's connection broke: {error}")
+                    reason = close_reason(f"The app's connection broke: {error}")
                     await send({"type": "websocket.close", "code": 1011, "reason": reason})
             elif error is not None:
                 log.warning("app WebSocket relay: %s", error)
@@ -291,7 +288,7 @@ async def _relay(receive, send, app_socket: _AppSocket, events: list) -> None:
 
 async def _refuse(send, code: int, reason: str) -> None:
     await send({"type": "websocket.accept"})
-    await send({"type": "websocket.close", "code": code, "reason": _reason(reason)})
+    await send({"type": "websocket.close", "code": code, "reason": close_reason(reason)})
 
 
 async def app(scope, receive, send, host_match: dict | None = None) -> None:

@@ -21,6 +21,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.urls import path
 
 from portal.errors import NotFound, ServiceError
+from portal.ws_scope import close_reason
 from workspaces import agents, logs
 from workspaces.choices import JOB_ACTIVE, AgentLifecycle
 from workspaces.log_writer import row_dict
@@ -32,11 +33,6 @@ from workspaces.models import (
 )
 
 log = logging.getLogger(__name__)
-
-
-def _close_reason(text: str) -> str:
-    # A close frame carries at most 123 bytes of reason.
-    return text.encode()[:120].decode(errors="ignore")
 
 
 class LogFollowConsumer(AsyncWebsocketConsumer):
@@ -80,7 +76,7 @@ class LogFollowConsumer(AsyncWebsocketConsumer):
             reason = (
                 self.scope.get("auth_error") or "Sign in: send 'Authorization: Bearer <token>'."
             )
-            return await self.close(code=4401, reason=_close_reason(reason))
+            return await self.close(code=4401, reason=close_reason(reason))
         if not user.is_active:
             return await self.close(code=4403, reason="Your account is suspended.")
         try:
@@ -97,7 +93,7 @@ class LogFollowConsumer(AsyncWebsocketConsumer):
                 user, **self.scope["url_route"]["kwargs"]
             )
         except ServiceError as e:
-            return await self.close(code=4000 + e.status_code, reason=_close_reason(e.message))
+            return await self.close(code=4000 + e.status_code, reason=close_reason(e.message))
 
         self.group = self.group_name()
         await self.channel_layer.group_add(self.group, self.channel_name)

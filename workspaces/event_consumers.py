@@ -14,6 +14,7 @@ import json
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.urls import path
 
+from portal.ws_scope import close_reason
 from workspaces import events
 
 
@@ -28,7 +29,7 @@ class UserEventsConsumer(AsyncWebsocketConsumer):
             reason = (
                 self.scope.get("auth_error") or "Sign in: send 'Authorization: Bearer <token>'."
             )
-            return await self.close(code=4401, reason=reason.encode()[:120].decode(errors="ignore"))
+            return await self.close(code=4401, reason=close_reason(reason))
         if not user.is_active:
             return await self.close(code=4403, reason="Your account is suspended.")
         self.group = events.group_name(user.pk)

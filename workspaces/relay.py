@@ -34,6 +34,7 @@ from channels.layers import get_channel_layer
 
 from portal.audit import context as audit_context
 from portal.errors import ServiceError, ValidationFailed
+from portal.ws_scope import bearer_token, close_reason
 from workspaces import agents, connections, relay_link
 
 log = logging.getLogger(__name__)
@@ -60,20 +61,6 @@ def control_group(agent_id) -> str:
     """The Channels group an agent's control connection listens on."""
     hex_id = agent_id.hex if hasattr(agent_id, "hex") else str(agent_id).replace("-", "")
     return f"agent-ctl-{hex_id}"
-
-
-def _reason(text: str) -> str:
-    # A close frame carries at most 123 bytes of reason.
-    return text.encode()[:120].decode(errors="ignore")
-
-
-def _bearer(scope) -> str | None:
-    for name, value in scope.get("headers", []):
-        if name.lower() == b"authorization":
-            scheme, _, token = value.decode("latin1").partition(" ")
-            if scheme.lower() == "bearer" and token.strip():
-                return token.strip()
-    return None
 
 
 class Side:
@@ -139,7 +126,7 @@ async def _accept(send) -> None:
 
 
 async def _refuse(send, code: int, reason: str) -> None:
-    await send({"type": "websocket.close", "code": code, "reason": _reason(reason)})
+    await send({"type": "websocket.close", "code": code, "reason": close_reason(reason)})
 
 
 async def _wait_connect(receive) -> bool:
@@ -280,7 +267,7 @@ async def agent_app(scope, receive, send) -> None:
     if not await _wait_connect(receive):
         return
     await _accept(send)
-    token = _bearer(scope)
+    token = bearer_token(scope)
     if token is None:
         return await _refuse(send, 4401, "Send 'Authorization: Bearer <agent token>'.")
     agent = await database_sync_to_async(agents.authenticate_agent)(token)

@@ -34,6 +34,8 @@ import uuid
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from portal.ws_scope import close_reason
+
 log = logging.getLogger(__name__)
 
 KEY_PREFIX = "portal:relay:stream:"
@@ -81,7 +83,7 @@ def write_frame(writer: asyncio.StreamWriter, kind: int, payload: bytes) -> None
 
 
 def close_payload(code: int, reason: str) -> bytes:
-    return struct.pack(">H", code) + reason.encode()[:120]
+    return struct.pack(">H", code) + close_reason(reason).encode()
 
 
 async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
