@@ -53,7 +53,19 @@ class WorkspaceStatusFilter(admin.SimpleListFilter):
         return queryset
 
 
-class WorkspaceBuildInline(ReadOnlyInline):
+class BuildColumns:
+    """Columns a build shows alike in the workspace's history inline and in the builds list."""
+
+    @admin.display(description="duration")
+    def duration(self, obj: WorkspaceBuild) -> str:
+        return job_duration(obj.job)
+
+    @admin.display(description="log")
+    def log(self, obj: WorkspaceBuild) -> str:
+        return log_link(obj.job_id)
+
+
+class WorkspaceBuildInline(BuildColumns, ReadOnlyInline):
     model = WorkspaceBuild
     fk_name = "workspace"
     verbose_name_plural = "build history"
@@ -77,14 +89,6 @@ class WorkspaceBuildInline(ReadOnlyInline):
     @admin.display(description="status")
     def status_display(self, obj: WorkspaceBuild) -> str:
         return job_badge(obj.job)
-
-    @admin.display(description="duration")
-    def duration(self, obj: WorkspaceBuild) -> str:
-        return job_duration(obj.job)
-
-    @admin.display(description="log")
-    def log(self, obj: WorkspaceBuild) -> str:
-        return log_link(obj.job_id)
 
 
 class OrphanDeleteForm(forms.Form):
@@ -271,7 +275,7 @@ class WorkspaceAdmin(ReadOnlyAdmin):
 
 
 @admin.register(WorkspaceBuild)
-class WorkspaceBuildAdmin(ReadOnlyAdmin):
+class WorkspaceBuildAdmin(BuildColumns, ReadOnlyAdmin):
     list_display = (
         "workspace",
         "build_number",
@@ -334,14 +338,6 @@ class WorkspaceBuildAdmin(ReadOnlyAdmin):
     @admin.display(description="job")
     def job_link(self, obj: WorkspaceBuild) -> str:
         return admin_link(obj.job, f"{obj.job.type} ({obj.job.status})")
-
-    @admin.display(description="duration")
-    def duration(self, obj: WorkspaceBuild) -> str:
-        return job_duration(obj.job)
-
-    @admin.display(description="log")
-    def log(self, obj: WorkspaceBuild) -> str:
-        return log_link(obj.job_id)
 
     @admin.display(description="parameters")
     def parameters_display(self, obj: WorkspaceBuild) -> str:
