@@ -51,6 +51,10 @@ class Config:
     agent_inactive_seconds: int
     owners_may_connect: bool
     agent_wheelhouse: Path
+    # Path apps run on Portal's own origin, where their pages act with the visitor's session:
+    # owner-only unless an operator turns these on (workspaces/connections.py).
+    dangerous_allow_path_app_sharing: bool = False
+    dangerous_allow_path_app_site_owner_access: bool = False
     # Subdomain apps (workspaces/app_hosts.py): None when PORTAL_WILDCARD_ACCESS_URL is unset.
     wildcard_access_url: WildcardAccessURL | None = None
 
@@ -140,6 +144,10 @@ def load() -> Config:
         starter_template=env.bool("PORTAL_STARTER_TEMPLATE", database_url is None),
         agent_inactive_seconds=max(env.int("PORTAL_AGENT_INACTIVE_SECONDS", 15), 1),
         owners_may_connect=env.bool("PORTAL_OWNERS_MAY_CONNECT", False),
+        dangerous_allow_path_app_sharing=env.bool("PORTAL_DANGEROUS_ALLOW_PATH_APP_SHARING", False),
+        dangerous_allow_path_app_site_owner_access=env.bool(
+            "PORTAL_DANGEROUS_ALLOW_PATH_APP_SITE_OWNER_ACCESS", False
+        ),
         # Wheels the server hands agents for SSH (asyncssh + cryptography per platform); filled
         # by `portal agent-wheels download` (run by `make install`).
         agent_wheelhouse=Path(

@@ -59,9 +59,10 @@ def database_url() -> str:
 class Replica:
     """One server process: uvicorn serving portal.asgi with its lifespan (the relay listener)."""
 
-    def __init__(self, name: str, workers: int = 1):
+    def __init__(self, name: str, workers: int = 1, **env: str):
         self.name = name
         self.workers = workers
+        self.extra_env = env  # PORTAL_* settings of this replica
         self.port = free_port()
         self.relay_port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -80,6 +81,7 @@ class Replica:
             "PORTAL_STARTER_TEMPLATE": "false",
             # Several workers: each takes an ephemeral port (the default).
             "PORTAL_RELAY_PORT": str(self.relay_port if self.workers == 1 else 0),
+            **self.extra_env,
         }
         with self.log.open("w") as out:
             self.proc = subprocess.Popen(
