@@ -11,6 +11,7 @@ from portal.audit.choices import AuditAction, ResourceType
 from portal.audit.services import record
 from portal.errors import Conflict, Forbidden, NotFound
 from workspaces import agents
+from workspaces.choices import AppShareLevel
 from workspaces.models import WorkspaceAgent
 
 KINDS = ("port-forward", "ssh", "terminal", "app")
@@ -19,6 +20,26 @@ KINDS = ("port-forward", "ssh", "terminal", "app")
 def owners_may_connect() -> bool:
     """PORTAL_OWNERS_MAY_CONNECT: platform owners may connect to other users' workspaces."""
     return config.load().owners_may_connect
+
+
+def path_app_sharing() -> bool:
+    """PORTAL_DANGEROUS_ALLOW_PATH_APP_SHARING: path apps honour their share level."""
+    return config.load().dangerous_allow_path_app_sharing
+
+
+def path_app_site_owner_access() -> bool:
+    """PORTAL_DANGEROUS_ALLOW_PATH_APP_SITE_OWNER_ACCESS: platform owners who may connect to
+    other users' workspaces may open their path apps too."""
+    return config.load().dangerous_allow_path_app_site_owner_access
+
+
+def app_share_level(app, *, by_path: bool) -> str:
+    """The share level the app proxy honours. A path app's pages run on Portal's own origin,
+    where they could use the visitor's session: it is its owner's only, unless the operator
+    accepted that risk."""
+    if by_path and not path_app_sharing():
+        return AppShareLevel.OWNER
+    return app.share
 
 
 def agent_for_connection(user, agent_id) -> WorkspaceAgent:
@@ -34,11 +55,13 @@ def agent_for_connection(user, agent_id) -> WorkspaceAgent:
     return agent
 
 
-def authorize_connection(user, agent: WorkspaceAgent, kind: str) -> None:
+def authorize_connection(user, agent: WorkspaceAgent, kind: str, *, path_app: bool = False) -> None:
     """Raise a ServiceError unless `user` may open a `kind` connection to `agent` now.
 
     Only the workspace owner connects; a platform owner too when PORTAL_OWNERS_MAY_CONNECT is
-    true. The agent must be connected, and every connection_policy handler must agree.
+    true, and to a path app (`path_app`, served on Portal's origin) only when
+    PORTAL_DANGEROUS_ALLOW_PATH_APP_SITE_OWNER_ACCESS is true as well. The agent must be
+    connected, and every connection_policy handler must agree.
     """
     if user is None or not user.is_authenticated or not user.is_active:
         raise NotFound("No such workspace agent.")
@@ -46,14 +69,12 @@ def authorize_connection(user, agent: WorkspaceAgent, kind: str) -> None:
     if workspace.deleted_at is not None:
         raise NotFound("No such workspace agent.")
     if workspace.owner_id != user.pk:
-        if user.has_role(Role.OWNER) and owners_may_connect():
+        site_owner = user.has_role(Role.OWNER) and owners_may_connect()
+        if site_owner and (not path_app or path_app_site_owner_access()):
             pass
         elif has_permission(user, "workspace.read_all"):
             # They may see the workspace, so say why rather than pretend it does not exist.
-            raise Forbidden(
-                "Only the workspace owner may connect to its agent.",
-                detail="Platform owners may connect when PORTAL_OWNERS_MAY_CONNECT=true.",
-            )
+            raise Forbidden(*_why_not(path_app))
         else:
             raise NotFound("No such workspace agent.")
     status = agents.agent_status(agent)
@@ -64,6 +85,20 @@ def authorize_connection(user, agent: WorkspaceAgent, kind: str) -> None:
         )
     for handler in hooks.connection_policy.handlers():
         handler(user, kind)
+
+
+def _why_not(path_app: bool) -> tuple[str, str]:
+    if not path_app:
+        return (
+            "Only the workspace owner may connect to its agent.",
+            "Platform owners may connect when PORTAL_OWNERS_MAY_CONNECT=true.",
+        )
+    return (
+        "Only the workspace owner may open its path apps.",
+        "A path app runs on Portal's own origin, with the session of whoever opens it. Platform "
+        "owners may open other users' path apps when both PORTAL_OWNERS_MAY_CONNECT=true and "
+        "PORTAL_DANGEROUS_ALLOW_PATH_APP_SITE_OWNER_ACCESS=true.",
+    )
 
 
 @dataclass
