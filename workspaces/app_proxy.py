@@ -278,6 +278,20 @@ def app_port(app: WorkspaceApp) -> int | None:
         return None
 
 
+def app_dial(app: WorkspaceApp) -> tuple[str, int | None, str] | None:
+    """(stream kind, port, Host header) of the agent stream to the app; None if there is none.
+
+    An `http+unix://` app listens on a unix socket in its workspace: the agent finds the socket
+    by the app's slug in its own manifest and checks that its own workspace serves it.
+    """
+    if app.url.lower().startswith("http+unix://"):
+        return "app", None, "localhost"
+    port = app_port(app)
+    if port is None:
+        return None
+    return "tcp", port, urlsplit(app.url).netloc or f"localhost:{port}"
+
+
 def forward_headers(scope, app_host: str) -> list[tuple[bytes, bytes]]:
     out = [(b"host", app_host.encode())]
     forwarded_for = ""
@@ -357,16 +371,17 @@ class _Upstream:
 
 
 async def _proxy(scope, receive, send, app: WorkspaceApp, target: str) -> None:
-    port = app_port(app)
-    if port is None:
+    dial = app_dial(app)
+    if dial is None:
         return await _plain(send, 502, "The app's URL names no port to reach it on.")
-    stream = await relay.dial_agent(app.agent_id, "tcp", port)
+    kind, port, app_host = dial
+    stream = await relay.dial_agent(app.agent_id, kind, port, app=app.slug)
     if stream is None:
         return await _plain(send, 502, "The workspace agent did not open a connection to the app.")
     upstream = _Upstream(stream)
     started = False
     try:
-        headers = forward_headers(scope, urlsplit(app.url).netloc or f"localhost:{port}")
+        headers = forward_headers(scope, app_host)
         has_length = any(n.lower() == b"content-length" for n, _ in scope.get("headers", []))
         chunked = any(n.lower() == b"transfer-encoding" for n, _ in scope.get("headers", []))
         if chunked and not has_length:

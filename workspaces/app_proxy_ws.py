@@ -34,7 +34,7 @@ from workspaces.app_proxy import (
     APP_PATH,
     CHUNK,
     Refusal,
-    app_port,
+    app_dial,
     audit_open,
     authorize,
     forward_headers,
@@ -154,7 +154,7 @@ class _AppSocket:
 
 
 def _upgrade_request(scope, app: WorkspaceApp, target: str, protocol: ClientProtocol) -> Request:
-    netloc = urlsplit(app.url).netloc
+    netloc = app_dial(app)[2]
     own = protocol.connect().headers  # Upgrade, Connection, key, version, subprotocols
     key = _header(scope, b"sec-websocket-key")
     with contextlib.suppress(ValueError, TypeError):
@@ -304,14 +304,15 @@ async def app(scope, receive, send, host_match: dict | None = None) -> None:
         app_row, target = await database_sync_to_async(_prepare)(scope, host_match, user)
     except Refusal as e:
         return await _refuse(send, 4000 + e.status, e.message)
-    port = app_port(app_row)
-    if port is None:
+    dial = app_dial(app_row)
+    if dial is None:
         return await _refuse(send, 4502, "The app's URL names no port to reach it on.")
-    stream = await relay.dial_agent(app_row.agent_id, "tcp", port)
+    kind, port, app_host = dial
+    stream = await relay.dial_agent(app_row.agent_id, kind, port, app=app_row.slug)
     if stream is None:
         return await _refuse(send, 4502, "The workspace agent did not open a connection.")
     protocol = ClientProtocol(
-        parse_uri(f"ws://{urlsplit(app_row.url).netloc or f'localhost:{port}'}/"),
+        parse_uri(f"ws://{app_host}/"),
         subprotocols=scope.get("subprotocols") or None,
         max_size=MAX_MESSAGE,
     )

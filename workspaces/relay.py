@@ -388,16 +388,21 @@ async def _relay(stream: Stream, session: connections.Session) -> None:
             log.exception("could not audit the end of stream %s", stream.id)
 
 
-async def dial_agent(agent_id: uuid.UUID, kind: str, port: int | None) -> Stream | None:
+async def dial_agent(
+    agent_id: uuid.UUID, kind: str, port: int | None, *, app: str = ""
+) -> Stream | None:
     """Ask the agent to open a stream and wait for its data socket; None if it did not dial.
 
     For in-process users (the app proxy) that speak to `stream.agent` themselves: the caller
-    must `release(stream)` when done, which lets the agent's socket task end.
+    must `release(stream)` when done, which lets the agent's socket task end. `app` names the
+    app's slug (kind "app": the agent reaches the app as its manifest says).
     """
     stream = Stream(
         id=uuid.uuid4(), agent_id=agent_id, kind=kind, port=port, client=Side("proxy", None, None)
     )
     message = {"type": "agent.open_stream", "stream": str(stream.id), "kind": kind, "port": port}
+    if app:
+        message["app"] = app
     try:
         await _register(stream)
         await get_channel_layer().group_send(control_group(agent_id), message)
