@@ -57,6 +57,9 @@ class Config:
     dangerous_allow_path_app_site_owner_access: bool = False
     # Subdomain apps (workspaces/app_hosts.py): None when PORTAL_WILDCARD_ACCESS_URL is unset.
     wildcard_access_url: WildcardAccessURL | None = None
+    # Seconds between each process's re-check of its open connections (portal/revocation.py):
+    # the safety net for a lost revocation announcement; 0 turns it off.
+    revocation_recheck_seconds: float = 10.0
 
     @property
     def access_host(self) -> str:
@@ -156,6 +159,7 @@ def load() -> Config:
         .expanduser()
         .resolve(),
         wildcard_access_url=wildcard,
+        revocation_recheck_seconds=max(env.float("PORTAL_REVOCATION_RECHECK_SECONDS", 10.0), 0.0),
     )
 
 
