@@ -36,7 +36,10 @@ class RolesForm(forms.Form):
     roles = forms.MultipleChoiceField(
         required=False,
         widget=forms.CheckboxSelectMultiple,
-        help_text="The selected users get exactly these roles. Everyone is also a member.",
+        help_text=(
+            "The selected users get exactly these roles; roles you may not grant or remove stay "
+            "as they are. Everyone is also a member."
+        ),
     )
 
     def __init__(self, *args, actor, **kwargs):
@@ -184,11 +187,16 @@ class UserAdmin(ReadOnlyAdmin):
         if "apply" in request.POST:
             form = RolesForm(request.POST, actor=request.user)
             if form.is_valid():
-                roles = form.cleaned_data["roles"]
+                chosen = set(form.cleaned_data["roles"])
+                # The form offers only the roles this admin may grant; unchecked ones they may
+                # not remove are kept, not refused.
+                fixed = set(Role.values) - assignable_roles(request.user)
                 run_service_per_object(
                     request,
                     users,
-                    lambda user: services.change_roles(user, actor=request.user, roles=roles),
+                    lambda user: services.change_roles(
+                        user, actor=request.user, roles=chosen | (set(user.roles) & fixed)
+                    ),
                     done="Changed roles of",
                 )
                 return None  # back to the list, with the messages

@@ -15,6 +15,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "user.create": frozenset({OWNER, UADMIN}),
     "user.update_status": frozenset({OWNER, UADMIN}),
     "user.update_roles": frozenset({OWNER, UADMIN}),
+    "user.unlock": frozenset({OWNER, UADMIN}),  # clear failed sign-ins (throttling.py)
     "token.read_all": frozenset({OWNER, UADMIN}),
     "token.revoke_all": frozenset({OWNER, UADMIN}),
     "audit.read": frozenset({OWNER, AUDITOR}),
@@ -25,11 +26,17 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "job.read_all": frozenset({OWNER, TADMIN}),
 }
 
-# The roles each role may grant or take away. Only an owner makes owners.
-ASSIGNABLE_ROLES: dict[str, frozenset[str]] = {
-    OWNER: frozenset(Role.values),
-    UADMIN: frozenset({Role.MEMBER, TADMIN, UADMIN, AUDITOR}),
-}
+# Who may grant or take away which role. A role's power is the set of permissions it holds in the
+# table above, and one role contains another when it holds every permission of the other (an
+# owner holds them all). Nobody grants or removes a role their own roles do not contain; and only
+# owners grant or remove these, whatever the table says: a template admin runs code on the
+# provisioners, so making one is as good as making an owner.
+OWNER_GRANTED_ROLES: frozenset[str] = frozenset({OWNER, TADMIN})
+
+
+def role_power(role: str) -> frozenset[str]:
+    """The permissions a role holds (a member holds none site-wide)."""
+    return frozenset(p for p, roles in PERMISSIONS.items() if role in roles)
 
 
 def has_permission(user, permission: str) -> bool:
@@ -44,13 +51,21 @@ def has_permission(user, permission: str) -> bool:
     return any(role in allowed for role in user.roles)
 
 
-def assignable_roles(user) -> frozenset[str]:
+def may_grant(user, role: str) -> bool:
+    """Whether `user` may give `role` to another user or take it away (see OWNER_GRANTED_ROLES)."""
     if getattr(user, "is_system", False):
-        return frozenset(Role.values)
-    granted: set[str] = set()
-    for role in user.roles:
-        granted |= ASSIGNABLE_ROLES.get(role, frozenset())
-    return frozenset(granted)
+        return True
+    if not has_permission(user, "user.update_roles"):
+        return False
+    if role in OWNER_GRANTED_ROLES:
+        return OWNER in user.roles
+    held = frozenset().union(*(role_power(r) for r in user.roles))
+    return role_power(role) <= held
+
+
+def assignable_roles(user) -> frozenset[str]:
+    """The roles `user` may grant or remove: what the console offers them."""
+    return frozenset(role for role in Role.values if may_grant(user, role))
 
 
 # Django admin permissions ("app.action_model") mapped onto the table above. Anything absent is

@@ -18,7 +18,7 @@ from django.utils import timezone
 from portal.accounts import tokens
 from portal.accounts.choices import SYSTEM_USERNAME, LoginType, Role, TokenKind, UserStatus
 from portal.accounts.models import APIToken, User, username_validator
-from portal.accounts.permissions import assignable_roles, has_permission
+from portal.accounts.permissions import OWNER_GRANTED_ROLES, has_permission, may_grant
 from portal.audit import services as audit
 from portal.audit.choices import AuditAction, ResourceType
 from portal.errors import Conflict, Forbidden, Unauthenticated, ValidationFailed
@@ -147,12 +147,24 @@ def create_user(
 
 
 def _check_may_grant(actor: User, roles: set[str]) -> None:
-    refused = roles - assignable_roles(actor)
-    if refused:
-        raise Forbidden(
-            f"You may not grant or remove the role(s): {', '.join(sorted(refused))}.",
-            detail="Only an owner can make or unmake owners.",
+    """Refuse, naming the roles, unless the actor may grant or remove each of `roles`."""
+    refused = sorted(role for role in roles if not may_grant(actor, role))
+    if not refused:
+        return
+    if set(refused) & OWNER_GRANTED_ROLES:
+        detail = (
+            "Only an owner grants or removes the owner and template-admin roles "
+            "(a template admin runs code on the provisioners)."
         )
+    else:
+        mine = ", ".join(r for r in sorted(actor.roles) if r != Role.MEMBER) or Role.MEMBER
+        detail = (
+            f"Nobody grants a role with more power than their own, and your roles ({mine}) "
+            f"do not include every right of {', '.join(refused)}."
+        )
+    raise Forbidden(
+        f"You may not grant or remove the role(s): {', '.join(refused)}.", detail=detail
+    )
 
 
 def _check_may_manage(actor: User, user: User) -> None:
@@ -178,12 +190,13 @@ def change_roles(user: User, *, actor: User, roles: Iterable[str]) -> User:
     roles = _normalize_roles(roles)
     with transaction.atomic():
         user = User.objects.select_for_update().get(pk=user.pk)
-        if sorted(user.roles) == roles:
-            return user
+        # Checked before the no-op return, so a refusal does not depend on the current roles.
         if not has_permission(actor, "user.update_roles"):
             raise Forbidden("You are not allowed to change roles.")
         _check_may_manage(actor, user)
         _check_may_grant(actor, set(roles) ^ set(user.roles))
+        if sorted(user.roles) == roles:
+            return user
         if Role.OWNER not in roles:
             _check_not_last_owner(user)
         before = _user_snapshot(user)

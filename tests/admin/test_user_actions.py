@@ -86,7 +86,7 @@ def test_a_user_admin_is_not_offered_the_owner_role_and_cannot_demote_an_owner(
     client = console(user_admin)
     form = _act(client, USERS, "change_roles", [owner])
     assert 'value="owner"' not in form.content.decode()
-    response = _act(client, USERS, "change_roles", [owner], apply="1", roles=["auditor"])
+    response = _act(client, USERS, "change_roles", [owner], apply="1", roles=["user-admin"])
     assert ("error", "admin: Only an owner can change another owner.") in _messages(response)
     owner.refresh_from_db()
     assert Role.OWNER in owner.roles

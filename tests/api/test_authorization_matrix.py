@@ -116,7 +116,8 @@ def _request(world, caller: str, name: str, method: str) -> tuple[dict, dict | N
         case "api:user-status", "PUT":
             return {"user": target.username}, {"status": "suspended", "reason": "matrix"}
         case "api:user-roles", "PUT":
-            return {"user": str(target.id)}, {"roles": ["auditor"]}
+            # A role a user admin may grant: who grants what is tests/security/test_role_grants.py.
+            return {"user": str(target.id)}, {"roles": ["user-admin"]}
         case "api:workspaces", "POST":
             template = workspace_helpers.buildable_template()
             return {}, {"template_id": str(template.id), "name": f"ws-{caller}"}
