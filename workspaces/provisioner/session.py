@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import threading
 import time
 import uuid
@@ -15,8 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from workspaces.provisioner import outputs, terraform
+from workspaces.provisioner.sandbox import UNSANDBOXED, Sandbox
 
 STATE_FILE = "terraform.tfstate"
+_MAX_STATE_BYTES = 512 * 1024 * 1024  # what a build may hand back as its state
 # Terraform's -json levels, mapped onto ours.
 _LEVELS = {"trace": "trace", "debug": "debug", "info": "info", "warn": "warn", "error": "error"}
 # Events that repeat what other events already said, or carry nothing for a person.
@@ -63,6 +66,10 @@ class Session:
     `provider_env(transition)` gives the environment of the `portal` provider for that
     transition; one provider process is started per transition and reattached for every
     Terraform command, so it starts once instead of several times per command.
+
+    Terraform runs in `sandbox`. The job's directory is the worker's until the first command,
+    then the build's: from then on the worker reads nothing there but the state file, and
+    never through a link a template's code may have put in its place.
     """
 
     def __init__(
@@ -77,8 +84,12 @@ class Session:
         grace: float,
         secrets: set[str] | None = None,
         init_cache: Path | None = None,
+        sandbox: Sandbox | None = None,
     ):
         self.workdir = workdir
+        self.sandbox = sandbox or UNSANDBOXED
+        self._handed_over: set[Path] = set()
+        self._provider_binds: tuple[Path, ...] = ()
         self.terraform_env = terraform_env
         self.provider_env = provider_env
         self.launch_provider = launch_provider
@@ -130,9 +141,7 @@ class Session:
                 errors.append(self.mask(text))
             self.log(level, stage, text)
 
-        code = terraform.run(
-            args, self.workdir, env, on_event, cancel_event=self.cancel, grace=self.grace
-        )
+        code = self._run(args, env, on_event)
         if self.cancel.is_set():
             self.canceled = True
         if code != 0:
@@ -141,16 +150,49 @@ class Session:
             detail = errors[-1] if errors else f"exit status {code}"
             raise TerraformFailed(f"Terraform {args[0]} failed: {detail}")
 
+    def _run(self, args: list[str], env: dict[str, str], on_event) -> int:
+        """One Terraform command in the sandbox, in the job's directory (handed over first)."""
+        if self.workdir not in self._handed_over:
+            self.sandbox.hand_over(self.workdir)
+            self._handed_over.add(self.workdir)
+        return terraform.run(
+            args,
+            self.workdir,
+            self.sandbox.env(env),
+            on_event,
+            cancel_event=self.cancel,
+            grace=self.grace,
+            sandbox=self.sandbox,
+            writable=self._provider_binds,
+        )
+
     @contextlib.contextmanager
     def _provider(self, transition: str) -> Iterator[dict[str, str]]:
         began = time.monotonic()
         with self.launch_provider(self.provider_env(transition), self.workdir) as provider:
             self._timed("provider start", began)
-            yield {**self.terraform_env, **provider.reattach_env()}
+            self._provider_binds = tuple(getattr(provider, "binds", ()))
+            try:
+                yield {**self.terraform_env, **provider.reattach_env()}
+            finally:
+                self._provider_binds = ()
 
     def _read_state(self) -> bytes | None:
-        path = self.workdir / STATE_FILE
-        return path.read_bytes() if path.exists() else None
+        # O_NOFOLLOW and a regular file only: the build may have swapped in a link to a file
+        # only the worker can read, which would then be stored as this workspace's state.
+        try:
+            fd = os.open(self.workdir / STATE_FILE, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise TerraformFailed(f"The state file is not a regular file ({exc}).") from None
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise TerraformFailed("The state file is not a regular file.")
+            data = f.read(_MAX_STATE_BYTES + 1)
+        if len(data) > _MAX_STATE_BYTES:
+            raise TerraformFailed("The state file is larger than Portal keeps.")
+        return data
 
     def _init(self, env: dict[str, str]) -> None:
         args = ["init", "-json", "-input=false", "-no-color"]
@@ -174,20 +216,22 @@ class Session:
                     self._terraform("Initializing", args, env)
                 finally:
                     self.workdir = saved
-                (scratch / ".complete").touch()
+                # The worker's again, and read-only to builds: later builds of this version
+                # copy it, so no build's leftover process may change it.
+                self.sandbox.take_back(scratch)
+                os.close(os.open(scratch / ".complete", os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW))
                 with contextlib.suppress(OSError):  # another build cached it meanwhile
                     os.rename(scratch, cached)
                 self._prune_init_cache()
             finally:
                 shutil.rmtree(scratch, ignore_errors=True)
         else:
-            os.utime(cached)  # still in use: keep it
+            os.utime(cached, follow_symlinks=False)  # still in use: keep it
             self.log("info", "Initializing", "Terraform initialized (reusing this version's).")
         began = time.monotonic()
-        if (cached / ".terraform").exists():
-            shutil.copytree(cached / ".terraform", self.workdir / ".terraform", symlinks=True)
-        if (cached / ".terraform.lock.hcl").exists():
-            shutil.copy2(cached / ".terraform.lock.hcl", self.workdir / ".terraform.lock.hcl")
+        # Before the job's directory is handed over (the first Terraform command below).
+        for name in (".terraform", ".terraform.lock.hcl"):
+            _copy_no_follow(cached, self.workdir, name)
         self._timed("init (cached)", began)
 
     def _prune_init_cache(self, max_age: float = 7 * 86400) -> None:
@@ -255,16 +299,60 @@ class Session:
     def _show(self, plan_file: str, env: dict[str, str]) -> dict:
         events: list[dict] = []
         # `show -json` prints one JSON document on one line, which arrives as one "event".
-        code = terraform.run(
-            ["show", "-json", "-no-color", plan_file],
-            self.workdir,
-            env,
-            events.append,
-            cancel_event=self.cancel,
-            grace=self.grace,
-        )
+        code = self._run(["show", "-json", "-no-color", plan_file], env, events.append)
         plan = next((e for e in events if "format_version" in e), None)
         if code != 0 or plan is None:
             said = " ".join(str(e.get("@message", "")) for e in events)[-500:]
             raise TerraformFailed(f"Terraform show failed: {said or f'exit status {code}'}")
         return plan
+
+
+def _copy_no_follow(src_dir: Path, dst_dir: Path, name: str) -> None:
+    """Copy `src_dir/name` (a file or a tree) into `dst_dir`, links as links, never followed.
+
+    Every open is relative to a directory fd and refuses links, so a tree that changes while
+    it is copied cannot make the worker read (and hand a build) a file outside it.
+    """
+    try:
+        src_fd = os.open(src_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return
+    dst_fd = os.open(dst_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        _copy_entry(src_fd, dst_fd, name)
+    finally:
+        os.close(src_fd)
+        os.close(dst_fd)
+
+
+def _copy_entry(src_fd: int, dst_fd: int, name: str) -> None:
+    try:
+        st = os.stat(name, dir_fd=src_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return
+    mode = stat.S_IMODE(st.st_mode) & 0o755
+    if stat.S_ISLNK(st.st_mode):
+        os.symlink(os.readlink(name, dir_fd=src_fd), name, dir_fd=dst_fd)
+    elif stat.S_ISDIR(st.st_mode):
+        os.mkdir(name, 0o700, dir_fd=dst_fd)
+        sub_src = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=src_fd)
+        try:
+            sub_dst = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dst_fd)
+            try:
+                for entry in os.listdir(sub_src):
+                    _copy_entry(sub_src, sub_dst, entry)
+                os.fchmod(sub_dst, mode | 0o700)
+            finally:
+                os.close(sub_dst)
+        finally:
+            os.close(sub_src)
+    elif stat.S_ISREG(st.st_mode):
+        # O_NONBLOCK: a fifo swapped in since the stat must not hang the worker.
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=src_fd)
+        with os.fdopen(fd, "rb") as src:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+            with os.fdopen(os.open(name, flags, mode, dir_fd=dst_fd), "wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+    # Anything else (a fifo, a device) a build may have left is not copied.

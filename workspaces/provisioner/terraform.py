@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import logging
 import os
@@ -12,8 +11,10 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+
+from workspaces.provisioner.sandbox import UNSANDBOXED, Sandbox
 
 log = logging.getLogger(__name__)
 
@@ -23,11 +24,6 @@ PORTAL_PATTERN = "portal.local/*/*"  # the `portal` provider's source address
 # How long wait() keeps reading after Terraform exited: a grandchild that leaked our stdout
 # must not hang the job forever.
 _DRAIN_TIMEOUT = 5.0
-
-_PR_SET_PDEATHSIG = 1
-# Resolved once in the parent: loading a library in a child forked from a threaded worker can
-# deadlock on the loader lock.
-_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
 
 Event = dict
 OnEvent = Callable[[Event], None]
@@ -66,9 +62,15 @@ def write_cli_config(path: Path, mirror_dirs: Path | Sequence[Path]) -> Path:
     return path
 
 
-def base_env(home: Path, cli_config: Path) -> dict[str, str]:
-    """The whole environment of a Terraform process; nothing else leaks in from the worker."""
+def base_env(
+    home: Path, cli_config: Path, passthrough: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The whole environment of a Terraform process; nothing else leaks in from the worker.
+
+    `passthrough` adds values the operator chose to hand builds (sandbox.passthrough_env).
+    """
     return {
+        **(passthrough or {}),
         "TF_CLI_CONFIG_FILE": str(cli_config),
         "CHECKPOINT_DISABLE": "1",
         "TF_IN_AUTOMATION": "1",
@@ -76,13 +78,6 @@ def base_env(home: Path, cli_config: Path) -> dict[str, str]:
         "HOME": str(home),
         "PATH": os.environ.get("PATH", os.defpath),
     }
-
-
-def _terminate_with_parent() -> None:
-    # A worker killed with -9 must not leave Terraform applying for nobody: it gets SIGTERM
-    # (handled like one interrupt) when the thread that started it dies.
-    if _LIBC is not None:
-        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def parse_line(line: str) -> Event:
@@ -102,7 +97,8 @@ def parse_line(line: str) -> Event:
 class TerraformRun:
     """One Terraform command running in its own process group, started on construction.
 
-    `on_event` is called on a reader thread, one line at a time, in output order.
+    `on_event` is called on a reader thread, one line at a time, in output order. With a
+    `sandbox`, Terraform runs inside it, seeing `cwd` and `writable` besides its settings' paths.
     """
 
     def __init__(
@@ -112,30 +108,35 @@ class TerraformRun:
         env: dict[str, str],
         on_event: OnEvent,
         command: Sequence[str] | None = None,
+        sandbox: Sandbox | None = None,
+        writable: Iterable[Path | str] = (),
     ):
         self._on_event = on_event
         self._lock = threading.Lock()
         self._interrupted = False
         self._reaped = False
         self._kill_timer: threading.Timer | None = None
-        self.process = subprocess.Popen(
+        self._launched = (sandbox or UNSANDBOXED).popen(
             [*(command or terraform_command()), *args],
             cwd=cwd,
             env=env,
+            writable=[cwd, *writable],
+            own_group=True,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             # Merged so plain-text errors (panics, our own CLI failing) stay in order with events.
             stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=_terminate_with_parent,
         )
+        self.process = self._launched.process
         self._reader = threading.Thread(target=self._read, name="terraform-output", daemon=True)
         self._reader.start()
 
     @property
     def pgid(self) -> int:
-        # start_new_session makes the child a session and group leader: pgid == pid.
-        return self.process.pid
+        # Unsandboxed, start_new_session makes Terraform a session and group leader (pgid ==
+        # pid). Sandboxed, Terraform leads its own group inside, apart from bwrap, which must
+        # live on to wait for it while it saves state after an interrupt.
+        return self._launched.group()
 
     @property
     def cancelled(self) -> bool:
@@ -158,7 +159,8 @@ class TerraformRun:
     def wait(self) -> int:
         """Block until Terraform exits and its output is delivered; its exit code (<0: signal)."""
         # Wait without reaping: while the leader is a zombie its pid, our pgid, cannot be reused
-        # by another process, so signalling the group stays safe until we reap it below.
+        # by another process, so signalling the group stays safe until we reap it below. (In a
+        # sandbox bwrap reaps Terraform; the group's id stays taken while any member lives.)
         os.waitid(os.P_PID, self.process.pid, os.WEXITED | os.WNOWAIT)
         with self._lock:
             if self._kill_timer is not None:
@@ -188,6 +190,9 @@ class TerraformRun:
         with self._lock:
             if not self._reaped:
                 self._signal_group(signal.SIGKILL)
+                if self._launched.inner_pid is not None:
+                    with contextlib.suppress(ProcessLookupError):  # the sandbox too
+                        os.killpg(self.process.pid, signal.SIGKILL)
 
     def _signal_group(self, sig: signal.Signals) -> None:
         with contextlib.suppress(ProcessLookupError):  # the whole group exited meanwhile
@@ -202,9 +207,11 @@ def run(
     cancel_event: threading.Event | None = None,
     grace: float = DEFAULT_GRACE,
     command: Sequence[str] | None = None,
+    sandbox: Sandbox | None = None,
+    writable: Iterable[Path | str] = (),
 ) -> int:
     """Run one Terraform command to the end; setting `cancel_event` cancels it gracefully."""
-    tf = TerraformRun(args, cwd, env, on_event, command=command)
+    tf = TerraformRun(args, cwd, env, on_event, command=command, sandbox=sandbox, writable=writable)
     done = threading.Event()
 
     def watch() -> None:

@@ -17,9 +17,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import workspaces
+
+if TYPE_CHECKING:
+    from workspaces.provisioner.sandbox import Sandbox
 
 DEFAULT_TIMEOUT = 30.0
 STOP_GRACE = 2.0
@@ -32,11 +35,20 @@ class ProviderStartError(RuntimeError):
 class ProviderProcess:
     """A running reattachable provider; a context manager that stops it on exit."""
 
-    def __init__(self, process: subprocess.Popen, socket_dir: Path, config: dict, log: IO[bytes]):
+    def __init__(
+        self,
+        process: subprocess.Popen,
+        socket_dir: Path,
+        config: dict,
+        log: IO[bytes],
+        binds: tuple[Path, ...] = (),
+    ):
         self.process = process
         self.socket_dir = socket_dir
         self.config = config
         self._log = log
+        # What a sandboxed Terraform must be shown to reach us: the socket's directory.
+        self.binds = binds
 
     def log_text(self) -> str:
         """What the provider wrote to stderr so far (tracebacks of failed calls, if any)."""
@@ -120,6 +132,7 @@ def start_provider(
     *,
     timeout: float = DEFAULT_TIMEOUT,
     log_path: Path | None = None,
+    sandbox: Sandbox | None = None,
 ) -> ProviderProcess:
     """Start the provider with exactly `env` (the build's PORTAL_* values) in `workdir`.
 
@@ -128,40 +141,51 @@ def start_provider(
     SIGTERM when the *thread* that started it ends (PR_SET_PDEATHSIG), so start it from the
     thread that runs the build, inside the `with`. Its stderr goes to `log_path` (appended)
     or, by default, to an anonymous temporary file; `log_text()` reads it either way.
+
+    With an isolating `sandbox` the provider runs in it as the builds do (it reads the
+    template's configuration), and Terraform must be shown `provider.binds`.
     """
-    # Short and private: a unix socket path must fit in 108 bytes, and only our user may
-    # connect (the reattach socket has no TLS).
+    # Short and private: a unix socket path must fit in 108 bytes, and only our user (or the
+    # build user, to whom it is handed) may connect (the reattach socket has no TLS).
     socket_dir = Path(tempfile.mkdtemp(prefix="portal-tfp-"))
     socket_path = socket_dir / "provider.sock"
     child_env = dict(env)
     # What Python needs to find us whatever the install: the directory holding `workspaces`.
     child_env["PYTHONPATH"] = str(Path(workspaces.__file__).resolve().parent.parent)
-    command = [
-        sys.executable,
-        "-P",
-        "-m",
-        "workspaces.terraform_provider",
-        "--reattach",
-        str(socket_path),
-        "--parent-pid",
-        str(os.getpid()),
-    ]
+    command = [sys.executable, "-P", "-m", "workspaces.terraform_provider", "--reattach"]
+    command.append(str(socket_path))
+    isolated = sandbox is not None and sandbox.isolated
+    if not isolated:
+        # Sandboxed, bwrap is our parent: it dies with this thread and takes us along.
+        command += ["--parent-pid", str(os.getpid())]
     log = open(log_path, "a+b") if log_path else tempfile.TemporaryFile()  # noqa: SIM115
     try:
-        process = subprocess.Popen(
-            command,
-            cwd=workdir,
-            env=child_env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=log,
-            start_new_session=True,
-        )
+        if isolated:
+            sandbox.hand_over(socket_dir)
+            process = sandbox.popen(
+                command,
+                cwd=socket_dir,
+                env=child_env,
+                writable=[socket_dir],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=log,
+            ).process
+        else:
+            process = subprocess.Popen(
+                command,
+                cwd=workdir,
+                env=child_env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                start_new_session=True,
+            )
     except BaseException:
         log.close()
         shutil.rmtree(socket_dir, ignore_errors=True)
         raise
-    provider = ProviderProcess(process, socket_dir, {}, log)
+    provider = ProviderProcess(process, socket_dir, {}, log, (socket_dir,) if isolated else ())
     try:
         line = _read_line(process, timeout)
         try:
