@@ -10,6 +10,7 @@ import json
 import os
 import platform
 import random
+import secrets
 import signal
 import sys
 import time
@@ -17,7 +18,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from portal.agent import health, pty, ssh, streams
+from portal.agent import apps, health, pty, ssh, streams, watchdog
 from portal.agent.cron import Cron, CronError
 from portal.agent.processes import ScriptGroups
 from portal.agent.script_output import ScriptResult, pump_lines
@@ -41,23 +42,7 @@ MANIFEST_TIMEOUT = 30.0
 DRAIN_TIMEOUT = 10.0
 KILL_GRACE = 3.0
 CLOSE_BAD_TOKEN = 4401
-# A refused token is retried (with backoff) for this long before the agent gives up: the
-# build that started the agent writes its agent rows, token included, only when Terraform
-# ends, and the agent is usually up and dialing before that.
-TOKEN_GRACE_ENV = "PORTAL_AGENT_TOKEN_GRACE_SECONDS"
-TOKEN_GRACE_SECONDS = 600.0
 _ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64", "armv7l": "arm"}
-
-
-def token_grace_seconds() -> float:
-    try:
-        return max(0.0, float(os.environ.get(TOKEN_GRACE_ENV) or TOKEN_GRACE_SECONDS))
-    except ValueError:
-        return TOKEN_GRACE_SECONDS
-
-
-class FatalError(Exception):
-    """The agent cannot go on (e.g. the server refused its token); exit 1."""
 
 
 def log(message: str) -> None:
@@ -100,7 +85,12 @@ class Agent:
         self._stop: asyncio.Event | None = None
         self._ws = None
         self._procs: set = set()
-        self._groups = ScriptGroups()  # what scripts left in the background stops with us
+        # Everything the agent starts carries this in its environment: it is stopped with the
+        # agent wherever it went, and only it may serve the workspace's unix-socket apps.
+        self.instance = secrets.token_hex(16)
+        self._groups = ScriptGroups(f"{apps.INSTANCE_ENV}={self.instance}".encode())
+        self._apps = apps.Apps(self.instance, lambda: self._groups.ids, lambda: self.manifest)
+        self._directories = watchdog.Directories()
         self._ptys = pty.Sessions()  # web terminals, kept across their streams by reconnect id
         self._tasks: set = set()  # background work cancelled at shutdown
         self._running_cron: set = set()
@@ -163,30 +153,39 @@ class Agent:
         flusher = asyncio.ensure_future(self._log_flusher())
         connection = asyncio.ensure_future(self._connection_loop())
         stopping = asyncio.ensure_future(self._stop.wait())
+        removed = asyncio.ensure_future(self._directories.wait_removed())
         try:
-            await asyncio.wait({connection, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({connection, stopping, removed}, return_when=asyncio.FIRST_COMPLETED)
+            if removed.done():
+                # The workspace is gone: no stop scripts (they would run nowhere), just stop.
+                log(f"fatal: {removed.result()}; stopping everything the agent started")
+                await self._shutdown(stop_scripts=False)
+                await self._drain(connection, wait_for_server=False)
+                return 1
             if connection.done():
-                return self._fatal(connection)
+                return await self._fatal(connection)
             log("stop requested")
             await self._shutdown()
             await self._drain(connection)
             if connection.done() and not connection.cancelled() and connection.exception():
-                return self._fatal(connection)
+                return await self._fatal(connection)
             return 0
         finally:
-            for task in (flusher, connection, stopping, *self._tasks):
+            for task in (flusher, connection, stopping, removed, *self._tasks):
                 task.cancel()
             self._kill_all(signal.SIGKILL)
 
-    def _fatal(self, connection: asyncio.Future) -> int:
-        exc = connection.exception()
-        log(f"fatal: {exc}")
-        self._kill_all(signal.SIGKILL)
+    async def _fatal(self, connection: asyncio.Future) -> int:
+        """The server refused us or stayed away too long: stop what we started, then exit."""
+        log(f"fatal: {connection.exception()}; stopping everything the agent started")
+        await self._shutdown()
         return 1
 
-    async def _drain(self, connection: asyncio.Future) -> None:
+    async def _drain(self, connection: asyncio.Future, wait_for_server: bool = True) -> None:
         """Give the server the last messages (off, stop-script logs), then close politely."""
-        if self.manifest is None:
+        if self.manifest is None or connection.done():
+            return
+        if not (wait_for_server or self.connected):
             return
         deadline = time.monotonic() + DRAIN_TIMEOUT
         while (self._outbox or not self.connected) and time.monotonic() < deadline:
@@ -207,7 +206,7 @@ class Agent:
         from websockets.exceptions import ConnectionClosed, InvalidStatus
 
         backoff = BACKOFF_MIN
-        refused_since = None  # when the server began refusing the token, in this run of refusals
+        patience = watchdog.Patience(f"check {TOKEN_ENV}")
         while True:
             self._reached = False
             refusal = None
@@ -233,17 +232,13 @@ class Agent:
                 self._ws = None
             if self._closing:
                 return
-            if refusal is None:
-                refused_since = None
-            else:
-                refused_since = refused_since or time.monotonic()
-                message = f"the server refused the agent token ({refusal}); check {TOKEN_ENV}"
-                if time.monotonic() - refused_since >= token_grace_seconds():
-                    raise FatalError(message)
-                log(f"{message}; retrying, as its build may still be running")
             if self._reached:
                 backoff = BACKOFF_MIN
+            warning = patience.failed(refusal, reached=self._reached)  # GiveUp when out of it
+            if warning:
+                log(warning)
             delay = min(BACKOFF_MAX, backoff * random.uniform(0.75, 1.25))  # noqa: S311 - jitter
+            delay = patience.cap(delay)
             log(f"reconnecting in {delay:.1f}s")
             await asyncio.sleep(delay)
             backoff = min(BACKOFF_MAX, backoff * 2)
@@ -360,6 +355,7 @@ class Agent:
                 user_agent=f"portal-agent/{VERSION}",
                 pty_session=lambda: self._pty_session(message),
                 ssh_server=self._ssh,
+                open_app=lambda limit: self._apps.open(str(message.get("app") or ""), limit),
             )
         except Exception as exc:  # noqa: BLE001 - one stream failing never stops the agent
             log(f"stream {stream} ({kind} {port}) failed: {type(exc).__name__}: {exc}")
@@ -392,7 +388,7 @@ class Agent:
         self._spawn(self._prepare_ssh())
         for app in manifest.get("apps") or []:
             if app.get("healthcheck_url") and (app.get("healthcheck_interval") or 0) > 0:
-                self._spawn(health.watch(app, self.send, log))
+                self._spawn(health.watch(app, self.send, log, self._apps.probe))
 
     def _scripts(self, manifest: dict | None = None) -> list:
         return [s for s in ((manifest or self.manifest or {}).get("scripts") or []) if s]
@@ -448,6 +444,7 @@ class Agent:
                 env[key] = str(manifest[field])
         for key, value in (manifest.get("env") or {}).items():
             env[str(key)] = "" if value is None else str(value)
+        env[apps.INSTANCE_ENV] = self.instance  # after the template's: it cannot be overridden
         return env
 
     def workdir(self, env: dict) -> str:
@@ -537,7 +534,7 @@ class Agent:
         for proc in list(self._procs):
             if proc.returncode is None:
                 self._kill(proc, sig)
-        self._groups.signal(sig)
+        self._groups.signal_all(sig)
 
     async def _cron_loop(self) -> None:
         crons = {}
@@ -570,7 +567,7 @@ class Agent:
 
     # -- shutdown ----------------------------------------------------------------------------
 
-    async def _shutdown(self) -> None:
+    async def _shutdown(self, stop_scripts: bool = True) -> None:
         # Snapshot first: cancelled script tasks drop their process from self._procs.
         procs = [p for p in self._procs if p.returncode is None]
         for task in list(self._tasks):
@@ -589,7 +586,7 @@ class Agent:
         self.lifecycle("shutting_down")
         stops = [
             self._spawn(self.run_script(self._source(s), s["script"], s.get("timeout") or 0))
-            for s in self._scripts()
+            for s in (self._scripts() if stop_scripts else [])
             if s.get("run_on_stop") and (s.get("script") or "").strip()
         ]
         if stops:

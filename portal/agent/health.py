@@ -10,12 +10,17 @@ import urllib.request
 _NO_PROXY_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-async def watch(app: dict, send, log) -> None:
+async def watch(app: dict, send, log, unix_probe=None) -> None:
     """Probe `app`'s healthcheck forever; `send` an app_health message when its state changes.
 
     Unhealthy only after `threshold` failures in a row; healthy again at the first success.
+    `unix_probe(url, timeout)` -> (healthy, why) checks http+unix:// URLs (portal.agent.apps).
     """
     url = app["healthcheck_url"]
+    if unix_probe is not None and url.lower().startswith("http+unix://"):
+        check = unix_probe
+    else:
+        check = _tcp_check
     interval = float(app["healthcheck_interval"])
     threshold = max(1, int(app.get("healthcheck_threshold") or 1))
     probe_timeout = max(1.0, min(interval, 10.0))
@@ -23,7 +28,7 @@ async def watch(app: dict, send, log) -> None:
     failures, reported = 0, None
     while True:
         started = time.monotonic()
-        healthy = await loop.run_in_executor(None, probe, url, probe_timeout)
+        healthy, why = await loop.run_in_executor(None, check, url, probe_timeout)
         if healthy:
             failures, state = 0, "healthy"
         else:
@@ -31,9 +36,14 @@ async def watch(app: dict, send, log) -> None:
             state = "unhealthy" if failures >= threshold else reported
         if state is not None and state != reported:
             reported = state
-            log(f"app {app.get('slug')} is {state}")
+            log(f"app {app.get('slug')} is {state}" + (f" ({why})" if why else ""))
             send({"type": "app_health", "slug": app.get("slug"), "health": state})
         await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
+
+
+def _tcp_check(url: str, timeout: float) -> tuple[bool, str]:
+    healthy = probe(url, timeout)
+    return healthy, "" if healthy else f"{url} did not answer below HTTP 500"
 
 
 def probe(url: str, timeout: float) -> bool:

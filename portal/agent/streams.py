@@ -66,11 +66,13 @@ async def run_stream(
     user_agent: str,
     pty_session=None,
     ssh_server=None,
+    open_app=None,
 ):
     """Dial the data socket, connect to 127.0.0.1:port, and pump both ways until both ends close.
 
     kind "pty": pty_session() gives the terminal session (portal.agent.pty) to attach instead;
-    kind "ssh": ssh_server (portal.agent.ssh.Server) serves one SSH connection on it.
+    kind "ssh": ssh_server (portal.agent.ssh.Server) serves one SSH connection on it;
+    kind "app": `await open_app(limit)` connects to the app (portal.agent.apps.Apps.open).
     """
     from websockets.exceptions import ConnectionClosed
 
@@ -90,19 +92,26 @@ async def run_stream(
             with contextlib.suppress(ConnectionClosed):
                 await ssh_server.serve(ws, lambda message: _refuse(ws, message))
             return
-        if kind != "tcp" or port is None:
+        if kind == "app" and open_app is not None:
+            try:
+                reader, writer = await open_app(MAX_FRAME)
+            except ConnectionError as exc:  # apps.Unreachable: not there, or not ours
+                await _refuse(ws, str(exc))
+                return
+        elif kind != "tcp" or port is None:
             await _refuse(ws, f"unsupported stream: kind {kind!r}, port {port!r}")
             return
-        try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection("127.0.0.1", port, limit=MAX_FRAME), CONNECT_TIMEOUT
-            )
-        except (OSError, asyncio.TimeoutError) as exc:  # noqa: UP041 - distinct before 3.11
-            # asyncio's own text ("Connect call failed ...") hides the cause the errno names.
-            errno = getattr(exc, "errno", None)
-            reason = os.strerror(errno) if errno else str(exc) or "timed out"
-            await _refuse(ws, f"cannot connect to 127.0.0.1:{port}: {reason}")
-            return
+        else:
+            try:
+                reader, writer = await asyncio.wait_for(
+                    asyncio.open_connection("127.0.0.1", port, limit=MAX_FRAME), CONNECT_TIMEOUT
+                )
+            except (OSError, asyncio.TimeoutError) as exc:  # noqa: UP041 - distinct before 3.11
+                # asyncio's own text ("Connect call failed ...") hides the cause the errno names.
+                errno = getattr(exc, "errno", None)
+                reason = os.strerror(errno) if errno else str(exc) or "timed out"
+                await _refuse(ws, f"cannot connect to 127.0.0.1:{port}: {reason}")
+                return
         try:
             with contextlib.suppress(ConnectionClosed):
                 await _pump(ws, reader, writer)

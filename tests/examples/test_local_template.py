@@ -16,6 +16,7 @@ import subprocess
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import unquote_plus
 
 import pytest
 
@@ -142,7 +143,9 @@ def test_start_stop_start_delete(workspace):
     state = resources(workspace.state())
     assert token == "PORTAL_AGENT_TOKEN=" + state["portal_agent.main"]["token"]
     assert state["portal_metadata.agent[0]"]["daily_cost"] == 1
-    assert state["portal_app.preview"]["url"].startswith("http://localhost:2")
+    # The preview listens on a socket in the workspace's own directory, not on a shared port.
+    socket_path = unquote_plus(state["portal_app.preview"]["url"].removeprefix("http+unix://"))
+    assert socket_path == str(workspace.dir / "preview.sock")
     (workspace.home / "notes.txt").write_text("mine")
 
     workspace.build("stop")

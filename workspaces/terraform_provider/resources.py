@@ -11,6 +11,7 @@ import re
 import secrets
 import uuid
 from typing import Any
+from urllib.parse import unquote_plus
 
 from tf.iface import (
     Config,
@@ -37,7 +38,8 @@ SHARE_LEVELS = ("owner", "authenticated", "public")
 SLUG = re.compile(r"[a-z0-9](-?[a-z0-9])*")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
-HTTP_URL = re.compile(r"https?://\S+", re.IGNORECASE)
+HTTP_URL = re.compile(r"(https?|http\+unix)://\S+", re.IGNORECASE)
+UNIX_URL = re.compile(r"http\+unix://(?P<socket>[^/?#]*)(?P<target>[/?]\S*)?", re.IGNORECASE)
 _CRON_FIELD = re.compile(r"[0-9A-Za-z*/,?-]+")
 _CRON_MACROS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
 
@@ -201,7 +203,7 @@ _HEALTHCHECK = Block(
         attr(
             "url",
             String(),
-            "HTTP(S) URL polled to decide whether the app is healthy.",
+            "HTTP(S) or http+unix URL polled to decide whether the app is healthy.",
             required=True,
         ),
         attr("interval", Number(), "Seconds between checks.", required=True),
@@ -239,7 +241,11 @@ class App(_Resource):
             attr("display_name", String(), "Name shown to users.", optional=True),
             attr("icon", String(), "Icon URL or path.", optional=True),
             attr(
-                "url", String(), "URL the agent proxies to (exclusive with command).", optional=True
+                "url",
+                String(),
+                "URL the agent proxies to: http(s)://localhost:PORT, or "
+                "http+unix://<urlencoded socket path> (exclusive with command).",
+                optional=True,
             ),
             attr(
                 "command",
@@ -289,6 +295,8 @@ class App(_Resource):
                     ["url"],
                 )
             )
+        elif known(url):
+            problems += _unix_url_problems(url, ["url"])
         if config.get("subdomain") is True and url is None:
             problems.append(Problem("subdomain applies to url apps only", path=["subdomain"]))
         check = config.get("healthcheck")
@@ -302,10 +310,12 @@ class App(_Resource):
                 problems.append(
                     Problem(
                         f"Invalid healthcheck url {q(check_url)}",
-                        "Use an http:// or https:// URL.",
+                        "Use an http://, https:// or http+unix:// URL.",
                         ["healthcheck", "url"],
                     )
                 )
+            elif known(check_url):
+                problems += _unix_url_problems(check_url, ["healthcheck", "url"])
             for key in ("interval", "threshold"):
                 value = check.get(key)
                 if known(value) and (not _whole(value) or value < 1):
@@ -316,6 +326,24 @@ class App(_Resource):
                         )
                     )
         return problems
+
+
+def _unix_url_problems(url: str, path: list) -> list[Problem]:
+    """An http+unix:// URL names its socket by absolute path, percent-encoded as its host."""
+    if not url.lower().startswith("http+unix://"):
+        return []
+    match = UNIX_URL.fullmatch(url)
+    socket_path = unquote_plus(match["socket"]) if match else ""
+    if socket_path.startswith("/") and "\0" not in socket_path:
+        return []
+    return [
+        Problem(
+            f"Invalid unix socket URL {q(url)}",
+            "Put the socket's absolute path, percent-encoded, where the host goes: "
+            '"http+unix://${urlencode("/path/to/app.sock")}/" in Terraform.',
+            path,
+        )
+    ]
 
 
 _ITEM = Block(

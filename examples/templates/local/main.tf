@@ -19,6 +19,20 @@ terraform {
   }
 }
 
+# For the template's admin: how long an agent waits for a vanished Portal server (a server that
+# was killed, or a data directory moved away) before it stops the workspace's processes and
+# exits. A server that comes back before then finds its workspaces as they were.
+variable "agent_give_up_seconds" {
+  type        = number
+  default     = 3600
+  description = "Seconds without a working connection to Portal after which a workspace's agent stops everything and exits (0: never)."
+
+  validation {
+    condition     = var.agent_give_up_seconds >= 0 && floor(var.agent_give_up_seconds) == var.agent_give_up_seconds
+    error_message = "agent_give_up_seconds is a whole number of seconds, 0 or more."
+  }
+}
+
 data "portal_provisioner" "me" {}
 
 data "portal_workspace" "me" {}
@@ -88,9 +102,12 @@ locals {
 
   owner_name = data.portal_workspace_owner.me.full_name != "" ? data.portal_workspace_owner.me.full_name : data.portal_workspace_owner.me.name
 
-  # Workspaces on one host share its ports: derive the preview app's port from the workspace id
-  # (20000-29999) instead of giving every workspace the same one.
-  preview_port = 20000 + try(parseint(substr(replace(data.portal_workspace.me.id, "-", ""), 0, 4), 16), 0) % 10000
+  # Workspaces on one host would share its ports: the preview app listens on a unix socket in
+  # the workspace's own directory (mode 700) instead. Two workspaces cannot collide, no other
+  # user of the host can reach it, and the agent refuses a socket that a process it did not
+  # start answers on. The app URL carries the path percent-encoded (http+unix://).
+  preview_socket = "${local.workspace_dir}/preview.sock"
+  preview_url    = "http+unix://${urlencode(local.preview_socket)}"
 }
 
 resource "portal_agent" "main" {
@@ -98,8 +115,9 @@ resource "portal_agent" "main" {
   arch = data.portal_provisioner.me.arch
   dir  = local.home_dir
   env = {
-    SHELL         = data.portal_parameter.shell.value
-    DOTFILES_REPO = data.portal_parameter.dotfiles_repo.value
+    SHELL                 = data.portal_parameter.shell.value
+    DOTFILES_REPO         = data.portal_parameter.dotfiles_repo.value
+    PORTAL_PREVIEW_SOCKET = local.preview_socket
   }
   # The repository URL comes from the environment, never spliced into the script.
   startup_script = <<-EOT
@@ -148,7 +166,8 @@ resource "portal_env" "git_committer_email" {
   value    = data.portal_workspace_owner.me.email
 }
 
-# A static web server over ~/www, reached through Portal's app proxy.
+# A static web server over ~/www on the workspace's preview socket, reached through Portal's
+# app proxy. (`python3 -m http.server` serves TCP only: this is the same server on a socket.)
 resource "portal_script" "preview" {
   agent_id           = portal_agent.main.id
   display_name       = "Web preview server"
@@ -167,9 +186,38 @@ resource "portal_script" "preview" {
         "${data.portal_workspace.me.name}" "${data.portal_workspace.me.name}" >"$HOME/www/index.html"
     fi
     # Backgrounded: a start script must end; the server stops with the workspace.
-    python3 -m http.server ${local.preview_port} --bind 127.0.0.1 --directory "$HOME/www" \
-      >"$HOME/.cache/portal-preview.log" 2>&1 </dev/null &
-    echo "Serving ~/www on http://localhost:${local.preview_port}"
+    python3 - "$PORTAL_PREVIEW_SOCKET" "$HOME/www" >"$HOME/.cache/portal-preview.log" 2>&1 <<'PY' &
+    import contextlib, functools, http.server, os, socket, socketserver, sys
+
+    path, root = sys.argv[1], sys.argv[2]
+    directory, name = os.path.split(path)
+    # Bound by name from its directory: a deep data directory passes sun_path's 107 bytes.
+    os.chdir(directory)
+    with socket.socket(socket.AF_UNIX) as probe:
+        try:
+            probe.connect(name)
+        except OSError:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(name)  # left by a server that was killed
+        else:
+            sys.exit(f"{path} is served already")
+
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def address_string(self):
+            return "preview"  # a unix socket's client has no address
+
+
+    class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+        daemon_threads = True
+
+
+    os.umask(0o077)
+    server = Server(name, functools.partial(Handler, directory=root))
+    print(f"Serving {root} on {path}", flush=True)
+    server.serve_forever()
+    PY
+    echo "Serving ~/www through the Web preview app (socket $PORTAL_PREVIEW_SOCKET)"
   EOT
 }
 
@@ -177,12 +225,12 @@ resource "portal_app" "preview" {
   agent_id     = portal_agent.main.id
   slug         = "preview"
   display_name = "Web preview"
-  url          = "http://localhost:${local.preview_port}"
+  url          = local.preview_url
   share        = "owner"
   subdomain    = false
 
   healthcheck {
-    url       = "http://localhost:${local.preview_port}/"
+    url       = "${local.preview_url}/"
     interval  = 5
     threshold = 6
   }
@@ -270,10 +318,11 @@ resource "terraform_data" "agent" {
     interpreter = local.workspace_sh
     command     = "launch"
     environment = {
-      WORKSPACE_DIR      = self.input.workspace_dir
-      HOME_DIR           = self.input.home_dir
-      AGENT_SHELL        = data.portal_parameter.shell.value
-      PORTAL_AGENT_TOKEN = portal_agent.main.token
+      WORKSPACE_DIR         = self.input.workspace_dir
+      HOME_DIR              = self.input.home_dir
+      AGENT_SHELL           = data.portal_parameter.shell.value
+      AGENT_GIVE_UP_SECONDS = var.agent_give_up_seconds
+      PORTAL_AGENT_TOKEN    = portal_agent.main.token
     }
   }
 
@@ -329,8 +378,8 @@ resource "portal_metadata" "agent" {
     value = "${local.workspace_dir}/agent.log"
   }
   item {
-    key   = "web preview port"
-    value = tostring(local.preview_port)
+    key   = "web preview socket"
+    value = local.preview_socket
   }
   item {
     key       = "owner email"

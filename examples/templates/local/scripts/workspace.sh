@@ -9,7 +9,7 @@
 #
 # Everything comes from the environment, never from the command line, so that paths with
 # spaces or quotes are safe: WORKSPACE_DIR (always), HOME_DIR, STOP_TIMEOUT (seconds),
-# AGENT_SHELL, AGENT_INIT_SCRIPT (stage), PORTAL_AGENT_TOKEN (launch).
+# AGENT_SHELL, AGENT_INIT_SCRIPT (stage), PORTAL_AGENT_TOKEN, AGENT_GIVE_UP_SECONDS (launch).
 set -eu
 
 die() {
@@ -175,6 +175,10 @@ launch() {
 	: "${HOME_DIR:?HOME_DIR is not set}"
 	: "${PORTAL_AGENT_TOKEN:?PORTAL_AGENT_TOKEN is not set}"
 	[ -x "$INIT_FILE" ] || die "$INIT_FILE is missing: run 'stage' first"
+	give_up=${AGENT_GIVE_UP_SECONDS:-3600}
+	case "$give_up" in
+	'' | *[!0-9]*) die "AGENT_GIVE_UP_SECONDS must be a whole number of seconds, got '$give_up'" ;;
+	esac
 	rm -f "$PID_FILE"
 	cd "$HOME_DIR"
 	user=$(id -un 2>/dev/null || echo "${USER:-user}")
@@ -203,6 +207,7 @@ launch() {
 		SHELL="${AGENT_SHELL:-/bin/sh}" \
 		LANG="${LANG:-C.UTF-8}" \
 		PORTAL_AGENT_TOKEN="$PORTAL_AGENT_TOKEN" \
+		PORTAL_AGENT_GIVE_UP_SECONDS="$give_up" \
 		"$@" \
 		"$MARKER" \
 		setsid sh -c 'echo "$$" >"$1.new" && mv -f "$1.new" "$1" && exec "$2"' \
