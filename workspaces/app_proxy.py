@@ -8,6 +8,7 @@ PORTAL_WILDCARD_ACCESS_URL is set (workspaces.app_hosts); WebSockets: workspaces
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -21,20 +22,23 @@ import h11
 from channels.auth import get_user
 from channels.db import database_sync_to_async
 from django.conf import settings
-from django.contrib.auth import get_user_model
+from django.contrib.messages.storage.cookie import CookieStorage
+from django.db.models import F
 from django.http.cookie import parse_cookie
 from django.http.request import HttpHeaders
+from django.utils.html import escape
 from rest_framework.exceptions import AuthenticationFailed
 
 from portal import config, hooks
 from portal.accounts.authentication import TOKEN_HEADER, token_from_request, user_for_token
+from portal.api.errors import error_body
 from portal.audit import context as audit_context
 from portal.audit.choices import AuditAction, ResourceType
 from portal.audit.services import record
-from portal.errors import Conflict, ServiceError
+from portal.errors import Conflict, Forbidden, NotFound, ServiceError
 from workspaces import agents, app_hosts, connections, relay
 from workspaces.choices import AppShareLevel, BuildTransition
-from workspaces.models import Workspace, WorkspaceApp
+from workspaces.models import WorkspaceApp
 
 log = logging.getLogger(__name__)
 
@@ -61,18 +65,36 @@ HOP_BY_HOP = frozenset(
 )
 # Portal's own credentials must never reach a workspace app.
 CREDENTIAL_HEADERS = frozenset({"authorization", TOKEN_HEADER.lower(), "cookie"})
-PORTAL_COOKIES = frozenset({settings.SESSION_COOKIE_NAME, app_hosts.COOKIE_NAME})
+# Portal's cookies: never sent to an app, and never set or cleared by one (on a path app's
+# origin, Portal's own, or from an app host through a parent domain).
+PORTAL_COOKIES = frozenset(
+    name.lower()
+    for name in (
+        settings.SESSION_COOKIE_NAME,
+        settings.CSRF_COOKIE_NAME,
+        app_hosts.COOKIE_NAME,
+        CookieStorage.cookie_name,
+    )
+)
+# What an app may not send a browser: Clear-Site-Data "cookies" clears those of the whole
+# registrable domain, so Portal's session too.
+DROPPED_RESPONSE_HEADERS = (HOP_BY_HOP - {"host"}) | {"clear-site-data"}
+# Every refusal to whom may not open an app, whether it exists or not (and whichever part of
+# its name is wrong), is the same answer.
+NOT_FOUND = "No such app."
+SIGN_IN = "Sign in to open this app."
 AUDIT_EVERY = 300.0  # seconds: one "open" audit entry per (user, app) in this window
 _audited: dict[tuple, float] = {}
 CHUNK = relay.MAX_FRAME_BYTES
 
 
 class Refusal(Exception):
-    def __init__(self, status: int, message: str, headers: list | None = None):
+    def __init__(self, status: int, message: str, headers: list | None = None, detail: str = ""):
         super().__init__(message)
         self.status = status
         self.message = message
         self.headers = headers or []
+        self.detail = detail
 
 
 async def _plain(send, status: int, text: str, headers: list | None = None) -> None:
@@ -89,6 +111,82 @@ async def _plain(send, status: int, text: str, headers: list | None = None) -> N
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+_TITLES = {
+    400: "Bad request",
+    401: "Sign in to open this app",
+    403: "Not allowed",
+    404: "Not found",
+    502: "The app is not answering",
+    504: "The app is not answering",
+}
+_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} · Portal</title>
+<style>body{{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem;
+color:#1f2328}}h1{{font-size:1.5rem}}.detail{{color:#59636e}}</style>
+</head>
+<body>
+<main>
+<h1>{title}</h1>
+<p>{message}</p>
+{detail}<p><a href="{home}">Back to your workspaces</a></p>
+</main>
+</body>
+</html>
+"""
+
+
+async def _error(
+    scope, send, status: int, message: str, detail: str = "", headers: list | None = None
+) -> None:
+    """An error answer: a page for browsers, the API's error JSON for JSON clients, else text.
+
+    It depends on the request's Accept header only, so two refusals that must look the same do.
+    """
+    accept = _headers(scope).get("Accept", "")
+    if "text/html" in accept:
+        page = _PAGE.format(
+            title=escape(_TITLES.get(status, "Cannot open this app")),
+            message=escape(message),
+            detail=f'<p class="detail">{escape(detail)}</p>\n' if detail else "",
+            home=escape(config.load().access_url + "/"),
+        )
+        body = page.encode()
+        kind = b"text/html; charset=utf-8"
+    elif "application/json" in accept:
+        body = json.dumps(error_body(message, detail)).encode()
+        kind = b"application/json"
+    else:
+        body = (message + (f"\n{detail}" if detail else "") + "\n").encode()
+        kind = b"text/plain; charset=utf-8"
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", kind),
+                (b"content-length", str(len(body)).encode()),
+                (b"cache-control", b"no-store"),
+                # The page is served on app hosts too: nothing but its own inline style runs.
+                (b"content-security-policy", b"default-src 'none'; style-src 'unsafe-inline'"),
+                *(headers or []),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _refuse(scope, send, refusal: Refusal) -> None:
+    if 300 <= refusal.status < 400:
+        return await _plain(send, refusal.status, refusal.message, refusal.headers)
+    await _error(
+        scope, send, refusal.status, refusal.message, refusal.detail, headers=refusal.headers
+    )
 
 
 def _headers(scope) -> HttpHeaders:
@@ -123,43 +221,70 @@ async def user_from_scope(scope, app_host: str | None = None):
     return user if user.is_authenticated and user.is_active else None
 
 
-def _resolve(match) -> WorkspaceApp:
-    """The app of the workspace's latest start build, else Refusal 404."""
-    owner = get_user_model().objects.filter(username__iexact=match["user"]).first()
-    workspace = (
-        Workspace.objects.filter(
-            owner=owner, name__iexact=match["workspace"], deleted_at__isnull=True
-        )
-        .select_related("latest_build")
-        .first()
-        if owner
-        else None
-    )
-    build = workspace.latest_build if workspace else None
-    if build is None or build.transition != BuildTransition.START:
-        raise Refusal(404, "No such app.")
+def sets_portal_cookie(value: str) -> bool:
+    """Whether a Set-Cookie value sets or clears one of Portal's cookies. A nameless cookie
+    counts too: a browser sends its value alone, which may well read "sessionid=..."."""
+    name, equals, _ = value.split(";", 1)[0].partition("=")
+    name = name.strip().lower()
+    return not equals or not name or name in PORTAL_COOKIES
+
+
+def response_headers(headers) -> list[tuple[bytes, bytes]]:
+    """An app's response headers as they may reach the browser: no hop-by-hop ones, nothing
+    that sets or clears Portal's cookies."""
+    kept = []
+    for name, value in headers:
+        lower = name.decode("latin1").lower()
+        if lower in DROPPED_RESPONSE_HEADERS:
+            continue
+        if lower == "set-cookie" and sets_portal_cookie(value.decode("latin1")):
+            continue
+        kept.append((name, value))
+    return kept
+
+
+def _lookup(match) -> list[WorkspaceApp]:
+    """Up to two apps `match` names in its workspace's latest build, if that is a start.
+
+    One query whichever part of the name is wrong (user, workspace, agent or slug), so that
+    how long a refusal takes tells nothing about what exists."""
+    parts = [match["user"], match["workspace"], match["agent"] or "", match["slug"]]
+    if any("\x00" in part for part in parts):
+        return []  # PostgreSQL text cannot hold NUL, so nothing is named so
+    build = "agent__resource__job__build"
     apps = WorkspaceApp.objects.filter(
-        agent__resource__job_id=build.job_id, slug=match["slug"]
-    ).select_related("agent__resource__job__build__workspace__owner")
-    by_host = isinstance(match, dict)  # app_hosts.match_host's, not APP_PATH's
+        slug=match["slug"],
+        **{
+            f"{build}__transition": BuildTransition.START,
+            f"{build}__workspace__latest_build": F(build),
+            f"{build}__workspace__deleted_at__isnull": True,
+            f"{build}__workspace__name__iexact": match["workspace"],
+            f"{build}__workspace__owner__username__iexact": match["user"],
+        },
+    ).select_related(f"{build}__workspace__owner")
     if match["agent"]:
         # Host names are lowercase: an agent called "Main" is "main" there.
-        lookup = "agent__name__iexact" if by_host else "agent__name"
+        lookup = "agent__name__iexact" if _by_host(match) else "agent__name"
         apps = apps.filter(**{lookup: match["agent"]})
-    found = list(apps[:2])
-    if not found:
-        raise Refusal(404, "No such app.")
-    if len(found) > 1:
-        how = "<slug>--<agent>--<workspace>--<user>" if by_host else "/@user/workspace.agent/"
-        raise Refusal(404, f"Several agents have this app: name one, as {how}.")
-    return found[0]
+    return list(apps.order_by("pk")[:2])
 
 
-def _authorize(user, app: WorkspaceApp) -> None:
+def _by_host(match) -> bool:
+    return isinstance(match, dict)  # app_hosts.match_host's, not APP_PATH's
+
+
+def _authorize(user, app: WorkspaceApp, *, by_host: bool) -> None:
+    """Raise a ServiceError unless `user` (None: anonymous) may open `app` now."""
     agent = app.agent
-    if app.share == AppShareLevel.OWNER:
-        connections.authorize_connection(user, agent, "app")
+    # On Portal's own origin unless it has its own host (a subdomain app asked for by path is
+    # only redirected there).
+    path_app = not by_host and not app.subdomain
+    share = connections.app_share_level(app, by_path=path_app)
+    if share == AppShareLevel.OWNER:
+        connections.authorize_connection(user, agent, "app", path_app=path_app)
         return
+    if user is None and share != AppShareLevel.PUBLIC:
+        raise NotFound(NOT_FOUND)
     if user is not None:
         for handler in hooks.connection_policy.handlers():
             handler(user, "app")
@@ -188,29 +313,35 @@ def audit_open(user, app: WorkspaceApp, path: str) -> None:
 def authorize(match, user) -> tuple[WorkspaceApp, Refusal | None]:
     """(the app, a Refusal to give if its agent cannot be reached now) or a Refusal (DB thread).
 
-    `match` names the app: a match of APP_PATH, or app_hosts.match_host's dict."""
-    try:
-        app = _resolve(match)
-    except Refusal:
-        if user is None:
-            # Anonymous visitors learn nothing about which apps exist: sign in first.
-            raise Refusal(401, "Sign in to open this app.") from None
-        raise
-    if user is None and app.share != AppShareLevel.PUBLIC:
-        raise Refusal(401, "Sign in to open this app.")
-    unreachable = None
-    try:
-        _authorize(user, app)
-    except Conflict as e:  # allowed in, but the agent cannot be reached now
-        unreachable = Refusal(502, f"Cannot reach the app: {e.message}")
-    except ServiceError as e:
-        # NotFound for who may not know the app exists, Forbidden for platform owners.
-        raise Refusal(e.status_code, e.message) from None
-    return app, unreachable
+    `match` names the app: a match of APP_PATH, or app_hosts.match_host's dict. Who may not
+    open it gets the same refusal whether it exists or not: anonymous visitors are asked to
+    sign in, others told there is no such app; only who may see every workspace (and so
+    knows) is told why not.
+    """
+    by_host = _by_host(match)
+    allowed: list[tuple[WorkspaceApp, Refusal | None]] = []
+    refusal = Refusal(401, SIGN_IN) if user is None else Refusal(404, NOT_FOUND)
+    for app in _lookup(match):
+        try:
+            _authorize(user, app, by_host=by_host)
+        except Conflict as e:  # allowed in, but the agent cannot be reached now
+            allowed.append((app, Refusal(502, f"Cannot reach the app: {e.message}")))
+        except Forbidden as e:
+            refusal = Refusal(e.status_code, e.message, detail=e.detail)
+        except ServiceError:
+            pass  # NotFound: for who may not know the app exists
+        else:
+            allowed.append((app, None))
+    if not allowed:
+        raise refusal
+    if len(allowed) > 1:
+        how = "<slug>--<agent>--<workspace>--<user>" if by_host else "/@user/workspace.agent/"
+        raise Refusal(404, f"Several agents have this app: name one, as {how}.")
+    return allowed[0]
 
 
 def names(app: WorkspaceApp) -> tuple[str, str, str, str]:
-    """(slug, agent, workspace, owner username) of an app loaded by _resolve."""
+    """(slug, agent, workspace, owner username) of an app loaded by _lookup."""
     workspace = app.agent.resource.job.build.workspace
     return app.slug, app.agent.name, workspace.name, workspace.owner.username
 
@@ -299,11 +430,12 @@ def forward_headers(scope, app_host: str) -> list[tuple[bytes, bytes]]:
     for name, value in scope.get("headers", []):
         lower = name.lower().decode("latin1")
         if lower == "cookie":
-            # Drop Portal's session cookies only; the app's own cookies pass.
+            # Drop Portal's cookies only; the app's own cookies pass.
             kept = [
                 part.strip()
                 for part in value.decode("latin1").split(";")
-                if part.strip() and part.strip().split("=", 1)[0].strip() not in PORTAL_COOKIES
+                if part.strip()
+                and part.strip().split("=", 1)[0].strip().lower() not in PORTAL_COOKIES
             ]
             if kept:
                 out.append((b"cookie", "; ".join(kept).encode("latin1")))
@@ -330,6 +462,40 @@ def forward_headers(scope, app_host: str) -> list[tuple[bytes, bytes]]:
     return out
 
 
+class AppUnreachable(Exception):
+    """The agent could not reach the app, or lost it before it answered; the message says why."""
+
+
+async def agent_error(side: relay.Side, timeout: float = 2.0) -> str:
+    """The reason the agent gave (its {"type": "error"} message) for a stream it closed."""
+
+    async def read() -> str:
+        while True:
+            message = await side.receive()
+            if message["type"] == "websocket.disconnect":
+                return ""
+            if message.get("text") is not None:
+                with contextlib.suppress(ValueError, AttributeError):
+                    control = json.loads(message["text"])
+                    if control.get("type") == "error":
+                        return str(control.get("message") or "")
+
+    try:
+        return await asyncio.wait_for(read(), timeout)
+    except Exception:  # noqa: BLE001 - no reason is a reason too
+        return ""
+
+
+async def send_to_agent(side: relay.Side, data: bytes) -> None:
+    """Write to the agent's side of a stream; AppUnreachable (with its reason) once it is gone."""
+    try:
+        for i in range(0, len(data), CHUNK):
+            await side.send({"type": "websocket.send", "bytes": data[i : i + CHUNK]})
+    except (OSError, RuntimeError):  # uvicorn's ClientDisconnected is an OSError
+        reason = await agent_error(side)
+        raise AppUnreachable(reason or "the workspace agent closed the connection") from None
+
+
 class _Upstream:
     """HTTP/1.1 over one agent stream."""
 
@@ -339,9 +505,7 @@ class _Upstream:
         self.ended = False
 
     async def write(self, event) -> None:
-        data = self.conn.send(event)
-        for i in range(0, len(data or b""), CHUNK):
-            await self.side.send({"type": "websocket.send", "bytes": data[i : i + CHUNK]})
+        await send_to_agent(self.side, self.conn.send(event) or b"")
 
     async def next_event(self):
         while True:
@@ -360,7 +524,7 @@ class _Upstream:
             elif kind == "websocket.receive" and message.get("text") is not None:
                 control = json.loads(message["text"])
                 if control.get("type") == "error":
-                    raise ConnectionError(control.get("message") or "the agent refused")
+                    raise AppUnreachable(control.get("message") or "the agent refused")
                 if control.get("type") == "eof":
                     self.ended = True
                     self.conn.receive_data(b"")
@@ -370,23 +534,51 @@ class _Upstream:
             await self.side.send({"type": "websocket.close", "code": 1000})
 
 
+def request_target(target: str) -> bytes:
+    """The request target as HTTP/1.1 allows it: bytes outside printable ASCII percent-encoded
+    (a client may send them raw; h11 would refuse them)."""
+    try:
+        raw = target.encode("latin1")  # the raw path, as the client sent it
+    except UnicodeEncodeError:
+        raw = target.encode()  # a decoded path
+    return "".join(chr(b) if 0x21 <= b <= 0x7E else f"%{b:02X}" for b in raw).encode("ascii")
+
+
+async def _until_disconnect(receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
 async def _proxy(scope, receive, send, app: WorkspaceApp, target: str) -> None:
     dial = app_dial(app)
     if dial is None:
-        return await _plain(send, 502, "The app's URL names no port to reach it on.")
+        return await _error(scope, send, 502, "The app's URL names no port to reach it on.")
     kind, port, app_host = dial
     stream = await relay.dial_agent(app.agent_id, kind, port, app=app.slug)
     if stream is None:
-        return await _plain(send, 502, "The workspace agent did not open a connection to the app.")
+        return await _error(
+            scope,
+            send,
+            502,
+            "The workspace agent did not open a connection to the app.",
+            "The agent is connected but did not answer in time. Try again in a moment.",
+        )
     upstream = _Upstream(stream)
-    started = False
     try:
         headers = forward_headers(scope, app_host)
         has_length = any(n.lower() == b"content-length" for n, _ in scope.get("headers", []))
         chunked = any(n.lower() == b"transfer-encoding" for n, _ in scope.get("headers", []))
         if chunked and not has_length:
             headers.append((b"transfer-encoding", b"chunked"))
-        await upstream.write(h11.Request(method=scope["method"], target=target, headers=headers))
+        try:
+            request = h11.Request(
+                method=scope["method"], target=request_target(target), headers=headers
+            )
+        except h11.LocalProtocolError as e:
+            return await _error(
+                scope, send, 400, "This request cannot be passed to the app.", str(e)
+            )
+        await upstream.write(request)
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
@@ -397,25 +589,51 @@ async def _proxy(scope, receive, send, app: WorkspaceApp, target: str) -> None:
             if not message.get("more_body"):
                 break
         await upstream.write(h11.EndOfMessage())
-        while True:
-            event = await upstream.next_event()
-            if isinstance(event, h11.InformationalResponse):
-                continue
-            if isinstance(event, h11.Response):
-                break
-        response_headers = [
-            (name, value)
-            for name, value in event.headers
-            if name.decode() not in HOP_BY_HOP - {"host"}
-        ]
-        await send(
-            {
-                "type": "http.response.start",
-                "status": event.status_code,
-                "headers": response_headers,
-            }
+        # The client may leave while the app thinks or streams: stop pulling from the app then.
+        respond = asyncio.ensure_future(_respond(send, upstream))
+        gone = asyncio.ensure_future(_until_disconnect(receive))
+        try:
+            await asyncio.wait({respond, gone}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            gone.cancel()
+            if not respond.done():
+                respond.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await gone
+        if not respond.cancelled():
+            await respond
+    except AppUnreachable as e:
+        await _error(
+            scope,
+            send,
+            502,
+            "The app is not answering.",
+            f"The workspace agent could not reach it: {e}. Start the app in the workspace (or "
+            "check its port in the template), then reload this page.",
         )
-        started = True
+    except h11.ProtocolError as e:
+        await _error(scope, send, 502, f"The app did not answer with HTTP: {e}")
+    finally:
+        await upstream.close()
+        relay.release(stream)
+
+
+async def _respond(send, upstream: _Upstream) -> None:
+    """The app's response to the client; AppUnreachable or h11.ProtocolError before its head."""
+    while True:
+        event = await upstream.next_event()
+        if isinstance(event, h11.InformationalResponse):
+            continue
+        if isinstance(event, h11.Response):
+            break
+    await send(
+        {
+            "type": "http.response.start",
+            "status": event.status_code,
+            "headers": response_headers(event.headers),
+        }
+    )
+    try:
         while True:
             event = await upstream.next_event()
             if isinstance(event, h11.Data):
@@ -425,19 +643,22 @@ async def _proxy(scope, receive, send, app: WorkspaceApp, target: str) -> None:
             elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
                 await send({"type": "http.response.body", "body": b""})
                 return
-    except (h11.ProtocolError, ConnectionError) as e:
-        if started:
-            raise  # the head is out: aborting the connection is the only way to say it broke
-        await _plain(send, 502, f"The app did not answer with HTTP: {e}")
-    finally:
-        await upstream.close()
-        relay.release(stream)
+    except (AppUnreachable, h11.ProtocolError) as e:
+        # The head is out: leaving the response unfinished is the only way left to say it broke
+        # (the server cuts the connection).
+        log.info("app response broke after its head: %s", e)
+
+
+def _ascii_url(url: str) -> bytes:
+    """`url` with what is not printable ASCII percent-encoded (latin1: raw bytes as received)."""
+    return quote(url, safe="!#$%&'()*+,/:;=?@[]~", encoding="latin1", errors="replace").encode()
 
 
 def _to(location: str) -> list[tuple[bytes, bytes]]:
     """Redirect headers for a location that may carry a token: kept out of caches and Referers."""
     return [
-        (b"location", location.encode("latin1")),
+        # Percent-encoded where it is not printable ASCII: a header value cannot hold the rest.
+        (b"location", _ascii_url(location)),
         (b"cache-control", b"no-store"),
         (b"referrer-policy", b"no-referrer"),
     ]
@@ -464,8 +685,12 @@ def _raw_path(scope) -> str:
 
 def _auth_redirect(scope, user) -> str:
     """/@/app-auth?to=<URL on an app host>: that URL with a one-time token (DB thread)."""
-    query = parse_qs(scope.get("query_string", b"").decode("latin1"))
-    parts = urlsplit((query.get("to") or [""])[0])
+    query = parse_qs(scope.get("query_string", b"").decode("latin1"), encoding="latin1")
+    parts = urlsplit("")
+    with contextlib.suppress(ValueError):  # e.g. an unclosed [IPv6 address
+        given = urlsplit((query.get("to") or [""])[0])
+        if given.hostname is not None:  # hostname raises ValueError too
+            parts = given
     match = (
         app_hosts.match_host(parts.hostname or "") if parts.scheme in ("http", "https") else None
     )
@@ -479,10 +704,11 @@ def _auth_redirect(scope, user) -> str:
 
 def _exchange(match, token: str, location: str) -> tuple[str, str]:
     """(the app host's cookie, where to go) for a one-time token; else a Refusal (DB thread)."""
+    found = _lookup(match)
+    if len(found) != 1:  # no such app: said as of a forged token, so it tells nobody what exists
+        raise Refusal(401, f"Cannot sign in to this app: {app_hosts.NOT_VALID}")
     try:
-        user = app_hosts.redeem_token(token, _resolve(match), match["host"])
-    except Refusal:  # no such app: said as of a forged token, so it tells nobody what exists
-        raise Refusal(401, f"Cannot sign in to this app: {app_hosts.NOT_VALID}") from None
+        user = app_hosts.redeem_token(token, found[0], match["host"])
     except app_hosts.AppTokenError as e:
         raise Refusal(401, f"Cannot sign in to this app: {e}") from None
     authorize(match, user)  # still allowed in
@@ -519,13 +745,16 @@ async def host_app(scope, receive, send, match: dict) -> None:
             to = app_hosts.wildcard().url(match["host"]) + clean
             location = f"{config.load().access_url}{app_hosts.AUTH_PATH}?to={quote(to, safe='')}"
             return await _plain(send, 302, "Sign in.", _to(location))
-        return await _plain(send, e.status, e.message, e.headers)
+        return await _refuse(scope, send, e)
     await _proxy(scope, receive, send, app_row, target)
 
 
 async def app(scope, receive, send) -> None:
     """The ASGI app for HTTP paths starting with /@ on the main host."""
     set_audit_context(scope)
+    if "\x00" in scope["path"]:
+        # No user, workspace or app is named with a NUL: nothing to look up.
+        return await _error(scope, send, 400, "The path contains a NUL character (%00).")
     user = await user_from_scope(scope)
     try:
         if scope["path"] == app_hosts.AUTH_PATH:
@@ -539,5 +768,5 @@ async def app(scope, receive, send) -> None:
                 path += "?" + scope.get("query_string", b"").decode("latin1")
             location = f"{settings.LOGIN_URL}?next={quote(path)}"
             return await _plain(send, 302, "Sign in.", [(b"location", location.encode())])
-        return await _plain(send, e.status, e.message, e.headers)
+        return await _refuse(scope, send, e)
     await _proxy(scope, receive, send, app_row, target)

@@ -32,13 +32,17 @@ from portal.ws_scope import close_reason
 from workspaces import app_hosts, relay
 from workspaces.app_proxy import (
     APP_PATH,
-    CHUNK,
+    NOT_FOUND,
+    AppUnreachable,
     Refusal,
     app_dial,
     audit_open,
     authorize,
     forward_headers,
+    request_target,
+    send_to_agent,
     set_audit_context,
+    sets_portal_cookie,
     subdomain_location,
     user_from_scope,
 )
@@ -100,7 +104,7 @@ def _prepare(scope, host_match: dict | None, user) -> tuple[WorkspaceApp, str]:
     else:
         match = APP_PATH.match(scope["path"])
         if match is None:
-            raise Refusal(404, "No such app.")
+            raise Refusal(404, NOT_FOUND)
         raw = APP_PATH.match(scope.get("raw_path", b"").decode("latin1")) or match
         target = raw["rest"] or "/"
     app, unreachable = authorize(match, user)
@@ -127,8 +131,7 @@ class _AppSocket:
         async with self.lock:
             for data in self.protocol.data_to_send():
                 # b"" asks for a half-close; the stream is closed as a whole at the end instead.
-                for i in range(0, len(data), CHUNK):
-                    await self.side.send({"type": "websocket.send", "bytes": data[i : i + CHUNK]})
+                await send_to_agent(self.side, data)
 
     async def feed(self) -> bool:
         """Read one message of the stream into the protocol; False once the app hung up."""
@@ -170,7 +173,7 @@ def _upgrade_request(scope, app: WorkspaceApp, target: str, protocol: ClientProt
     for name, value in own.raw_items():
         if name.lower() != "host":
             headers[name] = value
-    return Request(target, headers)
+    return Request(request_target(target).decode("ascii"), headers)
 
 
 async def _handshake(app_socket: _AppSocket) -> tuple[Response | None, list]:
@@ -319,19 +322,21 @@ async def app(scope, receive, send, host_match: dict | None = None) -> None:
     app_socket = _AppSocket(stream, protocol)
     try:
         protocol.send_request(_upgrade_request(scope, app_row, target, protocol))
-        await app_socket.flush()
         try:
+            await app_socket.flush()  # AppUnreachable when the agent could not reach the app
             response, events = await asyncio.wait_for(_handshake(app_socket), HANDSHAKE_TIMEOUT)
         except TimeoutError:
             return await _refuse(send, 4504, "The app did not answer the WebSocket upgrade.")
-        except ConnectionError as e:
+        except (ConnectionError, AppUnreachable) as e:
             return await _refuse(send, 4502, f"Cannot reach the app: {e}")
         refusal = _refusal_of(response, protocol)
         if refusal is not None:
             return await _refuse(send, *refusal)
+        # The app's own cookies only: never Portal's, whatever the app's page says.
         cookies = [
             (b"set-cookie", value.encode("latin1"))
             for value in response.headers.get_all("Set-Cookie")
+            if not sets_portal_cookie(value)
         ]
         await send(
             {"type": "websocket.accept", "subprotocol": protocol.subprotocol, "headers": cookies}

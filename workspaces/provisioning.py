@@ -8,7 +8,7 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
-from portal import crypto
+from portal import config, crypto
 from portal.accounts.services import system_actor
 from portal.audit.choices import AuditAction, ResourceType
 from portal.audit.services import record
@@ -80,6 +80,14 @@ def finish_import(job_id, worker_id: str, *, results: dict[str, Outcome], writer
         status, error = JobStatus.FAILED, failed.error
     else:
         status, error = JobStatus.SUCCEEDED, ""
+    if status == JobStatus.SUCCEEDED and not config.load().dangerous_allow_path_app_sharing:
+        problems = dict.fromkeys(
+            problem
+            for outcome in results.values()
+            for problem in outputs.path_app_problems(outputs.build_resources(outcome.nodes))
+        )
+        if problems:
+            status, error = JobStatus.FAILED, " ".join(problems)
     summary: dict[str, list] = {}
     parameters: list[dict] = []
     daily_cost = 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.utils import timezone
 
 from portal.web import log_text
-from workspaces import services
+from workspaces import app_hosts, services
 from workspaces.agents import agent_status
 from workspaces.api.views import current_resources
 from workspaces.choices import JOB_ACTIVE, BuildTransition, WorkspaceStatus
@@ -35,7 +35,10 @@ def _agents(workspace, resources, now) -> list[dict]:
                         {
                             "app": app,
                             "href": f"/@{owner}/{workspace.name}{suffix}/apps/{app.slug}/",
-                            "proxied": not app.command and bool(app.url) and not app.subdomain,
+                            # A subdomain app's path sends the browser to its own host.
+                            "proxied": not app.command
+                            and bool(app.url)
+                            and (not app.subdomain or app_hosts.wildcard() is not None),
                         }
                         for app in agent.apps.all()
                     ],

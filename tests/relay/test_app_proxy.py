@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
+from portal import config
 from portal.asgi import application
 from portal.audit.models import AuditEntry
 from tests.agents.helpers import FakeAgent, agent_headers, make_agent
@@ -225,13 +226,33 @@ def test_owner_apps_are_for_the_owner_only(agent, bob):
     assert browser.headers["location"] == "/admin/login/?next=/%40alice/dev/apps/preview/x"
 
 
-def test_authenticated_apps_take_any_signed_in_user(agent, bob):
+def test_shared_path_apps_are_their_owners_only(agent, alice, bob):
+    # On a path the app runs on Portal's origin: its share level is not honoured.
+    for slug in ("team", "open"):
+        assert fetch("GET", f"/@alice/dev/apps/{slug}/").status_code == 401
+        refused = fetch("GET", f"/@alice/dev/apps/{slug}/", headers=auth(bob))
+        assert (refused.status_code, refused.text) == (404, "No such app.\n")
+        response, _ = through_agent("GET", f"/@alice/dev/apps/{slug}/hi", headers=auth(alice))
+        assert response.status_code == 200 and response.json()["path"] == "/hi"
+
+
+@pytest.fixture
+def path_app_sharing(monkeypatch, request):
+    monkeypatch.setenv("PORTAL_DANGEROUS_ALLOW_PATH_APP_SHARING", "true")
+    config.load.cache_clear()
+    request.addfinalizer(config.load.cache_clear)
+
+
+def test_authenticated_apps_take_any_signed_in_user_when_path_sharing_is_on(
+    agent, bob, path_app_sharing
+):
     assert fetch("GET", "/@alice/dev/apps/team/").status_code == 401
     response, _ = through_agent("GET", "/@alice/dev/apps/team/hi", headers=auth(bob))
     assert response.status_code == 200 and response.json()["path"] == "/hi"
+    assert fetch("GET", "/@alice/dev/apps/preview/", headers=auth(bob)).status_code == 404
 
 
-def test_public_apps_take_anyone(agent):
+def test_public_apps_take_anyone_when_path_sharing_is_on(agent, path_app_sharing):
     response, _ = through_agent("GET", "/@alice/dev/apps/open/")
     assert response.status_code == 200 and response.json()["path"] == "/"
 

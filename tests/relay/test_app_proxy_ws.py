@@ -20,6 +20,7 @@ from websockets.asyncio.client import connect
 from websockets.asyncio.server import serve
 from websockets.exceptions import ConnectionClosed
 
+from portal import config
 from portal.asgi import application
 from portal.audit.models import AuditEntry
 from tests.agents.helpers import make_agent
@@ -283,23 +284,42 @@ def test_fragmented_messages_arrive_whole_and_the_apps_pings_are_answered(agent,
     assert through(agent, scenario) == ["fragmented text", b"\x00\x01"]
 
 
-def test_share_levels_are_enforced_without_telling_strangers_what_exists(agent, as_bob):
+@pytest.fixture
+def app_domain():
+    """Subdomain apps served on <slug>--<agent>--<workspace>--<user>.apps.portal.test."""
+    os.environ["PORTAL_WILDCARD_ACCESS_URL"] = "http://*.apps.portal.test"
+    config.load.cache_clear()
+    yield "apps.portal.test"
+    os.environ.pop("PORTAL_WILDCARD_ACCESS_URL", None)
+    config.load.cache_clear()
+
+
+def test_share_levels_are_enforced_without_telling_strangers_what_exists(agent, as_bob, app_domain):
+    team, public = f"team--main--dev--alice.{app_domain}", f"open--main--dev--alice.{app_domain}"
+
     async def scenario(app):
         results = {}
-        for name, path, headers in [
-            ("stranger", "/@alice/dev/apps/preview/", as_bob),
-            ("anonymous", "/@alice/dev/apps/preview/", {}),
-            ("anonymous, no such app", "/@alice/dev/apps/nope/", {}),
-            ("anonymous, no such user", "/@nobody/dev/apps/preview/", {}),
-            ("anonymous, authenticated app", "/@alice/dev/apps/team/", {}),
+        for name, path, headers, host in [
+            ("stranger", "/@alice/dev/apps/preview/", as_bob, HOST),
+            ("stranger, no such app", "/@alice/dev/apps/nope/", as_bob, HOST),
+            ("stranger, shared path app", "/@alice/dev/apps/team/", as_bob, HOST),
+            ("anonymous", "/@alice/dev/apps/preview/", {}, HOST),
+            ("anonymous, no such app", "/@alice/dev/apps/nope/", {}, HOST),
+            ("anonymous, no such user", "/@nobody/dev/apps/preview/", {}, HOST),
+            ("anonymous, public path app", "/@alice/dev/apps/open/", {}, HOST),
         ]:
-            close = await Browser(path, headers).refused()
+            close = await Browser(path, headers, host=host).refused()
             results[name] = (close["code"], close["reason"])
-        for name, path, headers in [
-            ("member, authenticated app", "/@alice/dev/apps/team/", as_bob),
-            ("anonymous, public app", "/@alice/dev/apps/open/", {}),
+        # Shared as subdomain apps, served on their own hosts.
+        shared = WorkspaceApp.objects.filter(slug__in=["team", "open"])
+        await database_sync_to_async(shared.update)(subdomain=True)
+        close = await Browser("/", {}, host=team).refused()
+        results["anonymous, authenticated app"] = (close["code"], close["reason"])
+        for name, headers, host in [
+            ("member, authenticated app", as_bob, team),
+            ("anonymous, public app", {}, public),
         ]:
-            browser = Browser(path, headers)
+            browser = Browser("/", headers, host=host)
             await browser.open()
             await browser.send(name)
             results[name] = await browser.receive()
@@ -307,10 +327,11 @@ def test_share_levels_are_enforced_without_telling_strangers_what_exists(agent, 
         return results
 
     results = through(agent, scenario)
-    assert results["stranger"][0] == 4404
-    for name in ("anonymous", "anonymous, no such app", "anonymous, no such user"):
+    for name in ("stranger", "stranger, no such app", "stranger, shared path app"):
+        assert results[name] == (4404, "No such app."), name
+    anonymous = ["anonymous", "anonymous, no such app", "anonymous, no such user"]
+    for name in [*anonymous, "anonymous, public path app", "anonymous, authenticated app"]:
         assert results[name] == (4401, "Sign in to open this app."), name
-    assert results["anonymous, authenticated app"][0] == 4401
     assert results["member, authenticated app"] == "member, authenticated app"
     assert results["anonymous, public app"] == "anonymous, public app"
 

@@ -314,6 +314,25 @@ def build_resources(nodes: list[Node]) -> list[Resource]:
     return resources
 
 
+def path_app_problems(resources: list[Resource]) -> list[str]:
+    """Why each app shared beyond its owner on a path (not `subdomain = true`) cannot be served:
+    a path app runs on Portal's own origin, where its pages could act as whoever opens it."""
+    problems = []
+    for resource in resources:
+        for agent in resource.agents:
+            for app in agent.apps:
+                if app.share == "owner" or app.subdomain or not app.url:
+                    continue
+                problems.append(
+                    f'App "{app.slug}" of agent "{agent.name}" is shared as "{app.share}" on a '
+                    "path, where its pages would run on Portal's own origin with the session of "
+                    "whoever opens it: Portal serves path apps to their owner only. To share it, "
+                    "make it a subdomain app (`subdomain = true`; the operator sets "
+                    'PORTAL_WILDCARD_ACCESS_URL), or set `share = "owner"`.'
+                )
+    return problems
+
+
 def parameters(nodes: list[Node]) -> list[dict[str, Any]]:
     """The portal_parameter data sources as the schema kept on a template version."""
     params: dict[str, dict[str, Any]] = {}
