@@ -23,7 +23,7 @@ http = WSGIMiddleware(get_wsgi_application(), workers=config.load().http_threads
 # Django is set up from here on.
 from importlib import import_module  # noqa: E402
 from types import SimpleNamespace  # noqa: E402
-from urllib.parse import urlsplit  # noqa: E402
+from urllib.parse import parse_qsl, unquote_to_bytes, urlsplit  # noqa: E402
 
 from channels.auth import get_user  # noqa: E402
 from channels.db import database_sync_to_async  # noqa: E402
@@ -35,6 +35,8 @@ from django.urls import re_path  # noqa: E402
 from rest_framework.exceptions import AuthenticationFailed  # noqa: E402
 
 from portal.accounts.authentication import token_from_request, user_for_token  # noqa: E402
+from portal.api.errors import bad_request_content  # noqa: E402
+from portal.errors import NUL_DETAIL, NUL_MESSAGE  # noqa: E402
 from workspaces import (  # noqa: E402
     agent_consumer,
     app_hosts,
@@ -142,7 +144,73 @@ async def _lifespan(receive, send) -> None:
             return
 
 
+def _nul_input(scope) -> tuple[str, str] | None:
+    """(field, where) of a NUL character in what Portal reads of a request, else None.
+
+    PostgreSQL text cannot hold NUL, and no path, query, header or cookie of Portal's needs one:
+    refused here, once for every route (Django, the app proxy, WebSockets), rather than as a
+    500 wherever it reaches a query. What the app proxy relays (the app's own path after
+    /apps/<slug>, its query, the whole of an app host's URL) is the app's business.
+    """
+    path = scope["path"]
+    on_app_host = app_hosts.match_scope(scope) is not None
+    relayed = on_app_host or path.startswith(app_proxy.PREFIX)
+    own_path = "" if on_app_host else path
+    if path.startswith(app_proxy.PREFIX) and (match := app_proxy.APP_PATH.match(path)):
+        own_path = path[: match.end("slug")]
+    if "\x00" in own_path:
+        return "path", "the URL path"
+    query = scope.get("query_string") or b""
+    if not relayed and b"\x00" in unquote_to_bytes(query):
+        for name, value in parse_qsl(query.decode("latin1"), keep_blank_values=True):
+            if "\x00" in name + value:
+                name = name.replace("\x00", "")
+                return name, f"the query parameter {name!r}"
+        return "query", "the query string"
+    for name, value in scope.get("headers") or []:
+        header = name.decode("latin1")
+        if b"\x00" in value:
+            return header, f"the {header} header"
+        # A quoted cookie value may spell NUL as an octal escape, which Django decodes.
+        if name == b"cookie" and b"\\" in value:
+            for key, text in parse_cookie(value.decode("latin1")).items():
+                if "\x00" in key + text:
+                    return f"cookie {key}", f"the cookie {key!r}"
+    return None
+
+
+async def _refuse_bad_input(scope, receive, send, field: str, where: str) -> None:
+    content_type, body = bad_request_content(
+        scope["path"],
+        NUL_MESSAGE,
+        f"Remove it from {where}.",
+        [{"field": field, "detail": NUL_DETAIL}],
+        plain=scope["type"] == "websocket"
+        or scope["path"].startswith(app_proxy.PREFIX)
+        or app_hosts.match_scope(scope) is not None,
+    )
+    start = {
+        "status": 400,
+        "headers": [
+            (b"content-type", content_type.encode()),
+            (b"content-length", str(len(body)).encode()),
+        ],
+    }
+    if scope["type"] == "http":
+        await send({"type": "http.response.start", **start})
+        await send({"type": "http.response.body", "body": body})
+        return
+    await receive()  # websocket.connect
+    if "websocket.http.response" in scope.get("extensions", {}):
+        await send({"type": "websocket.http.response.start", **start})
+        await send({"type": "websocket.http.response.body", "body": body})
+    else:  # a server without the extension answers 403
+        await send({"type": "websocket.close", "code": 1008})
+
+
 async def application(scope, receive, send):
+    if scope["type"] in ("http", "websocket") and (bad := _nul_input(scope)) is not None:
+        return await _refuse_bad_input(scope, receive, send, *bad)
     if scope["type"] == "http":
         # Workspace apps stream their bodies: a raw ASGI app, not a WSGI view. An app host
         # (PORTAL_WILDCARD_ACCESS_URL) serves its app only, every path of it.

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
+# PostgreSQL text cannot hold NUL, and no name, form or header of Portal's needs one: refused
+# where input enters (portal.asgi, portal.web.middleware, portal.api.parsers), never a 500 later.
+NUL_MESSAGE = "The request contains a NUL character (%00, \\u0000), which Portal does not accept."
+NUL_DETAIL = "Must not contain NUL characters."
+
 
 class ServiceError(Exception):
     status_code = 400
@@ -50,3 +57,17 @@ class NotFound(ServiceError):
 class Conflict(ServiceError):
     status_code = 409
     default_message = "This conflicts with the current state."
+
+
+class NoTracebackForClientErrors(logging.Filter):
+    """A refused request (4xx) is the client's doing, not a bug: its log line stays, the
+    traceback Django attaches to a PermissionDenied, BadRequest or SuspiciousOperation goes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        status = getattr(record, "status_code", None)
+        if record.name.startswith("django.security.") or (
+            isinstance(status, int) and 400 <= status < 500
+        ):
+            record.exc_info = None
+            record.exc_text = None
+        return True

@@ -85,6 +85,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "portal.web.middleware.ContentSecurityPolicyMiddleware",
+    # Last: its 400 page has the user and passes back through the headers above.
+    "portal.web.middleware.FormInputMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -173,7 +175,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["portal.accounts.permissions.IsActiveUser"],
     "DEFAULT_RENDERER_CLASSES": ["portal.api.renderers.ORJSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["portal.api.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "portal.api.pagination.LimitOffsetPagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "portal.api.errors.exception_handler",
@@ -216,10 +218,12 @@ LOGGING = {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
         "json": {"()": "portal.logs.JSONFormatter"},
     },
+    "filters": {"client_errors": {"()": "portal.errors.NoTracebackForClientErrors"}},
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "json" if CONFIG.log_json else "plain",
+            "filters": ["client_errors"],
         }
     },
     "root": {"handlers": ["console"], "level": CONFIG.log_level},

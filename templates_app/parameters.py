@@ -8,6 +8,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 from portal.errors import ValidationFailed
 
 STRING, NUMBER, BOOL, LIST = "string", "number", "bool", "list(string)"
@@ -70,7 +72,8 @@ def _normalize(kind: str, text: str) -> str:
         return lowered
     if kind == LIST:
         try:
-            items = json.loads(text)
+            # orjson: a value nested thousands deep is a parse error, not json's RecursionError.
+            items = orjson.loads(text)
         except ValueError:
             items = None
         if not isinstance(items, list) or not all(isinstance(i, str) for i in items):

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import orjson
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
@@ -61,10 +62,46 @@ def exception_handler(exc, context):
     return response
 
 
+def speaks_json(path: str) -> bool:
+    """Whether errors at this path are the API's JSON rather than an HTML page."""
+    return path.startswith(("/api/", "/scim/"))
+
+
 def _json_or_default(request, status_code: int, message: str, default):
-    if request.path.startswith("/api/") or request.path.startswith("/scim/"):
+    if speaks_json(request.path):
         return JsonResponse(error_body(message), status=status_code)
     return default
+
+
+def bad_request_content(
+    path: str,
+    message: str,
+    detail: str = "",
+    validations=None,
+    *,
+    plain: bool = False,
+    request=None,
+) -> tuple[str, bytes]:
+    """(content type, body) of a 400 for input Portal refuses before any view reads it.
+
+    The API's error JSON under /api/ and /scim/, plain text where Portal only relays (`plain`:
+    the app proxy, WebSockets), else the portal's own error page.
+    """
+    if speaks_json(path):
+        return "application/json", orjson.dumps(error_body(message, detail, validations))
+    if plain:
+        return "text/plain; charset=utf-8", f"{message} {detail}".strip().encode() + b"\n"
+    from django.template.loader import render_to_string
+
+    context = {"message": message, "detail": detail}
+    return "text/html; charset=utf-8", render_to_string("400.html", context, request).encode()
+
+
+def bad_request(request, message: str, detail: str = "", validations=None) -> HttpResponse:
+    content_type, body = bad_request_content(
+        request.path, message, detail, validations, request=request
+    )
+    return HttpResponse(body, content_type=content_type, status=400)
 
 
 def not_found(request, exception=None):

@@ -1,0 +1,3 @@
+"""Fixtures shared by the security tests: a real server process, people who can sign in to it."""
+
+from tests.security.real_server import people, portal_server, server_log  # noqa: F401
