@@ -29,6 +29,7 @@ from channels.layers import channel_layers
 from django.urls import path
 from django.utils import timezone
 
+from portal import revocation
 from portal.errors import ServiceError
 from portal.ws_scope import bearer_token, close_reason
 from workspaces import agents, relay
@@ -134,7 +135,17 @@ class ControlHub:
                 self._spawn(self._receive_all())
             self._spawn(self._refresh_groups())
             self._spawn(self._tend_gc())
+            self._spawn(revocation.subscribe(self._on_revocation))
         await self._group_add(sock)
+
+    async def _on_revocation(self, event: dict) -> None:
+        """A deleted workspace's agents: their token died with it, so their sockets close now."""
+        gone = set(event.get("agents") or ())
+        if event.get("kind") != "workspace" or not gone:
+            return
+        for sock in list(self.sockets.values()):
+            if str(sock.agent_id) in gone and not sock.ended:
+                self._spawn(sock.refuse("This agent's workspace was deleted."))
 
     async def leave(self, sock: AgentSocket) -> None:
         self.due.discard(sock)

@@ -28,8 +28,9 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
+from portal import revocation
 from portal.ws_scope import close_reason
-from workspaces import app_hosts, relay
+from workspaces import app_hosts, relay, revocable
 from workspaces.app_proxy import (
     APP_PATH,
     NOT_FOUND,
@@ -341,7 +342,14 @@ async def app(scope, receive, send, host_match: dict | None = None) -> None:
         await send(
             {"type": "websocket.accept", "subprotocol": protocol.subprotocol, "headers": cookies}
         )
-        await _relay(receive, send, app_socket, events)
+        # Until the visitor loses access (suspended, token revoked, workspace deleted...).
+        await revocation.guard(
+            revocable.app_socket(scope, user, app_row, host_match),
+            _relay(receive, send, app_socket, events),
+            on_revoked=lambda code, reason: send(
+                {"type": "websocket.close", "code": code, "reason": reason}
+            ),
+        )
     finally:
         await app_socket.close()
         relay.release(stream)

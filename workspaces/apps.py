@@ -12,9 +12,10 @@ class WorkspacesConfig(AppConfig):
 
         import portal.celery  # noqa: F401  (tasks enqueued from web processes use its broker)
         from portal import hooks
-        from workspaces import provisioning
+        from workspaces import provisioning, revocable
 
         hooks.template_version_created.register(provisioning.create_import_job)
+        revocable.install()
         signals.worker_ready.connect(_worker_ready, weak=False)
         signals.worker_shutdown.connect(_worker_shutdown, weak=False)
 

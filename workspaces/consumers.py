@@ -20,6 +20,8 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.urls import path
 
+from portal import revocation
+from portal.audit.choices import ResourceType
 from portal.errors import NotFound, ServiceError
 from portal.ws_scope import close_reason
 from workspaces import agents, logs
@@ -45,6 +47,8 @@ class LogFollowConsumer(AsyncWebsocketConsumer):
     recheck_seconds = 10.0  # safety net for a lost "end" message, not a polling loop
     log_model = ProvisionerJobLog
     owner_field = "job_id"  # the log rows' key to what is followed
+    connection_kind = "build-logs"  # for the audit entry of a revoked follower
+    resource_type = ResourceType.WORKSPACE_BUILD
 
     def find_job_id(self, user, **url_kwargs):
         """What to follow, if `user` may read it; raises ServiceError otherwise."""
@@ -65,6 +69,7 @@ class LogFollowConsumer(AsyncWebsocketConsumer):
     async def connect(self):
         self.group = None
         self.watch = None
+        self.revocable = None
         self.ended = False
         self.lock = asyncio.Lock()
         self.sent: set[int] = set()
@@ -106,9 +111,42 @@ class LogFollowConsumer(AsyncWebsocketConsumer):
         if not follow:
             return await self.close(code=1000)
         self.watch = asyncio.create_task(self._recheck())
+        # Following ends when the user loses access (suspended, token revoked, role removed).
+        kwargs = self.scope["url_route"]["kwargs"]
+        target = str(next(iter(kwargs.values()), ""))
+        self.revocable = revocation.connection(
+            self.scope,
+            user,
+            kind=self.connection_kind,
+            recheck=self._may_still_read(kwargs),
+            resource_type=self.resource_type,
+            resource_id=target,
+            resource_target=target,
+            close=self._revoke,
+        )
+        await revocation.register(self.revocable)
+
+    def _may_still_read(self, kwargs: dict):
+        def recheck(user) -> str | None:
+            try:
+                self.find_job_id(user, **kwargs)
+            except ServiceError as e:
+                return e.message
+            return None
+
+        return recheck
+
+    async def _revoke(self, code: int, reason: str) -> None:
+        async with self.lock:  # not in the middle of a batch of rows
+            if self.ended:
+                return
+            self.ended = True
+        await self.close(code=code, reason=reason)
 
     async def disconnect(self, code):
         self.ended = True
+        if self.revocable is not None:
+            revocation.unregister(self.revocable)
         if self.watch is not None and self.watch is not asyncio.current_task():
             self.watch.cancel()
         if self.group is not None:
@@ -225,6 +263,8 @@ class AgentLogsConsumer(LogFollowConsumer):
 
     log_model = WorkspaceAgentLog
     owner_field = "agent_id"
+    connection_kind = "agent-logs"
+    resource_type = ResourceType.WORKSPACE_AGENT
     recheck_seconds = 5.0  # a lost lifecycle message delays the end by at most this
 
     def find_job_id(self, user, agent):
@@ -265,6 +305,9 @@ class BuildLogsConsumer(JobLogsConsumer):
 
 
 class TemplateVersionLogsConsumer(JobLogsConsumer):
+    connection_kind = "template-version-logs"
+    resource_type = ResourceType.TEMPLATE_VERSION
+
     def find_job_id(self, user, version):
         from templates_app.api.views import resolve_version
 

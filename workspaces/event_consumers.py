@@ -14,6 +14,8 @@ import json
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.urls import path
 
+from portal import revocation
+from portal.audit.choices import ResourceType
 from portal.ws_scope import close_reason
 from workspaces import events
 
@@ -21,6 +23,7 @@ from workspaces import events
 class UserEventsConsumer(AsyncWebsocketConsumer):
     async def connect(self):
         self.group = None
+        self.revocable = None
         # Accept first: a close before accepting reaches the client as a bare HTTP 403, without
         # the code and reason that tell it what is wrong.
         await self.accept()
@@ -36,8 +39,24 @@ class UserEventsConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_add(self.group, self.channel_name)
         # From here on no event is missed: a client may re-read its page now.
         await self.send(text_data=json.dumps({"type": "subscribed"}))
+        # Open until the user loses access (suspended, token revoked, signed out).
+        self.revocable = revocation.connection(
+            self.scope,
+            user,
+            kind="events",
+            resource_type=ResourceType.USER,
+            resource_id=str(user.pk),
+            resource_target=user.username,
+            close=self._revoke,
+        )
+        await revocation.register(self.revocable)
+
+    async def _revoke(self, code: int, reason: str) -> None:
+        await self.close(code=code, reason=reason)
 
     async def disconnect(self, code):
+        if self.revocable is not None:
+            revocation.unregister(self.revocable)
         if self.group is not None:
             await self.channel_layer.group_discard(self.group, self.channel_name)
             self.group = None

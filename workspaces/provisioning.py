@@ -15,7 +15,7 @@ from portal.audit.services import record
 from portal.errors import ServiceError
 from templates_app import services as template_services
 from templates_app.models import ImportStatus, TemplateVersion
-from workspaces import events, jobs
+from workspaces import events, jobs, revocable
 from workspaces.choices import BuildReason, BuildTransition, JobStatus, JobType, LogLevel, LogSource
 from workspaces.models import (
     ProvisionerJob,
@@ -240,6 +240,7 @@ def finish_build(job_id, worker_id: str, *, outcome: Outcome, orphan: bool = Fal
         if status == JobStatus.SUCCEEDED and build.transition == BuildTransition.DELETE:
             workspace.deleted_at = timezone.now()
             workspace.save(update_fields=["deleted_at", "updated_at"])
+            revocable.announce_workspace_deleted(workspace, actor=build.initiator)
         _audit_build_end(build, status=status, reason=build.reason, error=error, orphan=orphan)
         if status == JobStatus.SUCCEEDED and build.then_start:
             # In the transaction that ends the stop: the start is queued exactly once, since

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import re
@@ -32,10 +33,11 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
+from portal import revocation
 from portal.audit import context as audit_context
 from portal.errors import ServiceError, ValidationFailed
 from portal.ws_scope import bearer_token, close_reason
-from workspaces import agents, connections, relay_link
+from workspaces import agents, connections, relay_link, revocable
 
 log = logging.getLogger(__name__)
 
@@ -254,12 +256,26 @@ async def client_app(scope, receive, send) -> None:
                 error = {"type": "error", "message": "the agent did not open the stream"}
                 await send({"type": "websocket.send", "text": json.dumps(error)})
                 return await _refuse(send, 4504, "The agent did not open the stream.")
-        await _relay(stream, session)
+        # Until the user loses access (suspended, token revoked, workspace deleted...).
+        await revocation.guard(
+            revocable.stream(scope, session),
+            _relay(stream, session),
+            on_revoked=functools.partial(_close_revoked, stream),
+        )
     finally:
         _forget(stream)
         if not stream.paired.done():
             stream.paired.cancel()
         stream.finished.set()
+
+
+async def _close_revoked(stream: Stream, code: int, reason: str) -> None:
+    """The user lost access: tell the client why, and end the agent's side."""
+    with contextlib.suppress(Exception):
+        await stream.client.send({"type": "websocket.close", "code": code, "reason": reason})
+    if stream.agent is not None:
+        with contextlib.suppress(Exception):
+            await stream.agent.send({"type": "websocket.close", "code": 1000})
 
 
 async def agent_app(scope, receive, send) -> None:

@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from portal import revocation
 from portal.accounts import tokens
 from portal.accounts.choices import SYSTEM_USERNAME, LoginType, Role, TokenKind, UserStatus
 from portal.accounts.models import APIToken, User, username_validator
@@ -203,6 +204,7 @@ def change_roles(user: User, *, actor: User, roles: Iterable[str]) -> User:
         user.roles = roles
         user.save(update_fields=["roles", "updated_at"])
         _audit_user(user, actor=actor, action=AuditAction.WRITE, before=before)
+        revocation.announce_user(user.pk, actor=actor, cause="roles_changed")
     return user
 
 
@@ -225,6 +227,8 @@ def set_status(user: User, status: str, *, actor: User, reason: str = "") -> Use
             UserStatus.ACTIVE: AuditAction.ACTIVATE,
         }.get(status, AuditAction.WRITE)
         _audit_user(user, actor=actor, action=action, before=before, extra={"reason": reason})
+        if status == UserStatus.SUSPENDED:
+            revocation.announce_user(user.pk, actor=actor, cause="suspended")
     return user
 
 
@@ -311,6 +315,7 @@ def revoke_token(token: APIToken, *, actor: User) -> APIToken:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
         _audit_token(token, actor=actor, action=AuditAction.REVOKE)
+        revocation.announce_token(token.key_id, actor=actor)
     return token
 
 
@@ -388,10 +393,14 @@ def record_browser_login(user: User) -> None:
         _record_login(user, method="browser")
 
 
-def logout(*, actor: User, token: APIToken | None) -> None:
+def logout(*, actor: User, token: APIToken | None, session_key: str | None = None) -> None:
+    """Sign out: the session token (API) or browser session (`session_key`) and what it opened."""
     with transaction.atomic():
         if token is not None and token.kind == TokenKind.SESSION and token.revoked_at is None:
             APIToken.objects.filter(pk=token.pk).update(revoked_at=timezone.now())
+            revocation.announce_token(token.key_id, actor=actor, cause="signed_out")
+        if session_key:
+            revocation.announce_session(session_key, actor=actor)
         audit.record(
             actor=actor,
             action=AuditAction.LOGOUT,

@@ -17,4 +17,6 @@ def _browser_login(sender, request, user, **kwargs):
 @receiver(user_logged_out, dispatch_uid="portal_browser_logout")
 def _browser_logout(sender, request, user, **kwargs):
     if user is not None and user.is_authenticated:
-        services.logout(actor=user, token=None)
+        # The key still names the session here: Django flushes it after this signal.
+        session_key = getattr(getattr(request, "session", None), "session_key", None)
+        services.logout(actor=user, token=None, session_key=session_key)
