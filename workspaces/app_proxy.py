@@ -593,15 +593,13 @@ async def _proxy(scope, receive, send, app: WorkspaceApp, target: str) -> None:
         respond = asyncio.ensure_future(_respond(send, upstream))
         gone = asyncio.ensure_future(_until_disconnect(receive))
         try:
-            await asyncio.wait({respond, gone}, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait({respond, gone}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            gone.cancel()
-            if not respond.done():
-                respond.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await gone
-        if not respond.cancelled():
-            await respond
+            for task in (respond, gone):
+                task.cancel()  # nothing to a finished one
+            await asyncio.gather(respond, gone, return_exceptions=True)
+        if respond in done:
+            respond.result()  # its AppUnreachable or h11.ProtocolError, answered below
     except AppUnreachable as e:
         await _error(
             scope,

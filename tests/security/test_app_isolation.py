@@ -34,6 +34,7 @@ from workspaces.models import WorkspaceApp
 
 pytestmark = pytest.mark.django_db(transaction=True)
 TOKEN = "isolation-agent-token"
+BIG = b"x" * (64 * 1024 * 1024)  # more than the stream and socket buffers hold
 DOMAIN = "apps.portal.test"
 # What a hostile app answers with: Portal's cookies (set, nameless, cleared) and one of its own.
 HOSTILE_COOKIES = [
@@ -69,6 +70,13 @@ class HostileApp:
     def _http(self, connection, request):
         if request.headers.get("Upgrade", "").lower() == "websocket":
             return None
+        if request.path.startswith("/big"):
+            body = BIG
+            response = Response(
+                200, "OK", Headers({"Content-Type": "application/octet-stream"}), body
+            )
+            response.headers["Content-Length"] = str(len(body))
+            return response
         headers = {k.lower(): v for k, v in request.headers.raw_items()}
         body = json.dumps({"path": request.path, "headers": headers}).encode()
         response = Response(
@@ -256,6 +264,9 @@ def test_a_subdomain_app_keeps_its_host_only_cookie_and_cannot_set_portals(
     assert "domain=" not in own.lower()  # host-only: no other host ever receives it
     assert "httponly" in own.lower()
     cookie = own.split(";", 1)[0]
+    # Without the cookie, the authenticated app asks who you are.
+    anonymous = httpx.get(f"{server.url}/x", headers={"Host": location.netloc}, timeout=30)
+    assert anonymous.status_code == 401
     page = client.get("/x", headers={"Host": location.netloc, "Cookie": cookie})
     assert page.status_code == 200, page.text
     assert [c.split("=", 1)[0] for c in page.headers.get_list("set-cookie")] == ["theme"]
@@ -369,6 +380,22 @@ def test_an_app_with_no_listener_is_a_502_with_a_clear_page(workspace, server, p
     assert plain.status_code == 502
     assert "Connection refused" in plain.text
     assert "Traceback" not in server.output()[logged:]
+
+
+def test_a_client_that_leaves_mid_download_logs_no_traceback(workspace, server, people):
+    logged = len(server.output())
+    as_alice = bearer(people.alice)
+    for _ in range(3):
+        with httpx.stream(
+            "GET", f"{server.url}/@alice/dev/apps/preview/big", headers=as_alice
+        ) as r:
+            assert r.status_code == 200
+            next(r.iter_bytes())  # then hang up
+    # The proxy is still serving, and said nothing alarming about those who left.
+    client = httpx.Client(base_url=server.url, timeout=30)
+    assert client.get("/@alice/dev/apps/preview/x", headers=as_alice).status_code == 200
+    assert "Traceback" not in server.output()[logged:]
+    assert "ERROR" not in server.output()[logged:]
 
 
 def test_odd_paths_are_4xx_never_500(workspace, server, people):
