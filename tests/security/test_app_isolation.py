@@ -23,6 +23,7 @@ from websockets.http11 import Response
 from websockets.sync.client import connect as ws_connect
 from websockets.sync.server import serve as ws_serve
 
+from portal.accounts.authentication import TOKEN_HEADER
 from portal.accounts.choices import Role
 from portal.accounts.services import create_token
 from templates_app.models import ImportStatus
@@ -217,11 +218,15 @@ def test_a_path_apps_pages_cannot_set_or_clear_portals_cookies(workspace, server
     assert "clear-site-data" not in response.headers
     assert [c.split("=", 1)[0] for c in response.headers.get_list("set-cookie")] == ["theme"]
     _assert_jar_untouched(client, before)
-    # And Portal's credentials never reached the app.
-    seen = response.json()["headers"]
-    assert "authorization" not in seen
-    assert "sessionid" not in seen.get("cookie", "")
-    assert "csrftoken" not in seen.get("cookie", "")
+    # And Portal's credentials never reached the app: not the session or CSRF cookie, not a
+    # token in either header Portal reads, while the app's own cookie did.
+    token = bearer(people.alice)["Authorization"].split()[1]
+    client.cookies.set("theme", "dark", urlsplit(server.url).hostname)
+    for headers in ({"Authorization": f"Bearer {token}"}, {TOKEN_HEADER: token}, {}):
+        seen = client.get("/@alice/dev/apps/preview/echo", headers=headers).json()["headers"]
+        assert token not in json.dumps(seen)
+        assert {"authorization", TOKEN_HEADER.lower()}.isdisjoint(seen)
+        assert seen["cookie"] == "theme=dark", seen["cookie"]
 
 
 def test_whatever_the_settings_no_app_sets_portals_cookies(
