@@ -74,7 +74,8 @@ def authorize_connection(user, agent: WorkspaceAgent, kind: str, *, path_app: bo
             pass
         elif has_permission(user, "workspace.read_all"):
             # They may see the workspace, so say why rather than pretend it does not exist.
-            raise Forbidden(*_why_not(path_app))
+            message, detail = _why_not(path_app)
+            raise Forbidden(message, detail=detail)
         else:
             raise NotFound("No such workspace agent.")
     status = agents.agent_status(agent)
