@@ -60,6 +60,16 @@ class Config:
     # Seconds between each process's re-check of its open connections (portal/revocation.py):
     # the safety net for a lost revocation announcement; 0 turns it off.
     revocation_recheck_seconds: float = 10.0
+    # The build sandbox (workspaces/provisioner/sandbox.py): auto | bwrap | none; whether
+    # builds may run without one (None: only on the embedded laptop default); the user builds
+    # run as when the worker is root; bubblewrap's path; variables handed to builds; more
+    # paths hidden from them.
+    build_sandbox: str = "auto"
+    dangerous_allow_unsandboxed_builds: bool | None = None
+    build_user: str = "portal-build"
+    bwrap_binary: str = "bwrap"
+    build_env_allow: tuple[str, ...] = ()
+    build_sandbox_hide: tuple[Path, ...] = ()
 
     @property
     def access_host(self) -> str:
@@ -160,7 +170,30 @@ def load() -> Config:
         .resolve(),
         wildcard_access_url=wildcard,
         revocation_recheck_seconds=max(env.float("PORTAL_REVOCATION_RECHECK_SECONDS", 10.0), 0.0),
+        build_sandbox=_one_of(
+            "PORTAL_BUILD_SANDBOX",
+            env.str("PORTAL_BUILD_SANDBOX", "auto"),
+            ("auto", "bwrap", "none"),
+        ),
+        dangerous_allow_unsandboxed_builds=(
+            env.bool("PORTAL_DANGEROUS_ALLOW_UNSANDBOXED_BUILDS")
+            if env.str("PORTAL_DANGEROUS_ALLOW_UNSANDBOXED_BUILDS", "")
+            else None
+        ),
+        build_user=env.str("PORTAL_BUILD_USER", "") or "portal-build",
+        bwrap_binary=env.str("PORTAL_BWRAP_BINARY", "") or "bwrap",
+        build_env_allow=tuple(env.list("PORTAL_BUILD_ENV_ALLOW", [])),
+        build_sandbox_hide=tuple(
+            Path(p).expanduser().resolve() for p in env.list("PORTAL_BUILD_SANDBOX_HIDE", []) if p
+        ),
     )
+
+
+def _one_of(name: str, value: str, allowed: tuple[str, ...]) -> str:
+    value = value.strip().lower()
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {value!r}.")
+    return value
 
 
 @dataclass(frozen=True)

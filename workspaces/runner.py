@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -10,6 +11,7 @@ import platform
 import shutil
 import threading
 from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from django.conf import settings
 from django.db import connection
@@ -20,7 +22,7 @@ from workspaces import agent_scripts, jobs, provisioning
 from workspaces.choices import BuildTransition, JobStatus, JobType, LogLevel
 from workspaces.log_writer import JobLogWriter
 from workspaces.models import ProvisionerJob, WorkspaceBuild
-from workspaces.provisioner import outputs, terraform
+from workspaces.provisioner import outputs, sandbox, terraform
 from workspaces.provisioner.session import Outcome, Session
 
 log = logging.getLogger(__name__)
@@ -30,6 +32,79 @@ PLACEHOLDER_ID = "00000000-0000-0000-0000-000000000000"
 
 def work_root() -> Path:
     return config.load().data_dir / "provisioner"
+
+
+def builds_dir() -> Path:
+    """Where builds may keep host-local state (`portal_provisioner.data_dir`): theirs alone."""
+    return config.load().data_dir / "builds"
+
+
+def _laptop_default(cfg: config.Config) -> bool:
+    """Is this the embedded default (`make run`), whose databases live in the data dir?"""
+    if cfg.database_url is None:
+        return True
+    from portal.embedded import Runtime
+
+    runtime = Runtime.discover(cfg.data_dir)
+    return runtime is not None and runtime.database_url == cfg.database_url
+
+
+def _socket_dirs(*urls: str | None) -> list[Path]:
+    """Directories of the unix sockets PostgreSQL or Redis URLs point at."""
+    dirs = []
+    for url in filter(None, urls):
+        parts = urlsplit(url)
+        if parts.scheme == "unix":
+            dirs.append(Path(unquote(parts.path)).parent)
+        hosts = [unquote(parts.netloc.rpartition("@")[2].partition(":")[0])]
+        hosts += ",".join(parse_qs(parts.query).get("host", [])).split(",")
+        dirs += [Path(h) for h in hosts if h.startswith("/")]
+    return [d for d in dirs if d != Path("/")]
+
+
+def sandbox_settings() -> sandbox.Settings:
+    cfg = config.load()
+    root = work_root()
+    allow = cfg.dangerous_allow_unsandboxed_builds
+    readable = [root / "mirror", root / "terraform.rc"]
+    if cfg.terraform_provider_mirror:
+        readable.append(cfg.terraform_provider_mirror)
+    return sandbox.Settings(
+        mode=cfg.build_sandbox,
+        # The laptop default may build unsandboxed where the host cannot sandbox (loudly).
+        allow_unsandboxed=_laptop_default(cfg) if allow is None else allow,
+        bwrap=cfg.bwrap_binary,
+        build_user=cfg.build_user,
+        hidden=tuple(
+            str(p)
+            for p in (
+                cfg.data_dir,
+                *_socket_dirs(cfg.database_url, cfg.redis_url),
+                *cfg.build_sandbox_hide,
+            )
+        ),
+        readable=tuple(str(p) for p in readable),
+        writable=(str(builds_dir()),),
+    )
+
+
+def build_sandbox() -> sandbox.Sandbox:
+    """The sandbox of this worker's builds; SandboxUnavailable says what the host lacks."""
+    box = sandbox.resolve(sandbox_settings())
+    box.prepare_writable(builds_dir())
+    return box
+
+
+def build_sandbox_notice() -> str | None:
+    """What a worker must say loudly at start: builds unsandboxed, or unable to run at all."""
+    try:
+        box = build_sandbox()
+    except sandbox.SandboxUnavailable as exc:
+        return f"Builds will fail: {exc}"
+    if box.isolated:
+        log.info("%s", box.describe())
+        return None
+    return box.warning
 
 
 def host_os_arch() -> tuple[str, str]:
@@ -53,7 +128,8 @@ def terraform_env() -> dict[str, str]:
     if extra := config.load().terraform_provider_mirror:
         mirrors.append(extra)
     cli_config = terraform.write_cli_config(root / "terraform.rc", mirrors)
-    return terraform.base_env(home, cli_config)
+    passthrough = sandbox.passthrough_env(config.load().build_env_allow)
+    return terraform.base_env(home, cli_config, passthrough)
 
 
 class Heartbeat(threading.Thread):
@@ -101,16 +177,25 @@ def execute(job: ProvisionerJob, worker_id: str) -> None:
     final_status = JobStatus.FAILED
     try:
         writer.daemon(LogLevel.INFO, f"Job picked up by provisioner {worker_id}.", "Setting up")
+        box = build_sandbox()
+        if box.isolated:
+            writer.daemon(LogLevel.DEBUG, box.describe(), "Setting up")
+        else:
+            writer.daemon(LogLevel.WARN, box.warning, "Setting up")
         shutil.rmtree(workdir, ignore_errors=True)
         workdir.mkdir(parents=True)
         if job.type == JobType.WORKSPACE_BUILD:
-            final_status = _run_build(job, worker_id, workdir, writer, heartbeat)
+            final_status = _run_build(job, worker_id, workdir, writer, heartbeat, box)
         elif job.type == JobType.TEMPLATE_VERSION_IMPORT:
-            final_status = _run_import(job, worker_id, workdir, writer, heartbeat)
+            final_status = _run_import(job, worker_id, workdir, writer, heartbeat, box)
         else:
             raise ValueError(f"unknown job type {job.type}")
     except jobs.JobNotOwned as exc:
         writer.daemon(LogLevel.ERROR, f"The job was taken away from this provisioner: {exc}")
+    except sandbox.SandboxUnavailable as exc:
+        writer.daemon(LogLevel.ERROR, str(exc), "Setting up")
+        with contextlib.suppress(jobs.JobNotOwned):
+            provisioning.fail_job(job.id, worker_id, error=str(exc))
     except Exception as exc:
         log.exception("job %s failed inside Portal", job.id)
         message = f"Portal failed to run the job: {type(exc).__name__}: {exc}"
@@ -129,19 +214,20 @@ def execute(job: ProvisionerJob, worker_id: str) -> None:
         log.info("job %s ended %s", job.id, final_status)
 
 
-def _session(workdir, writer, heartbeat, provider_env, secrets=()) -> Session:
+def _session(workdir, writer, heartbeat, provider_env, box, secrets=()) -> Session:
     from workspaces.terraform_provider.reattach import start_provider
 
     return Session(
         workdir,
         terraform_env=terraform_env(),
         provider_env=provider_env,
-        launch_provider=start_provider,
+        launch_provider=functools.partial(start_provider, sandbox=box),
         log=writer.write,
         cancel=heartbeat.cancel,
         grace=config.load().build_cancel_grace_seconds,
         secrets=set(secrets),
         init_cache=work_root() / "init-cache",
+        sandbox=box,
     )
 
 
@@ -152,7 +238,7 @@ def _common_provider_env(*, access_url: str) -> dict[str, str]:
         "PORTAL_WORKSPACE_ACCESS_URL": access_url,
         "PORTAL_PROVISIONER_OS": os_name,
         "PORTAL_PROVISIONER_ARCH": arch,
-        "PORTAL_PROVISIONER_DATA_DIR": str(config.load().data_dir),
+        "PORTAL_PROVISIONER_DATA_DIR": str(builds_dir()),
         **agent_scripts.init_script_env(access_url),
     }
 
@@ -172,7 +258,7 @@ def _owner_env(user) -> dict[str, str]:
 # ---------------------------------------------------------------- builds
 
 
-def _run_build(job, worker_id, workdir: Path, writer, heartbeat) -> str:
+def _run_build(job, worker_id, workdir: Path, writer, heartbeat, box) -> str:
     build = (
         WorkspaceBuild.objects.select_related(
             "workspace__owner", "workspace__template", "template_version__file"
@@ -217,6 +303,7 @@ def _run_build(job, worker_id, workdir: Path, writer, heartbeat) -> str:
         writer,
         heartbeat,
         lambda transition: {**env, "PORTAL_WORKSPACE_TRANSITION": transition},
+        box,
         secrets,
     )
     writer.daemon(
@@ -241,7 +328,7 @@ def _run_build(job, worker_id, workdir: Path, writer, heartbeat) -> str:
 # ---------------------------------------------------------------- template imports
 
 
-def _run_import(job, worker_id, workdir: Path, writer, heartbeat) -> str:
+def _run_import(job, worker_id, workdir: Path, writer, heartbeat, box) -> str:
     version = job.template_version
     if version is None:
         raise ValueError("the job has no template version")
@@ -264,6 +351,7 @@ def _run_import(job, worker_id, workdir: Path, writer, heartbeat) -> str:
         writer,
         heartbeat,
         lambda transition: {**env, "PORTAL_WORKSPACE_TRANSITION": transition},
+        box,
     )
     writer.daemon(
         LogLevel.INFO,

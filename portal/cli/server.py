@@ -262,6 +262,13 @@ def worker(name: str, concurrency: int, tags: tuple[str, ...], loglevel: str, qu
     os.environ.setdefault("PORTAL_DATABASE_POOL_SIZE", str(2 * concurrency + 4))
     config.load.cache_clear()
     _django_ready("portal worker")
+    import django
+
+    django.setup()  # Celery would do it next; the sandbox check below reads the settings
+    from workspaces.runner import build_sandbox_notice
+
+    if notice := build_sandbox_notice():
+        click.secho(f"\n{notice}\n", err=True, fg="red", bold=True)
     from portal.celery import app
     from workspaces.queues import MAINTENANCE_QUEUE, worker_queues
 

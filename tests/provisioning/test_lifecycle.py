@@ -43,7 +43,7 @@ def test_start_stop_start_delete_runs_and_stops_the_agent(local_template, member
     assert job.status == JobStatus.SUCCEEDED, job.error
     ws.refresh_from_db()
     assert ws.status == WorkspaceStatus.RUNNING
-    workspace_dir = data_dir / "workspaces" / str(ws.id)
+    workspace_dir = data_dir / "builds" / "workspaces" / str(ws.id)
     assert (workspace_dir / "home").is_dir()
     first_pid = agent_pid(workspace_dir)
     assert alive(first_pid)
@@ -135,7 +135,7 @@ def test_orphan_delete_forgets_without_destroying(local_template, member, data_d
         actor=member, owner=member, template=local_template, name="orphan", parameters={}
     )
     run_job(ws.latest_build.job_id)
-    workspace_dir = data_dir / "workspaces" / str(ws.id)
+    workspace_dir = data_dir / "builds" / "workspaces" / str(ws.id)
     pid = agent_pid(workspace_dir)
     try:
         delete = services.create_build(ws, actor=member, transition="delete", orphan=True)

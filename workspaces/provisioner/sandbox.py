@@ -22,11 +22,12 @@ from pathlib import Path
 MODES = ("auto", "bwrap", "none")
 DEFAULT_BUILD_USER = "portal-build"
 # Hidden from every build whatever the settings: people's homes (where a laptop's checkout, SSH
-# keys and cloud credentials live) and the shared temporary directories (where the embedded
-# PostgreSQL and Redis may keep their sockets). What builds need from them is shown again.
+# keys and cloud credentials live), the shared temporary directories (where the embedded
+# PostgreSQL and Redis may keep their sockets) and the usual sockets of a PostgreSQL or Redis on
+# the same host. What builds need from them is shown again.
 # Not temporary files of ours: these are replaced by empty ones of the sandbox's own.
 TEMP_DIRS = ("/tmp", "/var/tmp")  # noqa: S108
-ALWAYS_HIDDEN = ("/root", "/home", *TEMP_DIRS, "/run/user")
+ALWAYS_HIDDEN = ("/root", "/home", *TEMP_DIRS, "/run/user", "/run/postgresql", "/run/redis")
 # A build's HOME: the sandbox's own /tmp, empty at every command.
 SANDBOX_HOME = TEMP_DIRS[0]
 # Variables a build may inherit from the worker besides the ones Portal sets: locale, time zone
