@@ -76,6 +76,7 @@ PORTAL_COOKIES = frozenset(
         CookieStorage.cookie_name,
     )
 )
+APP_HOST_COOKIES = frozenset({app_hosts.COOKIE_NAME.lower()})
 # What an app may not send a browser: Clear-Site-Data "cookies" clears those of the whole
 # registrable domain, so Portal's session too.
 DROPPED_RESPONSE_HEADERS = (HOP_BY_HOP - {"host"}) | {"clear-site-data"}
@@ -221,23 +222,37 @@ async def user_from_scope(scope, app_host: str | None = None):
     return user if user.is_authenticated and user.is_active else None
 
 
-def sets_portal_cookie(value: str) -> bool:
-    """Whether a Set-Cookie value sets or clears one of Portal's cookies. A nameless cookie
-    counts too: a browser sends its value alone, which may well read "sessionid=..."."""
-    name, equals, _ = value.split(";", 1)[0].partition("=")
+def sets_portal_cookie(value: str, *, on_app_host: bool = False) -> bool:
+    """Whether a Set-Cookie value could set or clear one of Portal's cookies.
+
+    A nameless cookie counts: a browser sends its value alone, which may well read
+    "sessionid=...". On an app host a cookie without a Domain stays on that host, where Portal
+    keeps only its app cookie: a host-only `sessionid` there is the app's own (a Django app's,
+    say) and cannot touch Portal's, which is host-only to Portal's host.
+    """
+    first, _, attributes = value.partition(";")
+    name, equals, _ = first.partition("=")
     name = name.strip().lower()
-    return not equals or not name or name in PORTAL_COOKIES
+    if not equals or not name or name == app_hosts.COOKIE_NAME.lower():
+        return True
+    if name not in PORTAL_COOKIES:
+        return False
+    if not on_app_host:
+        return True
+    return any(a.partition("=")[0].strip().lower() == "domain" for a in attributes.split(";"))
 
 
-def response_headers(headers) -> list[tuple[bytes, bytes]]:
+def response_headers(headers, *, on_app_host: bool = False) -> list[tuple[bytes, bytes]]:
     """An app's response headers as they may reach the browser: no hop-by-hop ones, nothing
-    that sets or clears Portal's cookies."""
+    that could set or clear Portal's cookies."""
     kept = []
     for name, value in headers:
         lower = name.decode("latin1").lower()
         if lower in DROPPED_RESPONSE_HEADERS:
             continue
-        if lower == "set-cookie" and sets_portal_cookie(value.decode("latin1")):
+        if lower == "set-cookie" and sets_portal_cookie(
+            value.decode("latin1"), on_app_host=on_app_host
+        ):
             continue
         kept.append((name, value))
     return kept
@@ -427,6 +442,9 @@ def forward_headers(scope, app_host: str) -> list[tuple[bytes, bytes]]:
     out = [(b"host", app_host.encode())]
     forwarded_for = ""
     host = ""
+    # On an app host the browser holds no Portal cookie but the app cookie: the others of
+    # those names are the app's own.
+    portal = APP_HOST_COOKIES if app_hosts.match_scope(scope) else PORTAL_COOKIES
     for name, value in scope.get("headers", []):
         lower = name.lower().decode("latin1")
         if lower == "cookie":
@@ -434,8 +452,7 @@ def forward_headers(scope, app_host: str) -> list[tuple[bytes, bytes]]:
             kept = [
                 part.strip()
                 for part in value.decode("latin1").split(";")
-                if part.strip()
-                and part.strip().split("=", 1)[0].strip().lower() not in PORTAL_COOKIES
+                if part.strip() and part.strip().split("=", 1)[0].strip().lower() not in portal
             ]
             if kept:
                 out.append((b"cookie", "; ".join(kept).encode("latin1")))
@@ -590,7 +607,8 @@ async def _proxy(scope, receive, send, app: WorkspaceApp, target: str) -> None:
                 break
         await upstream.write(h11.EndOfMessage())
         # The client may leave while the app thinks or streams: stop pulling from the app then.
-        respond = asyncio.ensure_future(_respond(send, upstream))
+        on_app_host = app_hosts.match_scope(scope) is not None
+        respond = asyncio.ensure_future(_respond(send, upstream, on_app_host))
         gone = asyncio.ensure_future(_until_disconnect(receive))
         try:
             done, _ = await asyncio.wait({respond, gone}, return_when=asyncio.FIRST_COMPLETED)
@@ -616,7 +634,7 @@ async def _proxy(scope, receive, send, app: WorkspaceApp, target: str) -> None:
         relay.release(stream)
 
 
-async def _respond(send, upstream: _Upstream) -> None:
+async def _respond(send, upstream: _Upstream, on_app_host: bool) -> None:
     """The app's response to the client; AppUnreachable or h11.ProtocolError before its head."""
     while True:
         event = await upstream.next_event()
@@ -628,7 +646,7 @@ async def _respond(send, upstream: _Upstream) -> None:
         {
             "type": "http.response.start",
             "status": event.status_code,
-            "headers": response_headers(event.headers),
+            "headers": response_headers(event.headers, on_app_host=on_app_host),
         }
     )
     try:

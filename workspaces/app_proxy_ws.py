@@ -337,7 +337,7 @@ async def app(scope, receive, send, host_match: dict | None = None) -> None:
         cookies = [
             (b"set-cookie", value.encode("latin1"))
             for value in response.headers.get_all("Set-Cookie")
-            if not sets_portal_cookie(value)
+            if not sets_portal_cookie(value, on_app_host=host_match is not None)
         ]
         await send(
             {"type": "websocket.accept", "subprotocol": protocol.subprotocol, "headers": cookies}
