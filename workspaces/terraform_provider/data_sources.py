@@ -265,7 +265,8 @@ class Provisioner(_DataSource):
             attr(
                 "data_dir",
                 String(),
-                "A directory on the provisioner host for host-local state.",
+                "A directory on the provisioner host for builds' host-local state: writable "
+                "by builds (which run sandboxed), apart from the platform's own data.",
                 computed=True,
             ),
         ],
