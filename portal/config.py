@@ -34,6 +34,9 @@ class Config:
     relay_port: int  # 0: an ephemeral port per process; else the first of http_workers ports
     relay_advertise_host: str  # "": the bind address (this host's address if that is a wildcard)
     embedded_worker: bool
+    # Ctrl-C of `portal server` stops the workspaces its embedded worker runs as processes on
+    # this host (the `local` template's) unless this is set; production servers keep them.
+    keep_workspaces_on_exit: bool
     first_user_username: str | None
     first_user_email: str | None
     first_user_password: str | None
@@ -135,6 +138,9 @@ def load() -> Config:
         relay_port=env.int("PORTAL_RELAY_PORT", 0),
         relay_advertise_host=env.str("PORTAL_RELAY_ADVERTISE_HOST", ""),
         embedded_worker=env.bool("PORTAL_EMBEDDED_WORKER", True),
+        keep_workspaces_on_exit=env.bool(
+            "PORTAL_KEEP_WORKSPACES_ON_EXIT", database_url is not None
+        ),
         first_user_username=env.str("PORTAL_FIRST_USER_USERNAME", "") or None,
         first_user_email=env.str("PORTAL_FIRST_USER_EMAIL", "") or None,
         first_user_password=env.str("PORTAL_FIRST_USER_PASSWORD", "") or None,

@@ -201,10 +201,13 @@ CELERY_TASK_IGNORE_RESULT = True
 # Maintenance tasks go to the queue every worker serves; provisioner jobs go to tag queues
 # (workspaces.dispatch).
 CELERY_TASK_DEFAULT_QUEUE = "portal"
+CELERY_BEAT_SCHEDULER = "portal.celery:Scheduler"
 CELERY_BEAT_SCHEDULE = {
     "reap-hung-jobs": {
         "task": "workspaces.reap_hung_jobs",
         "schedule": CONFIG.reaper_interval_seconds,
+        # In beat's own process: a hung worker would never take its own reaper from the queue.
+        "options": {"run_in_scheduler": True},
     },
     "dispatch-pending-jobs": {"task": "workspaces.dispatch_pending", "schedule": 30.0},
     "refresh-waiting-reasons": {"task": "workspaces.refresh_waiting_reasons", "schedule": 30.0},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from portal.errors import Conflict, NotFound, ValidationFailed
@@ -16,6 +16,8 @@ from workspaces.models import ProvisionerJob, ProvisionerJobLog
 _OWNED = (JobStatus.RUNNING, JobStatus.CANCELING)
 _ENDINGS = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED})
 _REASON_MAX = ProvisionerJob._meta.get_field("status_reason").max_length
+# pg_try_advisory_xact_lock key of the reaper ("reap" in ASCII): one replica reaps at a time.
+_REAPER_LOCK = 0x7265_6170
 
 
 class JobNotOwned(Conflict):
@@ -113,9 +115,17 @@ def fail_orphaned(worker_id: str, reason: str) -> list:
 
 
 def reap_hung(timeout: timedelta, now: datetime | None = None) -> list:
-    """Fail running jobs whose owner stopped heartbeating for longer than `timeout`."""
+    """Fail running jobs whose owner stopped heartbeating for longer than `timeout`.
+
+    Safe on every scheduler replica at once: one reaps, the others find the lock taken and
+    return nothing, and a job already failed no longer matches. A job is failed once.
+    """
     now = now or timezone.now()
     with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [_REAPER_LOCK])
+            if not cursor.fetchone()[0]:
+                return []  # another replica is reaping right now
         # A row locked right now is being heartbeated or completed: its owner is alive.
         jobs = list(
             ProvisionerJob.objects.select_for_update(skip_locked=True)

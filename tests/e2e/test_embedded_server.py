@@ -171,7 +171,13 @@ def test_createsuperuser_noinput_uses_the_running_servers_databases(first):
 def test_ctrl_c_stops_every_process_cleanly(first):
     processes = first.processes()
     commands = first.commands()
-    for expected in ("postgres -D", "redis-server", "uvicorn", "portal worker", "portal beat"):
+    for expected in (
+        "postgres -D",
+        "redis-server",
+        "portal web-process",
+        "portal worker",
+        "portal beat",
+    ):
         assert expected in commands
 
     first.signal(signal.SIGINT)
@@ -197,8 +203,8 @@ def test_a_busy_port_is_an_error_and_stops_everything(first):
         finally:
             server.stop()
     assert code == 1
+    assert f"cannot listen on 127.0.0.1:{server.port} (PORTAL_HTTP_ADDRESS)" in server.output
     assert "address already in use" in server.output
-    assert "the web process exited" in server.output
     assert leftovers(first.data_dir) == []
     assert not is_locked(first.data_dir)
 
