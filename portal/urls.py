@@ -16,5 +16,6 @@ urlpatterns = [
     path("", include(("portal.web.urls", "web"), namespace="web")),
 ]
 
+handler400 = "portal.api.errors.bad_request_handler"
 handler404 = "portal.api.errors.not_found"
 handler500 = "portal.api.errors.server_error"

@@ -104,6 +104,11 @@ def bad_request(request, message: str, detail: str = "", validations=None) -> Ht
     return HttpResponse(body, content_type=content_type, status=400)
 
 
+def bad_request_handler(request, exception=None):
+    """What Django's own refusals (a Host not allowed, a form too large ...) answer."""
+    return bad_request(request, "Portal could not read this request.")
+
+
 def not_found(request, exception=None):
     from django.views.defaults import page_not_found
 

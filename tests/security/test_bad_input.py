@@ -212,3 +212,14 @@ def test_a_nul_in_a_cookie_is_a_400(portal_server, people, server_log):
                 answer += chunk
         assert answer.startswith(b"HTTP/1.1 400"), (path, answer[:300])
         assert b"NUL character" in answer
+
+
+def test_what_django_refuses_is_a_400_in_the_routes_own_language(portal_server, server_log):
+    # A Host that is not Portal's: refused by Django itself, before any view.
+    for path in ("/api/v2/buildinfo", "/login"):
+        r = httpx.get(portal_server.url + path, headers={"Host": "elsewhere.example"})
+        assert r.status_code == 400, (path, r.text[:300])
+        if path.startswith("/api/"):
+            assert is_json_error(r)["message"] == "Portal could not read this request."
+        else:
+            assert "Bad request" in r.text
