@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import ipaddress
 import os
 import re
 import secrets
@@ -25,6 +26,13 @@ class Config:
     secret_key_env: str | None
     allowed_hosts: tuple[str, ...]
     trust_proxy_headers: bool
+    # Proxies in front of the one Portal talks to, whose X-Forwarded-For entries are skipped when
+    # finding the client's address (portal/client_ip.py); only read with trust_proxy_headers.
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+    # Sign-in throttling (portal/accounts/throttling.py): failures per username and per client
+    # address within the cooling-off period before sign-in is refused, and that period.
+    login_failure_limit: int
+    login_cooloff_seconds: int
     http_workers: int
     http_threads: int
     database_pool_size: int
@@ -131,6 +139,16 @@ def load() -> Config:
         secret_key_env=env.str("PORTAL_SECRET_KEY", "") or None,
         allowed_hosts=tuple(sorted(allowed)),
         trust_proxy_headers=env.bool("PORTAL_TRUST_PROXY_HEADERS", False),
+        trusted_proxies=parse_networks(
+            "PORTAL_TRUSTED_PROXIES", env.list("PORTAL_TRUSTED_PROXIES", [])
+        ),
+        # GitLab's defaults: 10 failures, then 10 minutes.
+        login_failure_limit=_at_least_one(
+            "PORTAL_LOGIN_FAILURE_LIMIT", env.int("PORTAL_LOGIN_FAILURE_LIMIT", 10)
+        ),
+        login_cooloff_seconds=_at_least_one(
+            "PORTAL_LOGIN_COOLOFF_SECONDS", env.int("PORTAL_LOGIN_COOLOFF_SECONDS", 600)
+        ),
         http_workers=env.int("PORTAL_HTTP_WORKERS", 1),
         http_threads=env.int("PORTAL_HTTP_THREADS", 1),
         database_pool_size=env.int("PORTAL_DATABASE_POOL_SIZE", 4),
@@ -247,6 +265,27 @@ def parse_wildcard_access_url(text: str, access_url: str) -> WildcardAccessURL |
         if port == {"http": 80, "https": 443}[parts.scheme]:
             port = None
     return WildcardAccessURL(scheme=parts.scheme, domain=domain, port=port)
+
+
+def _at_least_one(name: str, value: int) -> int:
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1, not {value}.")
+    return value
+
+
+def parse_networks(
+    name: str, items: list[str]
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """Addresses or CIDR networks (`10.0.0.0/8,192.0.2.7`); a bad one is a configuration error."""
+    networks = []
+    for item in filter(None, (i.strip() for i in items)):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ValueError(
+                f"{name}: {item!r} is not an IP address or network such as 10.0.0.0/8."
+            ) from None
+    return tuple(networks)
 
 
 def parse_tags(text: str) -> dict[str, str]:

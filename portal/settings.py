@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from portal import config as portal_config
@@ -72,6 +73,7 @@ INSTALLED_APPS = [
     "templates_app",
     "workspaces",
     "portal.web",
+    "axes",  # sign-in throttling (portal/accounts/throttling.py)
 ]
 
 MIDDLEWARE = [
@@ -82,6 +84,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Adds Retry-After to refused sign-ins (throttling.lockout_response).
+    "axes.middleware.AxesMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "portal.web.middleware.ContentSecurityPolicyMiddleware",
@@ -120,7 +124,10 @@ CACHES = {
 }
 
 AUTH_USER_MODEL = "accounts.User"
-AUTHENTICATION_BACKENDS = ["portal.accounts.backends.PortalBackend"]
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: a locked sign-in never reaches the password
+    "portal.accounts.backends.PortalBackend",
+]
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
@@ -136,6 +143,22 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 LOGIN_URL = "/admin/login/"
 PORTAL_SESSION_TOKEN_LIFETIME_HOURS = CONFIG.session_token_lifetime_hours
+PORTAL_TRUST_PROXY_HEADERS = CONFIG.trust_proxy_headers
+PORTAL_TRUSTED_PROXIES = CONFIG.trusted_proxies
+
+# Sign-in throttling (django-axes, see portal/accounts/throttling.py): failures counted in
+# PostgreSQL per username and per client address, on the API, the web portal and the console.
+AXES_FAILURE_LIMIT = CONFIG.login_failure_limit
+AXES_COOLOFF_TIME = timedelta(seconds=CONFIG.login_cooloff_seconds)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one reaching the limit locks
+# Attempts refused during a lockout do not extend it, so Retry-After tells the truth.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_USERNAME_CALLABLE = "portal.accounts.throttling.throttled_username"
+AXES_CLIENT_IP_CALLABLE = "portal.accounts.throttling.throttled_address"
+AXES_LOCKOUT_CALLABLE = "portal.accounts.throttling.lockout_response"
+AXES_DISABLE_ACCESS_LOG = True  # sign-ins are in the audit log
+AXES_ENABLE_ADMIN = False  # the console unlocks through the services (audited)
+AXES_VERBOSE = False
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

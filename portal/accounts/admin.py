@@ -5,14 +5,15 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.models import Group
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 
-from portal.accounts import services
+from portal.accounts import services, throttling
 from portal.accounts.choices import LoginType, Role, UserStatus
 from portal.accounts.models import APIToken, User
 from portal.accounts.permissions import assignable_roles, has_permission
@@ -24,6 +25,22 @@ SERVICE_FORM_TEMPLATE = "admin/portal/service_form.html"
 # Roles, not Django groups, grant rights (see permissions.py); an empty Group list would mislead.
 if admin.site.is_registered(Group):
     admin.site.unregister(Group)
+
+
+class ConsoleSignInForm(AdminAuthenticationForm):
+    """The console's sign-in, which says when sign-in is locked (AxesMiddleware makes it a 429)."""
+
+    def clean(self):
+        try:
+            return super().clean()
+        except ValidationError:
+            if getattr(self.request, "axes_locked_out", False):
+                locked = throttling.SignInLocked(throttling.retry_after(self.request))
+                raise ValidationError(f"{locked.message} {locked.detail}", code="locked") from None
+            raise
+
+
+admin.site.login_form = ConsoleSignInForm
 
 
 def _role_choices(actor) -> list[tuple[str, str]]:
@@ -146,7 +163,7 @@ class UserAdmin(ReadOnlyAdmin):
         "id",
     )
     readonly_fields = fields
-    actions = ("suspend_users", "activate_users", "change_roles")
+    actions = ("suspend_users", "activate_users", "change_roles", "unlock_sign_in")
 
     @admin.display(description="roles")
     def roles_display(self, obj: User) -> str:
@@ -160,6 +177,20 @@ class UserAdmin(ReadOnlyAdmin):
 
     def has_manage_roles_permission(self, request) -> bool:
         return has_permission(request.user, "user.update_roles")
+
+    def has_unlock_permission(self, request) -> bool:
+        return has_permission(request.user, "user.unlock")
+
+    @admin.action(description="Unlock sign-in of selected users", permissions=["unlock"])
+    def unlock_sign_in(self, request, queryset):
+        cleared = run_service_per_object(
+            request,
+            queryset,
+            lambda user: services.unlock_sign_in(user, actor=request.user),
+            done="Unlocked sign-in of",
+        )
+        if cleared and not any(cleared):
+            messages.info(request, "None of them had failed sign-ins to clear.")
 
     @admin.action(description="Suspend selected users", permissions=["manage_status"])
     def suspend_users(self, request, queryset):

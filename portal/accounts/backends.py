@@ -1,4 +1,4 @@
-"""Django authentication backend for browser logins, delegating to the accounts services."""
+"""Django authentication backend for password sign-ins, delegating to the accounts services."""
 
 from django.contrib.auth.backends import ModelBackend
 
@@ -12,8 +12,12 @@ class PortalBackend(ModelBackend):
             return None
         try:
             return services.authenticate_password(username, password)
-        except ServiceError:
-            return None  # already audited; Django shows its generic error
+        except ServiceError as e:
+            # Already audited. Django's authenticate() only says "no user" (and tells axes to
+            # count the failure); our sign-in pages and the API read the reason from here.
+            if request is not None:
+                request.portal_sign_in_error = e
+            return None
 
     # Roles, not Django's permission tables, decide; see User.has_perm.
     def get_all_permissions(self, user_obj, obj=None):

@@ -16,7 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from portal import revocation
-from portal.accounts import tokens
+from portal.accounts import throttling, tokens
 from portal.accounts.choices import SYSTEM_USERNAME, LoginType, Role, TokenKind, UserStatus
 from portal.accounts.models import APIToken, User, username_validator
 from portal.accounts.permissions import OWNER_GRANTED_ROLES, has_permission, may_grant
@@ -321,7 +321,7 @@ def revoke_token(token: APIToken, *, actor: User) -> APIToken:
 
 def _find_login_user(login: str) -> User | None:
     login = login.strip()
-    if not login:
+    if not login or "\x00" in login:  # no user has one, and PostgreSQL refuses to compare it
         return None
     field = Q(email__iexact=login) if "@" in login else Q(username__iexact=login)
     return User.objects.filter(field, is_system=False).first()
@@ -377,14 +377,49 @@ def _record_login(user: User, *, method: str) -> None:
     )
 
 
-def login(*, login: str, password: str) -> tuple[User, APIToken, str]:
-    """Password login for the API and CLI: a session token, shown once."""
-    user = authenticate_password(login, password)  # outside: failed attempts stay audited
+def login(*, login: str, password: str, request=None) -> tuple[User, APIToken, str]:
+    """Password login for the API and CLI: a session token, shown once.
+
+    Over HTTP pass the request: the attempt then goes through sign-in throttling (429 while the
+    account or the client's address is locked).
+    """
+    # Outside the transaction: failed attempts stay audited and counted.
+    if request is not None:
+        user = throttling.authenticate(request, login, password)
+    else:
+        user = authenticate_password(login, password)
     with transaction.atomic():
         lifetime = timedelta(hours=settings.PORTAL_SESSION_TOKEN_LIFETIME_HOURS)
         token, full = _issue_token(user, kind=TokenKind.SESSION, name="", lifetime=lifetime)
         _record_login(user, method="password")
+        throttling.signed_in(request, user)
     return user, token, full
+
+
+def unlock_sign_in(user: User, *, actor: User) -> int:
+    """Forget the failed sign-ins recorded for `user`, ending a lockout of the account.
+
+    Returns how many failures were cleared (0: nothing to do, nothing audited). Addresses locked
+    by failures for other accounts stay locked until their cooling-off period ends.
+    """
+    if not has_permission(actor, "user.unlock"):
+        raise Forbidden("You are not allowed to unlock sign-ins.")
+    if actor.pk == user.pk:
+        raise Forbidden("You cannot unlock your own sign-in; ask another administrator.")
+    _check_may_manage(actor, user)
+    with transaction.atomic():
+        user = User.objects.select_for_update().get(pk=user.pk)
+        cleared = throttling.clear_failures(user)
+        if cleared:
+            audit.record(
+                actor=actor,
+                action=AuditAction.UNLOCK,
+                resource_type=ResourceType.USER,
+                resource_id=user.pk,
+                resource_target=user.username,
+                additional_fields={"cleared_failures": cleared},
+            )
+    return cleared
 
 
 def record_browser_login(user: User) -> None:

@@ -4,7 +4,7 @@ from django.contrib.auth import user_logged_in, user_logged_out
 from django.contrib.auth.models import update_last_login
 from django.dispatch import receiver
 
-from portal.accounts import services
+from portal.accounts import services, throttling
 
 user_logged_in.disconnect(update_last_login, dispatch_uid="update_last_login")
 
@@ -12,6 +12,7 @@ user_logged_in.disconnect(update_last_login, dispatch_uid="update_last_login")
 @receiver(user_logged_in, dispatch_uid="portal_browser_login")
 def _browser_login(sender, request, user, **kwargs):
     services.record_browser_login(user)
+    throttling.signed_in(request, user)
 
 
 @receiver(user_logged_out, dispatch_uid="portal_browser_logout")

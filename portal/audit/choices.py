@@ -11,6 +11,8 @@ class AuditAction(models.TextChoices):
     STOP = "stop"
     LOGIN = "login"
     LOGIN_FAILED = "login_failed"
+    LOCKOUT = "lockout"  # sign-in refused after too many failures (accounts/throttling.py)
+    UNLOCK = "unlock"
     LOGOUT = "logout"
     REGISTER = "register"
     SUSPEND = "suspend"

@@ -1,4 +1,4 @@
-"""`portal users list|create|suspend|activate|roles`: user administration over the API."""
+"""`portal users list|create|suspend|activate|roles|unlock`: user administration over the API."""
 
 from __future__ import annotations
 
@@ -134,6 +134,21 @@ def activate_user(username: str) -> None:
     """Reactivate the suspended or dormant user USERNAME."""
     user = _set_status(username, "active")
     click.echo(f"Activated {user['username']}.")
+
+
+@users.command("unlock")
+@click.argument("username")
+def unlock_user(username: str) -> None:
+    """Let USERNAME sign in again after too many failed sign-ins (clears their failures)."""
+    with logged_in() as client:
+        result = client.post(f"/users/{quote(username)}/unlock", {})
+    if result["cleared_failures"]:
+        click.echo(
+            f"Unlocked {result['username']}: cleared {result['cleared_failures']} failed "
+            "sign-in(s)."
+        )
+    else:
+        click.echo(f"{result['username']} had no failed sign-ins to clear.")
 
 
 @users.command("roles")

@@ -48,6 +48,7 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("api:user-detail", "GET"): _row(200, 200, 200, 200, 403, 403, 401),
     ("api:user-status", "PUT"): _row(200, 403, 200, 403, 403, 403, 401),
     ("api:user-roles", "PUT"): _row(200, 403, 200, 403, 403, 403, 401),
+    ("api:user-unlock", "POST"): _row(200, 403, 200, 403, 403, 403, 401),
     ("api:templates", "GET"): SIGNED_IN,
     ("api:templates", "POST"): _row(201, 201, 403, 403, 403, 403, 401),
     ("api:template-detail", "GET"): SIGNED_IN,
@@ -115,6 +116,8 @@ def _request(world, caller: str, name: str, method: str) -> tuple[dict, dict | N
             return {"user": str(target.id)}, None
         case "api:user-status", "PUT":
             return {"user": target.username}, {"status": "suspended", "reason": "matrix"}
+        case "api:user-unlock", "POST":
+            return {"user": target.username}, None
         case "api:user-roles", "PUT":
             # A role a user admin may grant: who grants what is tests/security/test_role_grants.py.
             return {"user": str(target.id)}, {"roles": ["user-admin"]}

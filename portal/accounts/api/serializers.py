@@ -77,6 +77,13 @@ class RolesSerializer(serializers.Serializer):
     roles = serializers.ListField(child=serializers.ChoiceField(choices=Role.choices))
 
 
+class UnlockSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    cleared_failures = serializers.IntegerField(
+        help_text="Failed sign-ins forgotten; 0 when the account had none to clear."
+    )
+
+
 class TokenSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     key_id = serializers.CharField()

@@ -101,14 +101,33 @@ class UserRolesView(APIView):
         return Response(s.UserSerializer(target).data)
 
 
+class UserUnlockView(APIView):
+    permission_classes = [IsActiveUser, HasPermission.of("user.unlock")]
+
+    @extend_schema(request=None, responses=s.UnlockSerializer)
+    def post(self, request, user):
+        target = queries.resolve_user(user, me=request.user)
+        cleared = services.unlock_sign_in(target, actor=request.user)
+        return Response({"username": target.username, "cleared_failures": cleared})
+
+
 class LoginView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
-    @extend_schema(request=s.LoginSerializer, responses={201: s.LoginResponseSerializer})
+    @extend_schema(
+        request=s.LoginSerializer,
+        responses={201: s.LoginResponseSerializer},
+        description=(
+            "Too many failed sign-ins for the account or from the client's address answer 429 "
+            "with Retry-After, even with the right password, until the cooling-off period ends."
+        ),
+    )
     def post(self, request):
         data = _valid(s.LoginSerializer, request).validated_data
-        user, token, secret = services.login(login=data["login"], password=data["password"])
+        user, token, secret = services.login(
+            login=data["login"], password=data["password"], request=request._request
+        )
         body = {
             "session_token": secret,
             "expires_at": token.expires_at,

@@ -10,10 +10,8 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
-from portal.accounts import services
+from portal.accounts import throttling
 from portal.errors import ServiceError
-
-_BACKEND = "portal.accounts.backends.PortalBackend"
 
 
 def _next_url(request) -> str:
@@ -39,13 +37,14 @@ def login_view(request):
             status = 400
         else:
             try:
-                # The service audits every failure and says why a known user cannot sign in.
-                user = services.authenticate_password(context["login"], password)
+                # Throttled (429 while locked); every failure is audited, and a known user who
+                # cannot sign in is told why.
+                user = throttling.authenticate(request, context["login"], password)
             except ServiceError as e:
                 context["error"] = e.message
                 status = e.status_code
             else:
-                login(request, user, backend=_BACKEND)  # the signal records the login
+                login(request, user)  # the signal records the login and clears failures
                 return redirect(context["next"])
     return TemplateResponse(request, "web/login.html", context, status=status)
 
