@@ -144,7 +144,13 @@ class FakeServer:
 
 
 def start_agent(
-    url: str, tmp_path: Path, *, token: str = TOKEN, command=None, env: dict | None = None
+    url: str,
+    tmp_path: Path,
+    *,
+    token: str = TOKEN,
+    command=None,
+    env: dict | None = None,
+    cwd: Path | None = None,
 ) -> subprocess.Popen:
     """The real agent as a separate process; its stderr goes to tmp_path/agent.log."""
     full_env = {
@@ -160,7 +166,7 @@ def start_agent(
     return subprocess.Popen(
         command or [sys.executable, "-m", "portal.agent"],
         env=full_env,
-        cwd=tmp_path,
+        cwd=cwd or tmp_path,
         stdout=log,
         stderr=subprocess.STDOUT,
     )

@@ -48,11 +48,11 @@ class StreamServer(FakeServer):
     def call(self, coro, timeout: float = 30):
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
 
-    async def open(self, port, kind: str = "tcp"):
+    async def open(self, port, kind: str = "tcp", **fields):
         """Ask the agent for a stream (as the server does) and wait for its data socket."""
         stream = str(uuid.uuid4())
         future = self._socket(stream)
-        message = {"type": "open_stream", "stream": stream, "kind": kind, "port": port}
+        message = {"type": "open_stream", "stream": stream, "kind": kind, "port": port, **fields}
         await self.control.send(json.dumps(message))
         ws = await asyncio.wait_for(future, 10)
         return stream, ws

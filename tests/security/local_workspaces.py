@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -39,6 +41,10 @@ class Deployment:
         self.home = self.root / "home"
         self.home.mkdir()
         self.server = ServerProcess(self.data_dir, **OWNER, **env)
+        # Off the e2e range (18100-18199), which parallel test runs walk from its bottom.
+        port = private_port()
+        self.server.port, self.server.url = port, f"http://127.0.0.1:{port}"
+        self.server.env["PORTAL_HTTP_ADDRESS"] = f"127.0.0.1:{port}"
         self.token = ""
 
     @property
@@ -120,6 +126,18 @@ class Deployment:
             with contextlib.suppress(psutil.NoSuchProcess):
                 proc.kill()
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def private_port() -> int:
+    for _ in range(200):
+        port = random.randrange(30000, 32700)  # below Linux's ephemeral ports (32768-)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free port in 30000-32699")
 
 
 def wait_for(check, what: str, timeout: float = WAIT):
