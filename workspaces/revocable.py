@@ -12,10 +12,7 @@ WORKSPACE = "workspace"
 def _workspaces_gone(ids: set[str]) -> set[str]:
     from workspaces.models import Workspace
 
-    live = Workspace.objects.filter(pk__in=ids, deleted_at__isnull=True).values_list(
-        "pk", flat=True
-    )
-    return ids - {str(pk) for pk in live}
+    return revocation.absent(Workspace, "id", ids, '"deleted_at" IS NULL')
 
 
 def install() -> None:

@@ -14,6 +14,7 @@ import contextlib
 import json
 import time
 import uuid
+from datetime import timedelta
 from types import SimpleNamespace
 
 import httpx
@@ -21,6 +22,7 @@ import pytest
 from channels.db import database_sync_to_async
 from django.db import close_old_connections
 from django.test import Client
+from django.utils import timezone
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import serve
 from websockets.exceptions import ConnectionClosed
@@ -451,26 +453,35 @@ def test_removing_the_role_an_owner_connected_by_closes_that_connection(site):
     assert closures(user="alice") == []
 
 
-def test_a_lost_announcement_is_caught_by_the_periodic_recheck(transactional_db, make_user):
-    """Redis lost the message (here: the status changed behind the services' back): each
-    process's re-check still closes the connection."""
+def test_a_lost_announcement_or_an_expired_token_is_caught_by_the_periodic_recheck(
+    transactional_db, make_user
+):
+    """Redis lost the message (here: the status changed behind the services' back), or a token
+    expired (nobody announces that): each process's re-check still closes the connection."""
     server = Replica("recheck", PORTAL_REVOCATION_RECHECK_SECONDS="1").start()
     try:
         server.wait_ready()
-        alice = make_user(username="alice")
+        alice, dave = make_user(username="alice"), make_user(username="dave")
         _, token = accounts.create_token(alice, actor=alice, name="recheck")
+        short = timedelta(seconds=4)
+        expiring, dave_token = accounts.create_token(dave, actor=dave, name="short", lifetime=short)
 
         async def go():
             conn = await events(server, token=token)
+            daves = await events(server, token=dave_token)
             await database_sync_to_async(User.objects.filter(pk=alice.pk).update)(
                 status=UserStatus.SUSPENDED
             )
             assert await conn.closed() == (4403, "Your account was suspended.")
+            await asyncio.sleep(max(0.0, (expiring.expires_at - timezone.now()).total_seconds()))
+            assert await daves.closed() == (4401, "Your token expired. Sign in again.")
 
         run(go())
         [entry] = closures(user="alice")
         assert entry.actor_username == "portal-system"
         assert entry.additional_fields["cause"] == "user_suspended"
+        [entry] = closures(user="dave")
+        assert entry.additional_fields["cause"] == "token_expired"
     finally:
         server.stop()
         close_old_connections()
