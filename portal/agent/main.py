@@ -8,6 +8,12 @@ import os
 import sys
 
 from portal.agent.agent import TOKEN_ENV, URL_ENV, VERSION, Agent, rpc_url
+from portal.agent.watchdog import (
+    GIVE_UP_ENV,
+    GIVE_UP_SECONDS,
+    TOKEN_GRACE_ENV,
+    TOKEN_GRACE_SECONDS,
+)
 
 DESCRIPTION = f"""\
 Run the Portal workspace agent. It dials out to the Portal server over a WebSocket (no inbound
@@ -18,9 +24,16 @@ network goes away.
 Configuration comes from the environment (never from arguments, so the token stays out of ps):
   {URL_ENV}    the server's access URL, e.g. https://portal.example.com
   {TOKEN_ENV}  the agent token issued by the workspace build
+  {TOKEN_GRACE_ENV}  how long a refused token is retried (default {TOKEN_GRACE_SECONDS:g})
+  {GIVE_UP_ENV}  how long without a working connection before giving up
+      (default {GIVE_UP_SECONDS:g}, one day; 0 retries forever, as Coder's agent does)
 
-Exit status: 0 after SIGTERM/SIGINT (stop scripts ran), 1 when the server refuses the token,
-2 on a configuration error."""
+When the agent gives up, or its working directory or home is removed (the workspace was
+deleted under it), it stops everything it started, wherever it went (every process it starts
+carries PORTAL_AGENT_INSTANCE), and exits.
+
+Exit status: 0 after SIGTERM/SIGINT (stop scripts ran); 1 when it gave up on the server or
+its directory was removed; 2 on a configuration error."""
 
 
 def parser() -> argparse.ArgumentParser:
