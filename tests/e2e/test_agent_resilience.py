@@ -47,7 +47,12 @@ def private_port() -> int:
 
 
 def server_on(data_dir: Path, port: int) -> ServerProcess:
-    server = ServerProcess(data_dir, PORTAL_AGENT_INACTIVE_SECONDS=INACTIVE_SECONDS)
+    server = ServerProcess(
+        data_dir,
+        PORTAL_AGENT_INACTIVE_SECONDS=INACTIVE_SECONDS,
+        # These tests restart the server under a running workspace, which Ctrl-C would stop.
+        PORTAL_KEEP_WORKSPACES_ON_EXIT="true",
+    )
     server.port, server.url = port, f"http://127.0.0.1:{port}"
     server.env["PORTAL_HTTP_ADDRESS"] = f"127.0.0.1:{port}"
     return server
