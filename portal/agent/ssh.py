@@ -21,14 +21,21 @@ from portal.agent import deps, fdio, pty, tunnel
 
 READ_CHUNK = 64 * 1024
 LOOPBACK = {"localhost", "127.0.0.1", "::1"}
+NO_LOGIN = {"nologin", "false"}
 
 
-def _shell() -> str:
+def _shell(env: dict) -> str:
+    """The workspace's SHELL (the template's choice, as the web terminal uses), else the
+    account's login shell, else /bin/sh. Never a nologin placeholder: the `local` template's
+    agent may run as a system user whose account has none (a sandboxed build user)."""
     try:
-        shell = pwd.getpwuid(os.getuid()).pw_shell
+        account = pwd.getpwuid(os.getuid()).pw_shell
     except KeyError:
-        shell = ""
-    return shell if shell and os.access(shell, os.X_OK) else "/bin/sh"
+        account = ""
+    for shell in (env.get("SHELL") or "", account):
+        if shell and os.path.basename(shell) not in NO_LOGIN and os.access(shell, os.X_OK):
+            return shell
+    return "/bin/sh"
 
 
 def exit_status(returncode: int) -> tuple[int | None, str | None]:
@@ -160,7 +167,7 @@ class Server:
         env = self._env()
         env.update({str(k): str(v) for k, v in (process.env or {}).items()})
         env["SSH_CONNECTION"] = "portal 0 127.0.0.1 22"  # a tunnel has no client address
-        env.setdefault("SHELL", _shell())
+        env["SHELL"] = _shell(env)
         env.setdefault("USER", pwd.getpwuid(os.getuid()).pw_name)
         command = process.command
         if process.subsystem:
@@ -184,8 +191,8 @@ class Server:
             process.exit(status)
 
 
-def _argv(command: str | None) -> tuple[str, list[str]]:
-    shell = _shell()
+def _argv(command: str | None, env: dict) -> tuple[str, list[str]]:
+    shell = env["SHELL"]
     if command:
         return shell, [shell, "-c", command]
     return shell, ["-" + os.path.basename(shell)]  # a login shell, as sshd starts it
@@ -250,7 +257,7 @@ def _signal_group(proc: subprocess.Popen | asyncio.subprocess.Process, name: str
 
 async def _run_pipes(process, command, env, cwd) -> int:
     """A command (or a shell) without a terminal: stdin, stdout, stderr piped."""
-    shell, argv = _argv(command)
+    shell, argv = _argv(command, env)
     proc = await asyncio.create_subprocess_exec(
         *argv,
         executable=shell,
@@ -288,7 +295,7 @@ async def _run_pipes(process, command, env, cwd) -> int:
 
 async def _run_pty(process, command, env, cwd) -> int:
     """A shell or command on a PTY of the client's size; window changes resize it."""
-    shell, argv = _argv(command)
+    shell, argv = _argv(command, env)
     cols, rows = process.term_size[:2]
     proc, master = pty.spawn(
         argv, env=env, cwd=cwd, rows=rows or 24, cols=cols or 80, executable=shell

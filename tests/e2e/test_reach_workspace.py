@@ -16,6 +16,7 @@ import tempfile
 import time
 import venv
 from pathlib import Path
+from urllib.parse import unquote_plus
 
 import httpx
 import pexpect
@@ -223,18 +224,21 @@ def _forwarded(proc: subprocess.Popen, count: int) -> dict[int, int]:
     return ports
 
 
-def test_port_forward_to_an_echo_server_and_the_preview_app_in_parallel(box):
+def test_port_forward_to_an_echo_server_and_a_web_server_in_parallel(box):
     import concurrent.futures
     import socket
 
-    echo_port = 18900
+    echo_port, preview_port = 18900, 18901
     script = ECHO_SERVER.replace("PORT", str(echo_port))
+    # The preview app listens on a unix socket (the local template): serve ~/www on a port too.
+    web = f"python3 -m http.server {preview_port} --bind 127.0.0.1 --directory ~/www"
     started = box.portal(
-        "ssh", "box", "--", f"nohup python3 -c '{script}' >/dev/null 2>&1 & sleep 0.5"
+        "ssh",
+        "box",
+        "--",
+        f"nohup python3 -c '{script}' >/dev/null 2>&1 & nohup {web} >/dev/null 2>&1 & sleep 0.5",
     )
     assert started.returncode == 0, started.stderr
-    app = next(a for a in box.agent()["apps"] if a["slug"] == "preview")
-    preview_port = int(app["url"].rsplit(":", 1)[1].strip("/"))
     proc = subprocess.Popen(
         [sys.executable, "-m", "portal", "port-forward", "box",
          "--tcp", f"0:{echo_port}", "--tcp", f"0:{preview_port}"],
@@ -284,13 +288,14 @@ def test_openssh_local_forward_reaches_a_port_in_the_workspace(box, tmp_path):
     done = box.portal("config-ssh", "--ssh-config-file", str(config), "--yes")
     assert done.returncode == 0, done.stderr
     app = next(a for a in box.agent()["apps"] if a["slug"] == "preview")
-    remote = int(app["url"].rsplit(":", 1)[1].strip("/"))
+    # The local template's preview listens on a unix socket: ssh -L forwards to sockets too.
+    remote = unquote_plus(app["url"].removeprefix("http+unix://"))
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         local = s.getsockname()[1]
     tunnel = subprocess.Popen(
         ["ssh", "-F", str(config), "-N", "-o", "ExitOnForwardFailure=yes",
-         "-L", f"{local}:127.0.0.1:{remote}", "portal.box"],
+         "-L", f"{local}:{remote}", "portal.box"],
         env=box.env, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
