@@ -201,7 +201,10 @@ def test_killed_worker_beat_and_web_process_are_restarted_and_the_api_keeps_answ
     try:
         began = time.monotonic()
         kill9(server, "worker")
+        restarted = time.monotonic() - began
         wait_until(lambda: job_of(hung).status == JobStatus.FAILED, WAIT, lambda: server.output)
+        print(f"\nworker kill -9: restarted after {restarted:.1f} s, job failed after "
+              f"{time.monotonic() - began:.1f} s")  # fmt: skip
         reason = job_of(hung).status_reason
         assert "restarted while running this job" in reason or "no heartbeat" in reason, reason
         assert reason in logs_of(hung.job_id)  # the build log says why, too
@@ -232,10 +235,13 @@ def test_a_hung_worker_s_job_is_reaped_by_the_scheduler(server, slow_build, memb
     ws, hung = slow_build
     worker = child(server, "worker")
     worker.suspend()  # SIGSTOP: alive to the supervisor, but neither heartbeats nor takes tasks
+    began = time.monotonic()
     try:
         wait_until(lambda: job_of(hung).status == JobStatus.FAILED, WAIT, lambda: server.output)
     finally:
         worker.resume()
+    print(f"\nhung worker: job reaped after {time.monotonic() - began:.1f} s "
+          f"(reaper timeout {REAPER_TIMEOUT} s, interval 1 s)")  # fmt: skip
     reason = job_of(hung).status_reason
     assert f"no heartbeat from worker {WORKER_ID}" in reason
     assert "no heartbeat" in logs_of(hung.job_id)
