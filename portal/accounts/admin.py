@@ -157,6 +157,7 @@ class UserAdmin(ReadOnlyAdmin):
         "status_changed_at",
         "login_type",
         "is_system",
+        "sign_in_failures",
         "last_seen_at",
         "created_at",
         "updated_at",
@@ -164,6 +165,14 @@ class UserAdmin(ReadOnlyAdmin):
     )
     readonly_fields = fields
     actions = ("suspend_users", "activate_users", "change_roles", "unlock_sign_in")
+
+    @admin.display(description="failed sign-ins")
+    def sign_in_failures(self, obj: User) -> str:
+        failures, locked_until = throttling.account_state(obj)
+        if locked_until is not None:
+            when = timezone.localtime(locked_until).strftime("%Y-%m-%d %H:%M:%S %Z")
+            return f"{failures}: sign-in locked until {when} (action: Unlock sign-in)"
+        return str(failures)
 
     @admin.display(description="roles")
     def roles_display(self, obj: User) -> str:

@@ -128,12 +128,27 @@ def signed_in(request, user: User) -> None:
     ).delete()
 
 
+def _recent(attempts):
+    return attempts.filter(attempt_time__gte=timezone.now() - get_cool_off())
+
+
 def clear_failures(user: User) -> int:
-    """Forget every recorded failure for this account (an unlock); returns how many there were."""
+    """Forget the failures recorded for this account (an unlock); returns how many still counted."""
     attempts = AccessAttempt.objects.filter(username=user.username.lower())
-    failures = sum(attempts.values_list("failures_since_start", flat=True))
+    failures = sum(_recent(attempts).values_list("failures_since_start", flat=True))
     attempts.delete()
     return failures
+
+
+def account_state(user: User) -> tuple[int, datetime | None]:
+    """(failed sign-ins that still count, when its lockout ends or None), for the console."""
+    attempts = list(
+        _recent(AccessAttempt.objects.filter(username=user.username.lower()))
+        .order_by("-attempt_time")
+        .values_list("attempt_time", "failures_since_start")
+    )
+    end = _lock_end(attempts, settings.AXES_FAILURE_LIMIT, get_cool_off())
+    return sum(failures for _, failures in attempts), end
 
 
 # Refusing ------------------------------------------------------------------------------------
