@@ -315,3 +315,40 @@ resource "portal_metadata" "m" {
         assert run("init", "-no-color").code == 0
         result = run("validate", "-no-color")
     assert result.code == 0, result.output
+
+
+def test_unix_socket_app_urls_name_an_absolute_path(tf, tmp_path):
+    workdir = tf.template(
+        tmp_path / "t",
+        """
+resource "portal_agent" "a" {}
+resource "portal_app" "good" {
+  agent_id = portal_agent.a.id
+  slug     = "good"
+  url      = "http+unix://${urlencode("/srv/a dir/app.sock")}"
+  healthcheck {
+    url       = "http+unix://${urlencode("/srv/a dir/app.sock")}/healthz"
+    interval  = 5
+    threshold = 2
+  }
+}
+resource "portal_app" "relative" {
+  agent_id = portal_agent.a.id
+  slug     = "relative"
+  url      = "http+unix://app.sock/"
+  healthcheck {
+    url       = "http+unix:///healthz"
+    interval  = 5
+    threshold = 2
+  }
+}
+""",
+    )
+    with tf.session(workdir) as run:
+        assert run("init", "-no-color").code == 0
+        result = run("validate", "-json")
+    assert result.code != 0
+    text = " | ".join(result.errors())
+    assert 'Invalid unix socket URL "http+unix://app.sock/"' in text
+    assert 'Invalid unix socket URL "http+unix:///healthz"' in text
+    assert "good" not in text and "%2F" not in text
