@@ -181,3 +181,64 @@ def test_keep_workspaces_leaves_them_running_until_a_server_that_stops_them():
         assert describe(alive(processes)) == []
     finally:
         dep.close()
+
+
+HOST_AGENT = """
+terraform {
+  required_providers {
+    portal = { source = "portal.local/portal/portal" }
+  }
+}
+data "portal_workspace" "me" {}
+resource "portal_agent" "main" {
+  os   = "linux"
+  arch = "amd64"
+}
+resource "terraform_data" "agent" {
+  count = data.portal_workspace.me.start_count
+  input = portal_agent.main.id
+}
+"""
+
+
+def test_only_host_process_workspaces_of_this_servers_worker_are_stopped(
+    transactional_db, owner, member, monkeypatch
+):
+    """Docker, Kubernetes or VM workspaces (agent in a resource of their own) keep running, and
+    so do host workspaces another worker built; a non-embedded server keeps them all."""
+    from portal import config
+    from tests.provisioning.conftest import make_template, tar_of
+    from workspaces import jobs, services
+    from workspaces.management.commands.stop_host_workspaces import host_workspaces
+
+    host = make_template(owner, "host", tar_of({"main.tf": HOST_AGENT}))
+    container = make_template(owner, "container", tar_of({"main.tf": HOST_AGENT}))
+    # As a docker template's import records it: the agent runs in the container.
+    version = container.active_version
+    for resource in version.resources["start"]:
+        resource["type"] = "docker_container"
+    version.save(update_fields=["resources"])
+
+    def built(name: str, template, worker: str):
+        ws = services.create_workspace(
+            actor=member, owner=member, template=template, name=name, parameters={}
+        )
+        job = jobs.acquire(worker, job_id=ws.latest_build.job_id)
+        jobs.complete(job.id, worker, status="succeeded")
+        return ws
+
+    mine = built("mine", host, "embedded@here")
+    built("elsewhere", host, "embedded@another-host")
+    built("boxed", container, "embedded@here")
+    assert [w.name for w in host_workspaces("embedded@here")] == ["mine"]
+    services.create_build(mine, actor=member, transition="stop")  # a stop is its latest build
+    assert host_workspaces("embedded@here") == []
+
+    monkeypatch.setenv("PORTAL_DATABASE_URL", "postgresql://db.example.com/portal")
+    monkeypatch.delenv("PORTAL_KEEP_WORKSPACES_ON_EXIT", raising=False)
+    config.load.cache_clear()
+    try:
+        assert config.load().keep_workspaces_on_exit  # production servers keep every workspace
+    finally:
+        monkeypatch.undo()
+        config.load.cache_clear()
