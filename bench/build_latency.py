@@ -1,6 +1,11 @@
 """Build latency of the `local` template on real workers: sequential cycles and 20 at once.
 
 Usage: .venv/bin/python bench/build_latency.py [--cycles 20] [--concurrent 20] [--workers 2]
+                                              [--modes sandboxed,unsandboxed]
+
+Each mode runs the same builds on its own workers: `sandboxed` as configured by default
+(PORTAL_BUILD_SANDBOX=auto), `unsandboxed` with PORTAL_BUILD_SANDBOX=none (accepted by
+PORTAL_DANGEROUS_ALLOW_UNSANDBOXED_BUILDS=true), so the sandbox's cost shows in one run.
 
 Uses its own database (portal_bench on PORTAL_BENCH_DATABASE_URL's server, recreated) and Redis
 db 13, starts `portal worker` processes, and creates builds through the same services the API
@@ -63,7 +68,21 @@ def setup_env() -> None:
     call_command("migrate", verbosity=0)
 
 
-def start_workers(n: int) -> list[subprocess.Popen]:
+MODES = {
+    "sandboxed": {"PORTAL_BUILD_SANDBOX": "auto"},
+    "unsandboxed": {
+        "PORTAL_BUILD_SANDBOX": "none",
+        "PORTAL_DANGEROUS_ALLOW_UNSANDBOXED_BUILDS": "true",
+    },
+}
+
+
+def start_workers(n: int, mode: str) -> list[subprocess.Popen]:
+    from workspaces.models import Provisioner
+
+    Provisioner.objects.filter(id__startswith="bench").delete()
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    env.update(MODES[mode])
     procs = []
     for i in range(n):
         procs.append(
@@ -74,19 +93,17 @@ def start_workers(n: int) -> list[subprocess.Popen]:
                     "portal",
                     "worker",
                     "--name",
-                    f"bench{i}",
+                    f"bench{i}-{mode}",
                     "--concurrency",
                     "1",
                 ],
                 cwd=REPO,
-                env={k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"},
+                env=env,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
                 start_new_session=True,
             )
         )
-    from workspaces.models import Provisioner
-
     deadline = time.monotonic() + 60
     while Provisioner.objects.filter(id__startswith="bench").count() < n:
         if time.monotonic() > deadline:
@@ -145,7 +162,17 @@ def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
 
 
-def report(title: str, rows: list[dict], failures: int) -> None:
+def stop_workers(procs: list[subprocess.Popen]) -> None:
+    for proc in procs:
+        proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def report(title: str, rows: list[dict], failures: int) -> dict:
     print(f"\n{title}: {len(rows)} builds, {failures} failures")
     print(f"  {'':<10} {'p50':>9} {'p95':>9}")
     for key in ("pick-up", "terraform", "post", "total"):
@@ -153,18 +180,70 @@ def report(title: str, rows: list[dict], failures: int) -> None:
         print(f"  {key:<10} {pct(values, 50) * 1000:>7.0f}ms {pct(values, 95) * 1000:>7.0f}ms")
     values = [r["overhead"] for r in rows]
     print(f"  {'overhead':<10} {pct(values, 50) * 100:>8.1f}% {pct(values, 95) * 100:>8.1f}%")
+    return {key: pct([r[key] for r in rows], 50) for key in ("terraform", "total")} if rows else {}
+
+
+def run_mode(mode: str, tag: str, args, owner, template) -> dict[str, list]:
+    """Sequential then concurrent builds on workers of `mode`; the build ids of each run."""
+    from workspaces import services
+    from workspaces.models import Workspace
+
+    ids: dict[str, list] = {"start": [], "stop": [], "concurrent": [], "deletes": []}
+    workers = start_workers(args.workers, mode)
+    try:
+        ws = services.create_workspace(
+            actor=owner, owner=owner, template=template, name=f"seq-{tag}", parameters={}
+        )
+        wait_done([ws.latest_build_id])
+        for _ in range(args.cycles):
+            stop = services.create_build(ws, actor=owner, transition="stop")
+            wait_done([stop.id])
+            ids["stop"].append(stop.id)
+            start = services.create_build(ws, actor=owner, transition="start")
+            wait_done([start.id])
+            ids["start"].append(start.id)
+        wait_done([services.create_build(ws, actor=owner, transition="delete").id])
+        ids["concurrent"] = [
+            services.create_workspace(
+                actor=owner, owner=owner, template=template, name=f"c{i}-{tag}", parameters={}
+            ).latest_build_id
+            for i in range(args.concurrent)
+        ]
+        wait_done(ids["concurrent"])
+        ids["deletes"] = [
+            services.create_build(w, actor=owner, transition="delete").id
+            for w in Workspace.objects.filter(name__endswith=f"-{tag}", deleted_at__isnull=True)
+        ]
+        wait_done(ids["deletes"])
+    finally:
+        stop_workers(workers)
+    return ids
+
+
+TITLES = {
+    "start": "Sequential start builds",
+    "stop": "Sequential stop builds",
+    "concurrent": "{n} workspaces created at once",
+    "deletes": "{n} deletes at once",
+}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--cycles", type=int, default=20)
+    parser.add_argument("--cycles", type=int, default=20, help="stop+start cycles per round")
     parser.add_argument("--concurrent", type=int, default=20)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--modes", default="sandboxed,unsandboxed")
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="modes alternate, so both meet the same load"
+    )
     args = parser.parse_args()
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    if unknown := set(modes) - set(MODES):
+        sys.exit(f"unknown mode(s) {', '.join(sorted(unknown))}; choose from {', '.join(MODES)}")
     setup_env()
 
     from portal.accounts.services import create_user, system_actor
-    from workspaces import services
     from workspaces.management.commands.ensure_starter_template import EXAMPLES, pack
 
     sys.path.insert(0, str(REPO))
@@ -178,55 +257,36 @@ def main() -> None:
         roles=["owner"],
     )
     template = make_template(owner, "local", pack(EXAMPLES / "local"))
-    workers = start_workers(args.workers)
+    ids = {mode: {kind: [] for kind in TITLES} for mode in modes}
     try:
-        ws = services.create_workspace(
-            actor=owner, owner=owner, template=template, name="seq", parameters={}
-        )
-        wait_done([ws.latest_build_id])
-        starts, stops = [], []
-        for _ in range(args.cycles):
-            stop = services.create_build(ws, actor=owner, transition="stop")
-            wait_done([stop.id])
-            stops.append(stop.id)
-            start = services.create_build(ws, actor=owner, transition="start")
-            wait_done([start.id])
-            starts.append(start.id)
-        report(f"Sequential start builds ({args.workers} workers)", *measure(starts))
-        report(f"Sequential stop builds ({args.workers} workers)", *measure(stops))
-        services.create_build(ws, actor=owner, transition="delete")
-
-        began = time.monotonic()
-        builds = [
-            services.create_workspace(
-                actor=owner, owner=owner, template=template, name=f"c{i}", parameters={}
-            ).latest_build_id
-            for i in range(args.concurrent)
-        ]
-        wait_done(builds)
-        wall = time.monotonic() - began
-        report(
-            f"{args.concurrent} workspaces created at once ({args.workers} workers)",
-            *measure(builds),
-        )
-        print(f"  all {args.concurrent} running after {wall:.1f} s")
-        from workspaces.models import Workspace
-
-        deletes = [
-            services.create_build(w, actor=owner, transition="delete").id
-            for w in Workspace.objects.filter(name__startswith="c", deleted_at__isnull=True)
-        ]
-        wait_done(deletes)
-        report(f"{args.concurrent} deletes at once", *measure(deletes))
+        for round_ in range(args.rounds):
+            for mode in modes:
+                for kind, built in run_mode(
+                    mode, f"{mode}-{round_}", args, owner, template
+                ).items():
+                    ids[mode][kind] += built
     finally:
-        for proc in workers:
-            proc.send_signal(signal.SIGTERM)
-        for proc in workers:
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
         shutil.rmtree(DATA_DIR, ignore_errors=True)
+    p50s: dict[str, dict] = {}
+    for mode in modes:
+        for kind, title in TITLES.items():
+            title = title.format(n=args.concurrent)
+            p50s.setdefault(mode, {})[kind] = report(
+                f"[{mode}] {title} ({args.workers} workers, {args.rounds} rounds)",
+                *measure(ids[mode][kind]),
+            )
+    if len(modes) == 2:
+        a_mode, b_mode = modes
+        print(f"\n{a_mode} / {b_mode}, p50 of the build's total (of its Terraform time):")
+        for kind in TITLES:
+            a, b = p50s[a_mode].get(kind), p50s[b_mode].get(kind)
+            if a and b:
+                print(
+                    f"  {kind:<10} {a['total'] * 1000:>6.0f} / {b['total'] * 1000:>6.0f} ms "
+                    f"= {a['total'] / b['total'] * 100:>5.1f}%   "
+                    f"({a['terraform'] * 1000:.0f} / {b['terraform'] * 1000:.0f} ms "
+                    f"= {a['terraform'] / b['terraform'] * 100:.1f}%)"
+                )
 
 
 if __name__ == "__main__":

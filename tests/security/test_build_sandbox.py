@@ -12,7 +12,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import stat
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -25,6 +29,7 @@ from tests.provisioning.conftest import PORTAL_PROVIDER, import_version, tar_of
 from tests.security.local_workspaces import OWNER, Deployment
 from workspaces.choices import LogSource
 from workspaces.models import ProvisionerJobLog
+from workspaces.provisioner import sandbox as sandbox_module
 
 # A template admin's code, run by local-exec on the provisioner: every way to the platform's
 # secrets we know of, and a note of what each gave. It writes where builds may write.
@@ -169,6 +174,7 @@ def push_probe(dep: Deployment, tmp_path: Path) -> None:
 
 def test_a_templates_code_finds_none_of_the_platforms_secrets(deployment, tmp_path):
     dep = deployment
+    assert stat.S_IMODE((dep.data_dir / "secret_key").stat().st_mode) == 0o600
     secrets = {
         "the secret key": (dep.data_dir / "secret_key").read_text().strip(),
         "the state encryption key": dep.server.env["PORTAL_STATE_ENCRYPTION_KEYS"],
@@ -222,6 +228,76 @@ def test_the_laptop_default_builds_unsandboxed_only_loudly(tmp_path):
         assert deleted.returncode == 0, deleted.stdout + deleted.stderr
     finally:
         dep.close()
+
+
+# ---------------------------------------------------------------- a worker that is not root
+
+# Run as an unprivileged user: what two builds of a non-root worker's sandbox can reach.
+UNPRIVILEGED = r"""
+import os, subprocess, sys
+sys.path.insert(0, sys.argv[1])
+from workspaces.provisioner import sandbox
+
+sandbox._check_python = lambda box: None  # this interpreter has none of Portal's packages
+data = sys.argv[2]
+box = sandbox.resolve(sandbox.Settings(hidden=(data,), writable=(data + "/builds",)))
+print("kind", box.kind)
+worker = subprocess.Popen(["sleep", "60"], env={"PORTAL_DATABASE_URL": "postgresql://secret"})
+env = {"PATH": "/usr/bin:/bin"}
+first = (
+    f"cat {data}/secret_key; "
+    f"cat /proc/{os.getpid()}/environ /proc/{worker.pid}/environ; "
+    f"cat /proc/{worker.pid}/root{data}/secret_key; "
+    "MARK=left-running setsid sleep 60 </dev/null >/dev/null 2>&1 & "
+    f"echo $! > {data}/builds/pid"
+)
+print(box.run(["sh", "-c", first], cwd="/", env=env, timeout=30)[1])
+pid = open(data + "/builds/pid").read().strip()
+# A later build still sees (and can stop) what an earlier one left running.
+later = f"cat /proc/{pid}/environ; kill {pid}"
+print(box.run(["sh", "-c", later], cwd="/", env=env, timeout=30)[1])
+worker.kill()
+"""
+
+
+@pytest.fixture
+def nobodys_dir():
+    """A directory the unprivileged user can reach (pytest's own are private to root)."""
+    path = Path(tempfile.mkdtemp(prefix="portal-sec-userns-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_a_non_root_workers_builds_share_one_user_namespace_apart_from_the_worker(nobodys_dir):
+    if os.geteuid() != 0 or not os.path.exists("/usr/bin/python3"):
+        pytest.skip("needs root, to run the worker's part as another user")
+    tmp_path = nobodys_dir
+    # The sandbox module alone (stdlib only) where any user can read it.
+    package = tmp_path / "code" / "workspaces" / "provisioner"
+    package.mkdir(parents=True)
+    for init in (package / "__init__.py", package.parent / "__init__.py"):
+        init.write_text("")
+    (package / "sandbox.py").write_text(Path(sandbox_module.__file__).read_text())
+    data = tmp_path / "data"
+    (data / "builds").mkdir(parents=True)
+    (data / "secret_key").write_text("the-secret-key")
+    os.chmod(data / "secret_key", 0o600)
+    for path in [tmp_path, *tmp_path.rglob("*")]:
+        os.chown(path, 65534, 65534)
+    os.chmod(tmp_path, 0o755)
+    ran = subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3",
+         "-c", UNPRIVILEGED, str(tmp_path / "code"), str(data)],
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "kind userns" in ran.stdout
+    assert "the-secret-key" not in ran.stdout
+    assert "postgresql://secret" not in ran.stdout
+    assert "MARK=left-running" in ran.stdout
 
 
 # ---------------------------------------------------------------- failing closed, in-process

@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 MODES = ("auto", "bwrap", "none")
@@ -122,8 +122,8 @@ class Sandbox:
     gid: int | None = None
     user: str = ""
     userns_fd: int | None = None
+    bwrap_path: str = ""
     warning: str = ""  # why builds run unsandboxed, when they do
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def isolated(self) -> bool:
@@ -201,7 +201,7 @@ class Sandbox:
             )
         writable = [str(Path(p)) for p in writable]
         command = [
-            self._bwrap_path(),
+            self.bwrap_path,
             *self._mounts(writable),
             "--chdir",
             str(cwd),
@@ -253,9 +253,6 @@ class Sandbox:
                 os.killpg(launched.process.pid, signal.SIGKILL)
             out, _ = launched.process.communicate()
         return launched.process.returncode, out.decode(errors="replace")
-
-    def _bwrap_path(self) -> str:
-        return shutil.which(self.settings.bwrap) or self.settings.bwrap
 
     def _setpriv(self, pdeathsig: signal.Signals) -> list[str]:
         # The parent-death signal is cleared when credentials change: setpriv sets it again, so
@@ -457,9 +454,10 @@ def _probe(settings: Settings) -> Sandbox:
         )
     if os.geteuid() == 0:
         uid, gid, user = _build_user(settings.build_user)
-        sandbox = Sandbox(settings, "uid", uid=uid, gid=gid, user=user)
+        sandbox = Sandbox(settings, "uid", uid=uid, gid=gid, user=user, bwrap_path=bwrap)
     else:
-        sandbox = Sandbox(settings, "userns", userns_fd=_user_namespace(bwrap))
+        userns = _user_namespace(bwrap)
+        sandbox = Sandbox(settings, "userns", userns_fd=userns, bwrap_path=bwrap)
     _check_python(sandbox)
     return sandbox
 
