@@ -7,6 +7,7 @@ import http.client
 import os
 import socket
 import struct
+import time
 from collections.abc import Callable
 from urllib.parse import unquote_plus, urlsplit
 
@@ -41,25 +42,37 @@ def unix_target(url: str) -> tuple[str, str] | None:
 
 
 def connect_unix(path: str, timeout: float) -> socket.socket:
-    """A blocking socket connected to `path` (any length: a long one goes by its directory)."""
+    """A socket connected to `path` (any length: a long one goes by its directory)."""
+    deadline = time.monotonic() + timeout
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(timeout)
     try:
-        if len(os.fsencode(path)) <= SUN_PATH_MAX:
-            sock.connect(path)
-        else:
-            # Workspace directories under a deep data directory pass sun_path's 107 bytes:
-            # connect through /proc's link to an open descriptor of the socket's directory.
-            directory, name = os.path.split(path)
-            fd = os.open(directory, getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY)
+        while True:
             try:
-                sock.connect(f"/proc/self/fd/{fd}/{name}")
-            finally:
-                os.close(fd)
+                _connect(sock, path)
+                return sock
+            except BlockingIOError:
+                # The server's backlog is full: unlike TCP, a unix connect does not wait.
+                if time.monotonic() >= deadline:
+                    raise TimeoutError(f"{path} accepts no more connections") from None
+                time.sleep(0.01)
     except BaseException:
         sock.close()
         raise
-    return sock
+
+
+def _connect(sock: socket.socket, path: str) -> None:
+    if len(os.fsencode(path)) <= SUN_PATH_MAX:
+        sock.connect(path)
+        return
+    # Workspace directories under a deep data directory pass sun_path's 107 bytes: connect
+    # through /proc's link to an open descriptor of the socket's directory.
+    directory, name = os.path.split(path)
+    fd = os.open(directory, getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY)
+    try:
+        sock.connect(f"/proc/self/fd/{fd}/{name}")
+    finally:
+        os.close(fd)
 
 
 class Apps:

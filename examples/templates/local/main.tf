@@ -210,6 +210,7 @@ resource "portal_script" "preview" {
 
     class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         daemon_threads = True
+        request_queue_size = 64  # a page's parallel requests: a full backlog refuses at once
 
 
     os.umask(0o077)
