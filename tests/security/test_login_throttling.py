@@ -63,7 +63,7 @@ def people(make_user):
         "bob": make_user(username="bob"),
     }
     # Hashed as the server hashes (the tests' own settings use a fast hasher it does not know).
-    User.objects.update(
+    User.objects.filter(is_system=False).update(
         password=Argon2PasswordHasher().encode(PASSWORD, Argon2PasswordHasher().salt())
     )
     return users
