@@ -20,7 +20,7 @@ import sys
 import time
 import urllib.request
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import click
 
@@ -107,7 +107,6 @@ class Child:
     started_at: float = 0.0
     backoff: float = FIRST_BACKOFF
     restart_at: float | None = None
-    restarts: int = field(default=0)
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
@@ -217,8 +216,12 @@ class Supervisor:
         for child in self.children:
             if child.restart_at is not None:
                 if now >= child.restart_at:
-                    child.start()
-                    child.restarts += 1
+                    try:
+                        child.start()
+                    except OSError as e:  # e.g. out of processes or file descriptors
+                        child.restart_at = now + child.backoff
+                        click.echo(f"portal: could not restart the {child.name}: {e}", err=True)
+                        continue
                     click.echo(
                         f"portal: restarted the {child.name} (pid {child.proc.pid}).", err=True
                     )
