@@ -181,7 +181,12 @@ def slow_build(server, owner, member):
     second = services.create_build(ws, actor=member, transition="start", parameters={"delay": "90"})
     wait_until(lambda: "sleeping" in logs_of(second.job_id), WAIT, lambda: logs_of(second.job_id))
     assert job_of(second).worker_id == WORKER_ID
-    return ws, second
+    yield ws, second
+    # The hung step's shell outlives a killed worker's Terraform: nothing kills its process group.
+    for proc in psutil.process_iter(["cmdline"]):
+        if "sleep 90; echo slept" in " ".join(proc.info["cmdline"] or ()):
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
 
 
 def next_build_succeeds(ws, member) -> None:
