@@ -186,7 +186,8 @@ def slow_build(server, owner, member):
     for proc in psutil.process_iter(["cmdline"]):
         if "sleep 90; echo slept" in " ".join(proc.info["cmdline"] or ()):
             with contextlib.suppress(psutil.Error):
-                proc.kill()
+                for leftover in [*proc.children(recursive=True), proc]:
+                    leftover.kill()
 
 
 def next_build_succeeds(ws, member) -> None:
