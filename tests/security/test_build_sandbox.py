@@ -17,19 +17,23 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
+import psutil
 import pytest
 from cryptography.fernet import Fernet
 
 from portal import config
 from portal.embedded import Runtime
 from templates_app.models import ImportStatus
+from tests.e2e.server_process import wait_gone
 from tests.provisioning.conftest import PORTAL_PROVIDER, import_version, tar_of
 from tests.security.local_workspaces import OWNER, Deployment
 from workspaces.choices import LogSource
 from workspaces.models import ProvisionerJobLog
 from workspaces.provisioner import sandbox as sandbox_module
+from workspaces.terraform_provider.reattach import start_provider
 
 # A template admin's code, run by local-exec on the provisioner: every way to the platform's
 # secrets we know of, and a note of what each gave. It writes where builds may write.
@@ -298,6 +302,51 @@ def test_a_non_root_workers_builds_share_one_user_namespace_apart_from_the_worke
     assert "the-secret-key" not in ran.stdout
     assert "postgresql://secret" not in ran.stdout
     assert "MARK=left-running" in ran.stdout
+
+
+# ---------------------------------------------------------------- a worker that dies
+
+
+def test_a_dead_workers_sandboxed_terraform_and_provider_do_not_run_on(tmp_path):
+    """The thread that started them ends (as when the worker is killed): Terraform is told to
+    stop (SIGTERM, which it handles like an interrupt) and the provider ends, although the
+    sandbox runs them as another user than its own process."""
+    box = sandbox_module.resolve(sandbox_module.Settings(hidden=(str(tmp_path),)))
+    (tmp_path / "job").mkdir()
+    # Stands in for Terraform: notes the SIGTERM where the test can see it.
+    terraform = (
+        "import signal, sys, time\n"
+        "def stop(*_):\n"
+        "    print('terminated', flush=True)\n"
+        "    sys.exit(0)\n"
+        "signal.signal(signal.SIGTERM, stop)\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    started = {}
+
+    def worker_thread():
+        provider = start_provider({"PATH": os.defpath}, tmp_path / "job", sandbox=box)
+        run = box.popen(
+            [sys.executable, "-c", terraform],
+            cwd="/",
+            env={},
+            own_group=True,
+            stdout=subprocess.PIPE,
+        )
+        assert run.process.stdout.readline() == b"ready\n"
+        started["run"] = run
+        started["processes"] = [
+            *psutil.Process(provider.pid).children(recursive=True),
+            *psutil.Process(run.process.pid).children(recursive=True),
+        ]
+
+    thread = threading.Thread(target=worker_thread)
+    thread.start()
+    thread.join()
+    assert b"terminated" in started["run"].process.stdout.read()  # until its end: no deadline
+    started["run"].process.wait()
+    assert wait_gone(started["processes"], timeout=30) == []
 
 
 # ---------------------------------------------------------------- failing closed, in-process
