@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
 from tests.agent.fakeserver import FakeServer, start_agent
@@ -33,5 +35,11 @@ def run_agent(tmp_path):
     yield run
     for proc in procs:
         if proc.poll() is None:
-            proc.kill()
-            proc.wait(5)
+            # SIGTERM first: the agent stops what its scripts left running; SIGKILL would not.
+            # Past that it only waits for a server to say goodbye to, which may be gone.
+            proc.terminate()
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)

@@ -12,6 +12,7 @@ from urllib.parse import quote_plus
 
 import pytest
 
+from tests.agent.fakeserver import stop_agent
 from tests.agent.test_streams import StreamServer, read_all
 
 # A unix-socket HTTP server answering every GET with the text given; bound from its directory,
@@ -76,9 +77,10 @@ def app_socket(tmp_path, run_agent):
             ],
         }
     ).start()
-    run_agent(server.url)
-    server.wait(lambda: ("web", "healthy") in health(server), timeout=20, what="healthy")
+    agent = run_agent(server.url)
+    server.wait(lambda: ("web", "healthy") in health(server), timeout=60, what="healthy")
     yield server, socket_path, int(pid_file.read_text())
+    stop_agent(agent)  # it stops the app server its script started
     server.stop()
 
 
@@ -92,9 +94,9 @@ def fetch(server, **fields) -> tuple[bytes, list[dict]]:
         reading = asyncio.ensure_future(read_all(ws))
         await ws.send(REQUEST)
         await ws.send(json.dumps({"type": "eof"}))  # our half: the request is all there is
-        return await asyncio.wait_for(reading, 20)
+        return await asyncio.wait_for(reading, 60)
 
-    return server.call(scenario())
+    return server.call(scenario(), timeout=90)
 
 
 def test_an_app_on_a_long_socket_path_is_relayed_and_healthy(app_socket):
@@ -123,7 +125,7 @@ def test_a_socket_served_by_a_process_the_agent_did_not_start_is_refused(app_soc
         [error] = controls
         assert f"served by process {impostor.pid}" in error["message"]
         assert "this workspace did not start" in error["message"]
-        server.wait(lambda: health(server)[-1] == ("web", "unhealthy"), timeout=20, what="down")
+        server.wait(lambda: health(server)[-1] == ("web", "unhealthy"), timeout=60, what="down")
     finally:
         impostor.kill()
         impostor.wait(10)

@@ -10,6 +10,7 @@ import uuid
 import pytest
 from websockets.exceptions import ConnectionClosed
 
+from tests.agent.fakeserver import stop_agent
 from tests.agent.test_streams import StreamServer, read_all
 
 WAIT = 15
@@ -20,12 +21,14 @@ def pty_server(run_agent, tmp_path):
     def start(env=None, manifest=None):
         server = StreamServer(manifest).start()
         servers.append(server)
-        run_agent(server.url, env={"SHELL": "/bin/sh", **(env or {})})
+        agents.append(run_agent(server.url, env={"SHELL": "/bin/sh", **(env or {})}))
         server.wait(lambda: server.control is not None and server.of_type("hello"), what="hello")
         return server
 
-    servers = []
+    servers, agents = [], []
     yield start
+    for agent in agents:  # while their server is up: they say goodbye and are gone at once
+        stop_agent(agent)
     for server in servers:
         server.stop()
 

@@ -12,7 +12,7 @@ import uuid
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from tests.agent.fakeserver import TOKEN, FakeServer
+from tests.agent.fakeserver import TOKEN, FakeServer, stop_agent
 
 STREAMS = "/api/v2/workspaceagents/me/streams/"
 
@@ -108,9 +108,10 @@ def echo_port():
 @pytest.fixture
 def agent_server(run_agent):
     server = StreamServer().start()
-    run_agent(server.url)
+    agent = run_agent(server.url)
     server.wait(lambda: server.control is not None and server.of_type("hello"), what="hello")
     yield server
+    stop_agent(agent)  # while its server is up: it says goodbye and is gone at once
     server.stop()
 
 
