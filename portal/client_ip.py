@@ -29,10 +29,25 @@ def client_ip(request) -> str:
     written by the client or by proxies we know nothing of, so a client cannot choose its address
     by sending the header itself (the left-most entry, which uvicorn takes, would let it).
     """
-    peer = request.META.get("REMOTE_ADDR") or ""
+    return _blame(
+        request.META.get("REMOTE_ADDR") or "", request.META.get("HTTP_X_FORWARDED_FOR", "")
+    )
+
+
+def client_ip_from_scope(scope) -> str | None:
+    """The same answer for an ASGI scope (app proxy, relay, WebSockets), from its raw headers."""
+    client = scope.get("client")
+    forwarded = ",".join(
+        value.decode("latin1")
+        for name, value in scope.get("headers", [])
+        if name.lower() == b"x-forwarded-for"
+    )
+    return _blame(client[0] if client else "", forwarded) or None
+
+
+def _blame(peer: str, forwarded: str) -> str:
     if not settings.PORTAL_TRUST_PROXY_HEADERS:
         return peer
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
     for entry in reversed(forwarded.split(",")):
         address = _parse(entry)
         if address is None:

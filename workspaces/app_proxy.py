@@ -35,6 +35,7 @@ from portal.api.errors import error_body
 from portal.audit import context as audit_context
 from portal.audit.choices import AuditAction, ResourceType
 from portal.audit.services import record
+from portal.client_ip import client_ip_from_scope
 from portal.errors import Conflict, Forbidden, NotFound, ServiceError
 from workspaces import agents, app_hosts, connections, relay
 from workspaces.choices import AppShareLevel, BuildTransition
@@ -681,10 +682,9 @@ def _to(location: str) -> list[tuple[bytes, bytes]]:
 
 
 def set_audit_context(scope) -> None:
-    client = scope.get("client")
     audit_context.set_current(
         audit_context.RequestContext(
-            ip=client[0] if client else None,
+            ip=client_ip_from_scope(scope),
             user_agent=_headers(scope).get("User-Agent", "")[:255],
         )
     )

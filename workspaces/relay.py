@@ -35,6 +35,7 @@ from channels.layers import get_channel_layer
 
 from portal import revocation
 from portal.audit import context as audit_context
+from portal.client_ip import client_ip_from_scope
 from portal.errors import ServiceError, ValidationFailed
 from portal.ws_scope import bearer_token, close_reason
 from workspaces import agents, connections, relay_link, revocable
@@ -198,10 +199,9 @@ def _open_session(user, agent_id, kind: str, port: int | None) -> connections.Se
 def _audit_context(scope) -> None:
     """Who connects, for the audit entries (the task's context reaches the DB threads)."""
     headers = dict(scope.get("headers", []))
-    client = scope.get("client")
     audit_context.set_current(
         audit_context.RequestContext(
-            ip=client[0] if client else None,
+            ip=client_ip_from_scope(scope),
             user_agent=headers.get(b"user-agent", b"").decode("latin1")[:255],
         )
     )

@@ -3,6 +3,7 @@
 import uuid
 
 from portal.audit import context
+from portal.client_ip import client_ip
 
 
 class RequestContextMiddleware:
@@ -14,7 +15,7 @@ class RequestContextMiddleware:
         request.request_id = request_id
         token = context.set_current(
             context.RequestContext(
-                ip=request.META.get("REMOTE_ADDR") or None,
+                ip=client_ip(request) or None,
                 user_agent=request.headers.get("User-Agent", "")[:512],
                 request_id=request_id,
             )

@@ -192,6 +192,9 @@ def test_behind_a_trusted_proxy_the_client_is_the_right_most_forwarded_address(
         assert (
             api_login(proxy, "bob", PASSWORD, **{"X-Forwarded-For": forwarded}).status_code == 201
         )
+        # The audit log blames the same address, not the left-most one the client wrote.
+        signed_in = AuditEntry.objects.filter(action="login", actor_username="bob").latest("id")
+        assert str(signed_in.ip) == "198.51.100.8"
         # IPv6 clients count per /64, so rotating through one does not escape.
         for i in range(LIMIT):
             forwarded = f"2001:db8:0:1::{i + 1}"
