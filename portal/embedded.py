@@ -323,6 +323,7 @@ class EmbeddedPostgres:
     def start(self, timeout: float = 60) -> str:
         self.pgdata.mkdir(parents=True, exist_ok=True)
         self.socket_dir.mkdir(parents=True, exist_ok=True)
+        self.socket_dir.chmod(0o700)  # it may be a directory of its own under /tmp
         if self.user:
             self._prepare_root()
         if not (self.pgdata / "PG_VERSION").exists():
@@ -348,6 +349,9 @@ class EmbeddedPostgres:
                     "max_connections=200",
                     "-c",
                     "fsync=on",
+                    # Trust authentication: only this user (and root) may reach the socket.
+                    "-c",
+                    "unix_socket_permissions=0700",
                 ],  # fmt: skip
                 **self._as_pg_user(),
                 stdout=log,

