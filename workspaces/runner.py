@@ -92,7 +92,21 @@ def build_sandbox() -> sandbox.Sandbox:
     """The sandbox of this worker's builds; SandboxUnavailable says what the host lacks."""
     box = sandbox.resolve(sandbox_settings())
     box.prepare_writable(builds_dir())
+    _adopt_earlier_workspaces(box)
     return box
+
+
+def _adopt_earlier_workspaces(box: sandbox.Sandbox) -> None:
+    """Move host workspaces from `<data dir>/workspaces`, where builds kept them before the
+    sandbox, to the builds' own directory, so a laptop's homes survive the upgrade."""
+    earlier = config.load().data_dir / "workspaces"
+    moved = builds_dir() / "workspaces"
+    if not earlier.is_dir() or earlier.is_symlink() or moved.exists():
+        return
+    with contextlib.suppress(FileExistsError):  # another build of this worker moved it first
+        earlier.rename(moved)
+        box.hand_over(moved)
+        log.warning("Moved the host workspaces of earlier builds from %s to %s.", earlier, moved)
 
 
 def build_sandbox_notice() -> str | None:

@@ -424,3 +424,23 @@ def test_builds_get_an_environment_of_their_own(environment):
     assert env["DOCKER_HOST"] == "unix:///var/run/docker.sock"
     assert "AWS_SECRET_ACCESS_KEY" not in env
     assert not [name for name in env if name.startswith("PORTAL_")]
+
+
+def test_homes_of_workspaces_built_before_the_sandbox_move_to_the_builds_directory(environment):
+    """An upgraded laptop keeps its workspaces' files: their next build finds them."""
+    from workspaces import runner
+
+    data_dir = config.load().data_dir
+    home = data_dir / "workspaces" / "0f0f" / "home"
+    home.mkdir(parents=True)
+    (home / "notes.txt").write_text("keep me")
+    try:
+        box = runner.build_sandbox()
+        moved = runner.builds_dir() / "workspaces" / "0f0f" / "home" / "notes.txt"
+        assert moved.read_text() == "keep me"
+        assert not (data_dir / "workspaces").exists()
+        if box.kind == "uid":  # the build user now owns what its builds will write
+            assert moved.stat().st_uid == box.uid
+    finally:
+        shutil.rmtree(runner.builds_dir() / "workspaces" / "0f0f", ignore_errors=True)
+        shutil.rmtree(data_dir / "workspaces", ignore_errors=True)
