@@ -7,8 +7,10 @@
 #   stop    stops the agent and every process it started; the home stays
 #   delete  stops them too, then removes the workspace directory, home included
 #
-# There is no isolation between workspaces and the host: every workspace runs as the user the
-# provisioner runs as. Use it to try Portal and for trusted single-user setups.
+# Development only. Builds run in Portal's build sandbox (docs/security.md), so a workspace runs
+# as the builds' user (PORTAL_BUILD_USER under a root worker) and cannot read the platform's
+# secrets; but every workspace of one provisioner runs as that same user, on the same host, with
+# no isolation from one another. Use it to try Portal and for trusted single-user setups.
 
 terraform {
   required_version = ">= 1.4" # terraform_data
