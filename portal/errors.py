@@ -59,6 +59,11 @@ class Conflict(ServiceError):
     default_message = "This conflicts with the current state."
 
 
+class PayloadTooLarge(ServiceError):
+    status_code = 413
+    default_message = "The request body is too large."
+
+
 class NoTracebackForClientErrors(logging.Filter):
     """A refused request (4xx) is the client's doing, not a bug: its log line stays, the
     traceback Django attaches to a PermissionDenied, BadRequest or SuspiciousOperation goes."""

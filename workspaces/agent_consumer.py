@@ -32,7 +32,7 @@ from django.utils import timezone
 from portal import revocation
 from portal.errors import ServiceError
 from portal.ws_scope import bearer_token, close_reason
-from workspaces import agents, relay
+from workspaces import agent_json, agents, relay
 from workspaces.models import WorkspaceAgent
 
 log = logging.getLogger(__name__)
@@ -367,9 +367,10 @@ async def _serve(sock: AgentSocket, receive) -> None:
             await sock.error("Send JSON text frames.")
             continue
         try:
-            body = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            await sock.error("The message is not valid JSON.")
+            # Bounded nesting: what the agent sends is stored, dumped and rendered again.
+            body = agent_json.loads(text, max_bytes=None)
+        except agent_json.BadAgentMessage as e:
+            await sock.error(f"The message is refused: {e}.")
             continue
         if not isinstance(body, dict) or not isinstance(body.get("type"), str):
             await sock.error('Each message must be an object with a "type".')

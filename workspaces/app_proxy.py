@@ -37,7 +37,7 @@ from portal.audit.choices import AuditAction, ResourceType
 from portal.audit.services import record
 from portal.client_ip import client_ip_from_scope
 from portal.errors import Conflict, Forbidden, NotFound, ServiceError
-from workspaces import agents, app_hosts, connections, relay
+from workspaces import agent_json, agents, app_hosts, connections, relay
 from workspaces.choices import AppShareLevel, BuildTransition
 from workspaces.models import WorkspaceApp
 
@@ -494,7 +494,7 @@ async def agent_error(side: relay.Side, timeout: float = 2.0) -> str:
                 return ""
             if message.get("text") is not None:
                 with contextlib.suppress(ValueError, AttributeError):
-                    control = json.loads(message["text"])
+                    control = agent_json.control(message["text"], "app proxy")
                     if control.get("type") == "error":
                         return str(control.get("message") or "")
 
@@ -540,7 +540,10 @@ class _Upstream:
             elif kind == "websocket.receive" and message.get("bytes") is not None:
                 self.conn.receive_data(message["bytes"])
             elif kind == "websocket.receive" and message.get("text") is not None:
-                control = json.loads(message["text"])
+                try:
+                    control = agent_json.control(message["text"], "app proxy")
+                except agent_json.BadAgentMessage as e:
+                    raise AppUnreachable(f"the workspace agent sent {e}") from None
                 if control.get("type") == "error":
                     raise AppUnreachable(control.get("message") or "the agent refused")
                 if control.get("type") == "eof":

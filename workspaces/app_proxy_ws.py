@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import json
 import logging
 from urllib.parse import urlsplit
 
@@ -30,7 +29,7 @@ from websockets.uri import parse_uri
 
 from portal import revocation
 from portal.ws_scope import close_reason
-from workspaces import app_hosts, relay, revocable
+from workspaces import agent_json, app_hosts, relay, revocable
 from workspaces.app_proxy import (
     APP_PATH,
     NOT_FOUND,
@@ -142,7 +141,8 @@ class _AppSocket:
             self.protocol.receive_data(message["bytes"])
             return True
         if kind == "websocket.receive" and message.get("text") is not None:
-            control = json.loads(message["text"])
+            # A bad one is agent_json.BadAgentMessage, a ConnectionError: the stream is closed.
+            control = agent_json.control(message["text"], "app WebSocket proxy")
             if control.get("type") == "error":
                 raise ConnectionError(control.get("message") or "the agent refused")
             if control.get("type") != "eof":

@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 from portal.accounts.permissions import HasPermission, IsActiveUser, has_permission
 from portal.api.params import LOG_PAGE_PARAMETERS, log_page
 from portal.api.views import ListView
-from portal.errors import NotFound, ServiceError, ValidationFailed
+from portal.errors import NotFound, PayloadTooLarge, ValidationFailed
 from templates_app import archive, queries, services
 from templates_app.api import serializers as s
 from templates_app.models import File, Template, TemplateVersion
@@ -26,11 +26,6 @@ from templates_app.models import File, Template, TemplateVersion
 _UPLOAD_CHUNK = 256 * 1024
 # Multipart framing (boundaries, part headers) on top of the archive itself.
 _MULTIPART_SLACK = 64 * 1024
-
-
-class PayloadTooLarge(ServiceError):
-    status_code = 413
-    default_message = "The upload is too large."
 
 
 def _valid(serializer_class, request):

@@ -7,6 +7,7 @@ and the app proxy's paths. Routes come from the URL conf, so a new one is covere
 
 from __future__ import annotations
 
+import os
 import socket
 
 import httpx
@@ -14,6 +15,7 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
+from templates_app import archive
 from tests.conftest import PASSWORD
 from tests.security.real_server import (
     Browser,
@@ -23,12 +25,14 @@ from tests.security.real_server import (
     is_json_error,
     routes,
 )
+from tests.templates.helpers import MAIN_TF, template_tar
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 NUL_MESSAGE = "NUL character"
 NUL_DETAIL = "Must not contain NUL characters."
 DEEP = 100_000
+JSON_LIMIT = 2_621_440  # Django's DATA_UPLOAD_MAX_MEMORY_SIZE, which the server runs with
 
 
 def _with_nul(route: str) -> str:
@@ -177,6 +181,48 @@ def test_json_nested_100000_deep_is_a_400_on_every_api_route(portal_server, peop
     )
     body = _is_api_400(r)
     assert any(v["field"] == "parameters.repos" for v in body["validations"]), body
+
+
+def test_a_json_body_over_the_upload_limit_is_a_413_archives_have_their_own(
+    portal_server, people, server_log
+):
+    owner = api_client(portal_server, people.owner_token)
+    big = b'{"name": "w", "template": "python", "x": "' + b"a" * JSON_LIMIT + b'"}'
+    for route in ("/api/v2/workspaces", "/api/v2/users/login", "/api/v2/templateversions"):
+        r = owner.post(route, content=big, headers={"Content-Type": "application/json"})
+        assert r.status_code == 413, (route, r.status_code, r.text[:300])
+        body = is_json_error(r)
+        assert body["message"] == f"The request body is larger than {JSON_LIMIT} bytes.", body
+        assert body["validations"] == [{"field": "body", "detail": f"At most {JSON_LIMIT} bytes."}]
+    # Chunked, so no Content-Length to refuse it by: never a 500, never read past the limit.
+    chunks = (b'{"x": "', *[b"a" * 2**20] * 4, b'"}')
+    r = owner.post(
+        "/api/v2/workspaces", content=iter(chunks), headers={"Content-Type": "application/json"}
+    )
+    assert 400 <= r.status_code < 500, r.text[:300]
+    is_json_error(r)
+    # Just under the limit it is read as ever.
+    r = owner.post(
+        "/api/v2/workspaces",
+        json={"name": "w", "template": "python\x00", "x": "a" * (JSON_LIMIT - 100)},
+    )
+    _is_api_400(r, "template")
+    # A template archive past the JSON limit, raw and as a form, is still a 201; past its own
+    # limit (10 MB) a 413 saying so.
+    tar = template_tar({"main.tf": MAIN_TF, "blob": os.urandom(JSON_LIMIT + 2**20)})
+    assert JSON_LIMIT < len(tar) < archive.MAX_ARCHIVE_BYTES
+    r = owner.post("/api/v2/files", content=tar, headers={"Content-Type": "application/gzip"})
+    assert r.status_code == 201, r.text[:300]
+    r = owner.post("/api/v2/files", files={"file": ("t.tar.gz", tar, "application/gzip")})
+    assert r.status_code == 201, r.text[:300]
+    r = owner.post(
+        "/api/v2/files",
+        content=b"\0" * (archive.MAX_ARCHIVE_BYTES + 1),
+        headers={"Content-Type": "application/x-tar"},
+    )
+    assert r.status_code == 413
+    assert "archive is larger than 10 MB" in is_json_error(r)["message"]
+    assert "Request Entity Too Large" in server_log.text()
 
 
 def test_the_app_proxy_refuses_a_nul_in_its_own_path_plainly(portal_server, people, server_log):
