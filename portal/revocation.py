@@ -1,14 +1,15 @@
 """Losing access ends what is already open: each process closes its connections when revoked."""
 
 # How it works. Each server process keeps a registry of its open connections (terminals, SSH and
-# port-forward streams, app WebSockets, log follows, the events socket), each with what its
-# authorization depended on: the user, the credential it came with (an API or session token, or
-# a browser session), the resources it reaches (a workspace), and a `recheck` that asks the
-# authorization again. Services announce a revocation after commit on one Redis pub/sub channel
-# that every process listens to; each process closes its matching connections with a close code
-# and reason, and writes one audit entry per closure. Two safety nets: a connection re-reads its
-# dependencies once registered (an announcement that came between its authorization and its
-# registration is not missed), and every PORTAL_REVOCATION_RECHECK_SECONDS each process checks
+# port-forward streams, app WebSockets and HTTP responses, log follows, the events socket), each
+# with what its authorization depended on: the user, the credential it came with (an API or
+# session token, or a browser session), the resources it reaches (a workspace), and a `recheck`
+# that asks the authorization again. Services announce a revocation after commit on one Redis
+# pub/sub channel that every process listens to; each process closes its matching connections
+# with a close code and reason, and writes one audit entry per closure. Two safety nets: a
+# connection re-reads its dependencies once registered (an announcement that came between its
+# authorization and its registration is not missed; app HTTP responses, many and mostly short,
+# leave that to the next one), and every PORTAL_REVOCATION_RECHECK_SECONDS each process checks
 # all its connections in a few batched queries (an announcement lost with Redis is not missed).
 
 from __future__ import annotations
@@ -583,12 +584,16 @@ async def subscribe(handler: Callable[[dict], Awaitable[None]]) -> None:
     await current.start()
 
 
-async def register(conn: Connection) -> bool:
+async def register(conn: Connection, *, reread: bool = True) -> bool:
     """Track an open, authorized connection; False when it already lost its access (then it
-    is closed, and audited, before this returns)."""
+    is closed, and audited, before this returns). Without `reread` (an HTTP response, whose
+    cost must stay a registry entry), a revocation announced between its authorization and
+    now is left to the periodic re-check."""
     current = registry()
     await current.start()
     current.add(conn)
+    if not reread:
+        return True
     try:
         # Registered first, then re-read: a revocation announced since the authorization read
         # the database is seen here, and one announced from now on finds it registered.
@@ -606,10 +611,14 @@ def unregister(conn: Connection) -> None:
 
 
 async def guard(
-    conn: Connection, work: Awaitable, *, on_revoked: Callable[[int, str], Awaitable]
+    conn: Connection,
+    work: Awaitable,
+    *,
+    on_revoked: Callable[[int, str], Awaitable],
+    reread: bool = True,
 ) -> None:
     """Run `work` (a raw handler's relay) while `conn` keeps its access; when it loses it,
-    cancel `work`, then `on_revoked(code, reason)` closes the sockets."""
+    cancel `work`, then `on_revoked(code, reason)` closes the sockets (`reread`: register's)."""
     revoked = asyncio.get_running_loop().create_future()
 
     async def close(code: int, reason: str) -> None:
@@ -617,7 +626,7 @@ async def guard(
             revoked.set_result((code, reason))
 
     conn.close = close
-    await register(conn)
+    await register(conn, reread=reread)
     if revoked.done():
         work.close()  # a coroutine never started
         await on_revoked(*revoked.result())

@@ -29,7 +29,7 @@ from django.http.request import HttpHeaders
 from django.utils.html import escape
 from rest_framework.exceptions import AuthenticationFailed
 
-from portal import config, hooks
+from portal import config, hooks, revocation
 from portal.accounts.authentication import TOKEN_HEADER, token_from_request, user_for_token
 from portal.api.errors import error_body
 from portal.audit import context as audit_context
@@ -37,7 +37,7 @@ from portal.audit.choices import AuditAction, ResourceType
 from portal.audit.services import record
 from portal.client_ip import client_ip_from_scope
 from portal.errors import Conflict, Forbidden, NotFound, ServiceError
-from workspaces import agent_json, agents, app_hosts, connections, relay
+from workspaces import agent_json, agents, app_hosts, connections, relay, revocable
 from workspaces.choices import AppShareLevel, BuildTransition
 from workspaces.models import WorkspaceApp
 
@@ -570,7 +570,43 @@ async def _until_disconnect(receive) -> None:
         pass
 
 
-async def _proxy(scope, receive, send, app: WorkspaceApp, target: str) -> None:
+class _Sending:
+    """The ASGI `send` of a response, which knows whether its head is out."""
+
+    __slots__ = ("send", "started")
+
+    def __init__(self, send):
+        self.send = send
+        self.started = False
+
+    async def __call__(self, message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+        await self.send(message)
+
+
+async def _proxy(
+    scope, receive, send, app: WorkspaceApp, target: str, *, user, host_match=None
+) -> None:
+    """Forward the request to the app and its response back, until the visitor loses access
+    (suspended, token revoked, workspace deleted...): then the pull from the app stops, and the
+    visitor gets the refusal, or, once the head is out, a cut connection (the server closes it
+    when a response ends unfinished)."""
+    sending = _Sending(send)
+
+    async def cut(code: int, reason: str) -> None:
+        if not sending.started:
+            await _error(scope, sending, code - 4000, reason)
+
+    await revocation.guard(
+        revocable.app_response(scope, user, app, host_match, target),
+        _forward(scope, receive, sending, app, target),
+        on_revoked=cut,
+        reread=False,  # a registry entry is all a request costs
+    )
+
+
+async def _forward(scope, receive, send, app: WorkspaceApp, target: str) -> None:
     dial = app_dial(app)
     if dial is None:
         return await _error(scope, send, 502, "The app's URL names no port to reach it on.")
@@ -765,7 +801,7 @@ async def host_app(scope, receive, send, match: dict) -> None:
             location = f"{config.load().access_url}{app_hosts.AUTH_PATH}?to={quote(to, safe='')}"
             return await _plain(send, 302, "Sign in.", _to(location))
         return await _refuse(scope, send, e)
-    await _proxy(scope, receive, send, app_row, target)
+    await _proxy(scope, receive, send, app_row, target, user=user, host_match=match)
 
 
 async def app(scope, receive, send) -> None:
@@ -788,4 +824,4 @@ async def app(scope, receive, send) -> None:
             location = f"{settings.LOGIN_URL}?next={quote(path)}"
             return await _plain(send, 302, "Sign in.", [(b"location", location.encode())])
         return await _refuse(scope, send, e)
-    await _proxy(scope, receive, send, app_row, target)
+    await _proxy(scope, receive, send, app_row, target, user=user)

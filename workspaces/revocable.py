@@ -89,6 +89,18 @@ def _may_still_open_app(match):
 
 def app_socket(scope, user, app, host_match: dict | None) -> revocation.Connection:
     """An app's WebSocket through the app proxy (workspaces.app_proxy_ws)."""
+    return _app_connection(scope, user, app, host_match, kind="app")
+
+
+def app_response(
+    scope, user, app, host_match: dict | None, target: str = ""
+) -> revocation.Connection:
+    """An HTTP request to an app and its response (a download, Server-Sent Events...) through
+    the app proxy (workspaces.app_proxy): it depends on what the app's WebSockets depend on."""
+    return _app_connection(scope, user, app, host_match, kind="app-http", path=target[:200])
+
+
+def _app_connection(scope, user, app, host_match: dict | None, *, kind: str, **fields):
     from workspaces.app_proxy import APP_PATH
 
     workspace = app.agent.resource.job.build.workspace
@@ -96,12 +108,12 @@ def app_socket(scope, user, app, host_match: dict | None) -> revocation.Connecti
     return revocation.connection(
         scope,
         user,
-        kind="app",
+        kind=kind,
         session_cookie=host_match is None,  # an app host's own cookie stands for the user
         resources=((WORKSPACE, str(workspace.pk)),),
         recheck=_may_still_open_app(match) if user is not None else None,
         resource_type=ResourceType.WORKSPACE_APP,
         resource_id=str(app.pk),
         resource_target=f"{workspace.owner.username}/{workspace.name}/{app.slug}",
-        fields={"workspace_id": str(workspace.pk), "agent": app.agent.name},
+        fields={"workspace_id": str(workspace.pk), "agent": app.agent.name, **fields},
     )
