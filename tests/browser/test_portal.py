@@ -60,7 +60,7 @@ def test_workspace_from_local_template_end_to_end(signed_in: Page, base_url):
     expect(page.locator("[data-agent-status]")).to_have_text("connected", timeout=60_000)
     # The agent's startup log reached the page without a reload.
     startup = page.locator("pre[data-agent-log]")
-    expect(startup).to_contain_text("Serving ~/www on http://localhost:", timeout=60_000)
+    expect(startup).to_contain_text("Serving ~/www through the Web preview app", timeout=60_000)
 
     # The terminal: type a command, see its output; a reload reattaches to the same shell.
     with page.expect_popup() as opened:
