@@ -9,6 +9,9 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
 
+from portal.state import check_transition
+from templates_app.choices import IMPORT_TRANSITIONS, ImportStatus
+
 template_name_validator = RegexValidator(
     r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$",
     "Use 1-32 lowercase letters, digits or '-', starting and ending with a letter or digit.",
@@ -63,16 +66,6 @@ class Template(models.Model):
         return self.name
 
 
-class ImportStatus(models.TextChoices):
-    """Mirror of the import job's status, kept here so templates_app never imports workspaces."""
-
-    PENDING = "pending"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELED = "canceled"
-
-
 class TemplateVersion(models.Model):
     """One upload of a template's Terraform; its import job (in workspaces) says if it is usable."""
 
@@ -117,3 +110,15 @@ class TemplateVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.template.name if self.template else '?'}@{self.name}"
+
+    def transition(self, status: str, *, reason: str = "") -> list[str]:
+        """Change the import status if allowed; returns the fields to save.
+
+        The reason is what users read for an import that did not succeed, so it is kept in
+        import_error for failed and canceled imports and cleared otherwise.
+        """
+        check_transition("template version import", IMPORT_TRANSITIONS, self.import_status, status)
+        self.import_status = status
+        self.import_error = reason if status in (ImportStatus.FAILED, ImportStatus.CANCELED) else ""
+        self.updated_at = timezone.now()
+        return ["import_status", "import_error", "updated_at"]

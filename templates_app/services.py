@@ -16,10 +16,11 @@ from portal.accounts.permissions import PERMISSIONS, has_permission
 from portal.audit import services as audit
 from portal.audit.choices import AuditAction, ResourceType
 from portal.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from portal.state import InvalidTransition
 from templates_app import archive
+from templates_app.choices import IMPORT_FINISHED, ImportStatus
 from templates_app.models import (
     File,
-    ImportStatus,
     Template,
     TemplateVersion,
     template_name_validator,
@@ -63,12 +64,6 @@ _NAMES = (
     "maxwell", "meitner", "newton", "noether", "pascal", "ritchie", "shannon", "thompson",
     "turing", "wing", "wozniak", "yalow", "zuse",
 )  # fmt: skip
-
-_FINISHED = frozenset({ImportStatus.SUCCEEDED, ImportStatus.FAILED, ImportStatus.CANCELED})
-_IMPORT_TRANSITIONS = {
-    ImportStatus.PENDING: frozenset({ImportStatus.RUNNING, *_FINISHED}),
-    ImportStatus.RUNNING: _FINISHED,
-}
 
 
 def _check_manage(actor, what: str) -> None:
@@ -432,6 +427,21 @@ def update_template(
     return template
 
 
+def attach_import_job(version: TemplateVersion, *, actor, job_id) -> TemplateVersion:
+    """Record the job that imports a version; its import waits (pending) until a worker runs it.
+
+    Part of the version's creation (its audit entry says so), so this writes no entry of its own.
+    """
+    with transaction.atomic():
+        version = TemplateVersion.objects.select_for_update(of=("self",)).get(pk=version.pk)
+        fields = ["import_job_id", "updated_at"]
+        version.import_job_id = job_id
+        if version.import_status != ImportStatus.PENDING:
+            fields += version.transition(ImportStatus.PENDING, reason="")
+        version.save(update_fields=list(dict.fromkeys(fields)))
+    return version
+
+
 def record_import_result(
     version: TemplateVersion,
     *,
@@ -443,7 +453,7 @@ def record_import_result(
     daily_cost: int = 0,
 ) -> TemplateVersion:
     """The import job's progress: running when it starts, then its result (idempotent)."""
-    if status not in _FINISHED and status != ImportStatus.RUNNING:
+    if status not in IMPORT_FINISHED and status != ImportStatus.RUNNING:
         raise ValueError(f"an import cannot be recorded as {status!r}")
     with transaction.atomic():
         version = (
@@ -453,23 +463,23 @@ def record_import_result(
         )
         if version.import_status == status:
             return version  # a repeated report (a job delivered twice) changes nothing
-        if status not in _IMPORT_TRANSITIONS.get(version.import_status, frozenset()):
+        before = _version_snapshot(version)
+        try:
+            fields = version.transition(status, reason=error)
+        except InvalidTransition as e:
             raise Conflict(
                 f"The import of version {version.name!r} already ended "
-                f"({version.import_status}); it cannot become {status}."
-            )
-        before = _version_snapshot(version)
-        version.import_status = status
-        fields = ["import_status", "updated_at"]
-        if status in _FINISHED:
-            version.import_error = error if status != ImportStatus.SUCCEEDED else ""
+                f"({version.import_status}); it cannot become {status}.",
+                detail=e.detail,
+            ) from None
+        if status in IMPORT_FINISHED:
             version.parameters_schema = list(parameters_schema or [])
             version.resources = dict(resources or {})
             version.daily_cost = max(0, int(daily_cost or 0))
-            fields += ["import_error", "parameters_schema", "resources", "daily_cost"]
+            fields += ["parameters_schema", "resources", "daily_cost"]
         version.save(update_fields=fields)
         # The start of an import is in its job's logs; the audit log keeps what it concluded.
-        if status in _FINISHED:
+        if status in IMPORT_FINISHED:
             audit.record(
                 actor=actor,
                 action=AuditAction.WRITE,

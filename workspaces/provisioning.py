@@ -14,7 +14,8 @@ from portal.audit.choices import AuditAction, ResourceType
 from portal.audit.services import record
 from portal.errors import ServiceError
 from templates_app import services as template_services
-from templates_app.models import ImportStatus, TemplateVersion
+from templates_app.choices import ImportStatus
+from templates_app.models import TemplateVersion
 from workspaces import events, jobs, revocable
 from workspaces.choices import BuildReason, BuildTransition, JobStatus, JobType, LogLevel, LogSource
 from workspaces.models import (
@@ -56,9 +57,7 @@ def create_import_job(version: TemplateVersion, *, actor) -> ProvisionerJob:
         tags=tags or {},
         input={"template_version_id": str(version.id)},
     )
-    version.import_job_id = job.id
-    version.import_status = ImportStatus.PENDING
-    version.save(update_fields=["import_job_id", "import_status", "updated_at"])
+    template_services.attach_import_job(version, actor=actor, job_id=job.id)
     transaction.on_commit(lambda: dispatch.enqueue(job))
     return job
 

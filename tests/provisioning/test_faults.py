@@ -10,9 +10,11 @@ import pytest
 from django.db import connection
 
 from portal import crypto
+from portal.accounts.choices import SYSTEM_USERNAME
+from portal.audit.models import AuditEntry
 from portal.errors import ServiceError
 from templates_app import services as template_services
-from templates_app.models import ImportStatus
+from templates_app.choices import ImportStatus
 from tests.provisioning.conftest import PORTAL_PROVIDER, import_version, make_template, run_job
 from workspaces import services, tasks
 from workspaces.choices import JobStatus, WorkspaceStatus
@@ -66,6 +68,13 @@ def test_invalid_hcl_fails_the_import_with_terraforms_error_and_cannot_be_promot
     assert (
         "Terraform init failed" in bad.import_error or "Terraform plan failed" in bad.import_error
     )
+    # The worker's result is audited where users see it, as the system actor.
+    entry = AuditEntry.objects.get(
+        resource_type="template_version", action="write", resource_id=str(bad.id)
+    )
+    assert entry.actor_username == SYSTEM_USERNAME
+    assert entry.diff["import_status"]["new"] == ImportStatus.FAILED
+    assert entry.additional_fields == {"import_job_id": str(bad.import_job_id)}
     with pytest.raises(ServiceError):
         template_services.update_template(good, actor=owner, active_version=bad)
     good.refresh_from_db()

@@ -87,7 +87,7 @@ def _import_job(version: TemplateVersion, actor, lines: list[tuple[str, str, str
     job = ProvisionerJob.objects.create(
         type=JobType.TEMPLATE_VERSION_IMPORT, template_version=version, initiator=actor
     )
-    TemplateVersion.objects.filter(pk=version.pk).update(import_job_id=job.id)
+    services.attach_import_job(version, actor=actor, job_id=job.id)
     ProvisionerJobLog.objects.bulk_create(
         ProvisionerJobLog(job=job, stage=stage, level=level, output=output)
         for stage, level, output in lines

@@ -382,3 +382,47 @@ def test_import_results_are_recorded_once_and_audited_when_final(admin, upload, 
         services.record_import_result(version, actor=admin, status=ImportStatus.FAILED)
     with pytest.raises(ValueError):
         services.record_import_result(version, actor=admin, status=ImportStatus.PENDING)
+
+
+def test_version_transition_follows_the_table_and_keeps_the_reason_of_a_failure():
+    from portal.state import InvalidTransition
+    from templates_app.choices import IMPORT_TRANSITIONS
+
+    version = TemplateVersion(import_status=ImportStatus.PENDING, import_error="")
+    assert set(version.transition(ImportStatus.RUNNING)) >= {"import_status", "updated_at"}
+    stamped = version.updated_at
+    assert stamped is not None
+    version.transition(ImportStatus.FAILED, reason=BAD_HCL_ERROR)
+    assert (version.import_status, version.import_error) == (ImportStatus.FAILED, BAD_HCL_ERROR)
+    assert version.updated_at >= stamped
+    for status in ImportStatus:
+        with pytest.raises(InvalidTransition, match="from failed to"):
+            version.transition(status)
+    assert version.import_status == ImportStatus.FAILED
+
+    succeeded = TemplateVersion(import_status=ImportStatus.RUNNING, import_error="")
+    succeeded.transition(ImportStatus.SUCCEEDED, reason="ignored: a success has no error")
+    assert succeeded.import_error == ""
+    # Every status has a row, and finished imports never move again.
+    assert set(IMPORT_TRANSITIONS) == set(ImportStatus)
+    assert not any(IMPORT_TRANSITIONS[s] for s in services.IMPORT_FINISHED)
+
+
+def test_attaching_the_import_job_keeps_the_version_pending_and_writes_no_audit(
+    admin, upload, import_hook
+):
+    import uuid
+
+    import_hook.clear()
+    version = services.create_version(actor=admin, file=upload())
+    job_id = uuid.uuid4()
+    services.attach_import_job(version, actor=admin, job_id=job_id)
+    version.refresh_from_db()
+    assert (version.import_job_id, version.import_status) == (job_id, ImportStatus.PENDING)
+    assert not _audits("template_version", "write").exists()
+
+    services.record_import_result(version, actor=admin, status=ImportStatus.FAILED, error="x")
+    with pytest.raises(Conflict, match="cannot go from failed to pending"):
+        services.attach_import_job(version, actor=admin, job_id=uuid.uuid4())
+    version.refresh_from_db()
+    assert (version.import_job_id, version.import_status) == (job_id, ImportStatus.FAILED)
