@@ -1,0 +1,1 @@
+"""Home of the enterprise apps (groups, quotas, SCIM, OIDC...); core never imports them."""

@@ -1,0 +1,1 @@
+"""Home of licensing (signed licenses, entitlements, feature gates); core never imports it."""
