@@ -426,10 +426,14 @@ def test_builds_get_an_environment_of_their_own(environment):
     assert not [name for name in env if name.startswith("PORTAL_")]
 
 
-def test_homes_of_workspaces_built_before_the_sandbox_move_to_the_builds_directory(environment):
+def test_homes_of_workspaces_built_before_the_sandbox_move_to_the_builds_directory(
+    environment, tmp_path
+):
     """An upgraded laptop keeps its workspaces' files: their next build finds them."""
     from workspaces import runner
 
+    # A data directory of its own: the suite's builds have made `builds/workspaces` already.
+    environment(PORTAL_DATA_DIR=str(tmp_path / "data"))
     data_dir = config.load().data_dir
     home = data_dir / "workspaces" / "0f0f" / "home"
     home.mkdir(parents=True)
