@@ -22,7 +22,6 @@ import h11
 from channels.auth import get_user
 from channels.db import database_sync_to_async
 from django.conf import settings
-from django.contrib.messages.storage.cookie import CookieStorage
 from django.db.models import F
 from django.http.cookie import parse_cookie
 from django.http.request import HttpHeaders
@@ -30,7 +29,7 @@ from django.utils.html import escape
 from rest_framework.exceptions import AuthenticationFailed
 
 from portal import config, hooks, revocation
-from portal.accounts.authentication import TOKEN_HEADER, token_from_request, user_for_token
+from portal.accounts.authentication import token_from_request, user_for_token
 from portal.api.errors import error_body
 from portal.audit import context as audit_context
 from portal.audit.choices import AuditAction, ResourceType
@@ -38,6 +37,7 @@ from portal.audit.services import record
 from portal.client_ip import client_ip_from_scope
 from portal.errors import Conflict, Forbidden, NotFound, ServiceError
 from workspaces import agent_json, agents, app_hosts, connections, relay, revocable
+from workspaces.app_proxy_headers import forward_headers, response_headers
 from workspaces.choices import AppShareLevel, BuildTransition
 from workspaces.models import WorkspaceApp
 
@@ -47,40 +47,6 @@ PREFIX = "/@"
 APP_PATH = re.compile(
     r"^/@(?P<user>[^/]+)/(?P<workspace>[^/.]+)(?:\.(?P<agent>[^/]+))?/apps/(?P<slug>[^/]+)(?P<rest>/.*)?$"
 )
-# Connection-level headers (RFC 9110 7.6.1) never cross a proxy; Expect because the body is
-# streamed anyway, Host because the app is addressed as itself.
-HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "expect",
-        "host",
-    }
-)
-# Portal's own credentials must never reach a workspace app.
-CREDENTIAL_HEADERS = frozenset({"authorization", TOKEN_HEADER.lower(), "cookie"})
-# Portal's cookies: never sent to an app, and never set or cleared by one (on a path app's
-# origin, Portal's own, or from an app host through a parent domain).
-PORTAL_COOKIES = frozenset(
-    name.lower()
-    for name in (
-        settings.SESSION_COOKIE_NAME,
-        settings.CSRF_COOKIE_NAME,
-        app_hosts.COOKIE_NAME,
-        CookieStorage.cookie_name,
-    )
-)
-APP_HOST_COOKIES = frozenset({app_hosts.COOKIE_NAME.lower()})
-# What an app may not send a browser: Clear-Site-Data "cookies" clears those of the whole
-# registrable domain, so Portal's session too.
-DROPPED_RESPONSE_HEADERS = (HOP_BY_HOP - {"host"}) | {"clear-site-data"}
 # Every refusal to whom may not open an app, whether it exists or not (and whichever part of
 # its name is wrong), is the same answer.
 NOT_FOUND = "No such app."
@@ -221,42 +187,6 @@ async def user_from_scope(scope, app_host: str | None = None):
     session = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
     user = await get_user({"session": session})
     return user if user.is_authenticated and user.is_active else None
-
-
-def sets_portal_cookie(value: str, *, on_app_host: bool = False) -> bool:
-    """Whether a Set-Cookie value could set or clear one of Portal's cookies.
-
-    A nameless cookie counts: a browser sends its value alone, which may well read
-    "sessionid=...". On an app host a cookie without a Domain stays on that host, where Portal
-    keeps only its app cookie: a host-only `sessionid` there is the app's own (a Django app's,
-    say) and cannot touch Portal's, which is host-only to Portal's host.
-    """
-    first, _, attributes = value.partition(";")
-    name, equals, _ = first.partition("=")
-    name = name.strip().lower()
-    if not equals or not name or name == app_hosts.COOKIE_NAME.lower():
-        return True
-    if name not in PORTAL_COOKIES:
-        return False
-    if not on_app_host:
-        return True
-    return any(a.partition("=")[0].strip().lower() == "domain" for a in attributes.split(";"))
-
-
-def response_headers(headers, *, on_app_host: bool = False) -> list[tuple[bytes, bytes]]:
-    """An app's response headers as they may reach the browser: no hop-by-hop ones, nothing
-    that could set or clear Portal's cookies."""
-    kept = []
-    for name, value in headers:
-        lower = name.decode("latin1").lower()
-        if lower in DROPPED_RESPONSE_HEADERS:
-            continue
-        if lower == "set-cookie" and sets_portal_cookie(
-            value.decode("latin1"), on_app_host=on_app_host
-        ):
-            continue
-        kept.append((name, value))
-    return kept
 
 
 def _lookup(match) -> list[WorkspaceApp]:
@@ -437,47 +367,6 @@ def app_dial(app: WorkspaceApp) -> tuple[str, int | None, str] | None:
     if port is None:
         return None
     return "tcp", port, urlsplit(app.url).netloc or f"localhost:{port}"
-
-
-def forward_headers(scope, app_host: str) -> list[tuple[bytes, bytes]]:
-    out = [(b"host", app_host.encode())]
-    forwarded_for = ""
-    host = ""
-    # On an app host the browser holds no Portal cookie but the app cookie: the others of
-    # those names are the app's own.
-    portal = APP_HOST_COOKIES if app_hosts.match_scope(scope) else PORTAL_COOKIES
-    for name, value in scope.get("headers", []):
-        lower = name.lower().decode("latin1")
-        if lower == "cookie":
-            # Drop Portal's cookies only; the app's own cookies pass.
-            kept = [
-                part.strip()
-                for part in value.decode("latin1").split(";")
-                if part.strip() and part.strip().split("=", 1)[0].strip().lower() not in portal
-            ]
-            if kept:
-                out.append((b"cookie", "; ".join(kept).encode("latin1")))
-            continue
-        if lower == "x-forwarded-for":
-            forwarded_for = value.decode("latin1")
-            continue
-        if lower == "host":
-            host = value.decode("latin1")
-        if lower in HOP_BY_HOP or lower in CREDENTIAL_HEADERS or lower.startswith("x-forwarded-"):
-            continue
-        out.append((name, value))
-    client = scope.get("client")
-    if client:
-        forwarded_for = f"{forwarded_for}, {client[0]}" if forwarded_for else client[0]
-    if forwarded_for:
-        out.append((b"x-forwarded-for", forwarded_for.encode("latin1")))
-    # A WebSocket's scope says ws/wss; apps expect the page's scheme.
-    scheme = {"ws": "http", "wss": "https"}.get(scope.get("scheme"), scope.get("scheme", "http"))
-    out.append((b"x-forwarded-proto", scheme.encode()))
-    if host:
-        out.append((b"x-forwarded-host", host.encode("latin1")))
-    out.append((b"connection", b"close"))
-    return out
 
 
 class AppUnreachable(Exception):

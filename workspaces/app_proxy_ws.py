@@ -38,14 +38,13 @@ from workspaces.app_proxy import (
     app_dial,
     audit_open,
     authorize,
-    forward_headers,
     request_target,
     send_to_agent,
     set_audit_context,
-    sets_portal_cookie,
     subdomain_location,
     user_from_scope,
 )
+from workspaces.app_proxy_headers import forward_headers, sets_portal_cookie
 from workspaces.models import WorkspaceApp
 
 log = logging.getLogger(__name__)
