@@ -74,7 +74,8 @@ def stream(scope, session) -> revocation.Connection:
 
 def _may_still_open_app(match):
     def recheck(user) -> str | None:
-        from workspaces.app_proxy import Refusal, authorize
+        from workspaces.proxy.access import authorize
+        from workspaces.proxy.answers import Refusal
 
         try:
             authorize(match, user)
@@ -88,7 +89,7 @@ def _may_still_open_app(match):
 
 
 def app_socket(scope, user, app, host_match: dict | None) -> revocation.Connection:
-    """An app's WebSocket through the app proxy (workspaces.app_proxy_ws)."""
+    """An app's WebSocket through the app proxy (workspaces.proxy.websocket)."""
     return _app_connection(scope, user, app, host_match, kind="app")
 
 
@@ -96,12 +97,12 @@ def app_response(
     scope, user, app, host_match: dict | None, target: str = ""
 ) -> revocation.Connection:
     """An HTTP request to an app and its response (a download, Server-Sent Events...) through
-    the app proxy (workspaces.app_proxy): it depends on what the app's WebSockets depend on."""
+    the app proxy (workspaces.proxy.http): it depends on what the app's WebSockets depend on."""
     return _app_connection(scope, user, app, host_match, kind="app-http", path=target[:200])
 
 
 def _app_connection(scope, user, app, host_match: dict | None, *, kind: str, **fields):
-    from workspaces.app_proxy import APP_PATH
+    from workspaces.proxy.resolve import APP_PATH
 
     workspace = app.agent.resource.job.build.workspace
     match = host_match if host_match is not None else APP_PATH.match(scope["path"])
