@@ -7,7 +7,7 @@ import logging
 
 import h11
 
-from portal import revocation
+from portal.revocation import tracking
 from workspaces import relay, revocable
 from workspaces.models import WorkspaceApp
 from workspaces.proxy import hosts
@@ -51,7 +51,7 @@ async def proxy(
         if not sending.started:
             await error(scope, sending, code - 4000, reason)
 
-    await revocation.guard(
+    await tracking.guard(
         revocable.app_response(scope, user, app, host_match, target),
         _forward(scope, receive, sending, app, target),
         on_revoked=cut,

@@ -27,7 +27,7 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
-from portal import revocation
+from portal.revocation import tracking
 from portal.ws_scope import close_reason
 from workspaces import agent_json, relay, revocable
 from workspaces.models import WorkspaceApp
@@ -340,7 +340,7 @@ async def app(scope, receive, send, host_match: dict | None = None) -> None:
             {"type": "websocket.accept", "subprotocol": protocol.subprotocol, "headers": cookies}
         )
         # Until the visitor loses access (suspended, token revoked, workspace deleted...).
-        await revocation.guard(
+        await tracking.guard(
             revocable.app_socket(scope, user, app_row, host_match),
             _relay(receive, send, app_socket, events),
             on_revoked=lambda code, reason: send(
