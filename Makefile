@@ -28,9 +28,10 @@ $(WHEELS_STAMP): $(STAMP)
 install: $(STAMP) $(WHEELS_STAMP) assets
 install-test: $(TEST_STAMP) $(WHEELS_STAMP) assets
 
-## Front-end packages from npm (package-lock.json), copied where Django serves them.
-# axe-core is there for the browser tests only (tests/browser/test_accessibility.py); no page loads it.
-VENDOR := portal/web/static/web/vendor
+## Front-end packages from npm (package-lock.json), copied into the project-wide static/ (Django
+# serves it: STATICFILES_DIRS). axe-core is there for the browser tests only
+# (tests/browser/test_accessibility.py); no page loads it.
+VENDOR := static/vendor
 VENDOR_STAMP := $(VENDOR)/.installed
 $(VENDOR_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error

@@ -5,7 +5,7 @@ Usage: .venv/bin/python bench/revocation_sweep.py [--connections 10000] [--round
 Creates, in its own database (portal_bench_revocation), one user, one API token (or, for every
 other connection, a browser session) and one workspace per connection: the worst case, where no
 two connections share what they depend on. Then it registers that many connections in this
-process's registry (portal.revocation) and times what a periodic re-check does
+process's registry (portal.revocation.registry) and times what a periodic re-check does
 (`find_revoked` over all of them, on the database thread, as the sweep runs it) and what one
 announcement costs (finding the user's connections among all of them). Prints p50 and max
 wall-clock time per sweep and the CPU time it takes from the process.
@@ -59,9 +59,9 @@ def create_rows(n: int) -> list:
     from django.db import transaction
     from django.utils import timezone
 
-    from portal import revocation
     from portal.accounts import tokens
     from portal.accounts.models import APIToken, User
+    from portal.revocation.connection import Connection, session_credential
     from tests import factories
     from workspaces.models import Workspace
 
@@ -95,9 +95,9 @@ def create_rows(n: int) -> list:
             credential, session_key = f"token:{key_ids[i // 2]}", ""
         else:
             session_key = session_keys[i // 2]
-            credential = revocation.session_credential(session_key)
+            credential = session_credential(session_key)
         conns.append(
-            revocation.Connection(
+            Connection(
                 kind="terminal",
                 user_id=user.pk,
                 username=user.username,
@@ -119,9 +119,10 @@ async def _no_close(code: int, reason: str) -> None:
 async def measure(conns: list, rounds: int) -> None:
     from channels.db import database_sync_to_async
 
-    from portal import revocation
+    from portal.revocation.decide import find_revoked
+    from portal.revocation.registry import registry as this_loops_registry
 
-    registry = revocation.registry()
+    registry = this_loops_registry()
     for conn in conns:
         registry.add(conn)
     walls, cpus = [], []
@@ -137,7 +138,7 @@ async def measure(conns: list, rounds: int) -> None:
     lookup = (time.perf_counter() - began) / 1000
     one = conns[len(conns) // 2]
     began = time.perf_counter()
-    await database_sync_to_async(revocation.find_revoked)([one], recheck_all=True)
+    await database_sync_to_async(find_revoked)([one], recheck_all=True)
     single = time.perf_counter() - began
     ms = 1000
     print(f"connections: {len(conns)}")

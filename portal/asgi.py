@@ -37,14 +37,17 @@ from rest_framework.exceptions import AuthenticationFailed  # noqa: E402
 from portal.accounts.authentication import token_from_request, user_for_token  # noqa: E402
 from portal.api.errors import bad_request_content  # noqa: E402
 from portal.errors import NUL_DETAIL, NUL_MESSAGE  # noqa: E402
-from workspaces import app_hosts, app_proxy, app_proxy_ws  # noqa: E402
 from workspaces.connectivity import (  # noqa: E402
-    agent_consumer,  # noqa: E402
-    consumers,  # noqa: E402
-    event_consumers,  # noqa: E402
-    relay,  # noqa: E402
-    relay_link,  # noqa: E402
+    agent_consumer,
+    consumers,
+    event_consumers,
+    relay,
+    relay_link,
 )
+from workspaces.proxy import hosts as app_hosts  # noqa: E402
+from workspaces.proxy import http as app_http  # noqa: E402
+from workspaces.proxy import websocket as app_websocket  # noqa: E402
+from workspaces.proxy.resolve import APP_PATH, PREFIX  # noqa: E402
 
 
 def _same_site(origin: str) -> bool:
@@ -111,9 +114,9 @@ async def websocket(scope, receive, send):
     path = scope["path"]
     # An app host (PORTAL_WILDCARD_ACCESS_URL) serves its app only, every path of it.
     if (host_match := app_hosts.match_scope(scope)) is not None:
-        return await app_proxy_ws.app(scope, receive, send, host_match)
-    if path.startswith(app_proxy.PREFIX):
-        return await app_proxy_ws.app(scope, receive, send)
+        return await app_websocket.app(scope, receive, send, host_match)
+    if path.startswith(PREFIX):
+        return await app_websocket.app(scope, receive, send)
     if path.startswith(relay.PATH_PREFIX):
         # The agent's side takes its agent token only, never the user authentication.
         if relay.AGENT_PATH.match(path):
@@ -156,11 +159,11 @@ def _nul_input(scope) -> tuple[str, str] | None:
     if "\x00" in path or nul_in_query:  # rare: only then is it worth asking who reads what
         on_app_host = app_hosts.match_scope(scope) is not None
         own_path = "" if on_app_host else path
-        if path.startswith(app_proxy.PREFIX) and (match := app_proxy.APP_PATH.match(path)):
+        if path.startswith(PREFIX) and (match := APP_PATH.match(path)):
             own_path = path[: match.end("slug")]
         if "\x00" in own_path:
             return "path", "the URL path"
-        if nul_in_query and not on_app_host and not path.startswith(app_proxy.PREFIX):
+        if nul_in_query and not on_app_host and not path.startswith(PREFIX):
             for name, value in parse_qsl(query.decode("latin1"), keep_blank_values=True):
                 if "\x00" in name + value:
                     name = name.replace("\x00", "")
@@ -185,7 +188,7 @@ async def _refuse_bad_input(scope, receive, send, field: str, where: str) -> Non
         f"Remove it from {where}.",
         [{"field": field, "detail": NUL_DETAIL}],
         plain=scope["type"] == "websocket"
-        or scope["path"].startswith(app_proxy.PREFIX)
+        or scope["path"].startswith(PREFIX)
         or app_hosts.match_scope(scope) is not None,
     )
     start = {
@@ -214,9 +217,9 @@ async def application(scope, receive, send):
         # Workspace apps stream their bodies: a raw ASGI app, not a WSGI view. An app host
         # (PORTAL_WILDCARD_ACCESS_URL) serves its app only, every path of it.
         if (host_match := app_hosts.match_scope(scope)) is not None:
-            return await app_proxy.host_app(scope, receive, send, host_match)
-        if scope["path"].startswith(app_proxy.PREFIX):
-            return await app_proxy.app(scope, receive, send)
+            return await app_http.host_app(scope, receive, send, host_match)
+        if scope["path"].startswith(PREFIX):
+            return await app_http.app(scope, receive, send)
         return await http(scope, receive, send)
     if scope["type"] == "lifespan":
         return await _lifespan(receive, send)

@@ -67,9 +67,9 @@ class Config:
     # owner-only unless an operator turns these on (workspaces/connectivity/connections.py).
     dangerous_allow_path_app_sharing: bool = False
     dangerous_allow_path_app_site_owner_access: bool = False
-    # Subdomain apps (workspaces/app_hosts.py): None when PORTAL_WILDCARD_ACCESS_URL is unset.
+    # Subdomain apps (workspaces/proxy/hosts.py): None when PORTAL_WILDCARD_ACCESS_URL is unset.
     wildcard_access_url: WildcardAccessURL | None = None
-    # Seconds between each process's re-check of its open connections (portal/revocation.py):
+    # Seconds between each process's re-check of its open connections (portal/revocation/):
     # the safety net for a lost revocation announcement; 0 turns it off.
     revocation_recheck_seconds: float = 10.0
     # The build sandbox (workspaces/provisioner/sandbox.py): auto | bwrap | none; whether

@@ -46,13 +46,8 @@ LAYERS = {
 CYCLE_DODGES: set[tuple[str, str]] = {
     # the system actor is made by the accounts service the models' manager calls
     ("portal/accounts/models.py", "portal.accounts.services"),
-    # revocation reads tokens and suspends sessions through accounts, which announces to it
-    ("portal/revocation.py", "portal.accounts.authentication"),
-    ("portal/revocation.py", "portal.accounts.services"),
     # dispatch sends the Celery task that calls back into dispatch (the job protocol's issue)
     ("workspaces/builds/dispatch.py", "workspaces.tasks"),
-    # what an app connection depends on is asked of the app proxy, which registers it
-    ("workspaces/connectivity/revocable.py", "workspaces.app_proxy"),
     # the provider's schema lists its resources, which import the provider's helpers
     ("workspaces/terraform_provider/provider.py", "workspaces.terraform_provider.data_sources"),
     ("workspaces/terraform_provider/provider.py", "workspaces.terraform_provider.resources"),
@@ -102,12 +97,13 @@ def _is_type_checking(node: ast.If) -> bool:
 
 
 @cache
-def import_sites(path: Path) -> tuple[tuple[int, str, bool], ...]:
-    """(line, module, runs at import time) for every import in the file, relative ones resolved.
+def import_sites(path: Path) -> tuple[tuple[int, str, bool | None], ...]:
+    """(line, module, when) for every import in the file, relative ones resolved: when is True
+    for an import that runs at import time, False inside a function, None for type checkers only
+    (under `if TYPE_CHECKING:`).
 
     `from a import b` names `a.b` when that is one of our modules, else `a` (and `a.b` for
-    others' packages, so `from django import db` is `django.db`). Imports inside functions, and
-    under `if TYPE_CHECKING:`, do not run when the module is imported.
+    others' packages, so `from django import db` is `django.db`).
     """
     tree = ast.parse(path.read_text(), filename=str(path))
     package = _module_name(path)
@@ -115,14 +111,14 @@ def import_sites(path: Path) -> tuple[tuple[int, str, bool], ...]:
         package = package.rpartition(".")[0]
     found = []
 
-    def visit(node: ast.AST, at_import: bool) -> None:
+    def visit(node: ast.AST, at_import: bool | None) -> None:
         for child in ast.iter_child_nodes(node):
             if isinstance(child, ast.Import | ast.ImportFrom):
                 found.extend((child.lineno, m, at_import) for m in _resolve(child, package))
-            elif isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) or (
-                isinstance(child, ast.If) and _is_type_checking(child)
-            ):
-                visit(child, False)
+            elif isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+                visit(child, False if at_import is not None else None)
+            elif isinstance(child, ast.If) and _is_type_checking(child):
+                visit(child, None)
             else:
                 visit(child, at_import)
 
@@ -294,7 +290,7 @@ def test_the_checker_sees_function_level_and_relative_imports(tmp_path, monkeypa
         (1, "typing.TYPE_CHECKING", True),
         (2, "portal_agent", True),
         (2, "portal_agent.y", True),
-        (4, "portal", False),
+        (4, "portal", None),
         (6, "django.db.models", False),
         (7, "celery", False),
     )
@@ -361,7 +357,9 @@ def test_no_import_inside_a_function_to_dodge_a_cycle():
         module = _module_name(path)
         for line, name, at_import in import_sites(path):
             target = _project_module(name)
-            if at_import or not target or target == module or not _reaches(graph, target, module):
+            if at_import is not False or not target or target == module:
+                continue
+            if not _reaches(graph, target, module):
                 continue
             if (_rel(path), target) in CYCLE_DODGES:
                 used.add((_rel(path), target))

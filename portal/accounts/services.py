@@ -15,7 +15,6 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from portal import revocation
 from portal.accounts import throttling, tokens
 from portal.accounts.choices import SYSTEM_USERNAME, LoginType, Role, TokenKind, UserStatus
 from portal.accounts.models import APIToken, User, username_validator
@@ -23,6 +22,7 @@ from portal.accounts.permissions import OWNER_GRANTED_ROLES, has_permission, may
 from portal.audit import services as audit
 from portal.audit.choices import AuditAction, ResourceType
 from portal.errors import Conflict, Forbidden, Unauthenticated, ValidationFailed
+from portal.revocation.announce import announce_session, announce_token, announce_user
 
 TOKEN_MAX_LIFETIME = timedelta(days=365)
 TOKEN_DEFAULT_LIFETIME = timedelta(days=30)
@@ -204,7 +204,7 @@ def change_roles(user: User, *, actor: User, roles: Iterable[str]) -> User:
         user.roles = roles
         user.save(update_fields=["roles", "updated_at"])
         _audit_user(user, actor=actor, action=AuditAction.WRITE, before=before)
-        revocation.announce_user(user.pk, actor=actor, cause="roles_changed")
+        announce_user(user.pk, actor=actor, cause="roles_changed")
     return user
 
 
@@ -228,7 +228,7 @@ def set_status(user: User, status: str, *, actor: User, reason: str = "") -> Use
         }.get(status, AuditAction.WRITE)
         _audit_user(user, actor=actor, action=action, before=before, extra={"reason": reason})
         if status == UserStatus.SUSPENDED:
-            revocation.announce_user(user.pk, actor=actor, cause="suspended")
+            announce_user(user.pk, actor=actor, cause="suspended")
     return user
 
 
@@ -315,7 +315,7 @@ def revoke_token(token: APIToken, *, actor: User) -> APIToken:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
         _audit_token(token, actor=actor, action=AuditAction.REVOKE)
-        revocation.announce_token(token.key_id, actor=actor)
+        announce_token(token.key_id, actor=actor)
     return token
 
 
@@ -433,9 +433,9 @@ def logout(*, actor: User, token: APIToken | None, session_key: str | None = Non
     with transaction.atomic():
         if token is not None and token.kind == TokenKind.SESSION and token.revoked_at is None:
             APIToken.objects.filter(pk=token.pk).update(revoked_at=timezone.now())
-            revocation.announce_token(token.key_id, actor=actor, cause="signed_out")
+            announce_token(token.key_id, actor=actor, cause="signed_out")
         if session_key:
-            revocation.announce_session(session_key, actor=actor)
+            announce_session(session_key, actor=actor)
         audit.record(
             actor=actor,
             action=AuditAction.LOGOUT,

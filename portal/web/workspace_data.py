@@ -5,11 +5,12 @@ from __future__ import annotations
 from django.utils import timezone
 
 from portal.web import log_text
-from workspaces import app_hosts, services
+from workspaces import services
 from workspaces.api.views import current_resources
 from workspaces.choices import JOB_ACTIVE, BuildTransition, WorkspaceStatus
 from workspaces.connectivity.agents import agent_status
 from workspaces.models import WorkspaceAgentLog, WorkspaceBuild
+from workspaces.proxy import hosts as app_hosts
 
 TIMELINE_BUILDS = 10
 AGENT_LOG_LINES = 200

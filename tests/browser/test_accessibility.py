@@ -15,7 +15,7 @@ from tests.e2e.server_process import REPO
 
 pytestmark = pytest.mark.slow
 
-AXE = REPO / "portal/web/static/web/vendor/axe.min.js"
+AXE = REPO / "static/vendor/axe.min.js"
 BUILD_TIMEOUT = 120_000  # ms: the first build of a server runs terraform init
 VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "narrow": {"width": 380, "height": 800}}
 
@@ -47,7 +47,7 @@ def axe_problems(page: Page, base_url: str, what: str) -> list[str]:
     assert AXE.exists(), f"{AXE} is missing: run `make assets`"
     page.wait_for_load_state()  # after a click that navigates, the new page may still be loading
     if not page.evaluate("typeof window.axe !== 'undefined'"):
-        page.add_script_tag(url=f"{base_url}/static/web/vendor/axe.min.js")
+        page.add_script_tag(url=f"{base_url}/static/vendor/axe.min.js")
     problems = [
         f"{what}: [{v['impact']}] {v['id']} ({v['help']}) at {node}"
         for v in page.evaluate(_RUN_AXE)

@@ -31,8 +31,8 @@ from templates_app.models import ImportStatus
 from tests.agents.helpers import make_agent
 from tests.provisioning.conftest import PORTAL_PROVIDER, import_version, tar_of
 from tests.relay.replicas import Replica, free_port, start_agent, stop, wait_connected
-from workspaces import app_hosts, app_proxy
 from workspaces.models import WorkspaceApp
+from workspaces.proxy import access, answers, hosts, resolve
 
 pytestmark = pytest.mark.django_db(transaction=True)
 TOKEN = "isolation-agent-token"
@@ -42,7 +42,7 @@ DOMAIN = "apps.portal.test"
 HOSTILE_COOKIES = [
     "sessionid=planted-by-the-app; Path=/; HttpOnly",
     "csrftoken=planted-by-the-app; Path=/",
-    f"{app_hosts.COOKIE_NAME}=planted-by-the-app; Path=/",
+    f"{hosts.COOKIE_NAME}=planted-by-the-app; Path=/",
     "=sessionid=nameless-so-sent-as-sessionid; Path=/",  # a nameless cookie
     "sessionid=; Path=/; Max-Age=0",  # clearing the visitor's session
     # Tossed from an app host to its parent domain, which may be Portal's.
@@ -268,7 +268,7 @@ def test_a_subdomain_app_keeps_its_host_only_cookie_and_cannot_set_portals(
     signed_in = client.get(f"{location.path}?{location.query}", headers={"Host": location.netloc})
     assert signed_in.status_code == 302, signed_in.text
     (own,) = signed_in.headers.get_list("set-cookie")
-    assert own.startswith(f"{app_hosts.COOKIE_NAME}=")
+    assert own.startswith(f"{hosts.COOKIE_NAME}=")
     assert "domain=" not in own.lower()  # host-only: no other host ever receives it
     assert "httponly" in own.lower()
     cookie = own.split(";", 1)[0]
@@ -368,12 +368,12 @@ def test_refusals_do_the_same_database_work_whether_or_not_the_app_exists(worksp
     """So their time tells nothing either."""
     queries = {}
     for path in ("/@alice/dev/apps/preview/", "/@nobody/dev/apps/preview/"):
-        match = app_proxy.APP_PATH.match(path)
+        match = resolve.APP_PATH.match(path)
         with (
             CaptureQueriesContext(connection) as captured,
-            pytest.raises(app_proxy.Refusal) as refused,
+            pytest.raises(answers.Refusal) as refused,
         ):
-            app_proxy.authorize(match, people.bob)
+            access.authorize(match, people.bob)
         queries[path] = (refused.value.status, len(captured.captured_queries))
     assert len(set(queries.values())) == 1, queries
 

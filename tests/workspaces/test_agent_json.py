@@ -83,11 +83,11 @@ def test_the_app_proxies_close_the_stream_on_a_bad_control_message(caplog):
     from websockets.client import ClientProtocol
     from websockets.uri import parse_uri
 
-    from workspaces.app_proxy import AppUnreachable, _Upstream, agent_error
-    from workspaces.app_proxy_ws import _AppSocket
+    from workspaces.proxy.upstream import AppUnreachable, Upstream, agent_error
+    from workspaces.proxy.websocket import _AppSocket
 
     deep = {"type": "websocket.receive", "text": _nested(DEEP)}
-    upstream = _Upstream(SimpleNamespace(agent=_Side(deep)))
+    upstream = Upstream(SimpleNamespace(agent=_Side(deep)))
     with pytest.raises(AppUnreachable, match="nested deeper than 64"):
         asyncio.run(upstream.next_event())
     assert asyncio.run(agent_error(_Side(deep))) == ""

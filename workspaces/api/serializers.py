@@ -6,7 +6,6 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from templates_app.api.serializers import JobLogSerializer
-from workspaces import app_hosts
 from workspaces.choices import (
     AgentLifecycle,
     BuildReason,
@@ -16,6 +15,7 @@ from workspaces.choices import (
     workspace_status,
 )
 from workspaces.connectivity.agents import agent_status
+from workspaces.proxy import hosts as app_hosts
 
 
 class BuildSummarySerializer(serializers.Serializer):

@@ -29,8 +29,8 @@ from channels.layers import channel_layers
 from django.urls import path
 from django.utils import timezone
 
-from portal import revocation
 from portal.errors import ServiceError
+from portal.revocation import tracking
 from portal.ws_scope import bearer_token, close_reason
 from workspaces.connectivity import agent_json, agents, relay
 from workspaces.models import WorkspaceAgent
@@ -135,7 +135,7 @@ class ControlHub:
                 self._spawn(self._receive_all())
             self._spawn(self._refresh_groups())
             self._spawn(self._tend_gc())
-            self._spawn(revocation.subscribe(self._on_revocation))
+            self._spawn(tracking.subscribe(self._on_revocation))
         await self._group_add(sock)
 
     async def _on_revocation(self, event: dict) -> None:

@@ -20,9 +20,9 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.urls import path
 
-from portal import revocation
 from portal.audit.choices import ResourceType
 from portal.errors import NotFound, ServiceError
+from portal.revocation import tracking
 from portal.ws_scope import close_reason
 from workspaces.builds import logs
 from workspaces.builds.log_writer import row_dict
@@ -115,7 +115,7 @@ class LogFollowConsumer(AsyncWebsocketConsumer):
         # Following ends when the user loses access (suspended, token revoked, role removed).
         kwargs = self.scope["url_route"]["kwargs"]
         target = str(next(iter(kwargs.values()), ""))
-        self.revocable = revocation.connection(
+        self.revocable = tracking.connection(
             self.scope,
             user,
             kind=self.connection_kind,
@@ -125,7 +125,7 @@ class LogFollowConsumer(AsyncWebsocketConsumer):
             resource_target=target,
             close=self._revoke,
         )
-        await revocation.register(self.revocable)
+        await tracking.register(self.revocable)
 
     def _may_still_read(self, kwargs: dict):
         def recheck(user) -> str | None:
@@ -147,7 +147,7 @@ class LogFollowConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code):
         self.ended = True
         if self.revocable is not None:
-            revocation.unregister(self.revocable)
+            tracking.unregister(self.revocable)
         if self.watch is not None and self.watch is not asyncio.current_task():
             self.watch.cancel()
         if self.group is not None:

@@ -14,8 +14,8 @@ import json
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.urls import path
 
-from portal import revocation
 from portal.audit.choices import ResourceType
+from portal.revocation import tracking
 from portal.ws_scope import close_reason
 from workspaces import events
 
@@ -40,7 +40,7 @@ class UserEventsConsumer(AsyncWebsocketConsumer):
         # From here on no event is missed: a client may re-read its page now.
         await self.send(text_data=json.dumps({"type": "subscribed"}))
         # Open until the user loses access (suspended, token revoked, signed out).
-        self.revocable = revocation.connection(
+        self.revocable = tracking.connection(
             self.scope,
             user,
             kind="events",
@@ -49,14 +49,14 @@ class UserEventsConsumer(AsyncWebsocketConsumer):
             resource_target=user.username,
             close=self._revoke,
         )
-        await revocation.register(self.revocable)
+        await tracking.register(self.revocable)
 
     async def _revoke(self, code: int, reason: str) -> None:
         await self.close(code=code, reason=reason)
 
     async def disconnect(self, code):
         if self.revocable is not None:
-            revocation.unregister(self.revocable)
+            tracking.unregister(self.revocable)
         if self.group is not None:
             await self.channel_layer.group_discard(self.group, self.channel_name)
             self.group = None

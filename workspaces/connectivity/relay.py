@@ -33,10 +33,10 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
-from portal import revocation
 from portal.audit import context as audit_context
 from portal.client_ip import client_ip_from_scope
 from portal.errors import ServiceError, ValidationFailed
+from portal.revocation import tracking
 from portal.ws_scope import bearer_token, close_reason
 from workspaces.connectivity import agents, connections, relay_link, revocable
 
@@ -257,7 +257,7 @@ async def client_app(scope, receive, send) -> None:
                 await send({"type": "websocket.send", "text": json.dumps(error)})
                 return await _refuse(send, 4504, "The agent did not open the stream.")
         # Until the user loses access (suspended, token revoked, workspace deleted...).
-        await revocation.guard(
+        await tracking.guard(
             revocable.stream(scope, session),
             _relay(stream, session),
             on_revoked=functools.partial(_close_revoked, stream),

@@ -2,36 +2,39 @@
 
 from __future__ import annotations
 
-from portal import revocation
 from portal.audit.choices import ResourceType
 from portal.errors import Conflict, ServiceError
+from portal.revocation import tracking
+from portal.revocation.announce import announce_resource
+from portal.revocation.connection import GONE, Connection, Verdict
+from portal.revocation.queries import absent
+from portal.revocation.resources import register_resource
+from workspaces.connectivity import connections
+from workspaces.models import Workspace, WorkspaceAgent
+from workspaces.proxy.access import authorize
+from workspaces.proxy.answers import Refusal
+from workspaces.proxy.resolve import APP_PATH
 
 WORKSPACE = "workspace"
 
 
 def _workspaces_gone(ids: set[str]) -> set[str]:
-    from workspaces.models import Workspace
-
-    return revocation.absent(Workspace, "id", ids, '"deleted_at" IS NULL')
+    return absent(Workspace, "id", ids, '"deleted_at" IS NULL')
 
 
 def install() -> None:
     """Connections may depend on a workspace (workspaces.apps calls this once)."""
-    revocation.register_resource(
+    register_resource(
         WORKSPACE,
         gone=_workspaces_gone,
-        verdict=revocation.Verdict(
-            revocation.GONE, "The workspace was deleted.", "workspace_deleted"
-        ),
+        verdict=Verdict(GONE, "The workspace was deleted.", "workspace_deleted"),
     )
 
 
 def announce_workspace_deleted(workspace, *, actor) -> None:
     """After commit: its streams close, and its agents' control sockets (their token died)."""
-    from workspaces.models import WorkspaceAgent
-
     agents = WorkspaceAgent.objects.filter(resource__job__build__workspace=workspace)
-    revocation.announce_resource(
+    announce_resource(
         WORKSPACE,
         workspace.pk,
         actor=actor,
@@ -41,8 +44,6 @@ def announce_workspace_deleted(workspace, *, actor) -> None:
 
 def _may_still_connect(agent_id, kind: str):
     def recheck(user) -> str | None:
-        from workspaces.connectivity import connections
-
         try:
             agent = connections.agent_for_connection(user, agent_id)
             connections.authorize_connection(user, agent, kind)
@@ -55,11 +56,11 @@ def _may_still_connect(agent_id, kind: str):
     return recheck
 
 
-def stream(scope, session) -> revocation.Connection:
+def stream(scope, session) -> Connection:
     """A terminal, SSH or port-forward stream (connectivity.relay) opened by `session`."""
     agent = session.agent
     workspace = agent.resource.job.build.workspace
-    return revocation.connection(
+    return tracking.connection(
         scope,
         session.user,
         kind=session.kind,
@@ -74,8 +75,6 @@ def stream(scope, session) -> revocation.Connection:
 
 def _may_still_open_app(match):
     def recheck(user) -> str | None:
-        from workspaces.app_proxy import Refusal, authorize
-
         try:
             authorize(match, user)
         except Refusal as e:
@@ -87,25 +86,21 @@ def _may_still_open_app(match):
     return recheck
 
 
-def app_socket(scope, user, app, host_match: dict | None) -> revocation.Connection:
-    """An app's WebSocket through the app proxy (workspaces.app_proxy_ws)."""
+def app_socket(scope, user, app, host_match: dict | None) -> Connection:
+    """An app's WebSocket through the app proxy (workspaces.proxy.websocket)."""
     return _app_connection(scope, user, app, host_match, kind="app")
 
 
-def app_response(
-    scope, user, app, host_match: dict | None, target: str = ""
-) -> revocation.Connection:
+def app_response(scope, user, app, host_match: dict | None, target: str = "") -> Connection:
     """An HTTP request to an app and its response (a download, Server-Sent Events...) through
-    the app proxy (workspaces.app_proxy): it depends on what the app's WebSockets depend on."""
+    the app proxy (workspaces.proxy.http): it depends on what the app's WebSockets depend on."""
     return _app_connection(scope, user, app, host_match, kind="app-http", path=target[:200])
 
 
 def _app_connection(scope, user, app, host_match: dict | None, *, kind: str, **fields):
-    from workspaces.app_proxy import APP_PATH
-
     workspace = app.agent.resource.job.build.workspace
     match = host_match if host_match is not None else APP_PATH.match(scope["path"])
-    return revocation.connection(
+    return tracking.connection(
         scope,
         user,
         kind=kind,

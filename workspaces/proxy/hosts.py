@@ -4,7 +4,7 @@ Session cookies are host-only, so a browser never sends Portal's session to an a
 main host, once it has authenticated and authorized the user, hands the app host a short-lived
 token signed for that one host and app (`?portal_app_token=...`); the app host redeems it once,
 sets its own HttpOnly cookie and redirects to the clean URL, so the token leaves the address bar.
-No Django or ASGI request objects here: the proxies (app_proxy, app_proxy_ws) call these.
+No Django or ASGI request objects here: the proxies (proxy.http, proxy.websocket) call these.
 """
 
 from __future__ import annotations

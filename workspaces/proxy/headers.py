@@ -10,7 +10,7 @@ from django.conf import settings
 from django.contrib.messages.storage.cookie import CookieStorage
 
 from portal.accounts.authentication import TOKEN_HEADER
-from workspaces import app_hosts
+from workspaces.proxy import hosts
 
 # Connection-level headers (RFC 9110 7.6.1) never cross a proxy; Expect because the body is
 # streamed anyway, Host because the app is addressed as itself.
@@ -38,11 +38,11 @@ PORTAL_COOKIES = frozenset(
     for name in (
         settings.SESSION_COOKIE_NAME,
         settings.CSRF_COOKIE_NAME,
-        app_hosts.COOKIE_NAME,
+        hosts.COOKIE_NAME,
         CookieStorage.cookie_name,
     )
 )
-APP_HOST_COOKIES = frozenset({app_hosts.COOKIE_NAME.lower()})
+APP_HOST_COOKIES = frozenset({hosts.COOKIE_NAME.lower()})
 # What an app may not send a browser: Clear-Site-Data "cookies" clears those of the whole
 # registrable domain, so Portal's session too.
 DROPPED_RESPONSE_HEADERS = (HOP_BY_HOP - {"host"}) | {"clear-site-data"}
@@ -59,7 +59,7 @@ def sets_portal_cookie(value: str, *, on_app_host: bool = False) -> bool:
     first, _, attributes = value.partition(";")
     name, equals, _ = first.partition("=")
     name = name.strip().lower()
-    if not equals or not name or name == app_hosts.COOKIE_NAME.lower():
+    if not equals or not name or name == hosts.COOKIE_NAME.lower():
         return True
     if name not in PORTAL_COOKIES:
         return False
@@ -90,7 +90,7 @@ def forward_headers(scope, app_host: str) -> list[tuple[bytes, bytes]]:
     host = ""
     # On an app host the browser holds no Portal cookie but the app cookie: the others of
     # those names are the app's own.
-    portal = APP_HOST_COOKIES if app_hosts.match_scope(scope) else PORTAL_COOKIES
+    portal = APP_HOST_COOKIES if hosts.match_scope(scope) else PORTAL_COOKIES
     for name, value in scope.get("headers", []):
         lower = name.lower().decode("latin1")
         if lower == "cookie":

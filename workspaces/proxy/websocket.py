@@ -1,6 +1,6 @@
 """Workspace app proxy, WebSockets: the app's own WebSocket over an agent stream, frames both ways.
 
-The same paths and app hosts as the HTTP proxy (workspaces.app_proxy), authorized the same way.
+The same paths and app hosts as the HTTP proxy (workspaces.proxy.http), authorized the same way.
 The ASGI server ends the browser's WebSocket; towards the app this module is a WebSocket client
 (the sans-I/O `websockets` ClientProtocol) speaking over one agent stream: the HTTP/1.1 Upgrade
 with the browser's key, subprotocols and headers (less Portal's credentials), then frames.
@@ -27,26 +27,23 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
-from portal import revocation
+from portal.revocation import tracking
 from portal.ws_scope import close_reason
-from workspaces import app_hosts
-from workspaces.app_proxy import (
-    APP_PATH,
+from workspaces.connectivity import agent_json, relay, revocable
+from workspaces.models import WorkspaceApp
+from workspaces.proxy import hosts
+from workspaces.proxy.access import (
     NOT_FOUND,
-    AppUnreachable,
-    Refusal,
-    app_dial,
     audit_open,
     authorize,
-    request_target,
-    send_to_agent,
     set_audit_context,
     subdomain_location,
     user_from_scope,
 )
-from workspaces.app_proxy_headers import forward_headers, sets_portal_cookie
-from workspaces.connectivity import agent_json, relay, revocable
-from workspaces.models import WorkspaceApp
+from workspaces.proxy.answers import Refusal
+from workspaces.proxy.headers import forward_headers, sets_portal_cookie
+from workspaces.proxy.resolve import APP_PATH
+from workspaces.proxy.upstream import AppUnreachable, app_dial, request_target, send_to_agent
 
 log = logging.getLogger(__name__)
 
@@ -82,11 +79,11 @@ def origin_allowed(scope, host_match: dict | None) -> bool:
     parts = urlsplit(origin)
     if parts.scheme not in ("http", "https", "ws", "wss") or not parts.hostname:
         return False  # "null": a sandboxed or file page
-    if parts.netloc.lower() == app_hosts.request_host(scope):
+    if parts.netloc.lower() == hosts.request_host(scope):
         return True
     if host_match is not None:
         return False  # an app host's pages are its only origin
-    if app_hosts.match_host(parts.netloc) is not None:
+    if hosts.match_host(parts.netloc) is not None:
         return False  # other apps are other sites, even under a shared parent domain
     # Portal's own pages, as portal.asgi._same_site accepts them for its WebSockets.
     if origin in settings.CSRF_TRUSTED_ORIGINS:
@@ -343,7 +340,7 @@ async def app(scope, receive, send, host_match: dict | None = None) -> None:
             {"type": "websocket.accept", "subprotocol": protocol.subprotocol, "headers": cookies}
         )
         # Until the visitor loses access (suspended, token revoked, workspace deleted...).
-        await revocation.guard(
+        await tracking.guard(
             revocable.app_socket(scope, user, app_row, host_match),
             _relay(receive, send, app_socket, events),
             on_revoked=lambda code, reason: send(
