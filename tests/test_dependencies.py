@@ -31,12 +31,21 @@ CLI_SHARED_HELPERS = {
     "templates_app.archive",  # archive checks (`portal templates push`)
     "workspaces.agent_wheels",  # the agent's SSH wheelhouse (`portal agent-wheels`)
     "workspaces.queues",  # queue names for provisioner tags (`portal worker`)
+    "workspaces.host_settings",  # this host's build settings (`portal worker`'s sandbox notice)
+    "workspaces.provisioner.host",  # the build sandbox notice itself
 }
-CLI_DEBT = {
-    # `portal worker` prints the build sandbox notice from the runner, which imports models.
-    # Issue 11 moves the notice out of the runner (no models) when the runner takes plain data.
-    ("portal/cli/server.py", "workspaces.runner"),
-}
+CLI_DEBT: set[tuple[str, str]] = set()
+
+# The code that runs Terraform speaks the job protocol (workspaces/provisioner/protocol.py) and
+# nothing else of the server: no Django, models, settings, configuration or key material, so it
+# can run in an external provisioner daemon. Besides its own package it may import these
+# Django-free modules: archive extraction, the agent's init script, the `portal` provider shim.
+PROVISIONER_MAY_IMPORT = (
+    "workspaces.provisioner",
+    "templates_app.archive",  # extract_archive: a template version's source into the job dir
+    "workspaces.agent_scripts",  # the init script the provider hands to agents
+    "workspaces.terraform_provider",  # the provider's mirror shim and its reattach launcher
+)
 
 # Dependencies point one way: workspaces -> templates_app -> portal.accounts.
 LAYERS = {
@@ -191,6 +200,21 @@ def test_cli_shared_helpers_are_django_free():
             f"{_rel(path)}:{line}: imports {m}" for line, m in imports(path) if _under(m, "django")
         ]
         assert not django, _report(django, f"{module} must stay Django-free")
+
+
+def test_the_provisioner_imports_no_django_config_keys_or_models():
+    violations = []
+    for path in files("workspaces/provisioner"):
+        for line, module in imports(path):
+            top = module.split(".")[0]
+            if top not in PROJECT and top != "django":
+                continue  # the standard library and other third-party packages
+            if _under(module, *PROVISIONER_MAY_IMPORT) and not touches_orm(module):
+                continue
+            violations.append(f"{_rel(path)}:{line}: imports {module}")
+    assert not violations, _report(
+        violations, f"workspaces/provisioner may import {', '.join(PROVISIONER_MAY_IMPORT)} only"
+    )
 
 
 def test_core_never_imports_enterprise_or_licensing():

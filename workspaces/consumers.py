@@ -26,7 +26,7 @@ from portal.errors import NotFound, ServiceError
 from portal.ws_scope import close_reason
 from workspaces import agents, logs
 from workspaces.choices import JOB_ACTIVE, AgentLifecycle
-from workspaces.log_writer import row_dict
+from workspaces.logs import row_dict
 from workspaces.models import (
     ProvisionerJob,
     ProvisionerJobLog,

@@ -11,8 +11,10 @@ from datetime import timedelta
 from django.db import connection
 from django.utils import timezone
 
-from portal import config
-from workspaces import dispatch, jobs, logs
+from portal import __version__, config
+from portal.accounts.services import system_actor
+from workspaces import dispatch, jobs, logs, provisioning
+from workspaces.choices import BuildReason
 from workspaces.models import Provisioner
 
 log = logging.getLogger(__name__)
@@ -27,8 +29,6 @@ def worker_id() -> str:
 
 
 def announce(worker: str) -> None:
-    from portal import __version__
-
     Provisioner.objects.update_or_create(
         id=worker,
         defaults={
@@ -52,11 +52,8 @@ def announce(worker: str) -> None:
 def on_worker_ready(worker: str) -> None:
     """Start-up: fail what we owned before dying, announce ourselves, pick up waiting jobs."""
     global _announcer
-    from workspaces import provisioning
-    from workspaces.choices import BuildReason
-
     failed = jobs.fail_orphaned(worker, f"worker {worker} restarted while running this job")
-    provisioning.audit_lost_builds(failed, reason=BuildReason.REAPER)
+    provisioning.audit_lost_builds(failed, reason=BuildReason.REAPER, actor=system_actor())
     for job_id in failed:
         log.warning("job %s was running when this worker died; marked failed", job_id)
         try:

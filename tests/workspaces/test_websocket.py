@@ -22,7 +22,7 @@ from tests.conftest import PASSWORD
 from tests.workspaces.helpers import buildable_template
 from workspaces import consumers, logs
 from workspaces.choices import JobStatus
-from workspaces.log_writer import row_dict
+from workspaces.logs import row_dict
 from workspaces.models import ProvisionerJob, ProvisionerJobLog
 
 pytestmark = pytest.mark.django_db(transaction=True)
