@@ -217,6 +217,71 @@ def test_the_provisioner_imports_no_django_config_keys_or_models():
     )
 
 
+# The build side: these once imported each other in a circle, hidden by imports inside
+# functions. They import project modules at module level only, so a new cycle fails at once.
+JOB_MODULES = (
+    "workspaces/dispatch.py",
+    "workspaces/job_store.py",
+    "workspaces/jobs.py",
+    "workspaces/provisioning.py",
+    "workspaces/services.py",
+    "workspaces/tasks.py",
+    "workspaces/worker.py",
+    "workspaces/provisioner",
+)
+
+
+def _module_level_lines(path: Path) -> set[int]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    return {n.lineno for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)}
+
+
+def test_the_job_modules_import_the_project_at_module_level_only():
+    paths = [ROOT / m for m in JOB_MODULES if m.endswith(".py")]
+    paths += files(*(m for m in JOB_MODULES if not m.endswith(".py")))
+    violations = [
+        f"{_rel(path)}:{line}: imports {module} inside a function"
+        for path in paths
+        for line, module in imports(path)
+        if _module_path(module) is not None and line not in _module_level_lines(path)
+    ]
+    assert not violations, _report(violations, "no import inside a function to dodge a cycle")
+
+
+def test_no_module_level_import_cycles():
+    graph = {}
+    for path in files(*PROJECT):
+        top = _module_level_lines(path)
+        graph[_module_name(path)] = {
+            m for line, m in imports(path) if line in top and _module_path(m) is not None
+        }
+    cycles, index, low, stack, on_stack = [], {}, {}, [], set()
+
+    def visit(node: str) -> None:  # Tarjan's strongly connected components
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for target in graph.get(node, ()):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = []
+            while (member := stack.pop()) != node:
+                on_stack.discard(member)
+                component.append(member)
+            on_stack.discard(node)
+            if component:
+                cycles.append(sorted([node, *component]))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    assert not cycles, _report([" <-> ".join(c) for c in cycles], "module-level import cycles")
+
+
 def test_core_never_imports_enterprise_or_licensing():
     violations = [
         f"{_rel(path)}:{line}: imports {module}"
