@@ -111,14 +111,17 @@ class DatabaseJobStore:
             worker = self._workers.get(job_id)
         if worker is None:
             raise JobLost("this store did not hand the job out")
-        if time.monotonic() - last < min(_MIN_BEAT_SECONDS, config.load().job_heartbeat_seconds):
+        # Half the interval: the runner's idle update, an interval after its last one, always
+        # finds the beat due, so the row is never left a whole interval behind.
+        now = time.monotonic()
+        if now - last < min(_MIN_BEAT_SECONDS, config.load().job_heartbeat_seconds / 2):
             return canceled
         try:
             canceled = jobs.heartbeat(job_id, worker)
         except jobs.JobNotOwned as exc:
             raise JobLost(exc.detail) from exc
         with self._lock:
-            self._beats[job_id] = (time.monotonic(), canceled)
+            self._beats[job_id] = (now, canceled)
         return canceled
 
     # ------------------------------------------------------------ the end

@@ -189,7 +189,9 @@ def _store_resources(job: ProvisionerJob, transition: str, resources) -> int:
     return total
 
 
-def _audit_build_end(build, *, actor, status: str, reason: str, error: str, orphan=False):
+def _audit_build_end(
+    build, *, actor, status: str, reason: str, error: str, orphan: bool = False
+) -> None:
     record(
         actor=actor,
         action={

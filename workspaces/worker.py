@@ -9,13 +9,11 @@ import threading
 from datetime import timedelta
 
 from django.db import connection
-from django.utils import timezone
 
-from portal import __version__, config
+from portal import config
 from portal.accounts.services import system_actor
-from workspaces import dispatch, jobs, logs, provisioning
+from workspaces import dispatch, jobs, logs, provisioners, provisioning
 from workspaces.choices import BuildReason
-from workspaces.models import Provisioner
 
 log = logging.getLogger(__name__)
 
@@ -29,24 +27,7 @@ def worker_id() -> str:
 
 
 def announce(worker: str) -> None:
-    Provisioner.objects.update_or_create(
-        id=worker,
-        defaults={
-            "tags": config.load().provisioner_tags,
-            "version": __version__,
-            "hostname": socket.gethostname(),
-            "pid": os.getpid(),
-            "last_seen_at": timezone.now(),
-        },
-        create_defaults={
-            "tags": config.load().provisioner_tags,
-            "version": __version__,
-            "hostname": socket.gethostname(),
-            "pid": os.getpid(),
-            "started_at": timezone.now(),
-            "last_seen_at": timezone.now(),
-        },
-    )
+    provisioners.announce(worker, tags=config.load().provisioner_tags, actor=system_actor())
 
 
 def on_worker_ready(worker: str) -> None:
@@ -81,5 +62,4 @@ def on_worker_ready(worker: str) -> None:
 def on_worker_shutdown(worker: str) -> None:
     if _announcer is not None:
         _announcer.set()
-    # Gone at once, so new jobs say "no online provisioner" instead of waiting for a timeout.
-    Provisioner.objects.filter(id=worker).delete()
+    provisioners.withdraw(worker, actor=system_actor())

@@ -107,7 +107,9 @@ class JobResult:
 
     @property
     def daily_cost(self) -> int:
-        return sum(r.daily_cost for r in (self.run.resources or [])) if self.run else 0
+        """What the resources cost a day: a build's, or an import's on start."""
+        run = self.run or self.dry_runs.get("start")
+        return sum(r.daily_cost for r in (run.resources or [])) if run else 0
 
 
 class JobStore(Protocol):
