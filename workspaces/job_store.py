@@ -41,6 +41,12 @@ def _release_connection() -> None:
         connection.close()
 
 
+def _usable_connection() -> None:
+    """A runner's thread may hold a connection the database dropped since its last batch."""
+    if not connection.in_atomic_block:
+        close_old_connections()
+
+
 class DatabaseJobStore:
     """JobStore over this server's database, for workers that run in its processes."""
 
@@ -93,7 +99,7 @@ class DatabaseJobStore:
             for line in lines
         ]
         try:
-            close_old_connections()
+            _usable_connection()
             created = ProvisionerJobLog.objects.bulk_create(rows)
         except Exception:
             log.exception("could not write %d log lines of job %s", len(rows), job_id)
