@@ -14,7 +14,8 @@ from portal.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from templates_app import parameters as params
 from templates_app import queries as template_queries
 from templates_app.models import ImportStatus, Template, TemplateVersion
-from workspaces import dispatch, events, jobs, logs
+from workspaces import events
+from workspaces.builds import dispatch, jobs, logs
 from workspaces.choices import JOB_ACTIVE, BuildReason, BuildTransition, JobStatus, JobType
 from workspaces.models import ProvisionerJob, Workspace, WorkspaceBuild, workspace_name_validator
 

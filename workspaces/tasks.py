@@ -9,9 +9,10 @@ from celery import shared_task
 
 from portal import config
 from portal.accounts.services import system_actor
-from workspaces import agent_tasks, dispatch, host_settings, jobs, logs, provisioning, worker
+from workspaces.builds import dispatch, host_settings, jobs, logs, provisioning, worker
+from workspaces.builds.job_store import DatabaseJobStore
 from workspaces.choices import BuildReason, JobStatus
-from workspaces.job_store import DatabaseJobStore
+from workspaces.connectivity import agent_tasks
 from workspaces.models import ProvisionerJob
 from workspaces.provisioner import runner
 

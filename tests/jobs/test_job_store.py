@@ -9,9 +9,10 @@ from portal.accounts.services import system_actor
 from portal.audit.choices import ResourceType
 from portal.audit.models import AuditEntry
 from tests.workspaces.helpers import buildable_template, param
-from workspaces import job_store, jobs, services
+from workspaces import services
+from workspaces.builds import job_store, jobs
+from workspaces.builds.job_store import DatabaseJobStore
 from workspaces.choices import JobStatus, LogSource
-from workspaces.job_store import DatabaseJobStore
 from workspaces.models import ProvisionerJob, ProvisionerJobLog, WorkspaceBuild
 from workspaces.provisioner.protocol import (
     PROVISIONER_DAEMON,

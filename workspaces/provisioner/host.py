@@ -1,7 +1,7 @@
 """The machine that runs builds: its directories, its build sandbox and the notice a worker prints.
 
-Plain settings, filled from Portal's configuration by `workspaces.host_settings` (or, later, by
-an external provisioner daemon's own), so nothing here reads the configuration itself.
+Plain settings, filled from Portal's configuration by `workspaces.builds.host_settings` (or,
+later, by an external provisioner daemon's own), so nothing here reads the configuration.
 """
 
 from __future__ import annotations

@@ -16,8 +16,8 @@ import platform
 import shutil
 from pathlib import Path
 
-from templates_app.archive import extract_archive
-from workspaces import agent_scripts
+from portal_shared.archive import extract_archive
+from workspaces.distribution import agent_scripts
 from workspaces.provisioner import outputs, sandbox, terraform
 from workspaces.provisioner.host import HostSettings, build_sandbox
 from workspaces.provisioner.protocol import (
