@@ -456,10 +456,11 @@ def worker(name: str, concurrency: int, tags: tuple[str, ...], loglevel: str, qu
     _django_ready("portal worker")
     import django
 
-    django.setup()  # Celery would do it next; the sandbox check below reads the settings
-    from workspaces.builds.runner import build_sandbox_notice
+    django.setup()  # Celery would do it next
+    from workspaces.builds import host_settings
+    from workspaces.provisioner.host import build_sandbox_notice
 
-    if notice := build_sandbox_notice():
+    if notice := build_sandbox_notice(host_settings.load()):
         click.secho(f"\n{notice}\n", err=True, fg="red", bold=True)
     from portal.celery import app
     from portal_shared.queues import MAINTENANCE_QUEUE, worker_queues

@@ -34,6 +34,17 @@ AGENT_SHARED = {"portal_shared.version"}
 # What the build pipeline's Django-free half may import besides the standard library.
 SHARED_THIRD_PARTY: set[str] = set()
 
+# The code that runs Terraform speaks the job protocol (workspaces/provisioner/protocol.py) and
+# nothing else of the server: no Django, models, settings, configuration or key material, so it
+# can run in an external provisioner daemon. Besides its own package it may import these
+# Django-free modules: archive extraction, the agent's init script, the `portal` provider shim.
+PROVISIONER_MAY_IMPORT = (
+    "workspaces.provisioner",
+    "portal_shared.archive",  # extract_archive: a template version's source into the job dir
+    "workspaces.distribution.agent_scripts",  # the init script the provider hands to agents
+    "workspaces.terraform_provider",  # the provider's mirror shim and its reattach launcher
+)
+
 # Dependencies point one way: workspaces -> templates_app -> portal.accounts.
 LAYERS = {
     "templates_app": ("workspaces",),
@@ -46,8 +57,6 @@ LAYERS = {
 CYCLE_DODGES: set[tuple[str, str]] = {
     # the system actor is made by the accounts service the models' manager calls
     ("portal/accounts/models.py", "portal.accounts.services"),
-    # dispatch sends the Celery task that calls back into dispatch (the job protocol's issue)
-    ("workspaces/builds/dispatch.py", "workspaces.tasks"),
     # the provider's schema lists its resources, which import the provider's helpers
     ("workspaces/terraform_provider/provider.py", "workspaces.terraform_provider.data_sources"),
     ("workspaces/terraform_provider/provider.py", "workspaces.terraform_provider.resources"),
@@ -244,6 +253,21 @@ def test_the_server_imports_the_agent_and_cli_only_to_ship_or_run_them():
         if _under(module, "portal_cli", "portal_agent") and (_rel(path), module) not in allowed
     ]
     assert not violations, _report(violations, "the server importing portal_agent or portal_cli")
+
+
+def test_the_provisioner_imports_no_django_config_keys_or_models():
+    violations = []
+    for path in files("workspaces/provisioner"):
+        for line, module in imports(path):
+            top = module.split(".")[0]
+            if top not in PROJECT and top != "django":
+                continue  # the standard library and other third-party packages
+            if _under(module, *PROVISIONER_MAY_IMPORT) and not touches_orm(module):
+                continue
+            violations.append(f"{_rel(path)}:{line}: imports {module}")
+    assert not violations, _report(
+        violations, f"workspaces/provisioner may import {', '.join(PROVISIONER_MAY_IMPORT)} only"
+    )
 
 
 def test_core_never_imports_enterprise_or_licensing():

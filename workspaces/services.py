@@ -15,7 +15,7 @@ from templates_app import parameters as params
 from templates_app import queries as template_queries
 from templates_app.models import ImportStatus, Template, TemplateVersion
 from workspaces import events
-from workspaces.builds import jobs
+from workspaces.builds import dispatch, jobs, logs
 from workspaces.choices import JOB_ACTIVE, BuildReason, BuildTransition, JobStatus, JobType
 from workspaces.models import ProvisionerJob, Workspace, WorkspaceBuild, workspace_name_validator
 
@@ -68,9 +68,7 @@ def _running_conflict(build: WorkspaceBuild) -> Conflict:
 
 def _enqueue_on_commit(job: ProvisionerJob) -> None:
     def enqueue() -> None:
-        from workspaces.builds import dispatch
-
-        dispatch.enqueue(job)
+        dispatch.enqueue(job)  # looked up at call time: tests record what would be sent
 
     # robust: the rows are committed; a broker hiccup must not turn the answer into a 500
     # (the job stays pending, where the reaper and the status reason make it visible).
@@ -333,8 +331,6 @@ def _create_build(
 
 def cancel_build(build: WorkspaceBuild, *, actor) -> WorkspaceBuild:
     """Cancel a pending build at once, or ask the provisioner running it to stop."""
-    from workspaces.builds import logs
-
     with transaction.atomic():
         workspace = (
             Workspace.objects.select_for_update(of=("self",))

@@ -8,36 +8,44 @@ from datetime import timedelta
 from celery import shared_task
 
 from portal import config
-from workspaces.builds import dispatch, jobs, worker
+from portal.accounts.services import system_actor
+from workspaces.builds import dispatch, host_settings, jobs, logs, provisioning, worker
+from workspaces.builds.job_store import DatabaseJobStore
+from workspaces.choices import BuildReason, JobStatus
 from workspaces.connectivity import agent_tasks
+from workspaces.models import ProvisionerJob
+from workspaces.provisioner import runner
 
 log = logging.getLogger(__name__)
 __all__ = ["agent_tasks"]  # imported so Celery's autodiscovery registers its tasks too
 
 
+def run_acquired(job_id, worker_id: str, tags: dict[str, str]) -> bool:
+    """Acquire `job_id` if it is still pending and `tags` allow, and run it here; False if not."""
+    store = DatabaseJobStore()
+    spec = store.acquire(tags, worker_id, job_id=job_id)
+    if spec is None:
+        return False
+    runner.execute(spec, store, host_settings.load(), worker_id)
+    return True
+
+
 @shared_task(bind=True, name="workspaces.run_job", acks_late=True, ignore_result=True)
 def run_job(self, job_id: str) -> str:
     """Run the job if it is still pending and this worker's tags allow; else do nothing."""
-    from workspaces.builds import runner
-
     worker_id = self.request.hostname or worker.worker_id()
-    job = jobs.acquire(worker_id, tags=config.load().provisioner_tags, job_id=job_id)
-    if job is None:
+    if not run_acquired(job_id, worker_id, config.load().provisioner_tags):
         # Taken by another worker, canceled, finished, or a duplicate delivery of this message.
         return "skipped"
-    runner.execute(job, worker_id)
     return "ran"
 
 
 @shared_task(name="workspaces.reap_hung_jobs", ignore_result=True)
 def reap_hung_jobs() -> int:
     """Fail running jobs whose worker stopped heartbeating (beat runs this periodically)."""
-    from workspaces.builds import logs, provisioning
-    from workspaces.choices import BuildReason
-
     timeout = timedelta(seconds=config.load().reaper_timeout_seconds)
     reaped = jobs.reap_hung(timeout)
-    provisioning.audit_lost_builds(reaped, reason=BuildReason.REAPER)
+    provisioning.audit_lost_builds(reaped, reason=BuildReason.REAPER, actor=system_actor())
     for job_id in reaped:
         log.warning("reaped job %s: no heartbeat for more than %s", job_id, timeout)
         try:
@@ -55,9 +63,6 @@ def dispatch_pending() -> int:
 
 @shared_task(name="workspaces.refresh_waiting_reasons", ignore_result=True)
 def refresh_waiting_reasons() -> None:
-    from workspaces.choices import JobStatus
-    from workspaces.models import ProvisionerJob
-
     for job_id in ProvisionerJob.objects.filter(status=JobStatus.PENDING).values_list(
         "id", flat=True
     )[:500]:

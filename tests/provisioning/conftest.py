@@ -15,7 +15,7 @@ from django.db import connection
 from portal import config
 from templates_app import services as template_services
 from templates_app.models import ImportStatus
-from workspaces.builds import jobs, runner
+from workspaces import tasks
 from workspaces.management.commands.ensure_starter_template import EXAMPLES, pack
 from workspaces.models import ProvisionerJob
 
@@ -36,9 +36,7 @@ def tar_of(files: dict[str, str]) -> bytes:
 def run_job(job_id, worker: str = WORKER) -> ProvisionerJob:
     """What `workspaces.tasks.run_job` does in a worker, here in the test's process."""
     try:
-        job = jobs.acquire(worker, tags={}, job_id=job_id)
-        assert job is not None, "the job was not pending"
-        runner.execute(job, worker)
+        assert tasks.run_acquired(job_id, worker, {}), "the job was not pending"
         return ProvisionerJob.objects.get(pk=job_id)
     finally:
         if threading.current_thread() is not threading.main_thread():

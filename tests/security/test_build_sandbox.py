@@ -413,14 +413,15 @@ def test_an_operator_may_accept_unsandboxed_builds_and_each_build_says_so(
 
 def test_builds_get_an_environment_of_their_own(environment):
     """Only what Portal sets and what the operator names; never a PORTAL_* value."""
-    from workspaces.builds import runner
+    from workspaces.builds import host_settings
+    from workspaces.provisioner import runner
 
     environment(
         PORTAL_BUILD_ENV_ALLOW="DOCKER_HOST,PORTAL_DATABASE_URL",
         DOCKER_HOST="unix:///var/run/docker.sock",
         AWS_SECRET_ACCESS_KEY="not-for-builds",
     )
-    env = runner.terraform_env()
+    env = runner.terraform_env(host_settings.load())
     assert env["DOCKER_HOST"] == "unix:///var/run/docker.sock"
     assert "AWS_SECRET_ACCESS_KEY" not in env
     assert not [name for name in env if name.startswith("PORTAL_")]
@@ -430,7 +431,8 @@ def test_homes_of_workspaces_built_before_the_sandbox_move_to_the_builds_directo
     environment, tmp_path
 ):
     """An upgraded laptop keeps its workspaces' files: their next build finds them."""
-    from workspaces.builds import runner
+    from workspaces.builds import host_settings
+    from workspaces.provisioner import host as build_host
 
     # A data directory of its own: the suite's builds have made `builds/workspaces` already.
     environment(PORTAL_DATA_DIR=str(tmp_path / "data"))
@@ -439,12 +441,13 @@ def test_homes_of_workspaces_built_before_the_sandbox_move_to_the_builds_directo
     home.mkdir(parents=True)
     (home / "notes.txt").write_text("keep me")
     try:
-        box = runner.build_sandbox()
-        moved = runner.builds_dir() / "workspaces" / "0f0f" / "home" / "notes.txt"
+        host = host_settings.load()
+        box = build_host.build_sandbox(host)
+        moved = host.builds_dir / "workspaces" / "0f0f" / "home" / "notes.txt"
         assert moved.read_text() == "keep me"
         assert not (data_dir / "workspaces").exists()
         if box.kind == "uid":  # the build user now owns what its builds will write
             assert moved.stat().st_uid == box.uid
     finally:
-        shutil.rmtree(runner.builds_dir() / "workspaces" / "0f0f", ignore_errors=True)
+        shutil.rmtree(host_settings.load().builds_dir / "workspaces" / "0f0f", ignore_errors=True)
         shutil.rmtree(data_dir / "workspaces", ignore_errors=True)

@@ -43,7 +43,7 @@ from tests.security.live_streams import (
     ssh,
     terminal,
 )
-from workspaces.builds import jobs, runner
+from workspaces import tasks
 from workspaces.models import WorkspaceAgent
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -120,8 +120,7 @@ async def delete_workspace(workspace, token: str, replica) -> None:
         job_id = r.json()["job_id"]
 
     def work() -> None:
-        job = jobs.acquire("revocation-test-worker", job_id=job_id)
-        runner.execute(job, "revocation-test-worker")
+        tasks.run_acquired(job_id, "revocation-test-worker", {})
 
     await database_sync_to_async(work)()
 

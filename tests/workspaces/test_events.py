@@ -12,6 +12,7 @@ import pytest
 from django.test import Client
 
 from portal.accounts import services as accounts
+from portal.accounts.services import system_actor
 from tests.conftest import PASSWORD
 from tests.workspaces.helpers import buildable_template
 from tests.workspaces.test_websocket import WAIT, bearer, closed, connect, in_thread
@@ -19,7 +20,7 @@ from workspaces import events, services
 from workspaces.builds import jobs, provisioning
 from workspaces.choices import BuildTransition, JobStatus
 from workspaces.models import WorkspaceAgent, WorkspaceResource
-from workspaces.provisioner.session import Outcome
+from workspaces.provisioner.protocol import JobResult, RunResult
 
 pytestmark = pytest.mark.django_db(transaction=True)
 PATH = "/api/v2/users/me/events"
@@ -48,7 +49,8 @@ def run_to_end(job_id, status: str = JobStatus.SUCCEEDED) -> None:
     provisioning.finish_build(
         job_id,
         WORKER,
-        outcome=Outcome(ok=status == JobStatus.SUCCEEDED, error="" if status else "boom"),
+        JobResult(run=RunResult(ok=status == JobStatus.SUCCEEDED, error="" if status else "boom")),
+        actor=system_actor(),
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from portal.accounts import services as accounts
+from portal.accounts.services import system_actor
 from portal.audit.models import AuditEntry
 from portal.errors import Conflict, ValidationFailed
 from tests.workspaces.helpers import buildable_template, param
@@ -15,7 +16,8 @@ from workspaces import services
 from workspaces.builds import jobs, provisioning
 from workspaces.choices import BuildReason, BuildTransition, JobStatus
 from workspaces.models import ProvisionerJobLog, WorkspaceBuild
-from workspaces.provisioner.session import Outcome
+from workspaces.provisioner.protocol import JobResult
+from workspaces.provisioner.protocol import RunResult as Outcome
 
 pytestmark = pytest.mark.django_db
 WORKER = "restart-worker"
@@ -40,7 +42,9 @@ def running(alice):
 def finish(build, outcome: Outcome | None = None) -> str:
     """What a worker does with the build's job: take it, then complete it with this outcome."""
     assert jobs.acquire(WORKER, job_id=build.job_id) is not None
-    return provisioning.finish_build(build.job_id, WORKER, outcome=outcome or Outcome(ok=True))
+    return provisioning.finish_build(
+        build.job_id, WORKER, JobResult(run=outcome or Outcome(ok=True)), actor=system_actor()
+    )
 
 
 def builds(ws) -> list[tuple[int, str, str]]:
@@ -79,7 +83,9 @@ def test_the_start_follows_a_succeeded_stop_once(
     # The same job completed twice (a duplicate delivery, a retried completion): one start only.
     assert jobs.acquire(WORKER, job_id=stop.job_id) is None
     with pytest.raises(jobs.JobNotOwned):
-        provisioning.finish_build(stop.job_id, WORKER, outcome=Outcome(ok=True))
+        provisioning.finish_build(
+            stop.job_id, WORKER, JobResult(run=Outcome(ok=True)), actor=system_actor()
+        )
     assert builds(running) == [
         (1, "start", "succeeded"),
         (2, "stop", "succeeded"),
@@ -97,7 +103,9 @@ def test_a_stop_that_did_not_succeed_starts_nothing(alice, running, outcome):
     assert jobs.acquire(WORKER, job_id=stop.job_id) is not None
     if outcome.canceled:
         services.cancel_build(stop, actor=alice)  # Terraform is interrupted, then ends
-    status = provisioning.finish_build(stop.job_id, WORKER, outcome=outcome)
+    status = provisioning.finish_build(
+        stop.job_id, WORKER, JobResult(run=outcome), actor=system_actor()
+    )
     assert status in {JobStatus.FAILED, JobStatus.CANCELED}
     assert builds(running)[-1] == (2, "stop", status)
 

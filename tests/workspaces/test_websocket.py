@@ -21,7 +21,7 @@ from tests import factories
 from tests.conftest import PASSWORD
 from tests.workspaces.helpers import buildable_template
 from workspaces.builds import logs
-from workspaces.builds.log_writer import row_dict
+from workspaces.builds.logs import row_dict
 from workspaces.choices import JobStatus
 from workspaces.connectivity import consumers
 from workspaces.models import ProvisionerJob, ProvisionerJobLog

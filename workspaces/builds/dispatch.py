@@ -8,6 +8,7 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from portal.celery import app as celery_app
 from portal_shared.queues import queue_for
 from workspaces.choices import JobStatus
 from workspaces.models import Provisioner, ProvisionerJob
@@ -15,6 +16,8 @@ from workspaces.models import Provisioner, ProvisionerJob
 log = logging.getLogger(__name__)
 
 ONLINE_WITHIN = timedelta(seconds=60)
+# The task that runs a job (workspaces.tasks.run_job), sent by name: the tasks import this module.
+RUN_JOB_TASK = "workspaces.run_job"
 
 
 def online_provisioners():
@@ -27,10 +30,8 @@ def format_tags(tags: dict[str, str]) -> str:
 
 def enqueue(job: ProvisionerJob) -> None:
     """Send the job's id to the workers that may run it (call after the job is committed)."""
-    from workspaces.tasks import run_job
-
     try:
-        run_job.apply_async(args=[str(job.id)], queue=queue_for(job.tags or {}))
+        celery_app.send_task(RUN_JOB_TASK, args=[str(job.id)], queue=queue_for(job.tags or {}))
     except Exception:
         # The row is the truth: dispatch_pending re-sends pending jobs, so a broker outage
         # delays the job instead of losing it.

@@ -7,7 +7,9 @@ from datetime import datetime, timedelta
 from django.db import connection, transaction
 from django.utils import timezone
 
+from portal.accounts.services import system_actor
 from portal.errors import Conflict, NotFound, ValidationFailed
+from templates_app import services as template_services
 from workspaces import events
 from workspaces.choices import JobStatus, JobType, LogLevel, LogSource
 from workspaces.models import ProvisionerJob, ProvisionerJobLog
@@ -84,9 +86,6 @@ def _sync_import(job: ProvisionerJob, error: str = "") -> None:
     """A template version mirrors its import job's end, however the job ended."""
     if job.type != JobType.TEMPLATE_VERSION_IMPORT or job.template_version_id is None:
         return
-    from portal.accounts.services import system_actor
-    from templates_app import services as template_services
-
     template_services.record_import_result(
         job.template_version, actor=system_actor(), status=job.status, error=error
     )

@@ -13,6 +13,18 @@ def group_name(job_id) -> str:
     return f"job-logs-{UUID(str(job_id)).hex}"
 
 
+def row_dict(row) -> dict:
+    """A ProvisionerJobLog row as followers get it."""
+    return {
+        "id": row.id,
+        "created_at": row.created_at.isoformat(),
+        "source": row.source,
+        "level": row.level,
+        "stage": row.stage,
+        "output": row.output,
+    }
+
+
 def _plain(log: dict) -> dict:
     # The channel layer serializes with msgpack, which knows no datetimes.
     return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in log.items()}

@@ -9,15 +9,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from portal import config, crypto
-from portal.accounts.services import system_actor
 from portal.audit.choices import AuditAction, ResourceType
 from portal.audit.services import record
 from portal.errors import ServiceError
 from templates_app import services as template_services
 from templates_app.choices import ImportStatus
 from templates_app.models import TemplateVersion
-from workspaces import events
-from workspaces.builds import jobs
+from workspaces import events, services
+from workspaces.builds import dispatch, jobs, logs
 from workspaces.choices import BuildReason, BuildTransition, JobStatus, JobType, LogLevel, LogSource
 from workspaces.connectivity import revocable
 from workspaces.models import (
@@ -29,7 +28,7 @@ from workspaces.models import (
     WorkspaceResource,
 )
 from workspaces.provisioner import outputs
-from workspaces.provisioner.session import Outcome
+from workspaces.provisioner.protocol import JobResult, RunResult
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +47,6 @@ def owner_groups(user) -> list[str]:
 
 def create_import_job(version: TemplateVersion, *, actor) -> ProvisionerJob:
     """The template_version_created hook: every new version gets an import job."""
-    from workspaces.builds import dispatch
-
     template = version.template
     tags = version.provisioner_tags or (template.provisioner_tags if template else {})
     job = ProvisionerJob.objects.create(
@@ -64,28 +61,28 @@ def create_import_job(version: TemplateVersion, *, actor) -> ProvisionerJob:
     return job
 
 
-def import_started(version: TemplateVersion) -> None:
-    template_services.record_import_result(
-        version, actor=system_actor(), status=ImportStatus.RUNNING
-    )
+def import_started(version: TemplateVersion, *, actor) -> None:
+    """A worker took the version's import job: the version's import is running."""
+    template_services.record_import_result(version, actor=actor, status=ImportStatus.RUNNING)
 
 
-def finish_import(job_id, worker_id: str, *, results: dict[str, Outcome], writer) -> str:
+def finish_import(job_id, worker_id: str, result: JobResult, *, actor) -> str:
     """Complete an import job and store what its dry runs found on the version."""
-    start = results.get(BuildTransition.START)
-    failed = next((o for o in results.values() if not o.ok), None)
-    canceled = any(o.canceled for o in results.values())
+    runs = result.dry_runs
+    start = runs.get(BuildTransition.START)
+    failed = next((r for r in runs.values() if not r.ok), None)
+    canceled = any(r.canceled for r in runs.values())
     if canceled:
         status, error = JobStatus.CANCELED, "The import was canceled."
     elif failed is not None:
         status, error = JobStatus.FAILED, failed.error
+    elif start is None:
+        status, error = JobStatus.FAILED, "The import planned nothing."
     else:
         status, error = JobStatus.SUCCEEDED, ""
     if status == JobStatus.SUCCEEDED and not config.load().dangerous_allow_path_app_sharing:
         problems = dict.fromkeys(
-            problem
-            for outcome in results.values()
-            for problem in outputs.path_app_problems(outputs.build_resources(outcome.nodes))
+            problem for run in runs.values() for problem in outputs.path_app_problems(_of(run))
         )
         if problems:
             status, error = JobStatus.FAILED, " ".join(problems)
@@ -93,25 +90,23 @@ def finish_import(job_id, worker_id: str, *, results: dict[str, Outcome], writer
     parameters: list[dict] = []
     daily_cost = 0
     if status == JobStatus.SUCCEEDED:
-        for transition, outcome in results.items():
-            resources = outputs.build_resources(outcome.nodes)
-            summary[transition] = [r.summary() for r in resources]
-        parameters = outputs.parameters(start.nodes)
+        for transition, run in runs.items():
+            summary[transition] = [r.summary() for r in _of(run)]
+        parameters = result.parameters
         daily_cost = sum(r["daily_cost"] for r in summary.get(BuildTransition.START, []))
-        writer.daemon(
-            LogLevel.INFO,
+        message = (
             f"Import succeeded: {len(parameters)} parameter(s), "
             f"{len(summary.get(BuildTransition.START, []))} resource(s) on start, "
-            f"daily cost {daily_cost}.",
-            "Cleaning up",
+            f"daily cost {daily_cost}."
         )
+        log_daemon(job_id, LogLevel.INFO, message, "Cleaning up")
     elif error:
-        writer.daemon(LogLevel.ERROR, error, "Cleaning up")
+        log_daemon(job_id, LogLevel.ERROR, error, "Cleaning up")
     with transaction.atomic():
         job = jobs.complete(job_id, worker_id, status=status, error=error, reason=error)
         template_services.record_import_result(
             job.template_version,
-            actor=system_actor(),
+            actor=actor,
             status={
                 JobStatus.SUCCEEDED: ImportStatus.SUCCEEDED,
                 JobStatus.FAILED: ImportStatus.FAILED,
@@ -123,6 +118,10 @@ def finish_import(job_id, worker_id: str, *, results: dict[str, Outcome], writer
             daily_cost=daily_cost,
         )
     return status
+
+
+def _of(run: RunResult) -> list:
+    return run.resources or []
 
 
 # ---------------------------------------------------------------- workspace builds
@@ -192,9 +191,11 @@ def _store_resources(job: ProvisionerJob, transition: str, resources) -> int:
     return total
 
 
-def _audit_build_end(build, *, status: str, reason: str, error: str, orphan: bool = False):
+def _audit_build_end(
+    build, *, actor, status: str, reason: str, error: str, orphan: bool = False
+) -> None:
     record(
-        actor=system_actor(),
+        actor=actor,
         action={
             BuildTransition.START: AuditAction.START,
             BuildTransition.STOP: AuditAction.STOP,
@@ -217,24 +218,26 @@ def _audit_build_end(build, *, status: str, reason: str, error: str, orphan: boo
     )
 
 
-def finish_build(job_id, worker_id: str, *, outcome: Outcome, orphan: bool = False) -> str:
-    """Complete a build job: state (encrypted), resources, cost, and the workspace's fate."""
-    if outcome.canceled:
+def finish_build(job_id, worker_id: str, result: JobResult, *, actor) -> str:
+    """Complete a build job: state (encrypted), resources, cost, and the workspace's fate.
+
+    `actor` is who reports the end (the system actor for this server's own workers).
+    """
+    run = result.run or RunResult(ok=True)  # an orphan delete runs nothing and succeeds
+    if run.canceled:
         status = JobStatus.CANCELED
-        error = "The build was canceled." + ("" if not outcome.ok else " Terraform had finished.")
-    elif outcome.ok:
+        error = "The build was canceled." + ("" if not run.ok else " Terraform had finished.")
+    elif run.ok:
         status, error = JobStatus.SUCCEEDED, ""
     else:
-        status, error = JobStatus.FAILED, outcome.error or "The build failed."
+        status, error = JobStatus.FAILED, run.error or "The build failed."
     with transaction.atomic():
         job = jobs.complete(job_id, worker_id, status=status, error=error, reason=error)
         build = WorkspaceBuild.objects.select_related("workspace").select_for_update().get(job=job)
-        build.state = crypto.encrypt(outcome.state or b"")
+        build.state = crypto.encrypt(result.state or b"")
         fields = ["state", "updated_at"]
-        if outcome.nodes:
-            build.daily_cost = _store_resources(
-                job, build.transition, outputs.build_resources(outcome.nodes)
-            )
+        if run.resources is not None:
+            build.daily_cost = _store_resources(job, build.transition, run.resources)
             fields.append("daily_cost")
         build.save(update_fields=fields)
         workspace = build.workspace
@@ -242,7 +245,14 @@ def finish_build(job_id, worker_id: str, *, outcome: Outcome, orphan: bool = Fal
             workspace.deleted_at = timezone.now()
             workspace.save(update_fields=["deleted_at", "updated_at"])
             revocable.announce_workspace_deleted(workspace, actor=build.initiator)
-        _audit_build_end(build, status=status, reason=build.reason, error=error, orphan=orphan)
+        _audit_build_end(
+            build,
+            actor=actor,
+            status=status,
+            reason=build.reason,
+            error=error,
+            orphan=result.orphan,
+        )
         if status == JobStatus.SUCCEEDED and build.then_start:
             # In the transaction that ends the stop: the start is queued exactly once, since
             # only one completion of a job can commit.
@@ -253,8 +263,6 @@ def finish_build(job_id, worker_id: str, *, outcome: Outcome, orphan: bool = Fal
 
 def _start_after_restart(build: WorkspaceBuild, job: ProvisionerJob) -> None:
     """Queue the start build of a restart whose stop just succeeded, as the stop's initiator."""
-    from workspaces import services
-
     initiator = build.initiator
     try:
         if not initiator.is_active:
@@ -274,32 +282,41 @@ def _start_after_restart(build: WorkspaceBuild, job: ProvisionerJob) -> None:
             f" ({problems})" if problems else ""
         )
         log.warning("build %s: %s", build.id, message)
-        log_daemon(job, LogLevel.ERROR, message)
+        log_daemon(job.id, LogLevel.ERROR, message)
         return
-    log_daemon(job, LogLevel.INFO, f"Restart: queued build #{start.build_number} (start).")
+    log_daemon(job.id, LogLevel.INFO, f"Restart: queued build #{start.build_number} (start).")
 
 
-def audit_lost_builds(job_ids, *, reason: str) -> None:
+def audit_lost_builds(job_ids, *, reason: str, actor) -> None:
     """Audit builds failed because their worker vanished (by the reaper or at its restart)."""
     builds = WorkspaceBuild.objects.filter(job_id__in=job_ids).select_related("workspace", "job")
     for build in builds:
-        _audit_build_end(build, status=build.job.status, reason=reason, error=build.job.error)
+        _audit_build_end(
+            build, actor=actor, status=build.job.status, reason=reason, error=build.job.error
+        )
     events.jobs_changed(job_ids)
 
 
-def fail_job(job_id, worker_id: str, *, error: str) -> None:
-    """End a job Portal itself could not run (not Terraform's failure)."""
+def fail_job(job_id, worker_id: str, *, error: str, actor) -> None:
+    """End a job Portal itself could not run (not Terraform's failure); `actor` reports it."""
     with transaction.atomic():
         job = jobs.complete(job_id, worker_id, status=JobStatus.FAILED, error=error, reason=error)
+        build = WorkspaceBuild.objects.select_related("workspace").filter(job=job).first()
+        if build is not None:  # users see the build failed: the audit log says so too
+            _audit_build_end(
+                build, actor=actor, status=JobStatus.FAILED, reason=build.reason, error=error
+            )
         if job.type == JobType.TEMPLATE_VERSION_IMPORT and job.template_version_id:
             template_services.record_import_result(
-                job.template_version, actor=system_actor(), status=ImportStatus.FAILED, error=error
+                job.template_version, actor=actor, status=ImportStatus.FAILED, error=error
             )
         else:
             events.job_changed(job.id, JobStatus.FAILED)
 
 
-def log_daemon(job: ProvisionerJob, level: str, output: str) -> None:
-    ProvisionerJobLog.objects.create(
-        job=job, source=LogSource.PROVISIONER_DAEMON, level=level, output=output
+def log_daemon(job_id, level: str, output: str, stage: str = "") -> None:
+    """A line from Portal itself in a job's log, published to its followers once committed."""
+    row = ProvisionerJobLog.objects.create(
+        job_id=job_id, source=LogSource.PROVISIONER_DAEMON, level=level, stage=stage, output=output
     )
+    transaction.on_commit(lambda: logs.publish(job_id, [logs.row_dict(row)]), robust=True)

@@ -9,11 +9,11 @@ import threading
 from datetime import timedelta
 
 from django.db import connection
-from django.utils import timezone
 
 from portal import config
-from workspaces.builds import dispatch, jobs, logs
-from workspaces.models import Provisioner
+from portal.accounts.services import system_actor
+from workspaces.builds import dispatch, jobs, logs, provisioners, provisioning
+from workspaces.choices import BuildReason
 
 log = logging.getLogger(__name__)
 
@@ -27,36 +27,14 @@ def worker_id() -> str:
 
 
 def announce(worker: str) -> None:
-    from portal import __version__
-
-    Provisioner.objects.update_or_create(
-        id=worker,
-        defaults={
-            "tags": config.load().provisioner_tags,
-            "version": __version__,
-            "hostname": socket.gethostname(),
-            "pid": os.getpid(),
-            "last_seen_at": timezone.now(),
-        },
-        create_defaults={
-            "tags": config.load().provisioner_tags,
-            "version": __version__,
-            "hostname": socket.gethostname(),
-            "pid": os.getpid(),
-            "started_at": timezone.now(),
-            "last_seen_at": timezone.now(),
-        },
-    )
+    provisioners.announce(worker, tags=config.load().provisioner_tags, actor=system_actor())
 
 
 def on_worker_ready(worker: str) -> None:
     """Start-up: fail what we owned before dying, announce ourselves, pick up waiting jobs."""
     global _announcer
-    from workspaces.builds import provisioning
-    from workspaces.choices import BuildReason
-
     failed = jobs.fail_orphaned(worker, f"worker {worker} restarted while running this job")
-    provisioning.audit_lost_builds(failed, reason=BuildReason.REAPER)
+    provisioning.audit_lost_builds(failed, reason=BuildReason.REAPER, actor=system_actor())
     for job_id in failed:
         log.warning("job %s was running when this worker died; marked failed", job_id)
         try:
@@ -84,5 +62,4 @@ def on_worker_ready(worker: str) -> None:
 def on_worker_shutdown(worker: str) -> None:
     if _announcer is not None:
         _announcer.set()
-    # Gone at once, so new jobs say "no online provisioner" instead of waiting for a timeout.
-    Provisioner.objects.filter(id=worker).delete()
+    provisioners.withdraw(worker, actor=system_actor())

@@ -25,7 +25,7 @@ from portal.errors import NotFound, ServiceError
 from portal.revocation import tracking
 from portal.ws_scope import close_reason
 from workspaces.builds import logs
-from workspaces.builds.log_writer import row_dict
+from workspaces.builds.logs import row_dict
 from workspaces.choices import JOB_ACTIVE, AgentLifecycle
 from workspaces.connectivity import agents
 from workspaces.models import (

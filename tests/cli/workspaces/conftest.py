@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import pytest
 from django.db import close_old_connections, connection
 
+from portal.accounts.services import system_actor
 from templates_app.models import ImportStatus
 from tests.factories import TemplateFactory, TemplateVersionFactory
 from workspaces import services
@@ -24,7 +25,7 @@ from workspaces.models import (
     WorkspaceBuild,
     WorkspaceResource,
 )
-from workspaces.provisioner.session import Outcome as SessionOutcome
+from workspaces.provisioner.protocol import JobResult, RunResult
 
 WORKER_ID = "fake-provisioner"
 SECRET = "hunter2-do-not-print"
@@ -149,11 +150,14 @@ class FakeProvisioner(threading.Thread):
         provisioning.finish_build(
             job.id,
             WORKER_ID,
-            outcome=SessionOutcome(
-                ok=status == JobStatus.SUCCEEDED,
-                canceled=status == JobStatus.CANCELED,
-                error=outcome.error,
+            JobResult(
+                run=RunResult(
+                    ok=status == JobStatus.SUCCEEDED,
+                    canceled=status == JobStatus.CANCELED,
+                    error=outcome.error,
+                )
             ),
+            actor=system_actor(),
         )
         logs.publish_end(job.id, status)
 

@@ -11,7 +11,8 @@ from django.core.management.base import BaseCommand, CommandError
 from portal.accounts.services import system_actor
 from templates_app import services as template_services
 from templates_app.models import ImportStatus, Template
-from workspaces.builds import jobs, runner, worker
+from workspaces import tasks
+from workspaces.builds import worker
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "templates"
 SKIP = {".terraform", ".git", "terraform.tfstate", "terraform.tfstate.backup"}
@@ -50,9 +51,7 @@ class Command(BaseCommand):
         # Imported here rather than by a worker, which may not be running yet: the template
         # must be usable the moment the server says it is ready.
         me = f"starter:{worker.worker_id()}"
-        job = jobs.acquire(me, tags=version.provisioner_tags or {}, job_id=version.import_job_id)
-        if job is not None:
-            runner.execute(job, me)
+        tasks.run_acquired(version.import_job_id, me, version.provisioner_tags or {})
         version.refresh_from_db()
         if version.import_status != ImportStatus.SUCCEEDED:
             raise CommandError(f"The starter template did not import: {version.import_error}")
