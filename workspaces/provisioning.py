@@ -246,6 +246,7 @@ def finish_build(job_id, worker_id: str, *, outcome: Outcome, orphan: bool = Fal
             # only one completion of a job can commit.
             _start_after_restart(build, job)
         events.job_changed(job.id, status)
+        events.build_finished(build, status)
     return status
 
 
@@ -282,6 +283,7 @@ def audit_lost_builds(job_ids, *, reason: str) -> None:
     builds = WorkspaceBuild.objects.filter(job_id__in=job_ids).select_related("workspace", "job")
     for build in builds:
         _audit_build_end(build, status=build.job.status, reason=reason, error=build.job.error)
+        events.build_finished(build, build.job.status)
     events.jobs_changed(job_ids)
 
 
@@ -295,6 +297,9 @@ def fail_job(job_id, worker_id: str, *, error: str) -> None:
             )
         else:
             events.job_changed(job.id, JobStatus.FAILED)
+            build = WorkspaceBuild.objects.filter(job=job).first()
+            if build is not None:
+                events.build_finished(build, JobStatus.FAILED)
 
 
 def log_daemon(job: ProvisionerJob, level: str, output: str) -> None:
