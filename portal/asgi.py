@@ -97,7 +97,8 @@ async def not_found(scope, receive, send) -> None:
     await send({"type": "websocket.close", "code": 4404})
 
 
-# Tried in order: hosts an app serves whole, then the prefixes apps relay, then Django.
+# Tried in order: hosts an app serves whole, then the prefixes apps relay, then (HTTP) Django or
+# (WebSocket) the raw routes, then the Channels consumers behind the user authentication.
 HOST_ROUTES = tuple(registry["host_routes"])
 RELAYED_PREFIXES = tuple(registry["relayed_prefixes"])
 WEBSOCKET_ROUTES = tuple(
@@ -139,15 +140,15 @@ async def _lifespan(receive, send) -> None:
         message = await receive()
         if message["type"] == "lifespan.startup":
             try:
-                for handlers in registry["lifespan"]:
-                    await handlers.startup()
+                for lifespan in registry["lifespan"]:
+                    await lifespan.startup()
             except OSError as e:
                 await send({"type": "lifespan.startup.failed", "message": str(e)})
                 return
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
-            for handlers in reversed(registry["lifespan"]):
-                await handlers.shutdown()
+            for lifespan in reversed(registry["lifespan"]):
+                await lifespan.shutdown()
             await send({"type": "lifespan.shutdown.complete"})
             return
 
