@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, time, timedelta
+from datetime import datetime, time
 from urllib.parse import urlencode
 
 from django.contrib import admin, messages
 from django.contrib.admin.apps import AdminConfig
 from django.contrib.admin.options import IncorrectLookupParameters
+from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.html import format_html, format_html_join
 
 from portal.errors import ServiceError
+from portal.registry import registry
 
 
 class PortalAdminSite(admin.AdminSite):
@@ -35,74 +37,34 @@ class PortalAdminConfig(AdminConfig):
     default_site = "portal.admin_site.PortalAdminSite"
 
 
-def _changelist(model_label: str, **params) -> str:
+def changelist_url(model_label: str, **params) -> str:
+    """The console list of `model_label` ("app.model"), filtered by `params`."""
     url = reverse(f"admin:{model_label.replace('.', '_')}_changelist")
     return f"{url}?{urlencode(params)}" if params else url
 
 
 def dashboard_counts(user) -> list[dict]:
-    """The index page's figures, each shown only to roles that may open the list behind it.
+    """The index page's figures (registered cards), each shown only to roles that may open the
+    list behind it.
 
-    At most three queries whatever the data: one per count family.
+    One query per count family whatever the data: cards sharing a count callable share its call.
     """
-    from django.db.models import Count, Q
-
-    from portal.accounts.choices import UserStatus
-    from portal.accounts.queries import people
-    from workspaces import queries as workspace_queries
-    from workspaces.choices import JobStatus, WorkspaceStatus
-    from workspaces.models import ProvisionerJob
-
+    results: dict = {}
     counts = []
-    if user.has_perm("accounts.view_user"):
+    for card in registry["dashboard_cards"]:
+        if not user.has_perm(card.permission):
+            continue
+        if card.count not in results:
+            results[card.count] = card.count()
+        result = results[card.count]
+        value = result if card.key is None else result[card.key]
         counts.append(
             {
-                "label": "Active users",
-                "value": people().filter(status=UserStatus.ACTIVE).count(),
-                "url": _changelist(
-                    "accounts.user", status__exact=UserStatus.ACTIVE, is_system__exact=0
-                ),
+                "label": card.title,
+                "value": value.count() if isinstance(value, QuerySet) else value,
+                "url": card.link(result),
             }
         )
-    if user.has_perm("workspaces.view_workspace"):
-        running = workspace_queries.STATUS_FILTERS[WorkspaceStatus.RUNNING]
-        counts.append(
-            {
-                "label": "Running workspaces",
-                "value": workspace_queries.live().filter(running).count(),
-                "url": _changelist(
-                    "workspaces.workspace", status=WorkspaceStatus.RUNNING, deleted="no"
-                ),
-            }
-        )
-    if user.has_perm("workspaces.view_provisionerjob"):
-        since = timezone.now() - timedelta(hours=24)
-        jobs = ProvisionerJob.objects.aggregate(
-            pending=Count("pk", filter=Q(status=JobStatus.PENDING)),
-            running=Count("pk", filter=Q(status=JobStatus.RUNNING)),
-            failed=Count("pk", filter=Q(status=JobStatus.FAILED, completed_at__gte=since)),
-        )
-        counts += [
-            {
-                "label": "Jobs pending",
-                "value": jobs["pending"],
-                "url": _changelist("workspaces.provisionerjob", status__exact=JobStatus.PENDING),
-            },
-            {
-                "label": "Jobs running",
-                "value": jobs["running"],
-                "url": _changelist("workspaces.provisionerjob", status__exact=JobStatus.RUNNING),
-            },
-            {
-                "label": "Jobs failed (last 24 h)",
-                "value": jobs["failed"],
-                "url": _changelist(
-                    "workspaces.provisionerjob",
-                    status__exact=JobStatus.FAILED,
-                    completed_at__gte=since.isoformat(),
-                ),
-            },
-        ]
     return counts
 
 

@@ -21,6 +21,7 @@ from portal import config  # noqa: E402
 http = WSGIMiddleware(get_wsgi_application(), workers=config.load().http_threads)
 
 # Django is set up from here on.
+import contextlib  # noqa: E402
 from importlib import import_module  # noqa: E402
 from types import SimpleNamespace  # noqa: E402
 from urllib.parse import parse_qsl, urlsplit  # noqa: E402
@@ -32,22 +33,17 @@ from django.conf import settings  # noqa: E402
 from django.http.cookie import parse_cookie  # noqa: E402
 from django.http.request import HttpHeaders, validate_host  # noqa: E402
 from django.urls import re_path  # noqa: E402
+from django.utils.module_loading import autodiscover_modules  # noqa: E402
 from rest_framework.exceptions import AuthenticationFailed  # noqa: E402
 
 from portal.accounts.authentication import token_from_request, user_for_token  # noqa: E402
 from portal.api.errors import bad_request_content  # noqa: E402
 from portal.errors import NUL_DETAIL, NUL_MESSAGE  # noqa: E402
-from workspaces.connectivity import (  # noqa: E402
-    agent_consumer,
-    consumers,
-    event_consumers,
-    relay,
-    relay_link,
-)
-from workspaces.proxy import hosts as app_hosts  # noqa: E402
-from workspaces.proxy import http as app_http  # noqa: E402
-from workspaces.proxy import websocket as app_websocket  # noqa: E402
-from workspaces.proxy.resolve import APP_PATH, PREFIX  # noqa: E402
+from portal.registry import registry  # noqa: E402
+
+# Each app's `asgi_routes` module registers its routes (portal.registry); only this process
+# needs them, so the others never import the consumers, the relay or the app proxy.
+autodiscover_modules("asgi_routes")
 
 
 def _same_site(origin: str) -> bool:
@@ -94,37 +90,48 @@ class WebSocketAuth:
         return await self.inner({**scope, "user": user, "auth_error": error}, receive, send)
 
 
-user_websocket = WebSocketAuth(
-    URLRouter(
-        [
-            *consumers.websocket_urlpatterns,
-            *event_consumers.websocket_urlpatterns,
-            re_path(r"", consumers.not_found),
-        ]
-    )
+async def not_found(scope, receive, send) -> None:
+    """Any other WebSocket path: refused before accepting, as there is nothing to talk to."""
+    with contextlib.suppress(Exception):
+        await receive()  # websocket.connect
+    await send({"type": "websocket.close", "code": 4404})
+
+
+# Tried in order: hosts an app serves whole, then the prefixes apps relay, then (HTTP) Django or
+# (WebSocket) the raw routes, then the Channels consumers behind the user authentication.
+HOST_ROUTES = tuple(registry["host_routes"])
+RELAYED_PREFIXES = tuple(registry["relayed_prefixes"])
+WEBSOCKET_ROUTES = tuple(
+    (route.matches, WebSocketAuth(route.app) if route.authenticate else route.app)
+    for route in registry["websocket_routes"]
 )
-# Agents authenticate with their own token, which must never reach the user authentication.
-agent_websocket = URLRouter(agent_consumer.websocket_urlpatterns)
-AGENT_WEBSOCKET_PATHS = frozenset({"/" + agent_consumer.PATH})
-# Streams (port-forward, later ssh and terminals) skip Channels: raw ASGI apps relay every frame.
-relay_client = WebSocketAuth(relay.client_app)
+user_websocket = WebSocketAuth(
+    URLRouter([*registry["websocket_consumers"], re_path(r"", not_found)])
+)
+
+
+def _host_route(scope):
+    """(route, match) of the app host the request is for, else None."""
+    for route in HOST_ROUTES:
+        if (match := route.match(scope)) is not None:
+            return route, match
+    return None
+
+
+def _relayed_prefix(path: str):
+    return next((route for route in RELAYED_PREFIXES if path.startswith(route.prefix)), None)
 
 
 async def websocket(scope, receive, send):
     path = scope["path"]
-    # An app host (PORTAL_WILDCARD_ACCESS_URL) serves its app only, every path of it.
-    if (host_match := app_hosts.match_scope(scope)) is not None:
-        return await app_websocket.app(scope, receive, send, host_match)
-    if path.startswith(PREFIX):
-        return await app_websocket.app(scope, receive, send)
-    if path.startswith(relay.PATH_PREFIX):
-        # The agent's side takes its agent token only, never the user authentication.
-        if relay.AGENT_PATH.match(path):
-            return await relay.agent_app(scope, receive, send)
-        if relay.CLIENT_PATH.match(path):
-            return await relay_client(scope, receive, send)
-    if scope["path"] in AGENT_WEBSOCKET_PATHS:
-        return await agent_websocket(scope, receive, send)
+    if (host := _host_route(scope)) is not None:
+        route, match = host
+        return await route.websocket(scope, receive, send, match)
+    if (relayed := _relayed_prefix(path)) is not None:
+        return await relayed.websocket(scope, receive, send)
+    for matches, app in WEBSOCKET_ROUTES:
+        if matches(path):
+            return await app(scope, receive, send)
     return await user_websocket(scope, receive, send)
 
 
@@ -132,15 +139,16 @@ async def _lifespan(receive, send) -> None:
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
-            # The relay link: agents whose dial-back lands on another process reach us here.
             try:
-                await relay_link.start(relay.attach_agent)
+                for lifespan in registry["lifespan"]:
+                    await lifespan.startup()
             except OSError as e:
                 await send({"type": "lifespan.startup.failed", "message": str(e)})
                 return
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
-            await relay_link.stop()
+            for lifespan in reversed(registry["lifespan"]):
+                await lifespan.shutdown()
             await send({"type": "lifespan.shutdown.complete"})
             return
 
@@ -157,13 +165,14 @@ def _nul_input(scope) -> tuple[str, str] | None:
     query = scope.get("query_string") or b""
     nul_in_query = b"%00" in query or b"\x00" in query
     if "\x00" in path or nul_in_query:  # rare: only then is it worth asking who reads what
-        on_app_host = app_hosts.match_scope(scope) is not None
+        on_app_host = _host_route(scope) is not None
+        relayed = _relayed_prefix(path)
         own_path = "" if on_app_host else path
-        if path.startswith(PREFIX) and (match := APP_PATH.match(path)):
-            own_path = path[: match.end("slug")]
+        if relayed is not None and (relayed_own := relayed.own_path(path)) is not None:
+            own_path = relayed_own
         if "\x00" in own_path:
             return "path", "the URL path"
-        if nul_in_query and not on_app_host and not path.startswith(PREFIX):
+        if nul_in_query and not on_app_host and relayed is None:
             for name, value in parse_qsl(query.decode("latin1"), keep_blank_values=True):
                 if "\x00" in name + value:
                     name = name.replace("\x00", "")
@@ -188,8 +197,8 @@ async def _refuse_bad_input(scope, receive, send, field: str, where: str) -> Non
         f"Remove it from {where}.",
         [{"field": field, "detail": NUL_DETAIL}],
         plain=scope["type"] == "websocket"
-        or scope["path"].startswith(PREFIX)
-        or app_hosts.match_scope(scope) is not None,
+        or _relayed_prefix(scope["path"]) is not None
+        or _host_route(scope) is not None,
     )
     start = {
         "status": 400,
@@ -214,12 +223,11 @@ async def application(scope, receive, send):
     if scope["type"] in ("http", "websocket") and (bad := _nul_input(scope)) is not None:
         return await _refuse_bad_input(scope, receive, send, *bad)
     if scope["type"] == "http":
-        # Workspace apps stream their bodies: a raw ASGI app, not a WSGI view. An app host
-        # (PORTAL_WILDCARD_ACCESS_URL) serves its app only, every path of it.
-        if (host_match := app_hosts.match_scope(scope)) is not None:
-            return await app_http.host_app(scope, receive, send, host_match)
-        if scope["path"].startswith(PREFIX):
-            return await app_http.app(scope, receive, send)
+        if (host := _host_route(scope)) is not None:
+            route, match = host
+            return await route.http(scope, receive, send, match)
+        if (relayed := _relayed_prefix(scope["path"])) is not None:
+            return await relayed.http(scope, receive, send)
         return await http(scope, receive, send)
     if scope["type"] == "lifespan":
         return await _lifespan(receive, send)

@@ -9,6 +9,8 @@ import threading
 from celery import Celery
 from celery.beat import PersistentScheduler
 
+from portal import registry
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
 app = Celery("portal")
@@ -34,6 +36,14 @@ class Scheduler(PersistentScheduler):
         django.setup()  # the tasks run here, with the models
         self._running: dict[str, threading.Thread] = {}
         super().__init__(*args, **kwargs)
+
+    def setup_schedule(self):
+        # The apps registered their periodic tasks in ready(), during django.setup() above.
+        self.app.conf.beat_schedule = {
+            **self.app.conf.beat_schedule,
+            **registry.beat_schedule(),
+        }
+        super().setup_schedule()
 
     def apply_async(self, entry, producer=None, advance=True, **kwargs):
         if not entry.options.get(IN_SCHEDULER):

@@ -1,4 +1,8 @@
-"""Extension points core exposes; enterprise registers handlers here, core never imports it."""
+"""Extension points core exposes; enterprise registers handlers here, core never imports it.
+
+Each hook's docstring says what its handlers receive, when they are called, and what they may
+do. Handlers run in registration order.
+"""
 
 from __future__ import annotations
 
@@ -29,7 +33,14 @@ template_visibility = Hook(
 )
 pre_build = Hook(
     "pre_build",
-    "handler(workspace, transition, *, actor) raises ServiceError to refuse a build (quotas).",
+    "handler(workspace, transition, *, actor, version, daily_cost): check a build before it "
+    "exists (quotas). Called inside the build's transaction with the workspace row locked, "
+    "before the build and its job are written, for every build (create, start, stop, delete, "
+    "restart). `transition` is 'start', 'stop' or 'delete'; `version` is the TemplateVersion "
+    "the build will use; `daily_cost` is that version's cost per day of what a start build "
+    "creates, as its import recorded it. Raise a portal.errors.ServiceError (Conflict, "
+    "Forbidden, ...) to refuse: nothing is written and the caller gets that error (the API "
+    "answers with its status and message). Handlers must not write.",
 )
 connection_policy = Hook(
     "connection_policy",
@@ -38,4 +49,31 @@ connection_policy = Hook(
 template_version_created = Hook(
     "template_version_created",
     "handler(version, *, actor): start the version's import (workspaces registers the job).",
+)
+user_groups = Hook(
+    "user_groups",
+    "handler(user) -> iterable of group names or ids the user is in, besides 'Everyone' "
+    "(core's only group: every user is in it). Called by portal.accounts.groups.groups_of; "
+    "read only, no writes.",
+)
+idp_user_synced = Hook(
+    "idp_user_synced",
+    "handler(user, *, source, created, claims): a user was created (created=True) or updated "
+    "from an identity provider, inside the transaction that wrote them. `source` names the "
+    "provider ('oidc', 'scim'); `claims` is the dict the provider sent. Handlers may write "
+    "related rows (group membership, roles) through services, with the system actor; raising "
+    "a ServiceError refuses the sign-in or the provisioning request.",
+)
+build_finished = Hook(
+    "build_finished",
+    "handler(build, *, status): a workspace build's job ended, once per build: `status` is "
+    "'succeeded', 'failed' or 'canceled' (canceled before it started too; failed by the reaper "
+    "or a worker restart too). Called after the transaction that recorded the end committed, "
+    "with the WorkspaceBuild; an exception is logged and ignored (the build's end stands). "
+    "Handlers may read and write (e.g. usage accounting) in their own transactions.",
+)
+feature_gate = Hook(
+    "feature_gate",
+    "handler(name) -> bool | None: licensing's answer for the registered feature gate `name`: "
+    "False turns it off; True or None leaves it on. No handler: every gate is on.",
 )

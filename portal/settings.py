@@ -228,17 +228,9 @@ CELERY_TASK_IGNORE_RESULT = True
 # (workspaces.builds.dispatch).
 CELERY_TASK_DEFAULT_QUEUE = "portal"
 CELERY_BEAT_SCHEDULER = "portal.celery:Scheduler"
-CELERY_BEAT_SCHEDULE = {
-    "reap-hung-jobs": {
-        "task": "workspaces.reap_hung_jobs",
-        "schedule": CONFIG.reaper_interval_seconds,
-        # In beat's own process: a hung worker would never take its own reaper from the queue.
-        "options": {"run_in_scheduler": True},
-    },
-    "dispatch-pending-jobs": {"task": "workspaces.dispatch_pending", "schedule": 30.0},
-    "refresh-waiting-reasons": {"task": "workspaces.refresh_waiting_reasons", "schedule": 30.0},
-    "mark-inactive-agents": {"task": "workspaces.mark_inactive_agents", "schedule": 5.0},
-}
+# The schedule is what the apps register (portal.registry.register_periodic_task) in their
+# ready(); the scheduler reads it after django.setup().
+CELERY_BEAT_SCHEDULE: dict = {}
 
 LOGGING = {
     "version": 1,

@@ -1,8 +1,13 @@
-"""Top-level routes: operator console, REST API, health."""
+"""Top-level routes: operator console, REST API, health, the apps' own, then the web portal."""
 
+from django.apps import apps
 from django.contrib import admin
 from django.http import HttpResponse
 from django.urls import include, path
+
+from portal.registry import registry
+
+apps.check_apps_ready()  # the apps' routes are registered by then
 
 
 def healthz(request):
@@ -13,6 +18,10 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v2/", include(("portal.api.urls", "api"), namespace="api")),
     path("healthz", healthz, name="healthz"),
+    *(
+        path(routes.prefix, include(routes.urlconf, namespace=routes.namespace))
+        for routes in registry["http_routes"]
+    ),
     path("", include(("portal.web.urls", "web"), namespace="web")),
 ]
 

@@ -2,7 +2,12 @@
 
 from django.apps import AppConfig
 
+from portal import registry
+
 
 class TemplatesAppConfig(AppConfig):
     name = "templates_app"
     verbose_name = "Templates"
+
+    def ready(self) -> None:
+        registry.register_api_routes("templates_app.api.urls")

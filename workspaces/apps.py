@@ -2,6 +2,8 @@
 
 from django.apps import AppConfig
 
+from portal import config, registry
+
 
 class WorkspacesConfig(AppConfig):
     name = "workspaces"
@@ -12,6 +14,7 @@ class WorkspacesConfig(AppConfig):
 
         import portal.celery  # noqa: F401  (tasks enqueued from web processes use its broker)
         from portal import hooks
+        from portal.celery import IN_SCHEDULER
         from workspaces.builds import provisioning
         from workspaces.connectivity import revocable
 
@@ -19,6 +22,25 @@ class WorkspacesConfig(AppConfig):
         revocable.install()
         signals.worker_ready.connect(_worker_ready, weak=False)
         signals.worker_shutdown.connect(_worker_shutdown, weak=False)
+        registry.register_api_routes("workspaces.api.urls")
+        registry.register_periodic_task(
+            "reap-hung-jobs",
+            task="workspaces.reap_hung_jobs",
+            schedule=config.load().reaper_interval_seconds,
+            # In beat's own process: a hung worker would never take its own reaper from the queue.
+            options={IN_SCHEDULER: True},
+        )
+        registry.register_periodic_task(
+            "dispatch-pending-jobs", task="workspaces.dispatch_pending", schedule=30.0
+        )
+        registry.register_periodic_task(
+            "refresh-waiting-reasons", task="workspaces.refresh_waiting_reasons", schedule=30.0
+        )
+        registry.register_periodic_task(
+            "mark-inactive-agents", task="workspaces.mark_inactive_agents", schedule=5.0
+        )
+        # Its ASGI routes are in workspaces/asgi_routes.py, which only portal/asgi.py loads; its
+        # dashboard cards in workspaces/admin/dashboard.py, loaded with the console.
 
 
 def _worker_ready(sender=None, **kwargs) -> None:

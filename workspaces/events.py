@@ -17,6 +17,8 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
+from portal import hooks
+
 log = logging.getLogger(__name__)
 
 BUILD = "build"
@@ -128,3 +130,9 @@ def agents_disconnected_at(at) -> None:
         _send_all(_agent_events(ids, {"status": "disconnected"}))
 
     transaction.on_commit(send, robust=True)
+
+
+def build_finished(build, status: str) -> None:
+    """Call the build_finished hook's handlers once the end of `build`'s job is committed."""
+    for handler in hooks.build_finished.handlers():
+        transaction.on_commit(lambda handler=handler: handler(build, status=status), robust=True)

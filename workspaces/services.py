@@ -93,7 +93,7 @@ def _new_build(
     the server queues the start build with these changed values.
     """
     for check in hooks.pre_build.handlers():
-        check(workspace, transition, actor=actor)
+        check(workspace, transition, actor=actor, version=version, daily_cost=version.daily_cost)
     last = workspace.builds.aggregate(n=Max("build_number"))["n"] or 0
     build = WorkspaceBuild(
         workspace=workspace,
@@ -365,6 +365,7 @@ def cancel_build(build: WorkspaceBuild, *, actor) -> WorkspaceBuild:
             # No provisioner will ever run it, so nobody else would tell log followers it ended.
             job_id = build.job_id
             transaction.on_commit(lambda: logs.publish_end(job_id, JobStatus.CANCELED), robust=True)
+            events.build_finished(build, JobStatus.CANCELED)
         events.job_changed(build.job_id, build.job.status)
     build.workspace = workspace
     return build

@@ -17,8 +17,10 @@ from portal.accounts import services, throttling
 from portal.accounts.choices import LoginType, Role, UserStatus
 from portal.accounts.models import APIToken, User
 from portal.accounts.permissions import assignable_roles, has_permission
-from portal.admin_site import ReadOnlyAdmin, run_service_per_object
+from portal.accounts.queries import people
+from portal.admin_site import ReadOnlyAdmin, changelist_url, run_service_per_object
 from portal.errors import ServiceError
+from portal.registry import register_dashboard_card
 
 SERVICE_FORM_TEMPLATE = "admin/portal/service_form.html"
 
@@ -351,3 +353,17 @@ class APITokenAdmin(ReadOnlyAdmin):
             done="Revoked",
             label=lambda token: f"{token.user.username}/{token.name or token.key_id}",
         )
+
+
+def _active_users():
+    return people().filter(status=UserStatus.ACTIVE)
+
+
+register_dashboard_card(
+    "Active users",
+    count=_active_users,
+    link=lambda _: changelist_url(
+        "accounts.user", status__exact=UserStatus.ACTIVE, is_system__exact=0
+    ),
+    permission="accounts.view_user",
+)

@@ -110,7 +110,7 @@ class TestCreateWorkspace:
     def test_a_refusing_pre_build_hook_leaves_nothing_behind(self, member, template, enqueued):
         seen = []
 
-        def quota(workspace, transition, *, actor):
+        def quota(workspace, transition, *, actor, version, daily_cost):
             seen.append((workspace.name, transition, actor))
             raise Conflict("Quota exceeded.")
 

@@ -258,6 +258,7 @@ def finish_build(job_id, worker_id: str, result: JobResult, *, actor) -> str:
             # only one completion of a job can commit.
             _start_after_restart(build, job)
         events.job_changed(job.id, status)
+        events.build_finished(build, status)
     return status
 
 
@@ -294,6 +295,7 @@ def audit_lost_builds(job_ids, *, reason: str, actor) -> None:
         _audit_build_end(
             build, actor=actor, status=build.job.status, reason=reason, error=build.job.error
         )
+        events.build_finished(build, build.job.status)
     events.jobs_changed(job_ids)
 
 
@@ -312,6 +314,9 @@ def fail_job(job_id, worker_id: str, *, error: str, actor) -> None:
             )
         else:
             events.job_changed(job.id, JobStatus.FAILED)
+            build = WorkspaceBuild.objects.filter(job=job).first()
+            if build is not None:
+                events.build_finished(build, JobStatus.FAILED)
 
 
 def log_daemon(job_id, level: str, output: str, stage: str = "") -> None:

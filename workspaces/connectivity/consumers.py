@@ -11,7 +11,6 @@ already has; `follow=0` sends what exists and closes. Refusals close with 4400 (
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from urllib.parse import parse_qs
@@ -316,13 +315,6 @@ class TemplateVersionLogsConsumer(JobLogsConsumer):
         if target.import_job_id is None:
             raise NotFound("This template version has no import job yet.")
         return target.import_job_id
-
-
-async def not_found(scope, receive, send) -> None:
-    """Any other WebSocket path: refused before accepting, as there is nothing to talk to."""
-    with contextlib.suppress(Exception):
-        await receive()  # websocket.connect
-    await send({"type": "websocket.close", "code": 4404})
 
 
 websocket_urlpatterns = [

@@ -1,0 +1,246 @@
+"""Named registries the apps fill at start-up and core reads, after NetBox's netbox/registry.py.
+
+Core (`portal/`) owns the lists every process reads: beat's schedule, the URL conf, the ASGI
+routes, the console's dashboard and the feature gates. It never names the apps that fill them:
+an app registers from its `AppConfig.ready()` (periodic tasks, HTTP and API routes), from its
+`admin` module (dashboard cards, loaded by the admin's autodiscovery), or from its `asgi_routes`
+module (ASGI routes, loaded by `portal/asgi.py` only, so the other processes skip their
+imports). Registration is idempotent: registering an equal entry again changes nothing, as
+Django may run `ready()` more than once.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+ASGIApp = Callable[..., Awaitable[None]]
+
+
+class Registry(dict):
+    """A fixed set of named stores: apps add entries to a store; no store is added or replaced."""
+
+    def __getitem__(self, key):
+        try:
+            return super().__getitem__(key)
+        except KeyError:
+            raise KeyError(f"Invalid store: {key}") from None
+
+    def __setitem__(self, key, value):
+        raise TypeError("Cannot add stores to the registry after its creation.")
+
+    def __delitem__(self, key):
+        raise TypeError("Cannot delete stores from the registry.")
+
+
+@dataclass(frozen=True)
+class PeriodicTask:
+    """A beat schedule entry: `task` (a Celery task name) every `schedule` seconds."""
+
+    name: str
+    task: str
+    schedule: float
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def beat_entry(self) -> dict:
+        entry: dict = {"task": self.task, "schedule": self.schedule}
+        if self.options:
+            entry["options"] = dict(self.options)
+        return entry
+
+
+@dataclass(frozen=True)
+class HttpRoutes:
+    """A URL conf (dotted module path) included at `prefix` of the site, beside the portal's."""
+
+    prefix: str
+    urlconf: str
+    namespace: str | None = None
+
+
+@dataclass(frozen=True)
+class HostRoute:
+    """Hosts an app serves whole (every path, HTTP and WebSocket); their URLs are the app's.
+
+    `match(scope)` returns None for other hosts, else what `http`/`websocket` get as their
+    fourth argument: `(scope, receive, send, match)`.
+    """
+
+    match: Callable[[dict], object | None]
+    http: Callable[..., Awaitable[None]]
+    websocket: Callable[..., Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class RelayedPrefix:
+    """Paths under `prefix` (HTTP and WebSocket) relayed elsewhere by an app (the app proxy).
+
+    `own_path(path)` is the leading part of the path Portal reads itself (checked for NUL), or
+    None when the route does not recognise it (then the whole path is Portal's). The rest of the
+    path and the query are what the app relays: never checked. Errors there are plain text.
+    """
+
+    prefix: str
+    http: ASGIApp
+    websocket: ASGIApp
+    own_path: Callable[[str], str | None]
+
+
+@dataclass(frozen=True)
+class WebSocketRoute:
+    """A raw ASGI WebSocket app at an exact path, or at paths a compiled pattern matches.
+
+    `authenticate` wraps it so the scope carries `user` (or None) and `auth_error`; leave it off
+    for apps that authenticate with their own credentials (agents).
+    """
+
+    path: str | re.Pattern
+    app: ASGIApp
+    authenticate: bool = False
+
+    def matches(self, path: str) -> bool:
+        if isinstance(self.path, str):
+            return path == self.path
+        return self.path.match(path) is not None
+
+
+@dataclass(frozen=True)
+class Lifespan:
+    """Coroutines the server awaits at start-up (OSError fails the start-up) and shutdown."""
+
+    startup: Callable[[], Awaitable[object]]
+    shutdown: Callable[[], Awaitable[object]]
+
+
+@dataclass(frozen=True)
+class DashboardCard:
+    """A figure on the console's index page, shown to users who have `permission`.
+
+    `count()` returns an int, a queryset (counted), or a mapping of figures a family of cards
+    share (one query for them all: cards with the same `count` call it once per page, and
+    `key` picks this card's figure). `link(result)` is the list behind the figure; it gets what
+    `count()` returned, so a figure and its link agree (e.g. on "since when").
+    """
+
+    title: str
+    count: Callable[[], Any]
+    link: Callable[[Any], str]
+    permission: str
+    key: str | None = None
+
+
+@dataclass(frozen=True)
+class Feature:
+    """A named feature an app may ask about (`portal.features.enabled`)."""
+
+    name: str
+    description: str
+
+
+registry = Registry(
+    {
+        "periodic_tasks": {},  # name -> PeriodicTask
+        "http_routes": [],  # HttpRoutes, in registration order
+        "api_routes": [],  # dotted URL conf modules included at /api/v2/
+        "host_routes": [],  # HostRoute
+        "relayed_prefixes": [],  # RelayedPrefix
+        "websocket_routes": [],  # WebSocketRoute, tried in order
+        "websocket_consumers": [],  # Channels URL patterns behind the user authentication
+        "lifespan": [],  # Lifespan
+        "dashboard_cards": [],  # DashboardCard, shown in order
+        "features": {},  # name -> Feature
+    }
+)
+
+
+def _append(store: str, entry) -> Any:
+    entries = registry[store]
+    if entry not in entries:
+        entries.append(entry)
+    return entry
+
+
+def _put(store: str, name: str, entry) -> Any:
+    entries = registry[store]
+    if entries.get(name, entry) != entry:
+        raise ValueError(f"{store}: {name!r} is already registered as {entries[name]!r}.")
+    entries[name] = entry
+    return entry
+
+
+def remove(store: str, entry) -> None:
+    """Take an entry out of a store (tests that registered one)."""
+    entries = registry[store]
+    if isinstance(entries, dict):
+        key = next(k for k, v in entries.items() if v == entry)
+        del entries[key]
+    else:
+        entries.remove(entry)
+
+
+def register_periodic_task(
+    name: str, *, task: str, schedule: float, options: Mapping[str, Any] | None = None
+) -> PeriodicTask:
+    """Beat runs `task` every `schedule` seconds (`portal.celery.Scheduler` reads this store)."""
+    return _put("periodic_tasks", name, PeriodicTask(name, task, schedule, dict(options or {})))
+
+
+def beat_schedule() -> dict[str, dict]:
+    """The registered periodic tasks in the shape of Celery's beat_schedule setting."""
+    return {name: entry.beat_entry() for name, entry in registry["periodic_tasks"].items()}
+
+
+def register_http_routes(prefix: str, urlconf: str, namespace: str | None = None) -> HttpRoutes:
+    """Include `urlconf` at `prefix` (e.g. "scim/v2/") in `portal/urls.py`."""
+    return _append("http_routes", HttpRoutes(prefix, urlconf, namespace))
+
+
+def register_api_routes(urlconf: str) -> str:
+    """Include `urlconf` (an app's `api/urls.py`) under /api/v2/, in the `api` namespace."""
+    return _append("api_routes", urlconf)
+
+
+def register_host_route(
+    match: Callable[[dict], object | None],
+    *,
+    http: Callable[..., Awaitable[None]],
+    websocket: Callable[..., Awaitable[None]],
+) -> HostRoute:
+    return _append("host_routes", HostRoute(match, http, websocket))
+
+
+def register_relayed_prefix(
+    prefix: str, *, http: ASGIApp, websocket: ASGIApp, own_path: Callable[[str], str | None]
+) -> RelayedPrefix:
+    return _append("relayed_prefixes", RelayedPrefix(prefix, http, websocket, own_path))
+
+
+def register_websocket_route(
+    path: str | re.Pattern, app: ASGIApp, *, authenticate: bool = False
+) -> WebSocketRoute:
+    return _append("websocket_routes", WebSocketRoute(path, app, authenticate))
+
+
+def register_websocket_consumers(urlpatterns: Iterable) -> None:
+    """Channels URL patterns (consumers) served behind the user authentication."""
+    for pattern in urlpatterns:
+        _append("websocket_consumers", pattern)
+
+
+def register_lifespan(
+    startup: Callable[[], Awaitable[object]], shutdown: Callable[[], Awaitable[object]]
+) -> Lifespan:
+    return _append("lifespan", Lifespan(startup, shutdown))
+
+
+def register_dashboard_card(
+    title: str,
+    *,
+    count: Callable[[], Any],
+    link: Callable[[Any], str],
+    permission: str,
+    key: str | None = None,
+) -> DashboardCard:
+    return _append("dashboard_cards", DashboardCard(title, count, link, permission, key))

@@ -1,0 +1,227 @@
+"""The registries apps fill and core reads: beat schedule, routes, console cards, feature gates."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+from django.http import HttpResponse
+from django.urls import clear_url_caches, path, reverse
+
+import portal.urls
+from portal import config, features, hooks, registry
+from portal.accounts.choices import Role
+from portal.accounts.groups import EVERYONE, groups_of
+from portal.celery import Scheduler
+from portal.celery import app as celery_app
+from tests.test_dependencies import ROOT, imports
+
+# Served by the test below through register_http_routes (this module is the included URL conf).
+urlpatterns = [path("hello", lambda request: HttpResponse("hello"), name="hello")]
+
+
+# ---------------------------------------------------------------- beat
+
+
+@pytest.fixture
+def beat_conf():
+    """Beat's schedule setting as it was, put back after the test (the scheduler fills it)."""
+    saved = dict(celery_app.conf.beat_schedule)
+    yield
+    celery_app.conf.beat_schedule = saved
+
+
+def test_workspaces_registers_the_beat_schedule_it_had_in_settings():
+    assert registry.beat_schedule() == {
+        "reap-hung-jobs": {
+            "task": "workspaces.reap_hung_jobs",
+            "schedule": config.load().reaper_interval_seconds,
+            "options": {"run_in_scheduler": True},
+        },
+        "dispatch-pending-jobs": {"task": "workspaces.dispatch_pending", "schedule": 30.0},
+        "refresh-waiting-reasons": {"task": "workspaces.refresh_waiting_reasons", "schedule": 30.0},
+        "mark-inactive-agents": {"task": "workspaces.mark_inactive_agents", "schedule": 5.0},
+    }
+
+
+def test_a_registered_periodic_task_is_in_the_schedule_beat_runs(tmp_path, beat_conf):
+    entry = registry.register_periodic_task(
+        "say-hello", task="tests.say_hello", schedule=12.0, options={"queue": "portal"}
+    )
+    try:
+        scheduler = Scheduler(app=celery_app, schedule_filename=str(tmp_path / "beat"))
+        try:
+            schedule = scheduler.schedule
+            assert schedule["say-hello"].task == "tests.say_hello"
+            assert schedule["say-hello"].schedule.run_every.total_seconds() == 12.0
+            assert schedule["say-hello"].options == {"queue": "portal"}
+            assert schedule["reap-hung-jobs"].options == {"run_in_scheduler": True}
+            assert {"dispatch-pending-jobs", "mark-inactive-agents"} <= set(schedule)
+        finally:
+            scheduler.close()
+    finally:
+        registry.remove("periodic_tasks", entry)
+
+
+def test_a_periodic_task_name_is_registered_once():
+    registry.register_periodic_task(
+        "mark-inactive-agents", task="workspaces.mark_inactive_agents", schedule=5.0
+    )
+    with pytest.raises(ValueError, match="already registered"):
+        registry.register_periodic_task("mark-inactive-agents", task="other.task", schedule=5.0)
+
+
+# ---------------------------------------------------------------- routes
+
+
+@pytest.fixture
+def reload_urls():
+    """Rebuild the URL conf after the test changed what is registered, and once more after it."""
+
+    def reload():
+        importlib.reload(portal.urls)
+        clear_url_caches()
+
+    yield reload
+    reload()
+
+
+@pytest.mark.django_db
+def test_an_apps_http_routes_are_served_at_their_prefix(client, reload_urls):
+    entry = registry.register_http_routes("registry-test/", "tests.test_registry")
+    try:
+        reload_urls()
+        response = client.get("/registry-test/hello")
+        assert (response.status_code, response.content) == (200, b"hello")
+    finally:
+        registry.remove("http_routes", entry)
+
+
+def test_the_apps_api_routes_are_under_api_v2_in_their_order():
+    assert registry.registry["api_routes"] == ["templates_app.api.urls", "workspaces.api.urls"]
+    assert reverse("api:workspaces") == "/api/v2/workspaces"
+    assert reverse("api:buildinfo") == "/api/v2/buildinfo"
+    assert reverse("api:audit") == "/api/v2/audit"
+
+
+# Core's modules that read the registries: none may name an app to fill them.
+REGISTRY_READERS = (
+    "portal/registry.py",
+    "portal/features.py",
+    "portal/hooks.py",
+    "portal/settings.py",
+    "portal/celery.py",
+    "portal/urls.py",
+    "portal/api/urls.py",
+    "portal/asgi.py",
+    "portal/admin_site.py",
+)
+
+
+def test_core_names_no_app_for_what_the_apps_register():
+    named = [
+        f"{reader}:{line}: imports {module}"
+        for reader in REGISTRY_READERS
+        for line, module in imports(ROOT / reader)
+        if module.split(".")[0] in {"workspaces", "templates_app"}
+    ]
+    assert not named
+
+
+# ---------------------------------------------------------------- console
+
+
+@pytest.mark.django_db
+def test_a_registered_dashboard_card_shows_in_the_console(client, make_user):
+    calls = []
+
+    def count():
+        calls.append(1)
+        return {"a": 7, "b": 8}
+
+    cards = [
+        registry.register_dashboard_card(
+            f"Registry test {key}",
+            count=count,
+            key=key,
+            link=lambda figures, key=key: f"/admin/?figure={figures[key]}",
+            permission="accounts.view_user",
+        )
+        for key in ("a", "b")
+    ]
+    try:
+        client.force_login(make_user(Role.AUDITOR))
+        counts = client.get("/admin/").context["portal_counts"]
+        assert counts[-2:] == [
+            {"label": "Registry test a", "value": 7, "url": "/admin/?figure=7"},
+            {"label": "Registry test b", "value": 8, "url": "/admin/?figure=8"},
+        ]
+        assert calls == [1]  # cards sharing a count share its call
+    finally:
+        for card in cards:
+            registry.remove("dashboard_cards", card)
+
+
+# ---------------------------------------------------------------- feature gates
+
+
+def test_every_product_feature_is_registered_and_on():
+    names = {f.name for f in features.registered()}
+    assert {
+        "template_rbac",
+        "scim",
+        "oidc_group_sync",
+        "oidc_role_sync",
+        "audit_log",
+        "browser_only",
+        "workspace_quota",
+        "high_availability",
+        "external_provisioner_daemons",
+        "advanced_template_scheduling",
+        "appearance",
+        "multiple_external_auth",
+    } <= names
+    assert all(features.enabled(name) for name in names)
+    assert all(f.description for f in features.registered())
+
+
+def test_an_unregistered_gate_is_an_error():
+    with pytest.raises(features.UnknownFeature, match="no_such_feature"):
+        features.enabled("no_such_feature")
+
+
+def test_a_resolver_turns_gates_off():
+    def licensed(name):
+        return False if name == "scim" else None
+
+    hooks.feature_gate.register(licensed)
+    try:
+        assert features.enabled("scim") is False
+        assert features.enabled("audit_log") is True
+    finally:
+        hooks.feature_gate.unregister(licensed)
+    assert features.enabled("scim") is True
+
+
+def test_a_gate_is_registered_with_one_description():
+    features.register("scim", features.registry["features"]["scim"].description)  # again: fine
+    with pytest.raises(ValueError, match="already registered"):
+        features.register("scim", "Something else.")
+
+
+# ---------------------------------------------------------------- groups
+
+
+def test_everyone_is_core_s_only_group_and_handlers_add_theirs():
+    user = object()
+    assert groups_of(user) == [EVERYONE]
+
+    def from_idp(who):
+        assert who is user
+        return ["devs", EVERYONE, "ops", "devs"]
+
+    hooks.user_groups.register(from_idp)
+    try:
+        assert groups_of(user) == [EVERYONE, "devs", "ops"]
+    finally:
+        hooks.user_groups.unregister(from_idp)
