@@ -14,11 +14,9 @@ from portal.registry import (
     register_websocket_consumers,
     register_websocket_route,
 )
-from workspaces import (
+from workspaces import app_hosts, app_proxy, app_proxy_ws
+from workspaces.connectivity import (
     agent_consumer,
-    app_hosts,
-    app_proxy,
-    app_proxy_ws,
     consumers,
     event_consumers,
     relay,

@@ -7,7 +7,8 @@ import pytest
 from portal import hooks
 from portal.errors import Conflict
 from tests.workspaces.helpers import buildable_template
-from workspaces import jobs, provisioning, services
+from workspaces import services
+from workspaces.builds import jobs, provisioning
 from workspaces.choices import BuildReason, BuildTransition, JobStatus
 from workspaces.models import ProvisionerJob, Workspace
 from workspaces.provisioner.session import Outcome
