@@ -5,13 +5,14 @@ from __future__ import annotations
 import pytest
 
 from portal import hooks
+from portal.accounts.services import system_actor
 from portal.errors import Conflict
 from tests.workspaces.helpers import buildable_template
 from workspaces import services
 from workspaces.builds import jobs, provisioning
 from workspaces.choices import BuildReason, BuildTransition, JobStatus
 from workspaces.models import ProvisionerJob, Workspace
-from workspaces.provisioner.session import Outcome
+from workspaces.provisioner.protocol import JobResult, RunResult
 
 pytestmark = pytest.mark.django_db
 WORKER = "hook-worker"
@@ -89,19 +90,21 @@ def test_a_refusing_pre_build_handler_is_a_clear_4xx_and_writes_nothing(
     assert not ProvisionerJob.objects.exists()
 
 
-def _run(build, outcome: Outcome) -> str:
+def _run(build, outcome: RunResult) -> str:
     assert jobs.acquire(WORKER, job_id=build.job_id) is not None
     if outcome.canceled:
         jobs.request_cancel(build.job_id)
-    return provisioning.finish_build(build.job_id, WORKER, outcome=outcome)
+    return provisioning.finish_build(
+        build.job_id, WORKER, JobResult(run=outcome), actor=system_actor()
+    )
 
 
 @pytest.mark.parametrize(
     ("outcome", "status"),
     [
-        (Outcome(ok=True), JobStatus.SUCCEEDED),
-        (Outcome(ok=False, error="boom"), JobStatus.FAILED),
-        (Outcome(ok=True, canceled=True), JobStatus.CANCELED),
+        (RunResult(ok=True), JobStatus.SUCCEEDED),
+        (RunResult(ok=False, error="boom"), JobStatus.FAILED),
+        (RunResult(ok=True, canceled=True), JobStatus.CANCELED),
     ],
 )
 def test_build_finished_fires_once_after_the_build_ends(
@@ -135,7 +138,7 @@ def test_build_finished_fires_for_builds_portal_could_not_run(
     build = _create(member, template).latest_build
     assert jobs.acquire(WORKER, job_id=build.job_id) is not None
     with django_capture_on_commit_callbacks(execute=True):
-        provisioning.fail_job(build.job_id, WORKER, error="no terraform")
+        provisioning.fail_job(build.job_id, WORKER, error="no terraform", actor=system_actor())
     assert finished == [(build.id, JobStatus.FAILED)]
 
 
@@ -146,7 +149,7 @@ def test_build_finished_fires_for_builds_the_reaper_failed(
     assert jobs.acquire(WORKER, job_id=build.job_id) is not None
     with django_capture_on_commit_callbacks(execute=True):
         failed = jobs.fail_orphaned(WORKER, "worker restarted")
-        provisioning.audit_lost_builds(failed, reason=BuildReason.REAPER)
+        provisioning.audit_lost_builds(failed, reason=BuildReason.REAPER, actor=system_actor())
     assert finished == [(build.id, JobStatus.FAILED)]
 
 
@@ -159,7 +162,7 @@ def test_a_failing_build_finished_handler_leaves_the_build_finished(
     hook(hooks.build_finished, broken)
     build = _create(member, template).latest_build
     with django_capture_on_commit_callbacks(execute=True):
-        _run(build, Outcome(ok=True))
+        _run(build, RunResult(ok=True))
     build.job.refresh_from_db()
     assert build.job.status == JobStatus.SUCCEEDED
     assert finished == [(build.id, JobStatus.SUCCEEDED)]  # the other handlers still ran
