@@ -6,3 +6,6 @@ from django.apps import AppConfig
 class TemplatesAppConfig(AppConfig):
     name = "templates_app"
     verbose_name = "Templates"
+
+    def ready(self) -> None:
+        from templates_app import audit_types  # noqa: F401  (declares its audit resource types)

@@ -14,30 +14,25 @@ import json
 import logging
 import re
 import time
-from importlib import import_module
-from types import SimpleNamespace
 from urllib.parse import parse_qs, quote, urlsplit
 
 import h11
-from channels.auth import get_user
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db.models import F
-from django.http.cookie import parse_cookie
 from django.http.request import HttpHeaders
 from django.utils.html import escape
-from rest_framework.exceptions import AuthenticationFailed
 
 from portal import config, hooks, revocation
-from portal.accounts.authentication import token_from_request, user_for_token
+from portal.accounts import requester
 from portal.api.errors import error_body
 from portal.audit import context as audit_context
-from portal.audit.choices import AuditAction, ResourceType
 from portal.audit.services import record
 from portal.client_ip import client_ip_from_scope
 from portal.errors import Conflict, Forbidden, NotFound, ServiceError
 from workspaces import agent_json, agents, app_hosts, connections, relay, revocable
 from workspaces.app_proxy_headers import forward_headers, response_headers
+from workspaces.audit_types import WorkspaceAction, WorkspaceResourceType
 from workspaces.choices import AppShareLevel, BuildTransition
 from workspaces.models import WorkspaceApp
 
@@ -166,27 +161,10 @@ def _headers(scope) -> HttpHeaders:
 
 
 async def user_from_scope(scope, app_host: str | None = None):
-    """The signed-in user from a Bearer token, else the session cookie on the main host or the
-    app host's own cookie on an app host; None when there is none or it is not valid."""
-    headers = _headers(scope)
-    raw = token_from_request(SimpleNamespace(headers=headers))
-    if raw is not None:
-        try:
-            user, _ = await database_sync_to_async(user_for_token)(raw)
-        except AuthenticationFailed:
-            return None
-        return user if user.is_active else None
-    if app_host is not None:
-        value = parse_cookie(headers.get("Cookie", "")).get(app_hosts.COOKIE_NAME)
-        if not value:
-            return None
-        return await database_sync_to_async(app_hosts.cookie_user)(value, app_host)
-    session_key = parse_cookie(headers.get("Cookie", "")).get(settings.SESSION_COOKIE_NAME)
-    if not session_key:
-        return None
-    session = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
-    user = await get_user({"session": session})
-    return user if user.is_authenticated and user.is_active else None
+    """The active user of a token, else of the session cookie on the main host or of the app
+    host's own cookie on an app host; None when there is none, it is not valid or suspended."""
+    cookie = app_hosts.cookie_rule(app_host) if app_host is not None else None
+    return (await requester.identify(scope, cookie=cookie, active_only=True)).user
 
 
 def _lookup(match) -> list[WorkspaceApp]:
@@ -248,8 +226,8 @@ def audit_open(user, app: WorkspaceApp, path: str) -> None:
     workspace = app.agent.resource.job.build.workspace
     record(
         actor=user,
-        action=AuditAction.OPEN,
-        resource_type=ResourceType.WORKSPACE_APP,
+        action=WorkspaceAction.OPEN,
+        resource_type=WorkspaceResourceType.WORKSPACE_APP,
         resource_id=app.pk,
         resource_target=f"{workspace.owner.username}/{workspace.name}/{app.slug}",
         additional_fields={"share": app.share, "path": path[:200], "agent": app.agent.name},

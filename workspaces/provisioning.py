@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 
 from django.db import transaction
 from django.utils import timezone
 
-from portal import config, crypto
+from portal import config, crypto, secret_hash
 from portal.accounts.services import system_actor
-from portal.audit.choices import AuditAction, ResourceType
+from portal.audit.choices import AuditAction
 from portal.audit.services import record
 from portal.errors import ServiceError
 from templates_app import services as template_services
 from templates_app.choices import ImportStatus
 from templates_app.models import TemplateVersion
 from workspaces import events, jobs, revocable
+from workspaces.audit_types import WorkspaceAction, WorkspaceResourceType
 from workspaces.choices import BuildReason, BuildTransition, JobStatus, JobType, LogLevel, LogSource
 from workspaces.models import (
     ProvisionerJob,
@@ -30,10 +30,6 @@ from workspaces.provisioner import outputs
 from workspaces.provisioner.session import Outcome
 
 log = logging.getLogger(__name__)
-
-
-def hash_agent_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def owner_groups(user) -> list[str]:
@@ -162,7 +158,7 @@ def _store_resources(job: ProvisionerJob, transition: str, resources) -> int:
             agent_row = WorkspaceAgent.objects.create(
                 resource=row,
                 name=agent.name,
-                token_hash=hash_agent_token(agent.token),
+                token_hash=secret_hash.digest(agent.token),
                 os=agent.os,
                 arch=agent.arch,
                 directory=agent.directory,
@@ -194,11 +190,11 @@ def _audit_build_end(build, *, status: str, reason: str, error: str, orphan: boo
     record(
         actor=system_actor(),
         action={
-            BuildTransition.START: AuditAction.START,
-            BuildTransition.STOP: AuditAction.STOP,
+            BuildTransition.START: WorkspaceAction.START,
+            BuildTransition.STOP: WorkspaceAction.STOP,
             BuildTransition.DELETE: AuditAction.DELETE,
         }[build.transition],
-        resource_type=ResourceType.WORKSPACE_BUILD,
+        resource_type=WorkspaceResourceType.WORKSPACE_BUILD,
         resource_id=build.id,
         resource_target=f"{build.workspace.name} #{build.build_number}",
         additional_fields={
@@ -206,11 +202,12 @@ def _audit_build_end(build, *, status: str, reason: str, error: str, orphan: boo
             "build_number": build.build_number,
             "transition": build.transition,
             "reason": reason,
-            "initiator": str(build.initiator_id),
             "status": status,
             "orphan": orphan,
             "error": error,
         },
+        build_initiator_id=build.initiator_id,
+        build_reason=build.reason,
         status_code=200 if status == JobStatus.SUCCEEDED else 500,
     )
 

@@ -8,6 +8,7 @@ from django.db import connection
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
+from portal import secret_hash
 from portal.accounts import services, tokens
 from portal.accounts.models import APIToken, User
 
@@ -73,7 +74,7 @@ def user_for_token(raw: str) -> tuple[object, APIToken]:
         raise exceptions.AuthenticationFailed("The token is malformed. Run `portal login` again.")
     key_id, secret = parts
     token = _load_token(key_id)
-    if token is None or not tokens.matches(secret, token.secret_hash):
+    if token is None or not secret_hash.matches(secret, token.secret_hash):
         raise exceptions.AuthenticationFailed("The token is not valid. Run `portal login` again.")
     if token.revoked_at is not None:
         raise exceptions.AuthenticationFailed("The token was revoked. Run `portal login` again.")
