@@ -9,7 +9,6 @@ No Django or ASGI request objects here: the proxies (app_proxy, app_proxy_ws) ca
 
 from __future__ import annotations
 
-import functools
 import re
 import secrets
 from urllib.parse import quote
@@ -19,7 +18,6 @@ from django.core import signing
 from django.core.cache import cache
 
 from portal import config
-from portal.accounts import requester
 
 TOKEN_PARAM = "portal_app_token"
 COOKIE_NAME = "portal_app_session"
@@ -182,11 +180,6 @@ def cookie_header(value: str) -> tuple[bytes, bytes]:
         + secure
     )
     return (b"set-cookie", cookie.encode("latin1"))
-
-
-def cookie_rule(host: str) -> requester.CookieRule:
-    """How portal.accounts.requester finds the user of this app host's cookie."""
-    return requester.CookieRule(COOKIE_NAME, functools.partial(cookie_user, host=host))
 
 
 def cookie_user(value: str, host: str):

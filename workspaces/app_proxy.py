@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import re
@@ -20,7 +21,6 @@ import h11
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db.models import F
-from django.http.request import HttpHeaders
 from django.utils.html import escape
 
 from portal import config, hooks, revocation
@@ -111,7 +111,7 @@ async def _error(
 
     It depends on the request's Accept header only, so two refusals that must look the same do.
     """
-    accept = _headers(scope).get("Accept", "")
+    accept = requester.scope_headers(scope).get("Accept", "")
     if "text/html" in accept:
         page = _PAGE.format(
             title=escape(_TITLES.get(status, "Cannot open this app")),
@@ -152,18 +152,13 @@ async def _refuse(scope, send, refusal: Refusal) -> None:
     )
 
 
-def _headers(scope) -> HttpHeaders:
-    meta = {
-        "HTTP_" + name.decode("latin1").upper().replace("-", "_"): value.decode("latin1")
-        for name, value in scope.get("headers", [])
-    }
-    return HttpHeaders(meta)
-
-
 async def user_from_scope(scope, app_host: str | None = None):
     """The active user of a token, else of the session cookie on the main host or of the app
     host's own cookie on an app host; None when there is none, it is not valid or suspended."""
-    cookie = app_hosts.cookie_rule(app_host) if app_host is not None else None
+    cookie = None
+    if app_host is not None:  # the app host's own cookie, never Portal's session cookie
+        user_of = functools.partial(app_hosts.cookie_user, host=app_host)
+        cookie = requester.CookieRule(app_hosts.COOKIE_NAME, user_of)
     return (await requester.identify(scope, cookie=cookie, active_only=True)).user
 
 
@@ -591,13 +586,13 @@ def set_audit_context(scope) -> None:
     audit_context.set_current(
         audit_context.RequestContext(
             ip=client_ip_from_scope(scope),
-            user_agent=_headers(scope).get("User-Agent", "")[:255],
+            user_agent=requester.scope_headers(scope).get("User-Agent", "")[:255],
         )
     )
 
 
 def _wants_html(scope) -> bool:
-    return "text/html" in _headers(scope).get("Accept", "")
+    return "text/html" in requester.scope_headers(scope).get("Accept", "")
 
 
 def _raw_path(scope) -> str:
