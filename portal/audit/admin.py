@@ -43,6 +43,7 @@ class AuditEntryAdmin(ReadOnlyAdmin):
         "resource_type",
         "actor_username",
         "status_code",
+        "build_reason",
         SinceFilter,
         UntilFilter,
     )
