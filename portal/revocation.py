@@ -95,10 +95,11 @@ def _scope_headers(scope) -> dict[str, str]:
 def credential_of(scope, *, session_cookie: bool = True) -> tuple[str, str]:
     """(credential, raw session key) a WebSocket was authenticated with, as portal.asgi reads it:
     a token first, else the session cookie (not on app hosts, whose cookie stands for the user)."""
-    from portal.accounts import requester, tokens
+    from portal.accounts import tokens
+    from portal.accounts.authentication import token_from_scope
 
     headers = _scope_headers(scope)
-    raw = requester.token_of(scope)  # as requester.identify() reads it
+    raw = token_from_scope(scope)  # as requester.identify() reads it
     if raw:
         parts = tokens.split(raw)
         return (f"token:{parts[0]}", "") if parts else ("", "")

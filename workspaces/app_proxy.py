@@ -1,7 +1,7 @@
 """Workspace app proxy, HTTP: /@<user>/<workspace>[.<agent>]/apps/<slug>/<path>, and app hosts.
 
 A raw ASGI app (no Django request cycle: bodies stream both ways). Each request opens one agent
-stream (workspaces.relay.dial_agent) to the app's port and speaks HTTP/1.1 over it with h11,
+stream (connectivity.relay.dial_agent) to the app's port and speaks HTTP/1.1 over it with h11,
 `Connection: close`. Apps are also served at the root of their own host when
 PORTAL_WILDCARD_ACCESS_URL is set (workspaces.app_hosts); WebSockets: workspaces.app_proxy_ws.
 """
@@ -25,15 +25,17 @@ from django.utils.html import escape
 
 from portal import config, hooks, revocation
 from portal.accounts import requester
+from portal.accounts.authentication import scope_headers
 from portal.api.errors import error_body
 from portal.audit import context as audit_context
 from portal.audit.services import record
 from portal.client_ip import client_ip_from_scope
 from portal.errors import Conflict, Forbidden, NotFound, ServiceError
-from workspaces import agent_json, agents, app_hosts, connections, relay, revocable
+from workspaces import app_hosts
 from workspaces.app_proxy_headers import forward_headers, response_headers
 from workspaces.audit_types import WorkspaceAction, WorkspaceResourceType
 from workspaces.choices import AppShareLevel, BuildTransition
+from workspaces.connectivity import agent_json, agents, connections, relay, revocable
 from workspaces.models import WorkspaceApp
 
 log = logging.getLogger(__name__)
@@ -111,7 +113,7 @@ async def _error(
 
     It depends on the request's Accept header only, so two refusals that must look the same do.
     """
-    accept = requester.scope_headers(scope).get("Accept", "")
+    accept = scope_headers(scope).get("Accept", "")
     if "text/html" in accept:
         page = _PAGE.format(
             title=escape(_TITLES.get(status, "Cannot open this app")),
@@ -586,13 +588,13 @@ def set_audit_context(scope) -> None:
     audit_context.set_current(
         audit_context.RequestContext(
             ip=client_ip_from_scope(scope),
-            user_agent=requester.scope_headers(scope).get("User-Agent", "")[:255],
+            user_agent=scope_headers(scope).get("User-Agent", "")[:255],
         )
     )
 
 
 def _wants_html(scope) -> bool:
-    return "text/html" in requester.scope_headers(scope).get("Accept", "")
+    return "text/html" in scope_headers(scope).get("Accept", "")
 
 
 def _raw_path(scope) -> str:

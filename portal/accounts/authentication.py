@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import functools
+from types import SimpleNamespace
 
 from django.db import connection
+from django.http.request import HttpHeaders
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
@@ -21,6 +23,20 @@ def token_from_request(request) -> str | None:
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
     return request.headers.get(TOKEN_HEADER) or None
+
+
+def scope_headers(scope) -> HttpHeaders:
+    """An ASGI scope's headers, read as a Django request's."""
+    meta = {
+        "HTTP_" + name.decode("latin1").upper().replace("-", "_"): value.decode("latin1")
+        for name, value in scope.get("headers", [])
+    }
+    return HttpHeaders(meta)
+
+
+def token_from_scope(scope) -> str | None:
+    """The token of an HTTP or WebSocket ASGI scope, read as token_from_request reads it."""
+    return token_from_request(SimpleNamespace(headers=scope_headers(scope)))
 
 
 _TOKEN_WANTED = (

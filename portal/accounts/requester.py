@@ -2,7 +2,7 @@
 
 One function, identify(), for every entry point that reads an ASGI scope itself (WebSockets
 routed by portal.asgi, the app proxy's HTTP and WebSockets); Django views get theirs from
-portal.accounts.authentication, which reads the token the same way (token_from_request).
+portal.accounts.authentication, which reads the token the same way (token_from_scope).
 """
 
 from __future__ import annotations
@@ -10,17 +10,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import import_module
-from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 from channels.auth import get_user
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.http.cookie import parse_cookie
-from django.http.request import HttpHeaders, validate_host
+from django.http.request import validate_host
 from rest_framework.exceptions import AuthenticationFailed
 
-from portal.accounts.authentication import token_from_request, user_for_token
+from portal.accounts.authentication import scope_headers, token_from_scope, user_for_token
 
 SUSPENDED = "Your account is suspended."
 
@@ -38,19 +37,6 @@ class CookieRule:
 
     name: str
     user_of: Callable[[str], object | None]
-
-
-def scope_headers(scope) -> HttpHeaders:
-    meta = {
-        "HTTP_" + name.decode("latin1").upper().replace("-", "_"): value.decode("latin1")
-        for name, value in scope.get("headers", [])
-    }
-    return HttpHeaders(meta)
-
-
-def token_of(scope) -> str | None:
-    """The raw API token a scope presents: `Authorization: Bearer`, else Portal-Session-Token."""
-    return token_from_request(SimpleNamespace(headers=scope_headers(scope)))
 
 
 def same_site(origin: str) -> bool:
@@ -86,7 +72,7 @@ async def identify(
       consumers can close with "suspended" (4403) rather than "sign in" (4401).
     - cookie: an app host signs browsers in with its own cookie, never Portal's session cookie.
     """
-    raw = token_of(scope)
+    raw = token_from_scope(scope)
     if raw is not None:
         try:
             user, _ = await database_sync_to_async(user_for_token)(raw)

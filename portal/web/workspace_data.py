@@ -6,9 +6,9 @@ from django.utils import timezone
 
 from portal.web import log_text
 from workspaces import app_hosts, services
-from workspaces.agents import agent_status
 from workspaces.api.views import current_resources
 from workspaces.choices import JOB_ACTIVE, BuildTransition, WorkspaceStatus
+from workspaces.connectivity.agents import agent_status
 from workspaces.models import WorkspaceAgentLog, WorkspaceBuild
 
 TIMELINE_BUILDS = 10

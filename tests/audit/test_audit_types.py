@@ -10,7 +10,8 @@ from portal.audit import services as audit
 from portal.audit import types
 from portal.audit.models import AuditEntry
 from tests.workspaces.helpers import buildable_template
-from workspaces import dispatch, services
+from workspaces import services
+from workspaces.builds import dispatch
 from workspaces.choices import BuildReason
 
 pytestmark = pytest.mark.django_db
