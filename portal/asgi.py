@@ -22,21 +22,14 @@ http = WSGIMiddleware(get_wsgi_application(), workers=config.load().http_threads
 
 # Django is set up from here on.
 import contextlib  # noqa: E402
-from importlib import import_module  # noqa: E402
-from types import SimpleNamespace  # noqa: E402
-from urllib.parse import parse_qsl, urlsplit  # noqa: E402
+from urllib.parse import parse_qsl  # noqa: E402
 
-from channels.auth import get_user  # noqa: E402
-from channels.db import database_sync_to_async  # noqa: E402
 from channels.routing import URLRouter  # noqa: E402
-from django.conf import settings  # noqa: E402
 from django.http.cookie import parse_cookie  # noqa: E402
-from django.http.request import HttpHeaders, validate_host  # noqa: E402
 from django.urls import re_path  # noqa: E402
 from django.utils.module_loading import autodiscover_modules  # noqa: E402
-from rest_framework.exceptions import AuthenticationFailed  # noqa: E402
 
-from portal.accounts.authentication import token_from_request, user_for_token  # noqa: E402
+from portal.accounts import requester  # noqa: E402
 from portal.api.errors import bad_request_content  # noqa: E402
 from portal.errors import NUL_DETAIL, NUL_MESSAGE  # noqa: E402
 from portal.registry import registry  # noqa: E402
@@ -46,39 +39,6 @@ from portal.registry import registry  # noqa: E402
 autodiscover_modules("asgi_routes")
 
 
-def _same_site(origin: str) -> bool:
-    if origin in settings.CSRF_TRUSTED_ORIGINS:
-        return True
-    host = urlsplit(origin).netloc
-    return bool(host) and validate_host(host.rsplit("@", 1)[-1], settings.ALLOWED_HOSTS)
-
-
-async def _websocket_user(scope) -> tuple[object | None, str]:
-    """(user, "") from a Bearer token or the session cookie; (None, why) when they are refused."""
-    meta = {
-        "HTTP_" + name.decode("latin1").upper().replace("-", "_"): value.decode("latin1")
-        for name, value in scope.get("headers", [])
-    }
-    headers = HttpHeaders(meta)
-    raw = token_from_request(SimpleNamespace(headers=headers))
-    if raw is not None:
-        try:
-            user, _ = await database_sync_to_async(user_for_token)(raw)
-        except AuthenticationFailed as e:
-            return None, str(e.detail)
-        return user, ""
-    session_key = parse_cookie(headers.get("Cookie", "")).get(settings.SESSION_COOKIE_NAME)
-    if not session_key:
-        return None, ""
-    # Browsers send cookies with any page's WebSocket: only our own pages may use them.
-    origin = headers.get("Origin")
-    if origin and not _same_site(origin):
-        return None, f"Cross-site WebSocket from {origin[:60]} refused."
-    session = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
-    user = await get_user({"session": session})
-    return (user, "") if user.is_authenticated else (None, "")
-
-
 class WebSocketAuth:
     """Puts `user` (or None) and `auth_error` in the scope; consumers decide what to refuse."""
 
@@ -86,8 +46,10 @@ class WebSocketAuth:
         self.inner = inner
 
     async def __call__(self, scope, receive, send):
-        user, error = await _websocket_user(scope)
-        return await self.inner({**scope, "user": user, "auth_error": error}, receive, send)
+        # Cross-site cookies refused; a suspended user stays known, for the consumer to refuse.
+        asking = await requester.identify(scope, check_origin=True)
+        scope = {**scope, "user": asking.user, "auth_error": asking.error}
+        return await self.inner(scope, receive, send)
 
 
 async def not_found(scope, receive, send) -> None:

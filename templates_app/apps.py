@@ -10,4 +10,6 @@ class TemplatesAppConfig(AppConfig):
     verbose_name = "Templates"
 
     def ready(self) -> None:
+        from templates_app import audit_types  # noqa: F401  (declares its audit resource types)
+
         registry.register_api_routes("templates_app.api.urls")

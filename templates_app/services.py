@@ -14,10 +14,11 @@ from django.db import IntegrityError, transaction
 from portal import hooks
 from portal.accounts.permissions import PERMISSIONS, has_permission
 from portal.audit import services as audit
-from portal.audit.choices import AuditAction, ResourceType
+from portal.audit.choices import AuditAction
 from portal.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from portal.state import InvalidTransition
 from portal_shared import archive
+from templates_app.audit_types import TemplateResourceType
 from templates_app.choices import IMPORT_FINISHED, ImportStatus
 from templates_app.models import (
     File,
@@ -42,8 +43,6 @@ UPLOAD_TYPES = frozenset(
     }
 )
 GZIP = "application/gzip"
-# ResourceType has no entry for uploads yet; the column is free text, so audit them as "file".
-FILE_RESOURCE = getattr(ResourceType, "FILE", "file")
 
 VERSION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 README_NAMES = ("README.md", "readme.md", "Readme.md")
@@ -117,7 +116,7 @@ def upload_file(data: bytes, *, actor, mimetype: str = "") -> File:
             audit.record(
                 actor=actor,
                 action=AuditAction.CREATE,
-                resource_type=FILE_RESOURCE,
+                resource_type=TemplateResourceType.FILE,
                 resource_id=file.hash,
                 resource_target=file.hash[:12],
                 additional_fields={
@@ -235,7 +234,7 @@ def create_version(
             audit.record(
                 actor=actor,
                 action=AuditAction.CREATE,
-                resource_type=ResourceType.TEMPLATE_VERSION,
+                resource_type=TemplateResourceType.TEMPLATE_VERSION,
                 resource_id=version.pk,
                 resource_target=str(version),
                 diff=audit.diff({}, _version_snapshot(version)),
@@ -362,7 +361,7 @@ def create_template(
             audit.record(
                 actor=actor,
                 action=AuditAction.CREATE,
-                resource_type=ResourceType.TEMPLATE,
+                resource_type=TemplateResourceType.TEMPLATE,
                 resource_id=template.pk,
                 resource_target=template.name,
                 diff=audit.diff({}, _template_snapshot(template)),
@@ -419,7 +418,7 @@ def update_template(
         audit.record(
             actor=actor,
             action=AuditAction.WRITE,
-            resource_type=ResourceType.TEMPLATE,
+            resource_type=TemplateResourceType.TEMPLATE,
             resource_id=template.pk,
             resource_target=template.name,
             diff=audit.diff(before, _template_snapshot(template)),
@@ -483,7 +482,7 @@ def record_import_result(
             audit.record(
                 actor=actor,
                 action=AuditAction.WRITE,
-                resource_type=ResourceType.TEMPLATE_VERSION,
+                resource_type=TemplateResourceType.TEMPLATE_VERSION,
                 resource_id=version.pk,
                 resource_target=str(version),
                 diff=audit.diff(before, _version_snapshot(version)),

@@ -15,6 +15,7 @@ class WorkspacesConfig(AppConfig):
         import portal.celery  # noqa: F401  (tasks enqueued from web processes use its broker)
         from portal import hooks
         from portal.celery import IN_SCHEDULER
+        from workspaces import audit_types  # noqa: F401  (declares its audit resource types)
         from workspaces.builds import provisioning
         from workspaces.connectivity import revocable
 

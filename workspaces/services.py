@@ -9,19 +9,20 @@ from django.db.models import Max
 from portal import hooks
 from portal.accounts.permissions import has_permission
 from portal.audit import services as audit
-from portal.audit.choices import AuditAction, ResourceType
+from portal.audit.choices import AuditAction
 from portal.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from templates_app import parameters as params
 from templates_app import queries as template_queries
 from templates_app.models import ImportStatus, Template, TemplateVersion
 from workspaces import events
+from workspaces.audit_types import WorkspaceAction, WorkspaceResourceType
 from workspaces.builds import dispatch, jobs, logs
 from workspaces.choices import JOB_ACTIVE, BuildReason, BuildTransition, JobStatus, JobType
 from workspaces.models import ProvisionerJob, Workspace, WorkspaceBuild, workspace_name_validator
 
 _AUDIT_ACTIONS = {
-    BuildTransition.START: AuditAction.START,
-    BuildTransition.STOP: AuditAction.STOP,
+    BuildTransition.START: WorkspaceAction.START,
+    BuildTransition.STOP: WorkspaceAction.STOP,
     BuildTransition.DELETE: AuditAction.DELETE,
 }
 
@@ -119,7 +120,7 @@ def _new_build(
     audit.record(
         actor=actor,
         action=_AUDIT_ACTIONS[transition],
-        resource_type=ResourceType.WORKSPACE_BUILD,
+        resource_type=WorkspaceResourceType.WORKSPACE_BUILD,
         resource_id=build.id,
         resource_target=f"{workspace.name} #{build.build_number}",
         diff=audit.diff(
@@ -140,6 +141,8 @@ def _new_build(
             **({"then_start": True} if build.then_start else {}),
         },
         status_code=201,
+        build_initiator_id=build.initiator_id,
+        build_reason=build.reason,
     )
     _enqueue_on_commit(build.job)
     events.job_changed(build.job_id, JobStatus.PENDING)
@@ -179,7 +182,7 @@ def create_workspace(
             audit.record(
                 actor=actor,
                 action=AuditAction.CREATE,
-                resource_type=ResourceType.WORKSPACE,
+                resource_type=WorkspaceResourceType.WORKSPACE,
                 resource_id=workspace.id,
                 resource_target=workspace.name,
                 additional_fields={
@@ -349,7 +352,7 @@ def cancel_build(build: WorkspaceBuild, *, actor) -> WorkspaceBuild:
         audit.record(
             actor=actor,
             action=AuditAction.WRITE,
-            resource_type=ResourceType.WORKSPACE_BUILD,
+            resource_type=WorkspaceResourceType.WORKSPACE_BUILD,
             resource_id=build.id,
             resource_target=f"{workspace.name} #{build.build_number}",
             diff=audit.diff({"job_status": before}, {"job_status": build.job.status}),
@@ -360,6 +363,8 @@ def cancel_build(build: WorkspaceBuild, *, actor) -> WorkspaceBuild:
                 "reason": build.reason,
                 "cancel": True,
             },
+            build_initiator_id=build.initiator_id,
+            build_reason=build.reason,
         )
         if build.job.status == JobStatus.CANCELED:
             # No provisioner will ever run it, so nobody else would tell log followers it ended.

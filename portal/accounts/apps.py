@@ -9,4 +9,4 @@ class AccountsConfig(AppConfig):
     verbose_name = "Users and tokens"
 
     def ready(self):
-        from portal.accounts import schema, signals, throttling  # noqa: F401
+        from portal.accounts import audit_types, schema, signals, throttling  # noqa: F401

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import functools
+from types import SimpleNamespace
 
 from django.db import connection
+from django.http.request import HttpHeaders
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
+from portal import secret_hash
 from portal.accounts import services, tokens
 from portal.accounts.models import APIToken, User
 
@@ -20,6 +23,20 @@ def token_from_request(request) -> str | None:
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
     return request.headers.get(TOKEN_HEADER) or None
+
+
+def scope_headers(scope) -> HttpHeaders:
+    """An ASGI scope's headers, read as a Django request's."""
+    meta = {
+        "HTTP_" + name.decode("latin1").upper().replace("-", "_"): value.decode("latin1")
+        for name, value in scope.get("headers", [])
+    }
+    return HttpHeaders(meta)
+
+
+def token_from_scope(scope) -> str | None:
+    """The token of an HTTP or WebSocket ASGI scope, read as token_from_request reads it."""
+    return token_from_request(SimpleNamespace(headers=scope_headers(scope)))
 
 
 _TOKEN_WANTED = (
@@ -73,7 +90,7 @@ def user_for_token(raw: str) -> tuple[object, APIToken]:
         raise exceptions.AuthenticationFailed("The token is malformed. Run `portal login` again.")
     key_id, secret = parts
     token = _load_token(key_id)
-    if token is None or not tokens.matches(secret, token.secret_hash):
+    if token is None or not secret_hash.matches(secret, token.secret_hash):
         raise exceptions.AuthenticationFailed("The token is not valid. Run `portal login` again.")
     if token.revoked_at is not None:
         raise exceptions.AuthenticationFailed("The token was revoked. Run `portal login` again.")

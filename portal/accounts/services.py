@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from portal import secret_hash
 from portal.accounts import throttling, tokens
 from portal.accounts.choices import SYSTEM_USERNAME, LoginType, Role, TokenKind, UserStatus
 from portal.accounts.models import APIToken, User, username_validator
@@ -261,7 +262,7 @@ def _issue_token(user: User, *, kind: str, name: str, lifetime: timedelta) -> tu
     key_id, secret, full = tokens.generate()
     token = APIToken.objects.create(
         key_id=key_id,
-        secret_hash=tokens.hash_secret(secret),
+        secret_hash=secret_hash.digest(secret),
         user=user,
         kind=kind,
         name=name,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.auth import get_user_model
 from django.urls import reverse
 from django.utils.html import format_html
 
@@ -42,6 +43,7 @@ class AuditEntryAdmin(ReadOnlyAdmin):
         "resource_type",
         "actor_username",
         "status_code",
+        "build_reason",
         SinceFilter,
         UntilFilter,
     )
@@ -57,6 +59,8 @@ class AuditEntryAdmin(ReadOnlyAdmin):
         "resource_id",
         "resource_target",
         "status_code",
+        "build_initiator_link",
+        "build_reason",
         "diff_display",
         "additional_fields_display",
         "ip",
@@ -71,6 +75,16 @@ class AuditEntryAdmin(ReadOnlyAdmin):
         if obj.actor_id is None:
             return name
         url = reverse("admin:accounts_user_change", args=[obj.actor_id])
+        return format_html('<a href="{}">{}</a>', url, name)
+
+    @admin.display(description="build initiator")
+    def build_initiator_link(self, obj: AuditEntry) -> str:
+        if obj.build_initiator_id is None:
+            return "-"
+        # Entries outlive users (no constraint): a deleted initiator shows as its id.
+        user = get_user_model().objects.filter(pk=obj.build_initiator_id).first()
+        name = user.username if user else str(obj.build_initiator_id)
+        url = reverse("admin:accounts_user_change", args=[obj.build_initiator_id])
         return format_html('<a href="{}">{}</a>', url, name)
 
     @admin.display(description="changes")

@@ -1,14 +1,14 @@
-"""Audit actions and resource types."""
+"""Core's audit actions and resource types; apps declare theirs in the registry (audit.types)."""
 
 from django.db import models
 
 
 class AuditAction(models.TextChoices):
+    """What any resource may undergo (CRUD, sign-in) and what revocation does (close)."""
+
     CREATE = "create"
     WRITE = "write"
     DELETE = "delete"
-    START = "start"
-    STOP = "stop"
     LOGIN = "login"
     LOGIN_FAILED = "login_failed"
     LOCKOUT = "lockout"  # sign-in refused after too many failures (accounts/throttling.py)
@@ -18,22 +18,11 @@ class AuditAction(models.TextChoices):
     SUSPEND = "suspend"
     ACTIVATE = "activate"
     REVOKE = "revoke"
-    CONNECT = "connect"
-    DISCONNECT = "disconnect"
-    OPEN = "open"
-    CLOSE = "close"
+    CLOSE = "close"  # portal.revocation closed an open connection
 
 
 class ResourceType(models.TextChoices):
+    """Core's resources; their payload shapes are in portal.accounts.audit_types."""
+
     USER = "user"
     API_TOKEN = "api_token"
-    TEMPLATE = "template"
-    TEMPLATE_VERSION = "template_version"
-    FILE = "file"
-    WORKSPACE = "workspace"
-    WORKSPACE_BUILD = "workspace_build"
-    WORKSPACE_AGENT = "workspace_agent"
-    WORKSPACE_APP = "workspace_app"
-    GROUP = "group"
-    LICENSE = "license"
-    PROVISIONER_KEY = "provisioner_key"

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from portal.audit.choices import AuditAction, ResourceType
+from portal.audit import types
 
 
 class AuditEntry(models.Model):
@@ -20,14 +20,24 @@ class AuditEntry(models.Model):
     actor_username = models.CharField(max_length=64, blank=True)
     ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=512, blank=True)
-    action = models.CharField(max_length=32, choices=AuditAction)
-    resource_type = models.CharField(max_length=32, choices=ResourceType)
+    action = models.CharField(max_length=32, choices=types.action_choices)
+    resource_type = models.CharField(max_length=32, choices=types.resource_type_choices)
     resource_id = models.CharField(max_length=64, blank=True)
     resource_target = models.CharField(max_length=255, blank=True)
     diff = models.JSONField(default=dict, blank=True)
     additional_fields = models.JSONField(default=dict, blank=True)
     request_id = models.CharField(max_length=64, blank=True)
     status_code = models.PositiveSmallIntegerField(default=200)
+    # A build's entries: who asked for the build and why (columns, to filter and join on).
+    build_initiator = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_constraint=False,
+    )
+    build_reason = models.CharField(max_length=32, null=True, blank=True, db_index=True)
 
     class Meta:
         ordering = ["-time", "-id"]

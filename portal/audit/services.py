@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from portal.audit import context
+from portal.audit import context, types
 from portal.audit.models import AuditEntry
 
 SECRET = "*****"
@@ -38,7 +38,15 @@ def record(
     diff: dict | None = None,
     additional_fields: dict | None = None,
     status_code: int = 200,
+    build_initiator_id=None,
+    build_reason: str | None = None,
 ) -> AuditEntry:
+    """One entry; `additional_fields` must have the shape declared for (resource_type, action).
+
+    build_initiator_id and build_reason: who asked for a build and why, on a build's entries.
+    """
+    additional_fields = additional_fields or {}
+    types.check(resource_type, action, additional_fields)  # AuditTypeError: fix the caller
     ctx = context.current()
     return AuditEntry.objects.create(
         actor=actor if actor is not None and actor.pk else None,
@@ -51,6 +59,8 @@ def record(
         resource_id=str(resource_id or ""),
         resource_target=resource_target[:255],
         diff=diff or {},
-        additional_fields=additional_fields or {},
+        additional_fields=additional_fields,
         status_code=status_code,
+        build_initiator_id=build_initiator_id,
+        build_reason=build_reason,
     )

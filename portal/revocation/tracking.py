@@ -12,11 +12,10 @@ from django.conf import settings
 from django.http.cookie import parse_cookie
 
 from portal.accounts import tokens
-from portal.accounts.authentication import TOKEN_HEADER
+from portal.accounts.authentication import token_from_scope
 from portal.revocation.connection import Connection, session_credential
 from portal.revocation.decide import find_revoked
 from portal.revocation.registry import registry
-from portal.ws_scope import bearer_token
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +28,7 @@ def credential_of(scope, *, session_cookie: bool = True) -> tuple[str, str]:
     """(credential, raw session key) a WebSocket was authenticated with, as portal.asgi reads it:
     a token first, else the session cookie (not on app hosts, whose cookie stands for the user)."""
     headers = _scope_headers(scope)
-    raw = bearer_token(scope) or headers.get(TOKEN_HEADER.lower())
+    raw = token_from_scope(scope)  # as requester.identify() reads it
     if raw:
         parts = tokens.split(raw)
         return (f"token:{parts[0]}", "") if parts else ("", "")

@@ -6,6 +6,7 @@ import pytest
 from django.utils import timezone
 
 from portal.accounts import services
+from portal.audit import services as audit
 from portal.audit.models import AuditEntry
 
 pytestmark = pytest.mark.django_db
@@ -77,3 +78,26 @@ def test_entries_cannot_be_edited_or_deleted(console, owner, history):
     assert client.post(f"{AUDIT}{entry.pk}/delete/", {"post": "yes"}).status_code == 403
     assert client.get(f"{AUDIT}add/").status_code == 403
     assert AuditEntry.objects.get(pk=entry.pk).action == "suspend"
+
+
+def test_a_build_entry_shows_its_initiator_and_reason(console, owner, member):
+    entry = audit.record(
+        actor=owner,
+        action="write",
+        resource_type="workspace_build",
+        resource_target="dev #1",
+        additional_fields={
+            "workspace_id": "w",
+            "build_number": 1,
+            "transition": "start",
+            "reason": "autostop",
+            "cancel": True,
+        },
+        build_initiator_id=member.pk,
+        build_reason="autostop",
+    )
+    client = console(owner)
+    assert _targets(client.get(AUDIT, {"build_reason": "autostop"})) == [("write", "dev #1")]
+    html = client.get(f"{AUDIT}{entry.pk}/change/").content.decode()
+    assert f'/admin/accounts/user/{member.pk}/change/">alice</a>' in html
+    assert "autostop" in html

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 
 from django.db import transaction
 from django.utils import timezone
 
-from portal import config, crypto
-from portal.audit.choices import AuditAction, ResourceType
+from portal import config, crypto, secret_hash
+from portal.audit.choices import AuditAction
 from portal.audit.services import record
 from portal.errors import ServiceError
 from templates_app import services as template_services
 from templates_app.choices import ImportStatus
 from templates_app.models import TemplateVersion
 from workspaces import events, services
+from workspaces.audit_types import WorkspaceAction, WorkspaceResourceType
 from workspaces.builds import dispatch, jobs, logs
 from workspaces.choices import BuildReason, BuildTransition, JobStatus, JobType, LogLevel, LogSource
 from workspaces.connectivity import revocable
@@ -31,10 +31,6 @@ from workspaces.provisioner import outputs
 from workspaces.provisioner.protocol import JobResult, RunResult
 
 log = logging.getLogger(__name__)
-
-
-def hash_agent_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def owner_groups(user) -> list[str]:
@@ -163,7 +159,7 @@ def _store_resources(job: ProvisionerJob, transition: str, resources) -> int:
             agent_row = WorkspaceAgent.objects.create(
                 resource=row,
                 name=agent.name,
-                token_hash=hash_agent_token(agent.token),
+                token_hash=secret_hash.digest(agent.token),
                 os=agent.os,
                 arch=agent.arch,
                 directory=agent.directory,
@@ -197,11 +193,11 @@ def _audit_build_end(
     record(
         actor=actor,
         action={
-            BuildTransition.START: AuditAction.START,
-            BuildTransition.STOP: AuditAction.STOP,
+            BuildTransition.START: WorkspaceAction.START,
+            BuildTransition.STOP: WorkspaceAction.STOP,
             BuildTransition.DELETE: AuditAction.DELETE,
         }[build.transition],
-        resource_type=ResourceType.WORKSPACE_BUILD,
+        resource_type=WorkspaceResourceType.WORKSPACE_BUILD,
         resource_id=build.id,
         resource_target=f"{build.workspace.name} #{build.build_number}",
         additional_fields={
@@ -209,11 +205,12 @@ def _audit_build_end(
             "build_number": build.build_number,
             "transition": build.transition,
             "reason": reason,
-            "initiator": str(build.initiator_id),
             "status": status,
             "orphan": orphan,
             "error": error,
         },
+        build_initiator_id=build.initiator_id,
+        build_reason=build.reason,
         status_code=200 if status == JobStatus.SUCCEEDED else 500,
     )
 

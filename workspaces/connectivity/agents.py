@@ -6,7 +6,6 @@ have no `actor` and no audit entry (a heartbeat every few seconds per agent woul
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime, timedelta
 
 from asgiref.sync import async_to_sync
@@ -18,7 +17,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from portal import config
+from portal import config, secret_hash
 from portal.errors import NotFound, ValidationFailed
 from workspaces import events
 from workspaces.choices import AgentLifecycle, AppHealth, BuildTransition, LogLevel
@@ -53,10 +52,6 @@ def inactive_seconds() -> int:
     return config.load().agent_inactive_seconds
 
 
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def logs_group_name(agent_id) -> str:
     """The Channels group an agent's log batches are published to."""
     hex_id = agent_id.hex if hasattr(agent_id, "hex") else str(agent_id).replace("-", "")
@@ -88,7 +83,7 @@ def authenticate_agent(token: str | None) -> WorkspaceAgent | None:
         return None
     return (
         _live_agents()
-        .filter(token_hash=hash_token(token))
+        .filter(token_hash=secret_hash.digest(token))
         .select_related("resource__job__build__workspace__owner")
         .order_by("-resource__job__build__build_number", "-created_at")
         .first()
@@ -101,7 +96,7 @@ def agent_id_for_token(token: str | None):
         return None
     return (
         _live_agents()
-        .filter(token_hash=hash_token(token))
+        .filter(token_hash=secret_hash.digest(token))
         .order_by("-resource__job__build__build_number", "-created_at")
         .values_list("pk", flat=True)
         .first()

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from portal import config, hooks
 from portal.accounts.choices import Role
 from portal.accounts.permissions import has_permission
-from portal.audit.choices import AuditAction, ResourceType
 from portal.audit.services import record
 from portal.errors import Conflict, Forbidden, NotFound
+from workspaces.audit_types import WorkspaceAction, WorkspaceResourceType
 from workspaces.choices import AppShareLevel
 from workspaces.connectivity import agents
 from workspaces.models import WorkspaceAgent
@@ -130,8 +130,8 @@ class Session:
     def audit_connect(self) -> None:
         record(
             actor=self.user,
-            action=AuditAction.CONNECT,
-            resource_type=ResourceType.WORKSPACE_AGENT,
+            action=WorkspaceAction.CONNECT,
+            resource_type=WorkspaceResourceType.WORKSPACE_AGENT,
             resource_id=self.agent.pk,
             resource_target=self._target(),
             additional_fields=self._fields(),
@@ -141,8 +141,8 @@ class Session:
         """bytes_in: received from the user's side; bytes_out: sent to the user's side."""
         record(
             actor=self.user,
-            action=AuditAction.DISCONNECT,
-            resource_type=ResourceType.WORKSPACE_AGENT,
+            action=WorkspaceAction.DISCONNECT,
+            resource_type=WorkspaceResourceType.WORKSPACE_AGENT,
             resource_id=self.agent.pk,
             resource_target=self._target(),
             additional_fields={

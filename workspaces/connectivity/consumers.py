@@ -19,10 +19,11 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.urls import path
 
-from portal.audit.choices import ResourceType
 from portal.errors import NotFound, ServiceError
 from portal.revocation import tracking
 from portal.ws_scope import close_reason
+from templates_app.audit_types import TemplateResourceType
+from workspaces.audit_types import WorkspaceResourceType
 from workspaces.builds import logs
 from workspaces.builds.logs import row_dict
 from workspaces.choices import JOB_ACTIVE, AgentLifecycle
@@ -48,7 +49,7 @@ class LogFollowConsumer(AsyncWebsocketConsumer):
     log_model = ProvisionerJobLog
     owner_field = "job_id"  # the log rows' key to what is followed
     connection_kind = "build-logs"  # for the audit entry of a revoked follower
-    resource_type = ResourceType.WORKSPACE_BUILD
+    resource_type = WorkspaceResourceType.WORKSPACE_BUILD
 
     def find_job_id(self, user, **url_kwargs):
         """What to follow, if `user` may read it; raises ServiceError otherwise."""
@@ -264,7 +265,7 @@ class AgentLogsConsumer(LogFollowConsumer):
     log_model = WorkspaceAgentLog
     owner_field = "agent_id"
     connection_kind = "agent-logs"
-    resource_type = ResourceType.WORKSPACE_AGENT
+    resource_type = WorkspaceResourceType.WORKSPACE_AGENT
     recheck_seconds = 5.0  # a lost lifecycle message delays the end by at most this
 
     def find_job_id(self, user, agent):
@@ -306,7 +307,7 @@ class BuildLogsConsumer(JobLogsConsumer):
 
 class TemplateVersionLogsConsumer(JobLogsConsumer):
     connection_kind = "template-version-logs"
-    resource_type = ResourceType.TEMPLATE_VERSION
+    resource_type = TemplateResourceType.TEMPLATE_VERSION
 
     def find_job_id(self, user, version):
         from templates_app.api.views import resolve_version

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from portal.audit.choices import ResourceType
 from portal.errors import Conflict, ServiceError
 from portal.revocation import tracking
 from portal.revocation.announce import announce_resource
 from portal.revocation.connection import GONE, Connection, Verdict
 from portal.revocation.queries import absent
 from portal.revocation.resources import register_resource
+from workspaces.audit_types import WorkspaceResourceType
 from workspaces.connectivity import connections
 from workspaces.models import Workspace, WorkspaceAgent
 from workspaces.proxy.access import authorize
@@ -66,7 +66,7 @@ def stream(scope, session) -> Connection:
         kind=session.kind,
         resources=((WORKSPACE, str(workspace.pk)),),
         recheck=_may_still_connect(agent.pk, session.kind),
-        resource_type=ResourceType.WORKSPACE_AGENT,
+        resource_type=WorkspaceResourceType.WORKSPACE_AGENT,
         resource_id=str(agent.pk),
         resource_target=f"{workspace.owner.username}/{workspace.name}.{agent.name}",
         fields={"workspace_id": str(workspace.pk), "port": session.port},
@@ -107,7 +107,7 @@ def _app_connection(scope, user, app, host_match: dict | None, *, kind: str, **f
         session_cookie=host_match is None,  # an app host's own cookie stands for the user
         resources=((WORKSPACE, str(workspace.pk)),),
         recheck=_may_still_open_app(match) if user is not None else None,
-        resource_type=ResourceType.WORKSPACE_APP,
+        resource_type=WorkspaceResourceType.WORKSPACE_APP,
         resource_id=str(app.pk),
         resource_target=f"{workspace.owner.username}/{workspace.name}/{app.slug}",
         fields={"workspace_id": str(workspace.pk), "agent": app.agent.name, **fields},

@@ -2,28 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 import time
-from importlib import import_module
-from types import SimpleNamespace
-
-from channels.auth import get_user
-from channels.db import database_sync_to_async
-from django.conf import settings
-from django.http.cookie import parse_cookie
-from rest_framework.exceptions import AuthenticationFailed
 
 from portal import hooks
-from portal.accounts.authentication import token_from_request, user_for_token
+from portal.accounts import requester
+from portal.accounts.authentication import scope_headers
 from portal.audit import context as audit_context
-from portal.audit.choices import AuditAction, ResourceType
 from portal.audit.services import record
 from portal.client_ip import client_ip_from_scope
 from portal.errors import Conflict, Forbidden, NotFound, ServiceError
+from workspaces.audit_types import WorkspaceAction, WorkspaceResourceType
 from workspaces.choices import AppShareLevel
 from workspaces.connectivity import agents, connections
 from workspaces.models import WorkspaceApp
 from workspaces.proxy import hosts
-from workspaces.proxy.answers import Refusal, request_headers
+from workspaces.proxy.answers import Refusal
 from workspaces.proxy.resolve import by_host, lookup, names
 
 # Every refusal to whom may not open an app, whether it exists or not (and whichever part of
@@ -35,34 +29,20 @@ _audited: dict[tuple, float] = {}
 
 
 async def user_from_scope(scope, app_host: str | None = None):
-    """The signed-in user from a Bearer token, else the session cookie on the main host or the
-    app host's own cookie on an app host; None when there is none or it is not valid."""
-    headers = request_headers(scope)
-    raw = token_from_request(SimpleNamespace(headers=headers))
-    if raw is not None:
-        try:
-            user, _ = await database_sync_to_async(user_for_token)(raw)
-        except AuthenticationFailed:
-            return None
-        return user if user.is_active else None
-    if app_host is not None:
-        value = parse_cookie(headers.get("Cookie", "")).get(hosts.COOKIE_NAME)
-        if not value:
-            return None
-        return await database_sync_to_async(hosts.cookie_user)(value, app_host)
-    session_key = parse_cookie(headers.get("Cookie", "")).get(settings.SESSION_COOKIE_NAME)
-    if not session_key:
-        return None
-    session = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
-    user = await get_user({"session": session})
-    return user if user.is_authenticated and user.is_active else None
+    """The active user of a token, else of the session cookie on the main host or of the app
+    host's own cookie on an app host; None when there is none, it is not valid or suspended."""
+    cookie = None
+    if app_host is not None:  # the app host's own cookie, never Portal's session cookie
+        user_of = functools.partial(hosts.cookie_user, host=app_host)
+        cookie = requester.CookieRule(hosts.COOKIE_NAME, user_of)
+    return (await requester.identify(scope, cookie=cookie, active_only=True)).user
 
 
 def set_audit_context(scope) -> None:
     audit_context.set_current(
         audit_context.RequestContext(
             ip=client_ip_from_scope(scope),
-            user_agent=request_headers(scope).get("User-Agent", "")[:255],
+            user_agent=scope_headers(scope).get("User-Agent", "")[:255],
         )
     )
 
@@ -126,8 +106,8 @@ def audit_open(user, app: WorkspaceApp, path: str) -> None:
     workspace = app.agent.resource.job.build.workspace
     record(
         actor=user,
-        action=AuditAction.OPEN,
-        resource_type=ResourceType.WORKSPACE_APP,
+        action=WorkspaceAction.OPEN,
+        resource_type=WorkspaceResourceType.WORKSPACE_APP,
         resource_id=app.pk,
         resource_target=f"{workspace.owner.username}/{workspace.name}/{app.slug}",
         additional_fields={"share": app.share, "path": path[:200], "agent": app.agent.name},

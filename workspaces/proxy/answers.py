@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from urllib.parse import quote
 
-from django.http.request import HttpHeaders
 from django.utils.html import escape
 
 from portal import config
+from portal.accounts.authentication import scope_headers
 from portal.api.errors import error_body
 
 
@@ -21,16 +21,8 @@ class Refusal(Exception):
         self.detail = detail
 
 
-def request_headers(scope) -> HttpHeaders:
-    meta = {
-        "HTTP_" + name.decode("latin1").upper().replace("-", "_"): value.decode("latin1")
-        for name, value in scope.get("headers", [])
-    }
-    return HttpHeaders(meta)
-
-
 def wants_html(scope) -> bool:
-    return "text/html" in request_headers(scope).get("Accept", "")
+    return "text/html" in scope_headers(scope).get("Accept", "")
 
 
 async def plain(send, status: int, text: str, headers: list | None = None) -> None:
@@ -84,7 +76,7 @@ async def error(
 
     It depends on the request's Accept header only, so two refusals that must look the same do.
     """
-    accept = request_headers(scope).get("Accept", "")
+    accept = scope_headers(scope).get("Accept", "")
     if "text/html" in accept:
         page = _PAGE.format(
             title=escape(_TITLES.get(status, "Cannot open this app")),

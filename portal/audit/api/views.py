@@ -30,6 +30,8 @@ class AuditEntrySerializer(serializers.Serializer):
     additional_fields = serializers.DictField()
     request_id = serializers.CharField()
     status_code = serializers.IntegerField()
+    build_initiator_id = serializers.UUIDField(allow_null=True)  # a build's entries only
+    build_reason = serializers.CharField(allow_null=True)
 
     def to_representation(self, e):
         return {f: getattr(e, f) for f in self.fields}
@@ -71,6 +73,7 @@ class AuditView(ListView):
             ("resource_target", "resource_target__iexact"),
             ("username", "actor_username__iexact"),
             ("request_id", "request_id"),
+            ("build_reason", "build_reason"),
         ):
             if value := params.get(param):
                 qs = qs.filter(**{field: value})
@@ -90,6 +93,7 @@ class AuditView(ListView):
                 "resource_target",
                 "username",
                 "request_id",
+                "build_reason",
                 "since",
                 "until",
             )

@@ -1,0 +1,51 @@
+"""Audit resource types and payload shapes of templates, their versions and uploaded files."""
+
+from __future__ import annotations
+
+from typing import NotRequired, TypedDict
+
+from django.db import models
+
+from portal.audit import types
+from portal.audit.choices import AuditAction
+from portal.audit.types import ConnectionClosed, NoPayload
+
+
+class TemplateResourceType(models.TextChoices):
+    TEMPLATE = "template"
+    TEMPLATE_VERSION = "template_version"
+    FILE = "file"
+
+
+class VersionChanged(TypedDict):
+    """Created (the diff holds the version), or its import concluded."""
+
+    import_job_id: NotRequired[str]  # the import that concluded ("" when it had none)
+
+
+class FileCreated(TypedDict):
+    size: int
+    mimetype: str
+    files: int
+    unpacked_size: int
+
+
+types.declare_resource(
+    TemplateResourceType.TEMPLATE,
+    label=TemplateResourceType.TEMPLATE.label,
+    payloads={AuditAction.CREATE: NoPayload, AuditAction.WRITE: NoPayload},
+)
+types.declare_resource(
+    TemplateResourceType.TEMPLATE_VERSION,
+    label=TemplateResourceType.TEMPLATE_VERSION.label,
+    payloads={
+        AuditAction.CREATE: VersionChanged,
+        AuditAction.WRITE: VersionChanged,
+        AuditAction.CLOSE: ConnectionClosed,  # its import logs' stream (workspaces.consumers)
+    },
+)
+types.declare_resource(
+    TemplateResourceType.FILE,
+    label=TemplateResourceType.FILE.label,
+    payloads={AuditAction.CREATE: FileCreated},
+)
