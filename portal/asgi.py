@@ -37,12 +37,12 @@ from rest_framework.exceptions import AuthenticationFailed  # noqa: E402
 from portal.accounts.authentication import token_from_request, user_for_token  # noqa: E402
 from portal.api.errors import bad_request_content  # noqa: E402
 from portal.errors import NUL_DETAIL, NUL_MESSAGE  # noqa: E402
-from workspaces import (  # noqa: E402
-    agent_consumer,
-    consumers,
-    event_consumers,
-    relay,
-    relay_link,
+from workspaces.connectivity import (  # noqa: E402
+    agent_consumer,  # noqa: E402
+    consumers,  # noqa: E402
+    event_consumers,  # noqa: E402
+    relay,  # noqa: E402
+    relay_link,  # noqa: E402
 )
 from workspaces.proxy import hosts as app_hosts  # noqa: E402
 from workspaces.proxy import http as app_http  # noqa: E402

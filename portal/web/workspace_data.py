@@ -6,9 +6,9 @@ from django.utils import timezone
 
 from portal.web import log_text
 from workspaces import services
-from workspaces.agents import agent_status
 from workspaces.api.views import current_resources
 from workspaces.choices import JOB_ACTIVE, BuildTransition, WorkspaceStatus
+from workspaces.connectivity.agents import agent_status
 from workspaces.models import WorkspaceAgentLog, WorkspaceBuild
 from workspaces.proxy import hosts as app_hosts
 

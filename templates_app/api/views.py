@@ -19,7 +19,8 @@ from portal.accounts.permissions import HasPermission, IsActiveUser, has_permiss
 from portal.api.params import LOG_PAGE_PARAMETERS, log_page
 from portal.api.views import ListView
 from portal.errors import NotFound, PayloadTooLarge, ValidationFailed
-from templates_app import archive, queries, services
+from portal_shared import archive
+from templates_app import queries, services
 from templates_app.api import serializers as s
 from templates_app.models import File, Template, TemplateVersion
 

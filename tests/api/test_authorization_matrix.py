@@ -14,7 +14,7 @@ from tests.api.conftest import CALLERS, STRONG_PASSWORD
 from tests.conftest import PASSWORD
 from tests.templates.helpers import template_tar
 from tests.workspaces import helpers as workspace_helpers
-from workspaces import agent_wheels
+from workspaces.api import agent_bundle
 from workspaces.choices import JobStatus
 
 API_PREFIX = "api/v2/"
@@ -212,7 +212,7 @@ def test_every_endpoint_has_a_matrix_row_and_every_row_an_endpoint():
 def test_status_code(world, name, method, caller, monkeypatch, tmp_path):
     assert (name, method) in MATRIX, f"{method} {name} has no row in MATRIX"
     (tmp_path / AGENT_WHEEL).write_bytes(b"PK\x05\x06" + bytes(18))  # an empty zip
-    monkeypatch.setattr(agent_wheels, "wheelhouse", lambda: tmp_path)
+    monkeypatch.setattr(agent_bundle, "wheelhouse", lambda: tmp_path)
     kwargs, body = _request(world, caller, name, method)
     client = world.clients[caller]
     if isinstance(body, bytes):  # an upload: the raw archive, not JSON

@@ -6,7 +6,6 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from templates_app.api.serializers import JobLogSerializer
-from workspaces.agents import agent_status
 from workspaces.choices import (
     AgentLifecycle,
     BuildReason,
@@ -15,6 +14,7 @@ from workspaces.choices import (
     WorkspaceStatus,
     workspace_status,
 )
+from workspaces.connectivity.agents import agent_status
 from workspaces.proxy import hosts as app_hosts
 
 

@@ -19,8 +19,8 @@ from portal.audit.choices import AuditAction, ResourceType
 from portal.audit.services import record
 from portal.client_ip import client_ip_from_scope
 from portal.errors import Conflict, Forbidden, NotFound, ServiceError
-from workspaces import agents, connections
 from workspaces.choices import AppShareLevel
+from workspaces.connectivity import agents, connections
 from workspaces.models import WorkspaceApp
 from workspaces.proxy import hosts
 from workspaces.proxy.answers import Refusal, request_headers

@@ -8,7 +8,7 @@ import logging
 import h11
 
 from portal.revocation import tracking
-from workspaces import relay, revocable
+from workspaces.connectivity import relay, revocable
 from workspaces.models import WorkspaceApp
 from workspaces.proxy import hosts
 from workspaces.proxy.answers import error

@@ -1,7 +1,7 @@
 """Workspace app proxy, HTTP: /@<user>/<workspace>[.<agent>]/apps/<slug>/<path>, and app hosts.
 
 A raw ASGI app (no Django request cycle: bodies stream both ways). Each request opens one agent
-stream (workspaces.relay.dial_agent) to the app's port and speaks HTTP/1.1 over it with h11,
+stream (connectivity.relay.dial_agent) to the app's port and speaks HTTP/1.1 over it with h11,
 `Connection: close` (workspaces.proxy.forward). Apps are also served at the root of their own
 host when PORTAL_WILDCARD_ACCESS_URL is set (workspaces.proxy.hosts); WebSockets:
 workspaces.proxy.websocket.

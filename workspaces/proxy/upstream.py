@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 import h11
 
-from workspaces import agent_json, relay
+from workspaces.connectivity import agent_json, relay
 from workspaces.models import WorkspaceApp
 
 CHUNK = relay.MAX_FRAME_BYTES

@@ -29,7 +29,7 @@ from websockets.uri import parse_uri
 
 from portal.revocation import tracking
 from portal.ws_scope import close_reason
-from workspaces import agent_json, relay, revocable
+from workspaces.connectivity import agent_json, relay, revocable
 from workspaces.models import WorkspaceApp
 from workspaces.proxy import hosts
 from workspaces.proxy.access import (
