@@ -6,10 +6,7 @@ import hashlib
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NamedTuple
-
-if TYPE_CHECKING:
-    from portal.revocation.registry import Registry
+from typing import NamedTuple
 
 # Close codes: 4000 + the HTTP status the same request would get now (clients stop retrying).
 SIGN_IN_AGAIN = 4401
@@ -54,7 +51,8 @@ class Connection:
     fields: dict = field(default_factory=dict)  # more for the audit entry
     close: Callable[[int, str], Awaitable[None]] | None = None
     closed: bool = False
-    registry: Registry | None = field(default=None, repr=False)
+    # The registry.Registry it is in (not imported: the registry imports this module).
+    registry: object | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         # Computed once: a sweep of 10,000 connections compares them all.
