@@ -35,8 +35,8 @@ from portal.audit import context as audit_context
 from portal.audit.choices import AuditAction, ResourceType
 from portal.audit.services import record
 from portal.client_ip import client_ip_from_scope
-from portal.errors import Conflict, Forbidden, NotFound, ServiceError
-from workspaces import agent_json, agents, app_hosts, connections, relay, revocable
+from portal.errors import Conflict, Forbidden, ServiceError
+from workspaces import agent_json, agents, app_hosts, connections, permissions, relay, revocable
 from workspaces.app_proxy_headers import forward_headers, response_headers
 from workspaces.choices import AppShareLevel, BuildTransition
 from workspaces.models import WorkspaceApp
@@ -220,17 +220,18 @@ def _by_host(match) -> bool:
 
 
 def _authorize(user, app: WorkspaceApp, *, by_host: bool) -> None:
-    """Raise a ServiceError unless `user` (None: anonymous) may open `app` now."""
+    """Raise a ServiceError unless `user` (None: anonymous) may open `app` now.
+
+    The policy decides who (workspaces.permissions.app_refusal); then, as for any connection,
+    the connection_policy handlers and the agent's state."""
+    refusal = permissions.app_refusal(user, app, by_host=by_host)
+    if refusal is not None:
+        raise refusal
     agent = app.agent
-    # On Portal's own origin unless it has its own host (a subdomain app asked for by path is
-    # only redirected there).
     path_app = not by_host and not app.subdomain
-    share = connections.app_share_level(app, by_path=path_app)
-    if share == AppShareLevel.OWNER:
+    if permissions.app_share_level(app, by_path=path_app) == AppShareLevel.OWNER:
         connections.authorize_connection(user, agent, "app", path_app=path_app)
         return
-    if user is None and share != AppShareLevel.PUBLIC:
-        raise NotFound(NOT_FOUND)
     if user is not None:
         for handler in hooks.connection_policy.handlers():
             handler(user, "app")

@@ -12,7 +12,9 @@ class WorkspacesConfig(AppConfig):
 
         import portal.celery  # noqa: F401  (tasks enqueued from web processes use its broker)
         from portal import hooks
-        from workspaces import provisioning, revocable
+        from workspaces import permissions, provisioning, revocable
+
+        permissions.register_policies()
 
         hooks.template_version_created.register(provisioning.create_import_job)
         revocable.install()

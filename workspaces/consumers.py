@@ -24,7 +24,8 @@ from portal import revocation
 from portal.audit.choices import ResourceType
 from portal.errors import NotFound, ServiceError
 from portal.ws_scope import close_reason
-from workspaces import agents, logs
+from templates_app import queries as template_queries
+from workspaces import agents, logs, queries
 from workspaces.choices import JOB_ACTIVE, AgentLifecycle
 from workspaces.log_writer import row_dict
 from workspaces.models import (
@@ -268,9 +269,7 @@ class AgentLogsConsumer(LogFollowConsumer):
     recheck_seconds = 5.0  # a lost lifecycle message delays the end by at most this
 
     def find_job_id(self, user, agent):
-        from workspaces.api.agents import resolve_agent
-
-        return resolve_agent(agent, user).pk
+        return queries.resolve_agent(agent, user).pk
 
     def group_name(self) -> str:
         return agents.logs_group_name(self.job_id)
@@ -299,9 +298,7 @@ class AgentLogsConsumer(LogFollowConsumer):
 
 class BuildLogsConsumer(JobLogsConsumer):
     def find_job_id(self, user, build):
-        from workspaces.api.views import resolve_build
-
-        return resolve_build(build, user).job_id
+        return queries.resolve_build(build, user).job_id
 
 
 class TemplateVersionLogsConsumer(JobLogsConsumer):
@@ -309,9 +306,7 @@ class TemplateVersionLogsConsumer(JobLogsConsumer):
     resource_type = ResourceType.TEMPLATE_VERSION
 
     def find_job_id(self, user, version):
-        from templates_app.api.views import resolve_version
-
-        target = resolve_version(version, user)
+        target = template_queries.resolve_version(version, user)
         if target.import_job_id is None:
             raise NotFound("This template version has no import job yet.")
         return target.import_job_id

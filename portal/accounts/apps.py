@@ -9,4 +9,6 @@ class AccountsConfig(AppConfig):
     verbose_name = "Users and tokens"
 
     def ready(self):
-        from portal.accounts import schema, signals, throttling  # noqa: F401
+        from portal.accounts import permissions, schema, signals, throttling  # noqa: F401
+
+        permissions.register_policies()

@@ -1,10 +1,14 @@
-"""What each role may do: one table for the API, the services and the operator console."""
+"""What each role may do (one table), and the user, token, session and audit policies on it."""
 
 from __future__ import annotations
 
+from rest_framework.exceptions import NotAuthenticated
 from rest_framework.permissions import BasePermission
 
+from portal import policy
 from portal.accounts.choices import Role
+from portal.accounts.models import APIToken, User
+from portal.audit.models import AuditEntry
 
 OWNER, TADMIN, UADMIN, AUDITOR = Role.OWNER, Role.TEMPLATE_ADMIN, Role.USER_ADMIN, Role.AUDITOR
 
@@ -103,6 +107,115 @@ def admin_module_permission(user, app_label: str) -> bool:
     )
 
 
+def role_refusal(permission: str) -> str:
+    """The 403 message of a role-table check: which roles would do."""
+    roles = ", ".join(sorted(PERMISSIONS[permission]))  # a typo fails at import time
+    return f"You are not allowed to do this: it needs one of the roles {roles}."
+
+
+class RoleTablePolicy(policy.Policy):
+    """A resource whose site-wide actions are role-table permissions (see `site_wide`)."""
+
+    def site_allows(self, actor, action: str) -> bool:
+        permission = self.site_wide.get(action)
+        return permission is not None and has_permission(actor, permission)
+
+    def refusal(self, action: str) -> str:
+        permission = self.site_wide.get(action)
+        return role_refusal(permission) if permission else super().refusal(action)
+
+
+class UserPolicy(RoleTablePolicy):
+    """Everyone reads their own account; the rest needs a user permission."""
+
+    resource = "user"
+    model = User
+    actions = ("read", "create", "update_status", "update_roles", "unlock")
+    site_wide = {
+        "read": "user.read",
+        "create": "user.create",
+        "update_status": "user.update_status",
+        "update_roles": "user.update_roles",
+        "unlock": "user.unlock",
+    }
+
+    def allows(self, actor, action, obj) -> bool:
+        if action == "read" and obj is not None and policy.active(actor) and obj.pk == actor.pk:
+            return True
+        return self.site_allows(actor, action)
+
+    def scope(self, actor, action):
+        people = User.objects.filter(is_system=False)
+        if self.site_allows(actor, action):
+            return people
+        if action == "read" and policy.active(actor):
+            return people.filter(pk=actor.pk)
+        return people.none()
+
+
+class TokenPolicy(RoleTablePolicy):
+    """A user's own API tokens are theirs; token.read_all / revoke_all reach everyone's."""
+
+    resource = "token"
+    model = APIToken
+    actions = ("read", "create", "delete")
+    site_wide = {"read": "token.read_all", "delete": "token.revoke_all"}
+
+    def allows(self, actor, action, obj) -> bool:
+        if not policy.active(actor):
+            return False
+        if action == "create" or (obj is not None and obj.user_id == actor.pk):
+            return True
+        return self.site_allows(actor, action)
+
+    def scope(self, actor, action):
+        if self.site_allows(actor, action):
+            return APIToken.objects.all()
+        if policy.active(actor):
+            return APIToken.objects.filter(user=actor)
+        return APIToken.objects.none()
+
+
+class SessionPolicy(policy.Policy):
+    """Anyone may sign in (a suspended account is refused); only a signed-in user signs out."""
+
+    resource = "session"
+    actions = ("create", "delete")
+
+    def allows(self, actor, action, obj) -> bool:
+        if action == "create" and (actor is None or not actor.is_authenticated):
+            return True
+        return policy.active(actor)
+
+
+class AuditPolicy(RoleTablePolicy):
+    resource = "audit"
+    model = AuditEntry
+    site_wide = {"read": "audit.read"}
+
+    def allows(self, actor, action, obj) -> bool:
+        return self.site_allows(actor, action)
+
+    def scope(self, actor, action):
+        if self.site_allows(actor, action):
+            return AuditEntry.objects.all()
+        return AuditEntry.objects.none()
+
+
+class PublicPolicy(policy.Policy):
+    """Endpoints for anyone, even signed out: build info, the API schema, the agent's code."""
+
+    resource = "public"
+
+    def allows(self, actor, action, obj) -> bool:
+        return True
+
+
+def register_policies() -> None:
+    for p in (UserPolicy(), TokenPolicy(), SessionPolicy(), AuditPolicy(), PublicPolicy()):
+        policy.register(p)
+
+
 class IsActiveUser(BasePermission):
     """Signed in with a live credential and not suspended (suspension gives 403)."""
 
@@ -111,8 +224,6 @@ class IsActiveUser(BasePermission):
     def has_permission(self, request, view) -> bool:
         user = request.user
         if user is None or not user.is_authenticated:
-            from rest_framework.exceptions import NotAuthenticated
-
             raise NotAuthenticated()
         return user.is_active
 
@@ -125,8 +236,7 @@ class HasPermission(BasePermission):
 
     @classmethod
     def of(cls, permission: str) -> type[HasPermission]:
-        roles = ", ".join(sorted(PERMISSIONS[permission]))  # a typo fails at import time
-        message = f"You are not allowed to do this: it needs one of the roles {roles}."
+        message = role_refusal(permission)
         return type(f"Has_{permission}", (cls,), {"permission": permission, "message": message})
 
     def has_permission(self, request, view) -> bool:

@@ -6,7 +6,7 @@ from django.template.response import TemplateResponse
 
 from portal.web.access import find_workspace, not_found, signed_in
 from workspaces.agents import agent_status
-from workspaces.api.views import current_resources
+from workspaces.queries import current_resources
 
 
 @signed_in
