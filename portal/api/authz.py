@@ -4,7 +4,8 @@ A view declares `authorizes = {"GET": Authz("workspace", "read"), ...}`: the (re
 its method needs. `whole=True` asks about the resource as a whole (create, or a site-wide
 action) and is checked here, before the view (403 naming the roles). Otherwise the view looks
 the object up among what the policy lets the caller see (`policy.visible_to`), so another
-user's object is "not found" (404), never "forbidden".
+user's object is "not found" (404), never "forbidden". `many=True` marks a list: any active
+caller may ask, and sees what `policy.visible_to` gives.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from portal import policy
 class Authz(NamedTuple):
     resource: str
     action: str
-    whole: bool = False
+    whole: bool = False  # the resource as a whole: checked here before the view
+    many: bool = False  # a list: for any active caller, of what policy.visible_to gives
 
 
 def declared(view, method: str) -> Authz | None:

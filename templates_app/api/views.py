@@ -34,7 +34,10 @@ def _valid(serializer_class, request):
 
 class TemplatesView(ListView):
     serializer_class = s.TemplateSerializer
-    authorizes = {"GET": Authz("template", "read"), "POST": Authz("template", "create", whole=True)}
+    authorizes = {
+        "GET": Authz("template", "read", many=True),
+        "POST": Authz("template", "create", whole=True),
+    }
 
     def get_queryset(self):
         qs = (

@@ -57,7 +57,10 @@ def _detail_body(workspace: Workspace, viewer) -> dict:
 
 class WorkspacesView(ListView):
     serializer_class = WorkspaceSerializer
-    authorizes = {"GET": Authz("workspace", "read"), "POST": Authz("workspace", "create")}
+    authorizes = {
+        "GET": Authz("workspace", "read", many=True),
+        "POST": Authz("workspace", "create"),
+    }
 
     def get_queryset(self):
         user = self.request.user

@@ -165,7 +165,10 @@ class MeView(APIView):
 
 class MyTokensView(ListView):
     serializer_class = s.TokenSerializer
-    authorizes = {"GET": Authz("token", "read"), "POST": Authz("token", "create", whole=True)}
+    authorizes = {
+        "GET": Authz("token", "read", many=True),
+        "POST": Authz("token", "create", whole=True),
+    }
 
     def get_queryset(self):
         return queries.live_tokens(self.request.user).order_by("-created_at")
