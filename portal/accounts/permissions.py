@@ -125,8 +125,24 @@ class RoleTablePolicy(policy.Policy):
         return role_refusal(permission) if permission else super().refusal(action)
 
 
+def change_refusal(actor, user) -> str | None:
+    """Why `actor` may not change `user`'s status or roles (None: the role table decides)."""
+    if actor.pk == user.pk:
+        return "You cannot change your own status or roles."
+    if user.is_system:
+        return "The system user cannot be changed."
+    if user.has_role(OWNER) and not actor.has_role(OWNER) and not actor.is_system:
+        return "Only an owner can change another owner."
+    return None
+
+
+# The actions on another user that change_refusal also limits.
+_CHANGES = ("update_status", "update_roles", "unlock")
+
+
 class UserPolicy(RoleTablePolicy):
-    """Everyone reads their own account; the rest needs a user permission."""
+    """Everyone reads their own account; the rest needs a user permission, and nobody changes
+    themselves, the system user, or (unless an owner) an owner."""
 
     resource = "user"
     model = User
@@ -142,7 +158,9 @@ class UserPolicy(RoleTablePolicy):
     def allows(self, actor, action, obj) -> bool:
         if action == "read" and obj is not None and policy.active(actor) and obj.pk == actor.pk:
             return True
-        return self.site_allows(actor, action)
+        if not self.site_allows(actor, action):
+            return False
+        return action not in _CHANGES or obj is None or change_refusal(actor, obj) is None
 
     def scope(self, actor, action):
         people = User.objects.filter(is_system=False)

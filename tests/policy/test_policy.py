@@ -97,3 +97,14 @@ def test_an_added_rule_reaches_the_api(member, client_for):
     finally:
         policy.remove_rule("template", rule)
     assert client_for(member).get("/api/v2/templates/secret").status_code == 200
+
+
+def test_nobody_changes_themselves_and_only_owners_change_owners(make_user, owner, member, system):
+    user_admin = make_user("user-admin", username="uadmin")
+    assert policy.can(user_admin, "update_status", member)
+    assert not policy.can(user_admin, "update_status", owner)
+    assert not policy.can(user_admin, "update_roles", user_admin)
+    assert not policy.can(owner, "unlock", system)
+    assert policy.can(owner, "update_roles", user_admin)
+    assert not policy.can(member, "update_status", user_admin)
+    assert policy.can(member, "read", member) and not policy.can(member, "read", user_admin)
