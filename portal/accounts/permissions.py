@@ -72,39 +72,41 @@ def assignable_roles(user) -> frozenset[str]:
     return frozenset(role for role in Role.values if may_grant(user, role))
 
 
-# Django admin permissions ("app.action_model") mapped onto the table above. Anything absent is
-# refused; add and delete are mostly absent because those writes go through services.
-ADMIN_PERMISSIONS: dict[str, str] = {
-    "accounts.view_user": "user.read",
-    "accounts.change_user": "user.update_status",
-    "accounts.add_user": "user.create",
-    "accounts.view_apitoken": "token.read_all",
-    "accounts.change_apitoken": "token.revoke_all",
-    "audit.view_auditentry": "audit.read",
-    "templates_app.view_template": "template.read_all",
-    "templates_app.view_templateversion": "template.read_all",
-    "templates_app.view_file": "template.manage",
-    "workspaces.view_workspace": "workspace.read_all",
-    "workspaces.view_workspacebuild": "workspace.read_all",
-    "workspaces.view_workspaceresource": "workspace.read_all",
-    "workspaces.view_workspaceagent": "workspace.read_all",
-    "workspaces.view_workspaceapp": "workspace.read_all",
-    "workspaces.view_provisionerjob": "job.read_all",
-    "workspaces.view_provisionerjoblog": "job.read_all",
-    "workspaces.view_provisioner": "job.read_all",
+# Django admin permissions ("app.action_model") mapped onto the policy: the console may show a
+# model to whoever may do the action on the whole resource. Anything absent is refused; add and
+# delete are mostly absent because those writes go through services.
+ADMIN_PERMISSIONS: dict[str, tuple[str, str]] = {
+    "accounts.view_user": ("user", "read"),  # user.read
+    "accounts.change_user": ("user", "update_status"),
+    "accounts.add_user": ("user", "create"),
+    "accounts.view_apitoken": ("token", "read"),  # token.read_all
+    "accounts.change_apitoken": ("token", "delete"),  # token.revoke_all
+    "audit.view_auditentry": ("audit", "read"),
+    "templates_app.view_template": ("template", "read"),  # template.read_all
+    "templates_app.view_templateversion": ("template", "read"),
+    "templates_app.view_file": ("file", "read"),  # template.manage
+    "workspaces.view_workspace": ("workspace", "read"),  # workspace.read_all
+    "workspaces.view_workspacebuild": ("workspace", "read"),
+    "workspaces.view_workspaceresource": ("workspace", "read"),
+    "workspaces.view_workspaceagent": ("workspace", "read"),
+    "workspaces.view_workspaceapp": ("workspace", "read"),
+    "workspaces.view_provisionerjob": ("job", "read"),  # job.read_all
+    "workspaces.view_provisionerjoblog": ("job", "read"),
+    "workspaces.view_provisioner": ("job", "read"),
 }
 
 
 def admin_permission(user, perm: str) -> bool:
-    permission = ADMIN_PERMISSIONS.get(perm)
-    return permission is not None and has_permission(user, permission)
+    target = ADMIN_PERMISSIONS.get(perm)
+    if target is None:
+        return False
+    resource, action = target
+    return policy.can(user, action, resource)
 
 
 def admin_module_permission(user, app_label: str) -> bool:
     prefix = f"{app_label}."
-    return any(
-        key.startswith(prefix) and has_permission(user, p) for key, p in ADMIN_PERMISSIONS.items()
-    )
+    return any(admin_permission(user, key) for key in ADMIN_PERMISSIONS if key.startswith(prefix))
 
 
 def role_refusal(permission: str) -> str:
