@@ -42,7 +42,7 @@ DB_SERVER = os.environ.get("PORTAL_BENCH_DATABASE_URL", "postgresql://postgres@1
 DB_URL = f"{DB_SERVER.rstrip('/')}/{DB_NAME}"
 REDIS_URL = os.environ.get("PORTAL_BENCH_REDIS_URL", "redis://127.0.0.1:6379/4")
 RPC_PATH = "/api/v2/workspaceagents/me/rpc"
-PING_INTERVAL = 5.0  # portal.agent.agent.PING_INTERVAL
+PING_INTERVAL = 5.0  # portal_agent.agent.PING_INTERVAL
 WS_PING_INTERVAL = 15.0  # the agent's websockets keepalive
 WORKSPACES_PER_USER = 100
 HANDSHAKE_TIMEOUT = 60.0
@@ -497,7 +497,7 @@ def main() -> None:
     os.environ.update({k: v for k, v in env.items() if k.startswith(("PORTAL_", "DJANGO_"))})
     setup_database(args.agents, args.reuse_db)
     port = free_port()
-    # The flags `portal server` passes uvicorn (portal/cli/server.py), one worker process.
+    # The flags `portal server` passes uvicorn (portal/processes.py), one worker process.
     server = subprocess.Popen(
         [sys.executable, *(["-m", "cProfile", "-o", args.profile] if args.profile else []),
          "-m", "uvicorn", "portal.asgi:application",

@@ -1,5 +1,5 @@
 """A Portal server with one connected agent, for the benchmarks: its own database, uvicorn as
-`portal server` runs it, and a real agent process (`python -m portal.agent`)."""
+`portal server` runs it, and a real agent process (`python -m portal_agent`)."""
 
 from __future__ import annotations
 
@@ -91,7 +91,7 @@ def portal_with_agent(name: str, redis_db: int, replicas: int = 2):
             wait_port(port)
         procs.append(
             subprocess.Popen(
-                [sys.executable, "-m", "portal.agent"],
+                [sys.executable, "-m", "portal_agent"],
                 env={**env, "PORTAL_AGENT_URL": url, "PORTAL_AGENT_TOKEN": "bench-agent-token"},
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,

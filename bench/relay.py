@@ -3,12 +3,12 @@
 Usage: .venv/bin/python bench/relay.py [--megabytes 512] [--echo-rounds 2000]
 
 Starts its own database (portal_bench_relay, recreated), a uvicorn serving Portal the way
-`portal server` does, a real agent process (`python -m portal.agent`) for a workspace created
+`portal server` does, a real agent process (`python -m portal_agent`) for a workspace created
 in the database, and `portal port-forward`; then pushes bytes through the forward to a sink
 in the "workspace" and measures MB/s, and a one-byte echo round trip. The same against the
 sink directly gives the loopback baseline. "Across replicas": a second uvicorn (replica B) on
 the same database and Redis, and a second `portal port-forward` against B while the agent stays
-connected to A, so every stream crosses the relay link (workspaces/relay_link.py).
+connected to A, so every stream crosses the relay link (workspaces/connectivity/relay_link.py).
 """
 
 from __future__ import annotations

@@ -1,3 +1,3 @@
 """Portal: self-hosted remote development environments on Django."""
 
-__version__ = "0.1.0"
+from portal_shared.version import __version__  # noqa: F401 - portal.__version__

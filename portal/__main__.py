@@ -1,5 +1,5 @@
 """`python -m portal` is the `portal` command."""
 
-from portal.cli.main import main
+from portal_cli.main import main
 
 main()

@@ -37,15 +37,13 @@ from rest_framework.exceptions import AuthenticationFailed  # noqa: E402
 from portal.accounts.authentication import token_from_request, user_for_token  # noqa: E402
 from portal.api.errors import bad_request_content  # noqa: E402
 from portal.errors import NUL_DETAIL, NUL_MESSAGE  # noqa: E402
-from workspaces import (  # noqa: E402
-    agent_consumer,
-    app_hosts,
-    app_proxy,
-    app_proxy_ws,
-    consumers,
-    event_consumers,
-    relay,
-    relay_link,
+from workspaces import app_hosts, app_proxy, app_proxy_ws  # noqa: E402
+from workspaces.connectivity import (  # noqa: E402
+    agent_consumer,  # noqa: E402
+    consumers,  # noqa: E402
+    event_consumers,  # noqa: E402
+    relay,  # noqa: E402
+    relay_link,  # noqa: E402
 )
 
 

@@ -7,12 +7,13 @@ import ipaddress
 import os
 import re
 import secrets
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from environs import Env
+
+from portal_shared import agent_wheels
 
 
 @dataclass(frozen=True)
@@ -36,8 +37,8 @@ class Config:
     http_workers: int
     http_threads: int
     database_pool_size: int
-    # Relay link (workspaces/relay_link.py): a stream whose client and agent reached different
-    # server processes is joined over TCP between those two processes.
+    # Relay link (workspaces/connectivity/relay_link.py): a stream whose client and agent
+    # reached different server processes is joined over TCP between those two processes.
     relay_bind_address: str
     relay_port: int  # 0: an ephemeral port per process; else the first of http_workers ports
     relay_advertise_host: str  # "": the bind address (this host's address if that is a wildcard)
@@ -63,7 +64,7 @@ class Config:
     owners_may_connect: bool
     agent_wheelhouse: Path
     # Path apps run on Portal's own origin, where their pages act with the visitor's session:
-    # owner-only unless an operator turns these on (workspaces/connections.py).
+    # owner-only unless an operator turns these on (workspaces/connectivity/connections.py).
     dangerous_allow_path_app_sharing: bool = False
     dangerous_allow_path_app_site_owner_access: bool = False
     # Subdomain apps (workspaces/app_hosts.py): None when PORTAL_WILDCARD_ACCESS_URL is unset.
@@ -187,11 +188,7 @@ def load() -> Config:
         ),
         # Wheels the server hands agents for SSH (asyncssh + cryptography per platform); filled
         # by `portal agent-wheels download` (run by `make install`).
-        agent_wheelhouse=Path(
-            env.str("PORTAL_AGENT_WHEELHOUSE", "") or Path(sys.prefix) / "share/portal/agent-wheels"
-        )
-        .expanduser()
-        .resolve(),
+        agent_wheelhouse=agent_wheels.default_wheelhouse(),
         wildcard_access_url=wildcard,
         revocation_recheck_seconds=max(env.float("PORTAL_REVOCATION_RECHECK_SECONDS", 10.0), 0.0),
         build_sandbox=_one_of(

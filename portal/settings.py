@@ -225,7 +225,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_IGNORE_RESULT = True
 # Maintenance tasks go to the queue every worker serves; provisioner jobs go to tag queues
-# (workspaces.dispatch).
+# (workspaces.builds.dispatch).
 CELERY_TASK_DEFAULT_QUEUE = "portal"
 CELERY_BEAT_SCHEDULER = "portal.celery:Scheduler"
 CELERY_BEAT_SCHEDULE = {

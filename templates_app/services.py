@@ -17,7 +17,7 @@ from portal.audit import services as audit
 from portal.audit.choices import AuditAction, ResourceType
 from portal.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from portal.state import InvalidTransition
-from templates_app import archive
+from portal_shared import archive
 from templates_app.choices import IMPORT_FINISHED, ImportStatus
 from templates_app.models import (
     File,

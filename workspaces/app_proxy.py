@@ -1,7 +1,7 @@
 """Workspace app proxy, HTTP: /@<user>/<workspace>[.<agent>]/apps/<slug>/<path>, and app hosts.
 
 A raw ASGI app (no Django request cycle: bodies stream both ways). Each request opens one agent
-stream (workspaces.relay.dial_agent) to the app's port and speaks HTTP/1.1 over it with h11,
+stream (connectivity.relay.dial_agent) to the app's port and speaks HTTP/1.1 over it with h11,
 `Connection: close`. Apps are also served at the root of their own host when
 PORTAL_WILDCARD_ACCESS_URL is set (workspaces.app_hosts); WebSockets: workspaces.app_proxy_ws.
 """
@@ -36,9 +36,10 @@ from portal.audit.choices import AuditAction, ResourceType
 from portal.audit.services import record
 from portal.client_ip import client_ip_from_scope
 from portal.errors import Conflict, Forbidden, ServiceError
-from workspaces import agent_json, agents, app_hosts, connections, permissions, relay, revocable
+from workspaces import app_hosts, permissions
 from workspaces.app_proxy_headers import forward_headers, response_headers
 from workspaces.choices import AppShareLevel, BuildTransition
+from workspaces.connectivity import agent_json, agents, connections, relay, revocable
 from workspaces.models import WorkspaceApp
 
 log = logging.getLogger(__name__)

@@ -29,7 +29,7 @@ from websockets.uri import parse_uri
 
 from portal import revocation
 from portal.ws_scope import close_reason
-from workspaces import agent_json, app_hosts, relay, revocable
+from workspaces import app_hosts
 from workspaces.app_proxy import (
     APP_PATH,
     NOT_FOUND,
@@ -45,6 +45,7 @@ from workspaces.app_proxy import (
     user_from_scope,
 )
 from workspaces.app_proxy_headers import forward_headers, sets_portal_cookie
+from workspaces.connectivity import agent_json, relay, revocable
 from workspaces.models import WorkspaceApp
 
 log = logging.getLogger(__name__)

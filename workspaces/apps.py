@@ -12,7 +12,9 @@ class WorkspacesConfig(AppConfig):
 
         import portal.celery  # noqa: F401  (tasks enqueued from web processes use its broker)
         from portal import hooks
-        from workspaces import permissions, provisioning, revocable
+        from workspaces import permissions
+        from workspaces.builds import provisioning
+        from workspaces.connectivity import revocable
 
         permissions.register_policies()
 
@@ -23,12 +25,12 @@ class WorkspacesConfig(AppConfig):
 
 
 def _worker_ready(sender=None, **kwargs) -> None:
-    from workspaces import worker
+    from workspaces.builds import worker
 
     worker.on_worker_ready(sender.hostname)
 
 
 def _worker_shutdown(sender=None, **kwargs) -> None:
-    from workspaces import worker
+    from workspaces.builds import worker
 
     worker.on_worker_shutdown(sender.hostname)

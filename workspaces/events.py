@@ -1,7 +1,7 @@
 """Per-user live events: a workspace's build or agent changed; pages then re-fetch what they show.
 
 Each user has one Channels group, `user-events-<user id hex>`, that their browser's events
-WebSocket (workspaces.event_consumers) joins. Messages carry ids and the new status only: the
+WebSocket (connectivity.event_consumers) joins. Messages carry ids and the new status only: the
 database stays the truth, and a page re-reads its fragment when told something changed.
 
 Publishing happens after commit (`transaction.on_commit`), so a page never re-reads a change that

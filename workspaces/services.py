@@ -13,7 +13,8 @@ from portal.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from templates_app import parameters as params
 from templates_app import queries as template_queries
 from templates_app.models import ImportStatus, Template, TemplateVersion
-from workspaces import events, jobs
+from workspaces import events
+from workspaces.builds import jobs
 from workspaces.choices import JOB_ACTIVE, BuildReason, BuildTransition, JobStatus, JobType
 from workspaces.models import ProvisionerJob, Workspace, WorkspaceBuild, workspace_name_validator
 
@@ -66,7 +67,7 @@ def _running_conflict(build: WorkspaceBuild) -> Conflict:
 
 def _enqueue_on_commit(job: ProvisionerJob) -> None:
     def enqueue() -> None:
-        from workspaces import dispatch  # the runner side; imported late to keep startup light
+        from workspaces.builds import dispatch
 
         dispatch.enqueue(job)
 
@@ -331,7 +332,7 @@ def _create_build(
 
 def cancel_build(build: WorkspaceBuild, *, actor) -> WorkspaceBuild:
     """Cancel a pending build at once, or ask the provisioner running it to stop."""
-    from workspaces import logs
+    from workspaces.builds import logs
 
     with transaction.atomic():
         workspace = (

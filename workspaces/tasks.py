@@ -8,7 +8,8 @@ from datetime import timedelta
 from celery import shared_task
 
 from portal import config
-from workspaces import agent_tasks, dispatch, jobs, worker
+from workspaces.builds import dispatch, jobs, worker
+from workspaces.connectivity import agent_tasks
 
 log = logging.getLogger(__name__)
 __all__ = ["agent_tasks"]  # imported so Celery's autodiscovery registers its tasks too
@@ -17,7 +18,7 @@ __all__ = ["agent_tasks"]  # imported so Celery's autodiscovery registers its ta
 @shared_task(bind=True, name="workspaces.run_job", acks_late=True, ignore_result=True)
 def run_job(self, job_id: str) -> str:
     """Run the job if it is still pending and this worker's tags allow; else do nothing."""
-    from workspaces import runner
+    from workspaces.builds import runner
 
     worker_id = self.request.hostname or worker.worker_id()
     job = jobs.acquire(worker_id, tags=config.load().provisioner_tags, job_id=job_id)
@@ -31,7 +32,7 @@ def run_job(self, job_id: str) -> str:
 @shared_task(name="workspaces.reap_hung_jobs", ignore_result=True)
 def reap_hung_jobs() -> int:
     """Fail running jobs whose worker stopped heartbeating (beat runs this periodically)."""
-    from workspaces import logs, provisioning
+    from workspaces.builds import logs, provisioning
     from workspaces.choices import BuildReason
 
     timeout = timedelta(seconds=config.load().reaper_timeout_seconds)

@@ -7,8 +7,8 @@ from django.utils import timezone
 from portal import policy
 from portal.web import log_text
 from workspaces import app_hosts
-from workspaces.agents import agent_status
 from workspaces.choices import JOB_ACTIVE, BuildTransition, WorkspaceStatus
+from workspaces.connectivity.agents import agent_status
 from workspaces.models import WorkspaceAgentLog, WorkspaceBuild
 from workspaces.queries import current_resources
 

@@ -16,7 +16,8 @@ from portal.api.authz import Authz
 from portal.api.params import LOG_PAGE_PARAMETERS, log_page
 from portal.api.views import ListView
 from portal.errors import NotFound, PayloadTooLarge, ValidationFailed
-from templates_app import archive, queries, services
+from portal_shared import archive
+from templates_app import queries, services
 from templates_app.api import serializers as s
 from templates_app.models import File, TemplateVersion
 from templates_app.queries import resolve_template, resolve_version, visible_versions

@@ -1,1 +1,1 @@
-"""Tests of the workspace agent process (portal.agent), run against a fake control server."""
+"""Tests of the workspace agent process (portal_agent), run against a fake control server."""

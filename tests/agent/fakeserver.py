@@ -164,7 +164,7 @@ def start_agent(
     (tmp_path / "home").mkdir(exist_ok=True)
     log = open(tmp_path / "agent.log", "wb")  # noqa: SIM115 - the process owns it
     return subprocess.Popen(
-        command or [sys.executable, "-m", "portal.agent"],
+        command or [sys.executable, "-m", "portal_agent"],
         env=full_env,
         cwd=cwd or tmp_path,
         stdout=log,

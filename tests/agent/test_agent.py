@@ -19,7 +19,7 @@ def agent_log(tmp_path) -> str:
 def test_refuses_to_start_without_url_and_token(tmp_path):
     env = {"PATH": os.environ["PATH"], "PYTHONPATH": os.getcwd()}
     result = subprocess.run(
-        [sys.executable, "-m", "portal.agent"], env=env, capture_output=True, text=True, timeout=20
+        [sys.executable, "-m", "portal_agent"], env=env, capture_output=True, text=True, timeout=20
     )
     assert result.returncode == 2
     assert "PORTAL_AGENT_URL and PORTAL_AGENT_TOKEN must be set" in result.stderr

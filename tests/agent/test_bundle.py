@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from portal.agent.bundle import build_bundle
 from tests.agent.fakeserver import stop_agent
+from workspaces.distribution.bundle import build_bundle
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def test_bundle_contents_are_pure_python_and_deterministic(tmp_path):
     first = build_bundle(tmp_path)
     assert first.name == "portal-agent.pyz" and os.access(first, os.X_OK)
     names = zipfile.ZipFile(first).namelist()
-    assert "__main__.py" in names and "portal/agent/agent.py" in names
+    assert "__main__.py" in names and "portal_agent/agent.py" in names
     assert "websockets/asyncio/client.py" in names
     assert not [n for n in names if n.endswith(".so") or "__pycache__" in n]
     assert build_bundle(tmp_path / "again.pyz").read_bytes() == first.read_bytes()

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from portal.agent.cron import Cron, CronError
+from portal_agent.cron import Cron, CronError
 
 
 def at(text: str) -> dt.datetime:
@@ -57,7 +57,7 @@ def test_agent_runs_matching_cron_scripts_only_while_connected(monkeypatch):
     import time
     import types
 
-    from portal.agent import agent as agent_module
+    from portal_agent import agent as agent_module
 
     # Every "minute boundary" is 20 ms away, so the loop ticks quickly.
     fake_time = types.SimpleNamespace(

@@ -12,7 +12,7 @@ import zipfile
 
 import pytest
 
-from portal.agent import deps
+from portal_agent import deps
 
 PY = f"cp{sys.version_info[0]}{sys.version_info[1]}"
 NEXT = f"cp{sys.version_info[0]}{sys.version_info[1] + 1}"

@@ -13,7 +13,7 @@ from django.utils import timezone
 from portal import config
 from tests.agents.helpers import FakeAgent, make_agent
 from tests.workspaces.test_websocket import WAIT
-from workspaces import agents, relay
+from workspaces.connectivity import agents, relay
 from workspaces.models import Workspace, WorkspaceAgent
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -13,7 +13,7 @@ from django.utils import timezone
 from portal import config
 from tests.agents.helpers import SCRIPTS, FakeAgent, agent_headers, make_agent
 from tests.workspaces.test_websocket import WAIT, bearer
-from workspaces import agents
+from workspaces.connectivity import agents
 from workspaces.models import WorkspaceAgent, WorkspaceAgentLog, WorkspaceApp
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -327,7 +327,7 @@ def test_mark_inactive_marks_a_silent_agent_disconnected(agent):
 
 
 def test_mark_inactive_task(agent):
-    from workspaces.agent_tasks import mark_inactive_agents
+    from workspaces.connectivity.agent_tasks import mark_inactive_agents
 
     WorkspaceAgent.objects.filter(pk=agent.pk).update(
         last_connected_at=timezone.now() - timedelta(hours=1),

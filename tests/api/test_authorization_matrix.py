@@ -21,7 +21,7 @@ from tests.api.conftest import CALLERS, STRONG_PASSWORD
 from tests.conftest import PASSWORD
 from tests.templates.helpers import template_tar
 from tests.workspaces import helpers as workspace_helpers
-from workspaces import agent_wheels
+from workspaces.api import agent_bundle
 from workspaces.choices import JobStatus
 from workspaces.models import WorkspaceAgent, WorkspaceResource
 
@@ -273,7 +273,7 @@ def _ids(response) -> set[str]:
 def test_status_code(world, name, method, caller, monkeypatch, tmp_path):
     assert (name, method) in MATRIX, f"{method} {name} has no row in MATRIX"
     (tmp_path / AGENT_WHEEL).write_bytes(b"PK\x05\x06" + bytes(18))  # an empty zip
-    monkeypatch.setattr(agent_wheels, "wheelhouse", lambda: tmp_path)
+    monkeypatch.setattr(agent_bundle, "wheelhouse", lambda: tmp_path)
     kwargs, body, obj = _request(world, caller, name, method)
     client = world.clients[caller]
     if isinstance(body, bytes):  # an upload: the raw archive, not JSON

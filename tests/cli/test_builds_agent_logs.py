@@ -13,7 +13,7 @@ from portal.accounts import services as account_services
 from tests.cli.conftest import REPO
 from tests.cli.workspaces import conftest as workspaces_conftest
 from tests.conftest import PASSWORD
-from workspaces import agents
+from workspaces.connectivity import agents
 from workspaces.models import WorkspaceAgent
 
 # The workspace CLI tests' fixtures: a fake provisioner, a template and the real ASGI server.

@@ -1,4 +1,4 @@
-"""portal.cli.follow: the WebSocket path, the polling fallback, and a switch between them."""
+"""portal_cli.follow: the WebSocket path, the polling fallback, and a switch between them."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import threading
 import pytest
 from websockets.sync.server import serve
 
-from portal.cli import follow as follow_mod
-from portal.cli.follow import LogPrinter, follow
+from portal_cli import follow as follow_mod
+from portal_cli.follow import LogPrinter, follow
 
 
 def row(n: int, stage: str = "Planning", level: str = "info") -> dict:

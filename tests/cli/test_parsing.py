@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 import pytest
 
-from portal.cli.credentials import normalize_url
-from portal.cli.tokens import Lifetime
+from portal_cli.credentials import normalize_url
+from portal_cli.tokens import Lifetime
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from workspaces import dispatch, queues
+from portal_shared import queues
+from workspaces.builds import dispatch
 from workspaces.models import Provisioner, ProvisionerJob
 
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from portal.accounts.services import system_actor
 from portal.errors import Conflict, NotFound, ValidationFailed
-from workspaces import jobs
+from workspaces.builds import jobs
 from workspaces.choices import JobStatus, JobType, LogLevel, LogSource
 from workspaces.models import ProvisionerJob
 

@@ -15,7 +15,7 @@ from django.db import connection
 from portal import config
 from templates_app import services as template_services
 from templates_app.models import ImportStatus
-from workspaces import jobs, runner
+from workspaces.builds import jobs, runner
 from workspaces.management.commands.ensure_starter_template import EXAMPLES, pack
 from workspaces.models import ProvisionerJob
 

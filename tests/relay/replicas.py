@@ -125,9 +125,9 @@ class Replica:
 
 
 def start_agent(url: str, token: str) -> subprocess.Popen:
-    """The real workspace agent (`python -m portal.agent`), dialing out to one replica."""
+    """The real workspace agent (`python -m portal_agent`), dialing out to one replica."""
     return subprocess.Popen(
-        [sys.executable, "-m", "portal.agent"],
+        [sys.executable, "-m", "portal_agent"],
         cwd=REPO,
         env={**base_env(), "PORTAL_AGENT_URL": url, "PORTAL_AGENT_TOKEN": token},
         stdout=subprocess.DEVNULL,

@@ -17,7 +17,7 @@ from portal.errors import Conflict
 from tests.agents.helpers import agent_headers, make_agent
 from tests.relay.helpers import STREAMS, EchoAgent, Socket, client_path, read_until_close
 from tests.workspaces.test_websocket import bearer
-from workspaces import relay
+from workspaces.connectivity import relay
 
 pytestmark = pytest.mark.django_db(transaction=True)
 TOKEN = "agent-secret-token"

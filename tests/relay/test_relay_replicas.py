@@ -37,7 +37,7 @@ from tests.relay.replicas import (
     wait_connected,
     wait_port,
 )
-from workspaces import relay_link
+from workspaces.connectivity import relay_link
 from workspaces.models import WorkspaceApp
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -1,7 +1,7 @@
 """Workspace apps cannot act as their visitor, and the app proxy tells strangers nothing.
 
 A real server process (uvicorn serving portal.asgi, tests.relay.replicas), the real workspace
-agent (`python -m portal.agent`) and a hostile app: its pages try to plant and clear Portal's
+agent (`python -m portal_agent`) and a hostile app: its pages try to plant and clear Portal's
 cookies over HTTP and in a WebSocket handshake, and echo what reached them.
 """
 

@@ -15,7 +15,7 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
-from templates_app import archive
+from portal_shared import archive
 from tests.conftest import PASSWORD
 from tests.security.real_server import (
     Browser,

@@ -413,7 +413,7 @@ def test_an_operator_may_accept_unsandboxed_builds_and_each_build_says_so(
 
 def test_builds_get_an_environment_of_their_own(environment):
     """Only what Portal sets and what the operator names; never a PORTAL_* value."""
-    from workspaces import runner
+    from workspaces.builds import runner
 
     environment(
         PORTAL_BUILD_ENV_ALLOW="DOCKER_HOST,PORTAL_DATABASE_URL",
@@ -430,7 +430,7 @@ def test_homes_of_workspaces_built_before_the_sandbox_move_to_the_builds_directo
     environment, tmp_path
 ):
     """An upgraded laptop keeps its workspaces' files: their next build finds them."""
-    from workspaces import runner
+    from workspaces.builds import runner
 
     # A data directory of its own: the suite's builds have made `builds/workspaces` already.
     environment(PORTAL_DATA_DIR=str(tmp_path / "data"))

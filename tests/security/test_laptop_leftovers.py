@@ -208,7 +208,8 @@ def test_only_host_process_workspaces_of_this_servers_worker_are_stopped(
     so do host workspaces another worker built; a non-embedded server keeps them all."""
     from portal import config
     from tests.provisioning.conftest import make_template, tar_of
-    from workspaces import jobs, services
+    from workspaces import services
+    from workspaces.builds import jobs
     from workspaces.management.commands.stop_host_workspaces import host_workspaces
 
     host = make_template(owner, "host", tar_of({"main.tf": HOST_AGENT}))

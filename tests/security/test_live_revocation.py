@@ -43,7 +43,7 @@ from tests.security.live_streams import (
     ssh,
     terminal,
 )
-from workspaces import jobs, runner
+from workspaces.builds import jobs, runner
 from workspaces.models import WorkspaceAgent
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -33,7 +33,8 @@ from tests.conftest import PASSWORD
 from tests.e2e.server_process import ServerProcess, wait_gone
 from tests.e2e.test_worker_faults import DELAYED, job_of, logs_of, wait_until
 from tests.provisioning.conftest import make_template, tar_of
-from workspaces import jobs, services
+from workspaces import services
+from workspaces.builds import jobs
 from workspaces.choices import JobStatus
 from workspaces.models import ProvisionerJob, ProvisionerJobLog
 

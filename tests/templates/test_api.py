@@ -8,7 +8,8 @@ import pytest
 from django.utils import timezone
 
 from portal.accounts.choices import Role
-from templates_app import archive, services
+from portal_shared import archive
+from templates_app import services
 from templates_app.models import File, ImportStatus, Template, TemplateVersion
 from tests.templates.helpers import (
     BAD_HCL_ERROR,

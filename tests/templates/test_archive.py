@@ -11,8 +11,8 @@ import zipfile
 import pytest
 
 from portal.errors import ValidationFailed
-from templates_app import archive
-from templates_app.archive import extract_archive, has_terraform, inspect_archive
+from portal_shared import archive
+from portal_shared.archive import extract_archive, has_terraform, inspect_archive
 
 MAIN_TF = b'resource "null_resource" "x" {}\n'
 

@@ -100,7 +100,7 @@ def test_bad_archives_are_refused_and_nothing_is_stored(admin, data, detail):
 
 
 def test_an_archive_over_the_size_cap_is_refused(admin, monkeypatch):
-    from templates_app import archive
+    from portal_shared import archive
 
     monkeypatch.setattr(archive, "MAX_ARCHIVE_BYTES", 100)
     with pytest.raises(ValidationFailed, match="larger than 100 bytes"):

@@ -7,8 +7,8 @@ import pytest
 
 @pytest.fixture(autouse=True)
 def enqueued(monkeypatch) -> list:
-    """Jobs handed to workspaces.dispatch.enqueue, in order (no broker, no Terraform)."""
-    from workspaces import dispatch
+    """Jobs handed to workspaces.builds.dispatch.enqueue, in order (no broker, no Terraform)."""
+    from workspaces.builds import dispatch
 
     sent: list = []
     monkeypatch.setattr(dispatch, "enqueue", sent.append)

@@ -1,4 +1,4 @@
-"""What a workspace agent sends on its streams is read within bounds (workspaces.agent_json)."""
+"""What a workspace agent sends on its streams is read within bounds (connectivity.agent_json)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import logging
 
 import pytest
 
-from workspaces import agent_json
-from workspaces.agent_json import MAX_DEPTH, BadAgentMessage
+from workspaces.connectivity import agent_json
+from workspaces.connectivity.agent_json import MAX_DEPTH, BadAgentMessage
 
 DEEP = 10_000  # under the size bound; json.loads raises RecursionError on it
 
@@ -46,7 +46,7 @@ def test_bad_input_is_a_bad_agent_message_never_a_recursion_error(text, says):
 
 def test_a_control_message_is_an_object_and_a_refusal_is_one_log_line(caplog):
     for text in ("[]", "1", '"eof"', "null"):
-        with caplog.at_level(logging.WARNING, logger="workspaces.agent_json"):
+        with caplog.at_level(logging.WARNING, logger="workspaces.connectivity.agent_json"):
             caplog.clear()
             with pytest.raises(BadAgentMessage, match="not a JSON object"):
                 agent_json.control(text, "app proxy")

@@ -15,7 +15,8 @@ from portal.accounts import services as accounts
 from tests.conftest import PASSWORD
 from tests.workspaces.helpers import buildable_template
 from tests.workspaces.test_websocket import WAIT, bearer, closed, connect, in_thread
-from workspaces import events, jobs, provisioning, services
+from workspaces import events, services
+from workspaces.builds import jobs, provisioning
 from workspaces.choices import BuildTransition, JobStatus
 from workspaces.models import WorkspaceAgent, WorkspaceResource
 from workspaces.provisioner.session import Outcome
@@ -194,8 +195,8 @@ def test_agent_changes_reach_the_owner(alice):
 
 
 def test_the_agent_services_announce_connect_lifecycle_and_disconnect(alice):
-    """What the agent's control socket records (workspaces.agents) reaches the owner's pages."""
-    from workspaces import agents
+    """What the agent's control socket records (connectivity.agents) reaches the owner's pages."""
+    from workspaces.connectivity import agents
 
     ws = create(alice, "dev")
     run_to_end(ws.latest_build.job_id)

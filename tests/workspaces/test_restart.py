@@ -11,7 +11,8 @@ from portal.accounts import services as accounts
 from portal.audit.models import AuditEntry
 from portal.errors import Conflict, ValidationFailed
 from tests.workspaces.helpers import buildable_template, param
-from workspaces import jobs, provisioning, services
+from workspaces import services
+from workspaces.builds import jobs, provisioning
 from workspaces.choices import BuildReason, BuildTransition, JobStatus
 from workspaces.models import ProvisionerJobLog, WorkspaceBuild
 from workspaces.provisioner.session import Outcome

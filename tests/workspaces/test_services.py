@@ -281,7 +281,7 @@ class TestCancel:
     def test_pending_build_is_canceled_at_once_and_followers_are_told(
         self, member, template, monkeypatch, django_capture_on_commit_callbacks
     ):
-        from workspaces import logs
+        from workspaces.builds import logs
 
         ended = []
         monkeypatch.setattr(logs, "publish_end", lambda job_id, status: ended.append(status))

@@ -20,9 +20,10 @@ from templates_app.models import ImportStatus
 from tests import factories
 from tests.conftest import PASSWORD
 from tests.workspaces.helpers import buildable_template
-from workspaces import consumers, logs
+from workspaces.builds import logs
+from workspaces.builds.log_writer import row_dict
 from workspaces.choices import JobStatus
-from workspaces.log_writer import row_dict
+from workspaces.connectivity import consumers
 from workspaces.models import ProvisionerJob, ProvisionerJobLog
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -19,10 +19,10 @@ from workspaces.admin.common import (
     log_link,
     tags_text,
 )
+from workspaces.builds.dispatch import ONLINE_WITHIN
 from workspaces.choices import (
     JobStatus,
 )
-from workspaces.dispatch import ONLINE_WITHIN
 from workspaces.models import (
     Provisioner,
     ProvisionerJob,
@@ -214,7 +214,7 @@ class WorkspaceAgentAdmin(ReadOnlyAdmin):
 
     @admin.display(description="connection")
     def connection_status(self, obj: WorkspaceAgent) -> str:
-        from workspaces.agents import agent_status
+        from workspaces.connectivity.agents import agent_status
 
         return agent_status(obj)
 

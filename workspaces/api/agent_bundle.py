@@ -18,10 +18,15 @@ from rest_framework.views import APIView
 import portal
 from portal import config
 from portal.api.authz import Authz
-from workspaces import agent_wheels
+from portal_shared import agent_wheels
 
 _lock = threading.Lock()
 _built: tuple[Path, str] | None = None
+
+
+def wheelhouse() -> Path:
+    """Where this server keeps the agent's wheels (PORTAL_AGENT_WHEELHOUSE)."""
+    return config.load().agent_wheelhouse
 
 
 def bundle() -> tuple[Path, str]:
@@ -29,7 +34,7 @@ def bundle() -> tuple[Path, str]:
     global _built
     with _lock:
         if _built is None or not _built[0].exists():
-            from portal.agent.bundle import build_bundle
+            from workspaces.distribution.bundle import build_bundle
 
             directory = config.load().data_dir / "agent" / portal.__version__
             directory.mkdir(parents=True, exist_ok=True)
@@ -68,7 +73,7 @@ class AgentWheelIndexView(APIView):
 
     @extend_schema(operation_id="agent_wheels", responses={200: OpenApiTypes.OBJECT})
     def get(self, request):
-        wheels = agent_wheels.index(agent_wheels.wheelhouse())
+        wheels = agent_wheels.index(wheelhouse())
         return Response(
             {
                 "requires": [agent_wheels.REQUIREMENT],
@@ -88,7 +93,7 @@ class AgentWheelView(APIView):
         operation_id="agent_wheel", responses={(200, "application/zip"): OpenApiTypes.BINARY}
     )
     def get(self, request, filename: str):
-        path = agent_wheels.wheel_path(agent_wheels.wheelhouse(), filename)
+        path = agent_wheels.wheel_path(wheelhouse(), filename)
         if path is None:
             raise NotFound(f"The server has no agent wheel named {filename[:100]!r}.")
         response = FileResponse(path.open("rb"), content_type="application/zip")

@@ -7,7 +7,6 @@ from rest_framework import serializers
 
 from templates_app.api.serializers import JobLogSerializer
 from workspaces import app_hosts
-from workspaces.agents import agent_status
 from workspaces.choices import (
     AgentLifecycle,
     BuildReason,
@@ -16,6 +15,7 @@ from workspaces.choices import (
     WorkspaceStatus,
     workspace_status,
 )
+from workspaces.connectivity.agents import agent_status
 
 
 class BuildSummarySerializer(serializers.Serializer):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.template.response import TemplateResponse
 
 from portal.web.access import find_workspace, not_found, signed_in
-from workspaces.agents import agent_status
+from workspaces.connectivity.agents import agent_status
 from workspaces.queries import current_resources
 
 

@@ -8,8 +8,8 @@ from django.utils import timezone
 from portal import policy
 from portal.web.access import signed_in
 from workspaces import queries
-from workspaces.agents import agent_status
 from workspaces.choices import BuildTransition, WorkspaceStatus
+from workspaces.connectivity.agents import agent_status
 from workspaces.models import WorkspaceAgent
 
 PAGE_SIZE = 100

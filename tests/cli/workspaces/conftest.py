@@ -13,7 +13,8 @@ from django.db import close_old_connections, connection
 
 from templates_app.models import ImportStatus
 from tests.factories import TemplateFactory, TemplateVersionFactory
-from workspaces import jobs, logs, provisioning, services
+from workspaces import services
+from workspaces.builds import jobs, logs, provisioning
 from workspaces.choices import JobStatus
 from workspaces.models import (
     Provisioner,

@@ -69,7 +69,7 @@ def test_an_admin_creates_and_builds_someone_elses_workspace(
 def test_names_and_parameter_values_as_typed():
     import click
 
-    from portal.cli import build_runs, parameters
+    from portal_cli import build_runs, parameters
 
     assert build_runs.split_name("dev") == ("me", "dev")
     assert build_runs.split_name("alice/dev") == ("alice", "dev")

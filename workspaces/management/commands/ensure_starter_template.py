@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 from portal.accounts.services import system_actor
 from templates_app import services as template_services
 from templates_app.models import ImportStatus, Template
-from workspaces import jobs, runner, worker
+from workspaces.builds import jobs, runner, worker
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "templates"
 SKIP = {".terraform", ".git", "terraform.tfstate", "terraform.tfstate.backup"}

@@ -1,0 +1,1 @@
+"""Django-free code the server, the CLI and the agent share."""

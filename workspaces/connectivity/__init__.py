@@ -1,0 +1,1 @@
+"""Reaching workspaces: the agents' control connection, user streams, live events."""

@@ -1,0 +1,1 @@
+"""Getting the agent into workspaces: init scripts, bundle."""
