@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import pytest
 
 from portal import hooks, policy
@@ -108,3 +111,22 @@ def test_nobody_changes_themselves_and_only_owners_change_owners(make_user, owne
     assert policy.can(owner, "update_roles", user_admin)
     assert not policy.can(member, "update_status", user_admin)
     assert policy.can(member, "read", member) and not policy.can(member, "read", user_admin)
+
+
+def test_the_policy_core_imports_no_app():
+    """Apps register with portal/policy.py; it never names them (core stays app-agnostic)."""
+    tree = ast.parse(Path(policy.__file__).read_text())
+    imported = {
+        name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for name in (
+            [node.module or ""]
+            if isinstance(node, ast.ImportFrom)
+            else [a.name for a in node.names]
+        )
+    }
+    assert all(
+        name == "__future__" or name.split(".")[0] in {"collections", "dataclasses", "django"}
+        for name in imported
+    ), imported
