@@ -130,3 +130,17 @@ def test_the_policy_core_imports_no_app():
         name == "__future__" or name.split(".")[0] in {"collections", "dataclasses", "django"}
         for name in imported
     ), imported
+
+
+def test_a_workspace_rule_also_narrows_its_builds(member):
+    kept = factories.workspace(member, name="kept")
+    hidden = factories.workspace(member, name="hidden")
+    rule = policy.add_rule(
+        "workspace", policy.Rule(narrows=lambda actor, action, qs: qs.exclude(name="hidden"))
+    )
+    try:
+        assert set(policy.visible_to(member, "build")) == {kept.latest_build}
+        assert not policy.can(member, "read", hidden.latest_build)
+    finally:
+        policy.remove_rule("workspace", rule)
+    assert set(policy.visible_to(member, "build")) == {kept.latest_build, hidden.latest_build}
