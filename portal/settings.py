@@ -199,7 +199,10 @@ REST_FRAMEWORK = {
         "portal.accounts.authentication.TokenAuthentication",
         "portal.accounts.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["portal.accounts.permissions.IsActiveUser"],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "portal.accounts.permissions.IsActiveUser",
+        "portal.api.authz.PolicyGate",
+    ],
     "DEFAULT_RENDERER_CLASSES": ["portal.api.renderers.ORJSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["portal.api.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "portal.api.pagination.LimitOffsetPagination",

@@ -12,7 +12,6 @@ from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from portal.accounts.permissions import has_permission
 from portal.admin_site import (
     DeletedFilter,
     ReadOnlyAdmin,
@@ -22,7 +21,7 @@ from portal.admin_site import (
     run_service_per_object,
 )
 from portal.errors import Conflict, ServiceError
-from templates_app import services
+from templates_app import permissions, services
 from templates_app.models import File, ImportStatus, Template, TemplateVersion
 
 SERVICE_FORM_TEMPLATE = "admin/portal/service_form.html"
@@ -195,7 +194,7 @@ def _is_changelist(request) -> bool:
 
 
 def may_manage_templates(request) -> bool:
-    return has_permission(request.user, "template.manage")
+    return permissions.has_manage(request.user)
 
 
 def promote(version: TemplateVersion, *, actor) -> Template:

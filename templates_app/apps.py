@@ -10,6 +10,10 @@ class TemplatesAppConfig(AppConfig):
     verbose_name = "Templates"
 
     def ready(self) -> None:
-        from templates_app import audit_types  # noqa: F401  (declares its audit resource types)
+        from templates_app import (
+            audit_types,  # noqa: F401  (declares its audit resource types)
+            permissions,
+        )
 
+        permissions.register_policies()
         registry.register_api_routes("templates_app.api.urls")

@@ -41,7 +41,7 @@ types.declare_resource(
     payloads={
         AuditAction.CREATE: VersionChanged,
         AuditAction.WRITE: VersionChanged,
-        AuditAction.CLOSE: ConnectionClosed,  # its import logs' stream (workspaces.consumers)
+        AuditAction.CLOSE: ConnectionClosed,  # its import logs' stream (connectivity.consumers)
     },
 )
 types.declare_resource(

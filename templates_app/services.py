@@ -11,8 +11,8 @@ import zipfile
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 
-from portal import hooks
-from portal.accounts.permissions import PERMISSIONS, has_permission
+from portal import hooks, policy
+from portal.accounts.permissions import PERMISSIONS
 from portal.audit import services as audit
 from portal.audit.choices import AuditAction
 from portal.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -65,8 +65,8 @@ _NAMES = (
 )  # fmt: skip
 
 
-def _check_manage(actor, what: str) -> None:
-    if not has_permission(actor, "template.manage"):
+def _check_manage(actor, what: str, resource: str = "template", action: str = "create") -> None:
+    if not policy.can(actor, action, resource):
         roles = ", ".join(sorted(PERMISSIONS["template.manage"]))
         raise Forbidden(f"You are not allowed to {what}: it needs one of the roles {roles}.")
 
@@ -92,7 +92,7 @@ def _stored_mimetype(info: archive.Archive) -> str:
 
 def upload_file(data: bytes, *, actor, mimetype: str = "") -> File:
     """Store a validated archive once per content hash; the same bytes return the same row."""
-    _check_manage(actor, "upload template files")
+    _check_manage(actor, "upload template files", "file")
     declared = (mimetype or "").split(";", 1)[0].strip().lower()
     if declared not in UPLOAD_TYPES:
         raise ValidationFailed.field(
@@ -193,7 +193,7 @@ def create_version(
     provisioner_tags: dict | None = None,
 ) -> TemplateVersion:
     """A new version from an uploaded archive; its import starts through the hook."""
-    _check_manage(actor, "create template versions")
+    _check_manage(actor, "create template versions", "template_version")
     if template is not None and template.deleted_at is not None:
         raise NotFound(f"Template {template.name!r} was deleted.")
     name = (name or "").strip()
@@ -382,7 +382,7 @@ def update_template(
     icon: str | None = None,
 ) -> Template:
     """Promote a version and/or change how the template is shown; None leaves a field alone."""
-    _check_manage(actor, "change templates")
+    _check_manage(actor, "change templates", "template", "update")
     _validate_template_fields(display_name=display_name, description=description, icon=icon)
     with transaction.atomic():
         template = (

@@ -15,9 +15,14 @@ class WorkspacesConfig(AppConfig):
         import portal.celery  # noqa: F401  (tasks enqueued from web processes use its broker)
         from portal import hooks
         from portal.celery import IN_SCHEDULER
-        from workspaces import audit_types  # noqa: F401  (declares its audit resource types)
+        from workspaces import (
+            audit_types,  # noqa: F401  (declares its audit resource types)
+            permissions,
+        )
         from workspaces.builds import provisioning
         from workspaces.connectivity import revocable
+
+        permissions.register_policies()
 
         hooks.template_version_created.register(provisioning.create_import_job)
         revocable.install()

@@ -1,12 +1,13 @@
-"""Which workspaces a user may see, and the one-query list used by the API and pages."""
+"""Lookups of workspaces, builds, agents and resources a user may see (the policy decides)."""
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from portal.accounts.permissions import has_permission
+from portal import policy
+from portal.errors import NotFound
 from workspaces.choices import BuildTransition, JobStatus, WorkspaceStatus
-from workspaces.models import Workspace
+from workspaces.models import Workspace, WorkspaceAgent, WorkspaceBuild, WorkspaceResource
 
 
 def live() -> QuerySet[Workspace]:
@@ -14,10 +15,83 @@ def live() -> QuerySet[Workspace]:
 
 
 def visible_to(user) -> QuerySet[Workspace]:
-    qs = live()
-    if has_permission(user, "workspace.read_all"):
-        return qs
-    return qs.filter(owner=user)
+    """The live workspaces `user` may see."""
+    return policy.visible_to(user, "workspace").filter(deleted_at__isnull=True)
+
+
+def visible_builds(user) -> QuerySet[WorkspaceBuild]:
+    """Builds of the workspaces the user may see, deleted workspaces included.
+
+    A delete build's outcome must stay readable after it removed its workspace from the list.
+    """
+    return policy.visible_to(user, "build").select_related(
+        "workspace__owner", "job", "initiator", "template_version"
+    )
+
+
+def resolve_build(build_id, user) -> WorkspaceBuild:
+    build = visible_builds(user).filter(pk=build_id).first()
+    if build is None:
+        raise NotFound(f"No workspace build {str(build_id)!r}.")
+    return build
+
+
+def detailed(qs: QuerySet[Workspace]) -> QuerySet[Workspace]:
+    """What a workspace's detail shows, joined in one query."""
+    return with_latest_build(qs).select_related(
+        "template__active_version",
+        "latest_build__initiator",
+        "latest_build__template_version",
+    )
+
+
+def resolve_workspace(workspace_id, user) -> Workspace:
+    workspace = detailed(visible_to(user)).filter(pk=workspace_id).first()
+    if workspace is None:
+        raise NotFound(f"No workspace {str(workspace_id)!r}.")
+    return workspace
+
+
+def resolve_agent(agent_id, user) -> WorkspaceAgent:
+    """The agent, if it belongs to a workspace the user may see; NotFound otherwise."""
+    agent = (
+        policy.visible_to(user, "agent")
+        .filter(pk=agent_id)
+        .select_related("resource__job__build__workspace")
+        .prefetch_related("apps")
+        .first()
+    )
+    if agent is None:
+        raise NotFound(f"No workspace agent {str(agent_id)!r}.")
+    return agent
+
+
+def current_resources(workspace: Workspace) -> list[WorkspaceResource]:
+    """What exists of the workspace: the resources of its newest build that succeeded or has some.
+
+    While a start runs, that is the stopped workspace's; after a failed apply, what it recorded.
+    """
+    build = workspace.latest_build
+    if build is None:
+        return []
+    if build.job.status == JobStatus.SUCCEEDED:
+        job_id = build.job_id
+    else:
+        has_resources = WorkspaceResource.objects.filter(job_id=OuterRef("job_id"))
+        job_id = (
+            WorkspaceBuild.objects.filter(workspace=workspace)
+            .filter(Q(job__status=JobStatus.SUCCEEDED) | Exists(has_resources))
+            .order_by("-build_number")
+            .values_list("job_id", flat=True)
+            .first()
+        )
+    if job_id is None:
+        return []
+    return list(
+        WorkspaceResource.objects.filter(job_id=job_id)
+        .prefetch_related("agents__apps")
+        .order_by("type", "name")
+    )
 
 
 def with_latest_build(qs: QuerySet[Workspace]) -> QuerySet[Workspace]:

@@ -6,8 +6,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 
-from portal import hooks
-from portal.accounts.permissions import has_permission
+from portal import hooks, policy
 from portal.audit import services as audit
 from portal.audit.choices import AuditAction
 from portal.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -28,8 +27,8 @@ _AUDIT_ACTIONS = {
 
 
 def may_manage(actor, workspace: Workspace) -> bool:
-    """Owners manage their own workspaces; others need workspace.manage_all."""
-    return actor.pk == workspace.owner_id or has_permission(actor, "workspace.manage_all")
+    """Owners build their own workspaces; others need workspace.manage_all (the policy)."""
+    return policy.can(actor, "build", workspace)
 
 
 def _check_manage(actor, workspace: Workspace) -> None:
@@ -160,7 +159,7 @@ def create_workspace(
 ) -> Workspace:
     """A new workspace of `owner` and its build #1 (start)."""
     name = (name or "").strip()
-    if actor.pk != owner.pk and not has_permission(actor, "workspace.manage_all"):
+    if actor.pk != owner.pk and not policy.can(actor, "build", "workspace"):
         raise Forbidden("You may only create workspaces for yourself.")
     try:
         workspace_name_validator(name)

@@ -13,10 +13,11 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 
+from portal import policy
 from portal.accounts import services, throttling
 from portal.accounts.choices import LoginType, Role, UserStatus
 from portal.accounts.models import APIToken, User
-from portal.accounts.permissions import assignable_roles, has_permission
+from portal.accounts.permissions import assignable_roles
 from portal.accounts.queries import people
 from portal.admin_site import ReadOnlyAdmin, changelist_url, run_service_per_object
 from portal.errors import ServiceError
@@ -184,13 +185,13 @@ class UserAdmin(ReadOnlyAdmin):
         return request.user.has_perm("accounts.add_user")
 
     def has_manage_status_permission(self, request) -> bool:
-        return has_permission(request.user, "user.update_status")
+        return policy.can(request.user, "update_status", "user")
 
     def has_manage_roles_permission(self, request) -> bool:
-        return has_permission(request.user, "user.update_roles")
+        return policy.can(request.user, "update_roles", "user")
 
     def has_unlock_permission(self, request) -> bool:
-        return has_permission(request.user, "user.unlock")
+        return policy.can(request.user, "unlock", "user")
 
     @admin.action(description="Unlock sign-in of selected users", permissions=["unlock"])
     def unlock_sign_in(self, request, queryset):
@@ -342,7 +343,7 @@ class APITokenAdmin(ReadOnlyAdmin):
         return "expired" if obj.is_expired else "live"
 
     def has_revoke_permission(self, request) -> bool:
-        return has_permission(request.user, "token.revoke_all")
+        return policy.can(request.user, "delete", "token")
 
     @admin.action(description="Revoke selected tokens", permissions=["revoke"])
     def revoke_tokens(self, request, queryset):

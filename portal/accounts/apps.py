@@ -9,4 +9,6 @@ class AccountsConfig(AppConfig):
     verbose_name = "Users and tokens"
 
     def ready(self):
-        from portal.accounts import audit_types, schema, signals, throttling  # noqa: F401
+        from portal.accounts import audit_types, permissions, schema, signals, throttling  # noqa: F401
+
+        permissions.register_policies()

@@ -57,7 +57,7 @@ types.declare_resource(
         AuditAction.LOCKOUT: UserLockout,
         AuditAction.UNLOCK: UserUnlock,
         AuditAction.LOGOUT: NoPayload,
-        AuditAction.CLOSE: ConnectionClosed,  # the events socket (workspaces.event_consumers)
+        AuditAction.CLOSE: ConnectionClosed,  # the events socket (connectivity.event_consumers)
     },
 )
 types.declare_resource(

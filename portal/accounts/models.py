@@ -11,6 +11,7 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from portal.accounts import admin_permissions
 from portal.accounts.choices import (
     USER_STATUS_TRANSITIONS,
     LoginType,
@@ -101,17 +102,13 @@ class User(AbstractBaseUser):
         return any(r in self.roles for r in roles)
 
     def has_perm(self, perm: str, obj=None) -> bool:
-        from portal.accounts.permissions import admin_permission
-
-        return self.is_active and admin_permission(self, perm)
+        return self.is_active and admin_permissions.admin_permission(self, perm)
 
     def has_perms(self, perm_list, obj=None) -> bool:
         return all(self.has_perm(p, obj) for p in perm_list)
 
     def has_module_perms(self, app_label: str) -> bool:
-        from portal.accounts.permissions import admin_module_permission
-
-        return self.is_active and admin_module_permission(self, app_label)
+        return self.is_active and admin_permissions.admin_module_permission(self, app_label)
 
     def get_full_name(self) -> str:
         return self.name or self.username

@@ -1,10 +1,14 @@
-"""What each role may do: one table for the API, the services and the operator console."""
+"""What each role may do (one table), and the user, token, session and audit policies on it."""
 
 from __future__ import annotations
 
+from rest_framework.exceptions import NotAuthenticated
 from rest_framework.permissions import BasePermission
 
+from portal import policy
 from portal.accounts.choices import Role
+from portal.accounts.models import APIToken, User
+from portal.audit.models import AuditEntry
 
 OWNER, TADMIN, UADMIN, AUDITOR = Role.OWNER, Role.TEMPLATE_ADMIN, Role.USER_ADMIN, Role.AUDITOR
 
@@ -68,39 +72,131 @@ def assignable_roles(user) -> frozenset[str]:
     return frozenset(role for role in Role.values if may_grant(user, role))
 
 
-# Django admin permissions ("app.action_model") mapped onto the table above. Anything absent is
-# refused; add and delete are mostly absent because those writes go through services.
-ADMIN_PERMISSIONS: dict[str, str] = {
-    "accounts.view_user": "user.read",
-    "accounts.change_user": "user.update_status",
-    "accounts.add_user": "user.create",
-    "accounts.view_apitoken": "token.read_all",
-    "accounts.change_apitoken": "token.revoke_all",
-    "audit.view_auditentry": "audit.read",
-    "templates_app.view_template": "template.read_all",
-    "templates_app.view_templateversion": "template.read_all",
-    "templates_app.view_file": "template.manage",
-    "workspaces.view_workspace": "workspace.read_all",
-    "workspaces.view_workspacebuild": "workspace.read_all",
-    "workspaces.view_workspaceresource": "workspace.read_all",
-    "workspaces.view_workspaceagent": "workspace.read_all",
-    "workspaces.view_workspaceapp": "workspace.read_all",
-    "workspaces.view_provisionerjob": "job.read_all",
-    "workspaces.view_provisionerjoblog": "job.read_all",
-    "workspaces.view_provisioner": "job.read_all",
-}
+def role_refusal(permission: str) -> str:
+    """The 403 message of a role-table check: which roles would do."""
+    roles = ", ".join(sorted(PERMISSIONS[permission]))  # a typo fails at import time
+    return f"You are not allowed to do this: it needs one of the roles {roles}."
 
 
-def admin_permission(user, perm: str) -> bool:
-    permission = ADMIN_PERMISSIONS.get(perm)
-    return permission is not None and has_permission(user, permission)
+class RoleTablePolicy(policy.Policy):
+    """A resource whose site-wide actions are role-table permissions (see `site_wide`)."""
+
+    def site_allows(self, actor, action: str) -> bool:
+        permission = self.site_wide.get(action)
+        return permission is not None and has_permission(actor, permission)
+
+    def refusal(self, action: str) -> str:
+        permission = self.site_wide.get(action)
+        return role_refusal(permission) if permission else super().refusal(action)
 
 
-def admin_module_permission(user, app_label: str) -> bool:
-    prefix = f"{app_label}."
-    return any(
-        key.startswith(prefix) and has_permission(user, p) for key, p in ADMIN_PERMISSIONS.items()
-    )
+def change_refusal(actor, user) -> str | None:
+    """Why `actor` may not change `user`'s status or roles (None: the role table decides)."""
+    if actor.pk == user.pk:
+        return "You cannot change your own status or roles."
+    if user.is_system:
+        return "The system user cannot be changed."
+    if user.has_role(OWNER) and not actor.has_role(OWNER) and not actor.is_system:
+        return "Only an owner can change another owner."
+    return None
+
+
+# The actions on another user that change_refusal also limits.
+_CHANGES = ("update_status", "update_roles", "unlock")
+
+
+class UserPolicy(RoleTablePolicy):
+    """Everyone reads their own account; the rest needs a user permission, and nobody changes
+    themselves, the system user, or (unless an owner) an owner."""
+
+    resource = "user"
+    model = User
+    actions = ("read", "create", "update_status", "update_roles", "unlock")
+    site_wide = {
+        "read": "user.read",
+        "create": "user.create",
+        "update_status": "user.update_status",
+        "update_roles": "user.update_roles",
+        "unlock": "user.unlock",
+    }
+
+    def allows(self, actor, action, obj) -> bool:
+        if action == "read" and obj is not None and policy.active(actor) and obj.pk == actor.pk:
+            return True
+        if not self.site_allows(actor, action):
+            return False
+        return action not in _CHANGES or obj is None or change_refusal(actor, obj) is None
+
+    def scope(self, actor, action):
+        people = User.objects.filter(is_system=False)
+        if self.site_allows(actor, action):
+            return people
+        if action == "read" and policy.active(actor):
+            return people.filter(pk=actor.pk)
+        return people.none()
+
+
+class TokenPolicy(RoleTablePolicy):
+    """A user's own API tokens are theirs; token.read_all / revoke_all reach everyone's."""
+
+    resource = "token"
+    model = APIToken
+    actions = ("read", "create", "delete")
+    site_wide = {"read": "token.read_all", "delete": "token.revoke_all"}
+
+    def allows(self, actor, action, obj) -> bool:
+        if not policy.active(actor):
+            return False
+        if action == "create" or (obj is not None and obj.user_id == actor.pk):
+            return True
+        return self.site_allows(actor, action)
+
+    def scope(self, actor, action):
+        if self.site_allows(actor, action):
+            return APIToken.objects.all()
+        if policy.active(actor):
+            return APIToken.objects.filter(user=actor)
+        return APIToken.objects.none()
+
+
+class SessionPolicy(policy.Policy):
+    """Anyone may sign in (a suspended account is refused); only a signed-in user signs out."""
+
+    resource = "session"
+    actions = ("create", "delete")
+
+    def allows(self, actor, action, obj) -> bool:
+        if action == "create" and (actor is None or not actor.is_authenticated):
+            return True
+        return policy.active(actor)
+
+
+class AuditPolicy(RoleTablePolicy):
+    resource = "audit"
+    model = AuditEntry
+    site_wide = {"read": "audit.read"}
+
+    def allows(self, actor, action, obj) -> bool:
+        return self.site_allows(actor, action)
+
+    def scope(self, actor, action):
+        if self.site_allows(actor, action):
+            return AuditEntry.objects.all()
+        return AuditEntry.objects.none()
+
+
+class PublicPolicy(policy.Policy):
+    """Endpoints for anyone, even signed out: build info, the API schema, the agent's code."""
+
+    resource = "public"
+
+    def allows(self, actor, action, obj) -> bool:
+        return True
+
+
+def register_policies() -> None:
+    for p in (UserPolicy(), TokenPolicy(), SessionPolicy(), AuditPolicy(), PublicPolicy()):
+        policy.register(p)
 
 
 class IsActiveUser(BasePermission):
@@ -111,8 +207,6 @@ class IsActiveUser(BasePermission):
     def has_permission(self, request, view) -> bool:
         user = request.user
         if user is None or not user.is_authenticated:
-            from rest_framework.exceptions import NotAuthenticated
-
             raise NotAuthenticated()
         return user.is_active
 
@@ -125,8 +219,7 @@ class HasPermission(BasePermission):
 
     @classmethod
     def of(cls, permission: str) -> type[HasPermission]:
-        roles = ", ".join(sorted(PERMISSIONS[permission]))  # a typo fails at import time
-        message = f"You are not allowed to do this: it needs one of the roles {roles}."
+        message = role_refusal(permission)
         return type(f"Has_{permission}", (cls,), {"permission": permission, "message": message})
 
     def has_permission(self, request, view) -> bool:

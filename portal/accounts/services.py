@@ -16,7 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from portal import secret_hash
-from portal.accounts import throttling, tokens
+from portal.accounts import permissions, throttling, tokens
 from portal.accounts.choices import SYSTEM_USERNAME, LoginType, Role, TokenKind, UserStatus
 from portal.accounts.models import APIToken, User, username_validator
 from portal.accounts.permissions import OWNER_GRANTED_ROLES, has_permission, may_grant
@@ -170,12 +170,8 @@ def _check_may_grant(actor: User, roles: set[str]) -> None:
 
 
 def _check_may_manage(actor: User, user: User) -> None:
-    if actor.pk == user.pk:
-        raise Forbidden("You cannot change your own status or roles.")
-    if user.is_system:
-        raise Forbidden("The system user cannot be changed.")
-    if user.has_role(Role.OWNER) and not actor.has_role(Role.OWNER) and not actor.is_system:
-        raise Forbidden("Only an owner can change another owner.")
+    if (refusal := permissions.change_refusal(actor, user)) is not None:
+        raise Forbidden(refusal)
 
 
 def _check_not_last_owner(user: User) -> None:

@@ -2,9 +2,8 @@
 
 from django.apps import apps
 from django.urls import include, path
-from drf_spectacular.views import SpectacularJSONAPIView
 
-from portal.api.system import BuildInfoView
+from portal.api.system import BuildInfoView, OpenAPIView
 from portal.audit.api.views import AuditView
 from portal.registry import registry
 
@@ -13,7 +12,7 @@ apps.check_apps_ready()  # the apps' routes are registered by then
 urlpatterns = [
     path("buildinfo", BuildInfoView.as_view(), name="buildinfo"),
     # The JSON view: the generic one answers YAML unless the client asks for JSON.
-    path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
+    path("openapi.json", OpenAPIView.as_view(), name="openapi"),
     path("", include("portal.accounts.api.urls")),
     *(path("", include(urlconf)) for urlconf in registry["api_routes"]),
     path("audit", AuditView.as_view(), name="audit"),

@@ -6,13 +6,12 @@ from functools import wraps
 
 from django.contrib.auth import logout
 from django.contrib.auth.views import redirect_to_login
-from django.db.models import F
+from django.db.models import F, Model
 from django.http import HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
-from portal.accounts.permissions import has_permission
-from workspaces.models import Workspace
+from portal import policy
 
 
 def _to_login(request):
@@ -44,15 +43,15 @@ def not_found(request, message: str) -> TemplateResponse:
     return TemplateResponse(request, "web/not_found.html", {"message": message}, status=404)
 
 
-def find_workspace(user, owner: str, name: str, *, related=()) -> Workspace | None:
-    """The workspace `owner`/`name` if `user` may see it (as the API's visible_to does).
+def find_workspace(user, owner: str, name: str, *, related=()) -> Model | None:
+    """The workspace `owner`/`name` if `user` may see it (the policy's `read`).
 
     A deleted workspace stays findable so its page can show how its delete build ended; a live
     one of the same name wins.
     """
-    qs = Workspace.objects.filter(owner__username__iexact=owner, name__iexact=name)
-    if not has_permission(user, "workspace.read_all"):
-        qs = qs.filter(owner=user)
+    qs = policy.visible_to(user, "workspace").filter(
+        owner__username__iexact=owner, name__iexact=name
+    )
     qs = qs.select_related(
         "owner",
         "template__active_version",

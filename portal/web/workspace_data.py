@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from django.utils import timezone
 
+from portal import policy
 from portal.web import log_text
-from workspaces import services
-from workspaces.api.views import current_resources
 from workspaces.choices import JOB_ACTIVE, BuildTransition, WorkspaceStatus
 from workspaces.connectivity.agents import agent_status
 from workspaces.models import WorkspaceAgentLog, WorkspaceBuild
 from workspaces.proxy import hosts as app_hosts
+from workspaces.queries import current_resources
 
 TIMELINE_BUILDS = 10
 AGENT_LOG_LINES = 200
@@ -76,7 +76,7 @@ def live_context(workspace, user) -> dict:
             if not r.hide
         ],
         "agents": agents,
-        "may_manage": services.may_manage(user, workspace) and workspace.deleted_at is None,
+        "may_manage": policy.can(user, "build", workspace) and workspace.deleted_at is None,
         "is_owner": user.pk == workspace.owner_id,
         "update_available": build is not None
         and active_version is not None

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
-import uuid
-
 from django.apps import apps
-from django.db.models import F, Q
+from django.db.models import F
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -15,14 +12,15 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from portal.accounts.permissions import HasPermission, IsActiveUser, has_permission
+from portal.api.authz import Authz
 from portal.api.params import LOG_PAGE_PARAMETERS, log_page
 from portal.api.views import ListView
 from portal.errors import NotFound, PayloadTooLarge, ValidationFailed
 from portal_shared import archive
 from templates_app import queries, services
 from templates_app.api import serializers as s
-from templates_app.models import File, Template, TemplateVersion
+from templates_app.models import File, TemplateVersion
+from templates_app.queries import resolve_template, resolve_version, visible_versions
 
 _UPLOAD_CHUNK = 256 * 1024
 # Multipart framing (boundaries, part headers) on top of the archive itself.
@@ -35,49 +33,12 @@ def _valid(serializer_class, request):
     return serializer.validated_data
 
 
-def _manages(user) -> bool:
-    return has_permission(user, "template.manage")
-
-
-def resolve_template(ref: str, user) -> Template:
-    """A template the user may see, by id or name, or NotFound."""
-    query = Q(name=ref.lower())
-    with contextlib.suppress(ValueError):
-        query |= Q(pk=uuid.UUID(ref))
-    template = (
-        queries.visible_to(user)
-        .filter(query)
-        .select_related("created_by", "active_version__created_by", "active_version__template")
-        .first()
-    )
-    if template is None:
-        raise NotFound(f"No template {ref!r}.")
-    return template
-
-
-def visible_versions(user):
-    """Versions of templates the user may see; managers also see versions not in a template."""
-    qs = TemplateVersion.objects.select_related("template", "created_by")
-    visible = qs.filter(template__in=queries.visible_to(user))
-    if _manages(user):
-        return visible | qs.filter(template__isnull=True)
-    return visible | qs.filter(template__isnull=True, created_by=user)
-
-
-def resolve_version(version_id, user) -> TemplateVersion:
-    version = visible_versions(user).filter(pk=version_id).first()
-    if version is None:
-        raise NotFound(f"No template version {str(version_id)!r}.")
-    return version
-
-
 class TemplatesView(ListView):
     serializer_class = s.TemplateSerializer
-
-    def get_permissions(self):
-        if self.request.method == "POST":
-            return [IsActiveUser(), HasPermission.of("template.manage")()]
-        return super().get_permissions()
+    authorizes = {
+        "GET": Authz("template", "read", many=True),
+        "POST": Authz("template", "create", whole=True),
+    }
 
     def get_queryset(self):
         qs = (
@@ -118,10 +79,10 @@ class TemplatesView(ListView):
 
 
 class TemplateDetailView(APIView):
-    def get_permissions(self):
-        if self.request.method == "PATCH":
-            return [IsActiveUser(), HasPermission.of("template.manage")()]
-        return super().get_permissions()
+    authorizes = {
+        "GET": Authz("template", "read"),
+        "PATCH": Authz("template", "update", whole=True),
+    }
 
     @extend_schema(operation_id="template_get", responses=s.TemplateDetailSerializer)
     def get(self, request, template):
@@ -158,6 +119,7 @@ class TemplateVersionsView(ListView):
     """Versions of one template, newest first."""
 
     serializer_class = s.TemplateVersionSerializer
+    authorizes = {"GET": Authz("template", "read")}
     queryset = TemplateVersion.objects.none()  # for the schema; get_queryset() gives the rows
 
     def get_queryset(self):
@@ -182,6 +144,8 @@ class TemplateVersionsView(ListView):
 
 
 class TemplateVersionByNameView(APIView):
+    authorizes = {"GET": Authz("template", "read")}
+
     @extend_schema(operation_id="template_version_by_name", responses=s.TemplateVersionSerializer)
     def get(self, request, template, name):
         target = resolve_template(template, request.user)
@@ -196,7 +160,7 @@ class TemplateVersionByNameView(APIView):
 
 
 class TemplateVersionCreateView(APIView):
-    permission_classes = [IsActiveUser, HasPermission.of("template.manage")]
+    authorizes = {"POST": Authz("template_version", "create", whole=True)}
 
     @extend_schema(
         operation_id="template_version_create",
@@ -230,12 +194,16 @@ class TemplateVersionCreateView(APIView):
 
 
 class TemplateVersionDetailView(APIView):
+    authorizes = {"GET": Authz("template_version", "read")}
+
     @extend_schema(operation_id="template_version_get", responses=s.TemplateVersionSerializer)
     def get(self, request, version):
         return Response(s.TemplateVersionSerializer(resolve_version(version, request.user)).data)
 
 
 class TemplateVersionLogsView(APIView):
+    authorizes = {"GET": Authz("template_version", "read")}
+
     @extend_schema(
         operation_id="template_version_logs",
         parameters=LOG_PAGE_PARAMETERS,
@@ -259,7 +227,7 @@ class TemplateVersionLogsView(APIView):
 
 
 class FilesView(APIView):
-    permission_classes = [IsActiveUser, HasPermission.of("template.manage")]
+    authorizes = {"POST": Authz("file", "create", whole=True)}
     # Only multipart goes through a DRF parser; a raw body is read here, within the size cap.
     parser_classes = [MultiPartParser]
 
@@ -325,6 +293,8 @@ _EXTENSIONS = {archive.ZIP: "zip", archive.TAR: "tar", services.GZIP: "tar.gz"}
 
 
 class FileDetailView(APIView):
+    authorizes = {"GET": Authz("file", "read")}
+
     @extend_schema(
         operation_id="file_download",
         responses={
@@ -334,16 +304,7 @@ class FileDetailView(APIView):
         },
     )
     def get(self, request, hash):
-        user = request.user
-        files = File.objects.filter(hash=hash.lower())
-        if not _manages(user):
-            # Anyone who may see a template may read its source, as Coder allows.
-            files = files.filter(
-                Q(created_by=user) | Q(versions__template__in=queries.visible_to(user))
-            ).distinct()
-        file = files.first()
-        if file is None:
-            raise NotFound(f"No file {hash!r}.")
+        file = queries.resolve_file(hash, request.user)
         response = HttpResponse(bytes(file.data), content_type=file.mimetype)
         extension = _EXTENSIONS.get(file.mimetype, "bin")
         response["Content-Disposition"] = f'attachment; filename="{file.hash[:12]}.{extension}"'

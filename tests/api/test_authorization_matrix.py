@@ -1,6 +1,11 @@
-"""Every /api/v2 endpoint and method x every role, suspended user and anonymous caller.
+"""Every /api/v2 endpoint and method x every role, another member, a suspended user and an
+anonymous caller.
 
-The endpoints are read from the URL conf, so one added without a row in MATRIX fails here.
+The endpoints are read from the URL conf, so one added without a row in MATRIX fails here, and
+so does one whose view declares no (resource, action) for the policy (`authorizes`) or one the
+policy does not know. MATRIX is the truth users see, written out by hand; each request is also
+checked against `policy.can(caller, action, object)` for the object it acts on, so the policy
+and what the endpoints do cannot drift apart.
 """
 
 from __future__ import annotations
@@ -9,6 +14,8 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from rest_framework.views import APIView
 
+from portal import policy
+from portal.api.authz import declared
 from tests import factories
 from tests.api.conftest import CALLERS, STRONG_PASSWORD
 from tests.conftest import PASSWORD
@@ -16,18 +23,22 @@ from tests.templates.helpers import template_tar
 from tests.workspaces import helpers as workspace_helpers
 from workspaces.api import agent_bundle
 from workspaces.choices import JobStatus
+from workspaces.models import WorkspaceAgent, WorkspaceResource
 
 API_PREFIX = "api/v2/"
 
 
-def _row(owner, tadmin, uadmin, auditor, member, suspended, anonymous) -> dict[str, int]:
-    return dict(zip(CALLERS, (owner, tadmin, uadmin, auditor, member, suspended, anonymous)))
+def _row(owner, tadmin, uadmin, auditor, member, another, suspended, anonymous) -> dict[str, int]:
+    statuses = (owner, tadmin, uadmin, auditor, member, another, suspended, anonymous)
+    return dict(zip(CALLERS, statuses, strict=True))
 
 
-EVERYONE = _row(200, 200, 200, 200, 200, 200, 200)
-SIGNED_IN = _row(200, 200, 200, 200, 200, 403, 401)
-# Another member's workspace: template admins may look (workspace.read_all), only owners act.
-THEIR_WORKSPACE_READ = _row(200, 200, 404, 404, 404, 403, 401)
+EVERYONE = _row(200, 200, 200, 200, 200, 200, 200, 200)
+SIGNED_IN = _row(200, 200, 200, 200, 200, 200, 403, 401)
+# The member's workspace: template admins may look (workspace.read_all), only platform owners
+# act on it besides its owner; whoever may not see it is told it does not exist.
+MEMBER_WORKSPACE_READ = _row(200, 200, 404, 404, 200, 404, 403, 401)
+MEMBER_WORKSPACE_BUILD = _row(201, 403, 404, 404, 201, 404, 403, 401)
 
 # (url name, method) -> {caller: status}. "suspended" holds a token made before suspension.
 MATRIX: dict[tuple[str, str], dict[str, int]] = {
@@ -36,55 +47,54 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("api:agent-bundle", "GET"): EVERYONE,
     ("api:agent-wheels", "GET"): EVERYONE,
     ("api:agent-wheel", "GET"): EVERYONE,
-    ("api:users", "GET"): _row(200, 200, 200, 200, 403, 403, 401),
-    ("api:users", "POST"): _row(201, 403, 201, 403, 403, 403, 401),
-    # Login ignores credentials sent along; each caller logs in as itself (anonymous as target).
-    ("api:users-login", "POST"): _row(201, 201, 201, 201, 201, 403, 201),
+    ("api:users", "GET"): _row(200, 200, 200, 200, 403, 403, 403, 401),
+    ("api:users", "POST"): _row(201, 403, 201, 403, 403, 403, 403, 401),
+    # Login ignores credentials sent along; each caller logs in as itself (anonymous as member).
+    ("api:users-login", "POST"): _row(201, 201, 201, 201, 201, 201, 403, 201),
     ("api:users-logout", "POST"): SIGNED_IN,
     ("api:users-me", "GET"): SIGNED_IN,
     ("api:users-me-tokens", "GET"): SIGNED_IN,
-    ("api:users-me-tokens", "POST"): _row(201, 201, 201, 201, 201, 403, 401),
-    ("api:users-me-token-detail", "DELETE"): _row(204, 204, 204, 204, 204, 403, 401),
-    ("api:user-detail", "GET"): _row(200, 200, 200, 200, 403, 403, 401),
-    ("api:user-status", "PUT"): _row(200, 403, 200, 403, 403, 403, 401),
-    ("api:user-roles", "PUT"): _row(200, 403, 200, 403, 403, 403, 401),
-    ("api:user-unlock", "POST"): _row(200, 403, 200, 403, 403, 403, 401),
+    ("api:users-me-tokens", "POST"): _row(201, 201, 201, 201, 201, 201, 403, 401),
+    ("api:users-me-token-detail", "DELETE"): _row(204, 204, 204, 204, 204, 204, 403, 401),
+    # The member's account: its own reads it, another member may not.
+    ("api:user-detail", "GET"): _row(200, 200, 200, 200, 200, 403, 403, 401),
+    ("api:user-status", "PUT"): _row(200, 403, 200, 403, 403, 403, 403, 401),
+    ("api:user-roles", "PUT"): _row(200, 403, 200, 403, 403, 403, 403, 401),
+    ("api:user-unlock", "POST"): _row(200, 403, 200, 403, 403, 403, 403, 401),
     ("api:templates", "GET"): SIGNED_IN,
-    ("api:templates", "POST"): _row(201, 201, 403, 403, 403, 403, 401),
+    ("api:templates", "POST"): _row(201, 201, 403, 403, 403, 403, 403, 401),
     ("api:template-detail", "GET"): SIGNED_IN,
-    ("api:template-detail", "PATCH"): _row(200, 200, 403, 403, 403, 403, 401),
+    ("api:template-detail", "PATCH"): _row(200, 200, 403, 403, 403, 403, 403, 401),
     ("api:template-versions", "GET"): SIGNED_IN,
     ("api:template-version-by-name", "GET"): SIGNED_IN,
-    ("api:templateversions", "POST"): _row(201, 201, 403, 403, 403, 403, 401),
+    ("api:templateversions", "POST"): _row(201, 201, 403, 403, 403, 403, 403, 401),
     ("api:templateversion-detail", "GET"): SIGNED_IN,
     ("api:templateversion-logs", "GET"): SIGNED_IN,
-    ("api:files", "POST"): _row(201, 201, 403, 403, 403, 403, 401),
+    ("api:files", "POST"): _row(201, 201, 403, 403, 403, 403, 403, 401),
     ("api:file-detail", "GET"): SIGNED_IN,
     ("api:workspaces", "GET"): SIGNED_IN,
-    ("api:workspaces", "POST"): _row(201, 201, 201, 201, 201, 403, 401),
-    ("api:workspace-detail", "GET"): THEIR_WORKSPACE_READ,
-    ("api:user-workspace", "GET"): THEIR_WORKSPACE_READ,
-    ("api:workspace-builds", "GET"): THEIR_WORKSPACE_READ,
-    ("api:workspace-builds", "POST"): _row(201, 403, 404, 404, 404, 403, 401),
-    ("api:workspace-restart", "POST"): _row(201, 403, 404, 404, 404, 403, 401),
-    ("api:workspacebuild-detail", "GET"): THEIR_WORKSPACE_READ,
-    ("api:workspacebuild-cancel", "PATCH"): _row(200, 403, 404, 404, 404, 403, 401),
-    ("api:workspacebuild-logs", "GET"): THEIR_WORKSPACE_READ,
-    ("api:workspaceagent-detail", "GET"): THEIR_WORKSPACE_READ,
-    ("api:workspaceagent-logs", "GET"): THEIR_WORKSPACE_READ,
-    ("api:audit", "GET"): _row(200, 403, 403, 200, 403, 403, 401),
+    ("api:workspaces", "POST"): _row(201, 201, 201, 201, 201, 201, 403, 401),
+    ("api:workspace-detail", "GET"): MEMBER_WORKSPACE_READ,
+    ("api:user-workspace", "GET"): MEMBER_WORKSPACE_READ,
+    ("api:workspace-builds", "GET"): MEMBER_WORKSPACE_READ,
+    ("api:workspace-builds", "POST"): MEMBER_WORKSPACE_BUILD,
+    ("api:workspace-restart", "POST"): MEMBER_WORKSPACE_BUILD,
+    ("api:workspacebuild-detail", "GET"): MEMBER_WORKSPACE_READ,
+    ("api:workspacebuild-cancel", "PATCH"): _row(200, 403, 404, 404, 200, 404, 403, 401),
+    ("api:workspacebuild-logs", "GET"): MEMBER_WORKSPACE_READ,
+    ("api:workspaceagent-detail", "GET"): MEMBER_WORKSPACE_READ,
+    ("api:workspaceagent-logs", "GET"): MEMBER_WORKSPACE_READ,
+    ("api:audit", "GET"): _row(200, 403, 403, 200, 403, 403, 403, 401),
 }
 
 
-def _their_workspace(owner, job_status=JobStatus.SUCCEEDED):
+def _member_workspace(owner, job_status=JobStatus.SUCCEEDED):
     template = workspace_helpers.buildable_template()
     return factories.workspace(owner, template=template, name="theirs", job_status=job_status)
 
 
-def _their_agent(owner):
-    from workspaces.models import WorkspaceAgent, WorkspaceResource
-
-    ws = _their_workspace(owner)
+def _member_agent(owner) -> WorkspaceAgent:
+    ws = _member_workspace(owner)
     resource = WorkspaceResource.objects.create(
         job_id=ws.latest_build.job_id, transition="start", type="terraform_data", name="vm"
     )
@@ -94,71 +104,93 @@ def _their_agent(owner):
 AGENT_WHEEL = "demo-1.0-py3-none-any.whl"
 
 
-def _request(world, caller: str, name: str, method: str) -> tuple[dict, dict | None]:
-    """URL kwargs and a body that succeeds when the caller is allowed."""
+def _request(
+    world, caller: str, name: str, method: str
+) -> tuple[dict, dict | bytes | None, object]:
+    """URL kwargs, a body that succeeds when the caller is allowed, and the object acted on
+    (None: the resource as a whole; for a list, an object the list shows if the policy says so).
+    """
     me = world.users.get(caller)
     target = world.target
     match name, method:
         case "api:users", "POST":
-            return {}, {
+            body = {
                 "username": f"new-{caller}",
                 "email": f"new-{caller}@example.com",
                 "password": STRONG_PASSWORD,
             }
+            return {}, body, None
         case "api:users-login", "POST":
-            return {}, {"login": (me or target).username, "password": PASSWORD}
+            return {}, {"login": (me or target).username, "password": PASSWORD}, None
+        case "api:users-me", "GET":
+            return {}, None, me
+        case "api:users-me-tokens", "GET":
+            return {}, None, world.tokens.get(caller, world.tokens["member"])
         case "api:users-me-tokens", "POST":
-            return {}, {"name": "another"}
+            return {}, {"name": "another"}, None
         case "api:users-me-token-detail", "DELETE":
             token = world.tokens.get(caller, world.tokens["member"])
-            return {"token": str(token.id)}, None
+            return {"token": str(token.id)}, None, token
         case "api:user-detail", "GET":
-            return {"user": str(target.id)}, None
+            return {"user": str(target.id)}, None, target
         case "api:user-status", "PUT":
-            return {"user": target.username}, {"status": "suspended", "reason": "matrix"}
+            return {"user": target.username}, {"status": "suspended", "reason": "matrix"}, target
         case "api:user-unlock", "POST":
-            return {"user": target.username}, None
+            return {"user": target.username}, None, target
         case "api:user-roles", "PUT":
             # A role a user admin may grant: who grants what is tests/security/test_role_grants.py.
-            return {"user": str(target.id)}, {"roles": ["user-admin"]}
+            return {"user": str(target.id)}, {"roles": ["user-admin"]}, target
+        case "api:workspaces", "GET":
+            return {}, None, _member_workspace(target)
         case "api:workspaces", "POST":
             template = workspace_helpers.buildable_template()
-            return {}, {"template_id": str(template.id), "name": f"ws-{caller}"}
+            return {}, {"template_id": str(template.id), "name": f"ws-{caller}"}, None
         case "api:workspace-restart", "POST":
-            return {"workspace": str(_their_workspace(target).id)}, {}
+            ws = _member_workspace(target)
+            return {"workspace": str(ws.id)}, {}, ws
         case "api:workspace-detail" | "api:workspace-builds", _:
-            ws = _their_workspace(target)
-            return {"workspace": str(ws.id)}, {"transition": "stop"} if method == "POST" else None
+            ws = _member_workspace(target)
+            body = {"transition": "stop"} if method == "POST" else None
+            return {"workspace": str(ws.id)}, body, ws
         case "api:user-workspace", "GET":
-            return {"user": target.username, "name": _their_workspace(target).name}, None
+            ws = _member_workspace(target)
+            return {"user": target.username, "name": ws.name}, None, ws
         case "api:workspacebuild-detail" | "api:workspacebuild-logs", "GET":
-            return {"build": str(_their_workspace(target).latest_build_id)}, None
+            build = _member_workspace(target).latest_build
+            return {"build": str(build.id)}, None, build
         case "api:workspaceagent-detail" | "api:workspaceagent-logs", "GET":
-            return {"agent": str(_their_agent(target).id)}, None
+            agent = _member_agent(target)
+            return {"agent": str(agent.id)}, None, agent
         case "api:workspacebuild-cancel", "PATCH":
-            ws = _their_workspace(target, job_status=JobStatus.PENDING)
-            return {"build": str(ws.latest_build_id)}, None
+            build = _member_workspace(target, job_status=JobStatus.PENDING).latest_build
+            return {"build": str(build.id)}, None, build
+        case "api:templates", "GET":
+            return {}, None, factories.TemplateFactory()
         case "api:templates", "POST":
             version = factories.TemplateVersionFactory(template=None, import_status="succeeded")
-            return {}, {"name": f"new-{caller}", "version_id": str(version.id)}
+            return {}, {"name": f"new-{caller}", "version_id": str(version.id)}, None
         case "api:template-detail" | "api:template-versions", _:
             template = factories.TemplateFactory()
-            return {"template": template.name}, {"description": "x"} if method == "PATCH" else None
+            body = {"description": "x"} if method == "PATCH" else None
+            return {"template": template.name}, body, template
         case "api:template-version-by-name", "GET":
             template = factories.TemplateFactory()
-            return {"template": str(template.id), "name": template.active_version.name}, None
+            kwargs = {"template": str(template.id), "name": template.active_version.name}
+            return kwargs, None, template
         case "api:templateversion-detail" | "api:templateversion-logs", "GET":
-            return {"version": factories.TemplateFactory().active_version_id}, None
+            version = factories.TemplateFactory().active_version
+            return {"version": version.id}, None, version
         case "api:templateversions", "POST":
             file = factories.FileFactory(data=template_tar())
-            return {}, {"file_hash": file.hash}
+            return {}, {"file_hash": file.hash}, None
         case "api:files", "POST":
-            return {}, template_tar()
+            return {}, template_tar(), None
         case "api:agent-wheel", "GET":
-            return {"filename": AGENT_WHEEL}, None
+            return {"filename": AGENT_WHEEL}, None, None
         case "api:file-detail", "GET":
-            return {"hash": factories.TemplateFactory().active_version.file_id}, None
-    return {}, None
+            file = factories.TemplateFactory().active_version.file
+            return {"hash": file.hash}, None, file
+    return {}, None, None
 
 
 def _implemented_methods(view_class) -> list[str]:
@@ -170,8 +202,9 @@ def _implemented_methods(view_class) -> list[str]:
     ]
 
 
-def api_endpoints() -> set[tuple[str, str]]:
-    found: set[tuple[str, str]] = set()
+def api_views() -> dict[tuple[str, str], type | None]:
+    """(url name, method) -> the view class, for every endpoint under /api/v2 in the URL conf."""
+    found: dict[tuple[str, str], type | None] = {}
 
     def walk(patterns, prefix: str, namespaces: list[str]) -> None:
         for p in patterns:
@@ -186,12 +219,16 @@ def api_endpoints() -> set[tuple[str, str]]:
                     p.callback, "view_class", None
                 )
                 if view_class is None:  # a function view: its methods cannot be read
-                    found.add((name, "?"))
+                    found[name, "?"] = None
                     continue
-                found.update((name, m) for m in _implemented_methods(view_class))
+                found.update(((name, m), view_class) for m in _implemented_methods(view_class))
 
     walk(get_resolver().url_patterns, "", [])
     return found
+
+
+def api_endpoints() -> set[tuple[str, str]]:
+    return set(api_views())
 
 
 ENDPOINTS = sorted(api_endpoints() | set(MATRIX))
@@ -206,6 +243,30 @@ def test_every_endpoint_has_a_matrix_row_and_every_row_an_endpoint():
         assert set(row) == set(CALLERS), key
 
 
+def test_every_endpoint_declares_what_it_authorizes_and_the_policy_knows_it():
+    missing, unknown = [], []
+    for (name, method), view_class in sorted(api_views().items()):
+        authz = declared(view_class, method) if view_class is not None else None
+        if authz is None:
+            missing.append(f"{method} {name}")
+            continue
+        try:
+            known = policy.policy_for(authz.resource)
+        except KeyError:
+            unknown.append(f"{method} {name}: no policy for {authz.resource!r}")
+            continue
+        if authz.action not in known.actions:
+            unknown.append(f"{method} {name}: {authz.resource} has no action {authz.action!r}")
+    assert not missing, f"views that declare no (resource, action) in `authorizes`: {missing}"
+    assert not unknown, unknown
+
+
+def _ids(response) -> set[str]:
+    body = response.json()
+    rows = body["results"] if isinstance(body, dict) else body
+    return {str(row["id"]) for row in rows}
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize("caller", CALLERS)
 @pytest.mark.parametrize(("name", "method"), ENDPOINTS)
@@ -213,7 +274,7 @@ def test_status_code(world, name, method, caller, monkeypatch, tmp_path):
     assert (name, method) in MATRIX, f"{method} {name} has no row in MATRIX"
     (tmp_path / AGENT_WHEEL).write_bytes(b"PK\x05\x06" + bytes(18))  # an empty zip
     monkeypatch.setattr(agent_bundle, "wheelhouse", lambda: tmp_path)
-    kwargs, body = _request(world, caller, name, method)
+    kwargs, body, obj = _request(world, caller, name, method)
     client = world.clients[caller]
     if isinstance(body, bytes):  # an upload: the raw archive, not JSON
         response = client.generic(method, reverse(name, kwargs=kwargs), body, "application/gzip")
@@ -225,3 +286,17 @@ def test_status_code(world, name, method, caller, monkeypatch, tmp_path):
     assert response.status_code == expected, response.content[:500]
     if 400 <= response.status_code < 500:
         assert set(response.json()) == {"message", "detail", "validations"}
+
+    # The policy answers as the endpoint did, for this caller and the object it acted on.
+    authz = declared(api_views()[name, method], method)
+    actor = world.users.get(caller)
+    succeeded = 200 <= response.status_code < 300
+    if authz.many:
+        # A list is for whoever is signed in and active; the policy decides what it shows.
+        assert succeeded == policy.active(actor), (name, method, caller)
+        if succeeded and obj is not None:
+            shown = str(obj.pk) in _ids(response)
+            assert shown == policy.can(actor, authz.action, obj), (name, method, caller)
+    else:
+        allowed = policy.can(actor, authz.action, authz.resource if obj is None else obj)
+        assert succeeded == allowed, (name, method, caller, authz)

@@ -7,7 +7,7 @@ from django.contrib import admin
 from django.contrib.admin import helpers
 from django.utils.html import format_html
 
-from portal.accounts.permissions import has_permission
+from portal import policy
 from portal.admin_site import (
     DeletedFilter,
     ReadOnlyAdmin,
@@ -206,7 +206,7 @@ class WorkspaceAdmin(ReadOnlyAdmin):
     # Actions: the services decide (and audit); refusals become one message per workspace.
 
     def has_manage_permission(self, request) -> bool:
-        return has_permission(request.user, "workspace.manage_all")
+        return policy.can(request.user, "build", "workspace")
 
     def _build_each(self, request, queryset, *, done: str, **build):
         run_service_per_object(

@@ -14,7 +14,7 @@ from django.urls import path
 from django.utils import timezone
 from django.utils.html import format_html
 
-from portal.accounts.permissions import has_permission
+from portal import policy
 from portal.admin_site import (
     ReadOnlyAdmin,
     admin_link,
@@ -273,7 +273,7 @@ class ProvisionerJobAdmin(ReadOnlyAdmin):
 
     def has_cancel_permission(self, request) -> bool:
         # cancel_build lets owners of a workspace or workspace.manage_all cancel its builds.
-        return has_permission(request.user, "workspace.manage_all")
+        return policy.can(request.user, "cancel", "job")
 
     @admin.action(description="Cancel selected jobs", permissions=["cancel"])
     def cancel_jobs(self, request, queryset):

@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 
 import portal
 from portal import config
+from portal.api.authz import Authz
 from portal_shared import agent_wheels
 
 _lock = threading.Lock()
@@ -47,6 +48,7 @@ class AgentBundleView(APIView):
     # Public code, like a binary download: the agent's token is what protects a workspace.
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    authorizes = {"GET": Authz("public", "read")}
 
     @extend_schema(
         operation_id="agent_bundle", responses={(200, "application/zip"): OpenApiTypes.BINARY}
@@ -67,6 +69,7 @@ class AgentWheelIndexView(APIView):
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    authorizes = {"GET": Authz("public", "read")}
 
     @extend_schema(operation_id="agent_wheels", responses={200: OpenApiTypes.OBJECT})
     def get(self, request):
@@ -84,6 +87,7 @@ class AgentWheelIndexView(APIView):
 class AgentWheelView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    authorizes = {"GET": Authz("public", "read")}
 
     @extend_schema(
         operation_id="agent_wheel", responses={(200, "application/zip"): OpenApiTypes.BINARY}

@@ -7,12 +7,12 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from portal.api.authz import Authz
 from portal.api.params import LOG_PAGE_PARAMETERS, log_page
-from portal.errors import NotFound
-from workspaces import queries
 from workspaces.api.serializers import AgentSerializer, agent_dict
 from workspaces.choices import AgentLifecycle
-from workspaces.models import WorkspaceAgent, WorkspaceAgentLog
+from workspaces.models import WorkspaceAgentLog
+from workspaces.queries import resolve_agent
 
 AGENT_LOG_FIELDS = ("id", "created_at", "source", "level", "output")
 
@@ -40,22 +40,9 @@ class AgentLogPageSerializer(serializers.Serializer):
     results = AgentLogSerializer(many=True)
 
 
-def resolve_agent(agent_id, user) -> WorkspaceAgent:
-    """The agent, if it belongs to a workspace the user may see; NotFound otherwise."""
-    agent = (
-        WorkspaceAgent.objects.filter(
-            pk=agent_id, resource__job__build__workspace__in=queries.visible_to(user)
-        )
-        .select_related("resource__job__build__workspace")
-        .prefetch_related("apps")
-        .first()
-    )
-    if agent is None:
-        raise NotFound(f"No workspace agent {str(agent_id)!r}.")
-    return agent
-
-
 class WorkspaceAgentDetailView(APIView):
+    authorizes = {"GET": Authz("agent", "read")}
+
     @extend_schema(operation_id="workspace_agent_get", responses=WorkspaceAgentSerializer)
     def get(self, request, agent):
         """An agent: connection status, lifecycle, last seen, and its apps with their health."""
@@ -73,6 +60,8 @@ class WorkspaceAgentDetailView(APIView):
 
 
 class WorkspaceAgentLogsView(APIView):
+    authorizes = {"GET": Authz("agent", "read")}
+
     @extend_schema(
         operation_id="workspace_agent_logs",
         parameters=LOG_PAGE_PARAMETERS,

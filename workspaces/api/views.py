@@ -2,28 +2,23 @@
 
 from __future__ import annotations
 
-from django.db.models import Exists, OuterRef, Q
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from portal.accounts import queries as user_queries
-from portal.accounts.permissions import has_permission
+from portal.api.authz import Authz
 from portal.api.params import LOG_PAGE_PARAMETERS, log_page
 from portal.api.views import ListView
 from portal.errors import NotFound, ValidationFailed
-from templates_app.api.views import resolve_template, resolve_version
+from templates_app.queries import resolve_template, resolve_version
 from workspaces import queries, services
 from workspaces.api import serializers as s
 from workspaces.api.serializers import WorkspaceSerializer
-from workspaces.choices import JobStatus, WorkspaceStatus
-from workspaces.models import (
-    ProvisionerJobLog,
-    Workspace,
-    WorkspaceBuild,
-    WorkspaceResource,
-)
+from workspaces.choices import WorkspaceStatus
+from workspaces.models import ProvisionerJobLog, Workspace
+from workspaces.queries import current_resources, resolve_build, resolve_workspace, visible_builds
 
 # Only what WorkspaceSerializer reads: loading whole joined rows doubled the cost of a page.
 LIST_COLUMNS = (
@@ -54,69 +49,6 @@ def _valid(serializer_class, request) -> dict:
     return serializer.validated_data
 
 
-def visible_builds(user):
-    """Builds of the workspaces the user may see, deleted workspaces included.
-
-    A delete build's outcome must stay readable after it removed its workspace from the list.
-    """
-    qs = WorkspaceBuild.objects.select_related(
-        "workspace__owner", "job", "initiator", "template_version"
-    )
-    if has_permission(user, "workspace.read_all"):
-        return qs
-    return qs.filter(workspace__owner=user)
-
-
-def resolve_build(build_id, user) -> WorkspaceBuild:
-    build = visible_builds(user).filter(pk=build_id).first()
-    if build is None:
-        raise NotFound(f"No workspace build {str(build_id)!r}.")
-    return build
-
-
-def _detailed(qs):
-    return queries.with_latest_build(qs).select_related(
-        "template__active_version",
-        "latest_build__initiator",
-        "latest_build__template_version",
-    )
-
-
-def resolve_workspace(workspace_id, user) -> Workspace:
-    workspace = _detailed(queries.visible_to(user)).filter(pk=workspace_id).first()
-    if workspace is None:
-        raise NotFound(f"No workspace {str(workspace_id)!r}.")
-    return workspace
-
-
-def current_resources(workspace: Workspace) -> list[WorkspaceResource]:
-    """What exists of the workspace: the resources of its newest build that succeeded or has some.
-
-    While a start runs, that is the stopped workspace's; after a failed apply, what it recorded.
-    """
-    build = workspace.latest_build
-    if build is None:
-        return []
-    if build.job.status == JobStatus.SUCCEEDED:
-        job_id = build.job_id
-    else:
-        has_resources = WorkspaceResource.objects.filter(job_id=OuterRef("job_id"))
-        job_id = (
-            WorkspaceBuild.objects.filter(workspace=workspace)
-            .filter(Q(job__status=JobStatus.SUCCEEDED) | Exists(has_resources))
-            .order_by("-build_number")
-            .values_list("job_id", flat=True)
-            .first()
-        )
-    if job_id is None:
-        return []
-    return list(
-        WorkspaceResource.objects.filter(job_id=job_id)
-        .prefetch_related("agents__apps")
-        .order_by("type", "name")
-    )
-
-
 def _detail_body(workspace: Workspace, viewer) -> dict:
     return s.WorkspaceDetailSerializer(
         workspace, context={"viewer": viewer, "resources": current_resources(workspace)}
@@ -125,6 +57,10 @@ def _detail_body(workspace: Workspace, viewer) -> dict:
 
 class WorkspacesView(ListView):
     serializer_class = WorkspaceSerializer
+    authorizes = {
+        "GET": Authz("workspace", "read", many=True),
+        "POST": Authz("workspace", "create"),
+    }
 
     def get_queryset(self):
         user = self.request.user
@@ -192,6 +128,8 @@ class WorkspacesView(ListView):
 
 
 class WorkspaceDetailView(APIView):
+    authorizes = {"GET": Authz("workspace", "read")}
+
     @extend_schema(operation_id="workspace_get", responses=s.WorkspaceDetailSerializer)
     def get(self, request, workspace):
         """A workspace with its latest build, status, and resources with agents and apps."""
@@ -199,12 +137,14 @@ class WorkspaceDetailView(APIView):
 
 
 class UserWorkspaceView(APIView):
+    authorizes = {"GET": Authz("workspace", "read")}
+
     @extend_schema(operation_id="user_workspace_get", responses=s.WorkspaceDetailSerializer)
     def get(self, request, user, name):
         """A workspace by its owner (`me`, username or id) and name."""
         owner = user_queries.resolve_user(user, me=request.user)
         workspace = (
-            _detailed(queries.visible_to(request.user))
+            queries.detailed(queries.visible_to(request.user))
             .filter(owner=owner, name__iexact=name)
             .first()
         )
@@ -215,6 +155,7 @@ class UserWorkspaceView(APIView):
 
 class WorkspaceBuildsView(ListView):
     serializer_class = s.BuildSerializer
+    authorizes = {"GET": Authz("workspace", "read"), "POST": Authz("workspace", "build")}
 
     def get_queryset(self):
         workspace = resolve_workspace(self.kwargs["workspace"], self.request.user)
@@ -252,6 +193,8 @@ class WorkspaceBuildsView(ListView):
 
 
 class WorkspaceRestartView(APIView):
+    authorizes = {"POST": Authz("workspace", "build")}
+
     @extend_schema(
         operation_id="workspace_restart",
         request=s.RestartSerializer,
@@ -273,12 +216,16 @@ class WorkspaceRestartView(APIView):
 
 
 class WorkspaceBuildDetailView(APIView):
+    authorizes = {"GET": Authz("build", "read")}
+
     @extend_schema(operation_id="workspace_build_get", responses=s.BuildSerializer)
     def get(self, request, build):
         return Response(s.BuildSerializer(resolve_build(build, request.user)).data)
 
 
 class WorkspaceBuildCancelView(APIView):
+    authorizes = {"PATCH": Authz("build", "cancel")}
+
     @extend_schema(operation_id="workspace_build_cancel", request=None, responses=s.BuildSerializer)
     def patch(self, request, build):
         """Cancel a pending build at once; ask the provisioner to stop a running one."""
@@ -288,6 +235,8 @@ class WorkspaceBuildCancelView(APIView):
 
 
 class WorkspaceBuildLogsView(APIView):
+    authorizes = {"GET": Authz("build", "read")}
+
     @extend_schema(
         operation_id="workspace_build_logs",
         parameters=LOG_PAGE_PARAMETERS,

@@ -4,42 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from portal import config, hooks
-from portal.accounts.choices import Role
-from portal.accounts.permissions import has_permission
+from portal import hooks
 from portal.audit.services import record
-from portal.errors import Conflict, Forbidden, NotFound
+from portal.errors import Conflict, NotFound
+from workspaces import permissions
 from workspaces.audit_types import WorkspaceAction, WorkspaceResourceType
-from workspaces.choices import AppShareLevel
 from workspaces.connectivity import agents
 from workspaces.models import WorkspaceAgent
 
-KINDS = ("port-forward", "ssh", "terminal", "app")
-
-
-def owners_may_connect() -> bool:
-    """PORTAL_OWNERS_MAY_CONNECT: platform owners may connect to other users' workspaces."""
-    return config.load().owners_may_connect
-
-
-def path_app_sharing() -> bool:
-    """PORTAL_DANGEROUS_ALLOW_PATH_APP_SHARING: path apps honour their share level."""
-    return config.load().dangerous_allow_path_app_sharing
-
-
-def path_app_site_owner_access() -> bool:
-    """PORTAL_DANGEROUS_ALLOW_PATH_APP_SITE_OWNER_ACCESS: platform owners who may connect to
-    other users' workspaces may open their path apps too."""
-    return config.load().dangerous_allow_path_app_site_owner_access
-
-
-def app_share_level(app, *, by_path: bool) -> str:
-    """The share level the app proxy honours. A path app's pages run on Portal's own origin,
-    where they could use the visitor's session: it is its owner's only, unless the operator
-    accepted that risk."""
-    if by_path and not path_app_sharing():
-        return AppShareLevel.OWNER
-    return app.share
+KINDS = permissions.CONNECTION_KINDS
 
 
 def agent_for_connection(user, agent_id) -> WorkspaceAgent:
@@ -51,33 +24,19 @@ def agent_for_connection(user, agent_id) -> WorkspaceAgent:
         .first()
     )
     if agent is None:
-        raise NotFound("No such workspace agent.")
+        raise NotFound(permissions.AGENT_NOT_FOUND)
     return agent
 
 
 def authorize_connection(user, agent: WorkspaceAgent, kind: str, *, path_app: bool = False) -> None:
     """Raise a ServiceError unless `user` may open a `kind` connection to `agent` now.
 
-    Only the workspace owner connects; a platform owner too when PORTAL_OWNERS_MAY_CONNECT is
-    true, and to a path app (`path_app`, served on Portal's origin) only when
-    PORTAL_DANGEROUS_ALLOW_PATH_APP_SITE_OWNER_ACCESS is true as well. The agent must be
+    The policy decides who (workspaces.permissions.connection_refusal); the agent must be
     connected, and every connection_policy handler must agree.
     """
-    if user is None or not user.is_authenticated or not user.is_active:
-        raise NotFound("No such workspace agent.")
-    workspace = agent.resource.job.build.workspace
-    if workspace.deleted_at is not None:
-        raise NotFound("No such workspace agent.")
-    if workspace.owner_id != user.pk:
-        site_owner = user.has_role(Role.OWNER) and owners_may_connect()
-        if site_owner and (not path_app or path_app_site_owner_access()):
-            pass
-        elif has_permission(user, "workspace.read_all"):
-            # They may see the workspace, so say why rather than pretend it does not exist.
-            message, detail = _why_not(path_app)
-            raise Forbidden(message, detail=detail)
-        else:
-            raise NotFound("No such workspace agent.")
+    refusal = permissions.connection_refusal(user, agent, path_app=path_app)
+    if refusal is not None:
+        raise refusal
     status = agents.agent_status(agent)
     if status != agents.AgentStatus.CONNECTED:
         raise Conflict(
@@ -86,20 +45,6 @@ def authorize_connection(user, agent: WorkspaceAgent, kind: str, *, path_app: bo
         )
     for handler in hooks.connection_policy.handlers():
         handler(user, kind)
-
-
-def _why_not(path_app: bool) -> tuple[str, str]:
-    if not path_app:
-        return (
-            "Only the workspace owner may connect to its agent.",
-            "Platform owners may connect when PORTAL_OWNERS_MAY_CONNECT=true.",
-        )
-    return (
-        "Only the workspace owner may open its path apps.",
-        "A path app runs on Portal's own origin, with the session of whoever opens it. Platform "
-        "owners may open other users' path apps when both PORTAL_OWNERS_MAY_CONNECT=true and "
-        "PORTAL_DANGEROUS_ALLOW_PATH_APP_SITE_OWNER_ACCESS=true.",
-    )
 
 
 @dataclass

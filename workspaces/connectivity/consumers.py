@@ -22,7 +22,9 @@ from django.urls import path
 from portal.errors import NotFound, ServiceError
 from portal.revocation import tracking
 from portal.ws_scope import close_reason
+from templates_app import queries as template_queries
 from templates_app.audit_types import TemplateResourceType
+from workspaces import queries
 from workspaces.audit_types import WorkspaceResourceType
 from workspaces.builds import logs
 from workspaces.builds.logs import row_dict
@@ -269,9 +271,7 @@ class AgentLogsConsumer(LogFollowConsumer):
     recheck_seconds = 5.0  # a lost lifecycle message delays the end by at most this
 
     def find_job_id(self, user, agent):
-        from workspaces.api.agents import resolve_agent
-
-        return resolve_agent(agent, user).pk
+        return queries.resolve_agent(agent, user).pk
 
     def group_name(self) -> str:
         return agents.logs_group_name(self.job_id)
@@ -300,9 +300,7 @@ class AgentLogsConsumer(LogFollowConsumer):
 
 class BuildLogsConsumer(JobLogsConsumer):
     def find_job_id(self, user, build):
-        from workspaces.api.views import resolve_build
-
-        return resolve_build(build, user).job_id
+        return queries.resolve_build(build, user).job_id
 
 
 class TemplateVersionLogsConsumer(JobLogsConsumer):
@@ -310,9 +308,7 @@ class TemplateVersionLogsConsumer(JobLogsConsumer):
     resource_type = TemplateResourceType.TEMPLATE_VERSION
 
     def find_job_id(self, user, version):
-        from templates_app.api.views import resolve_version
-
-        target = resolve_version(version, user)
+        target = template_queries.resolve_version(version, user)
         if target.import_job_id is None:
             raise NotFound("This template version has no import job yet.")
         return target.import_job_id

@@ -11,7 +11,8 @@ from portal.accounts.authentication import scope_headers
 from portal.audit import context as audit_context
 from portal.audit.services import record
 from portal.client_ip import client_ip_from_scope
-from portal.errors import Conflict, Forbidden, NotFound, ServiceError
+from portal.errors import Conflict, Forbidden, ServiceError
+from workspaces import permissions
 from workspaces.audit_types import WorkspaceAction, WorkspaceResourceType
 from workspaces.choices import AppShareLevel
 from workspaces.connectivity import agents, connections
@@ -48,17 +49,18 @@ def set_audit_context(scope) -> None:
 
 
 def _authorize(user, app: WorkspaceApp, *, by_host: bool) -> None:
-    """Raise a ServiceError unless `user` (None: anonymous) may open `app` now."""
+    """Raise a ServiceError unless `user` (None: anonymous) may open `app` now.
+
+    The policy decides who (workspaces.permissions.app_refusal); then, as for any connection,
+    the connection_policy handlers and the agent's state."""
+    refusal = permissions.app_refusal(user, app, by_host=by_host)
+    if refusal is not None:
+        raise refusal
     agent = app.agent
-    # On Portal's own origin unless it has its own host (a subdomain app asked for by path is
-    # only redirected there).
     path_app = not by_host and not app.subdomain
-    share = connections.app_share_level(app, by_path=path_app)
-    if share == AppShareLevel.OWNER:
+    if permissions.app_share_level(app, by_path=path_app) == AppShareLevel.OWNER:
         connections.authorize_connection(user, agent, "app", path_app=path_app)
         return
-    if user is None and share != AppShareLevel.PUBLIC:
-        raise NotFound(NOT_FOUND)
     if user is not None:
         for handler in hooks.connection_policy.handlers():
             handler(user, "app")

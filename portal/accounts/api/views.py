@@ -9,11 +9,12 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from portal import policy
 from portal.accounts import queries, services
 from portal.accounts.api import serializers as s
 from portal.accounts.choices import Role, UserStatus
 from portal.accounts.models import APIToken
-from portal.accounts.permissions import HasPermission, IsActiveUser, has_permission
+from portal.api.authz import Authz
 from portal.api.views import ListView
 from portal.errors import Forbidden, ValidationFailed
 
@@ -31,10 +32,10 @@ def _check_choice(field: str, value: str, allowed: list[str]) -> None:
 
 class UsersView(ListView):
     serializer_class = s.UserSerializer
-
-    def get_permissions(self):
-        perm = "user.read" if self.request.method == "GET" else "user.create"
-        return [IsActiveUser(), HasPermission.of(perm)()]
+    authorizes = {
+        "GET": Authz("user", "read", whole=True),
+        "POST": Authz("user", "create", whole=True),
+    }
 
     def get_queryset(self):
         qs = queries.people().order_by("username")
@@ -69,16 +70,18 @@ class UsersView(ListView):
 
 
 class UserDetailView(APIView):
+    authorizes = {"GET": Authz("user", "read")}
+
     @extend_schema(operation_id="user_get", responses=s.UserSerializer)
     def get(self, request, user):
         target = queries.resolve_user(user, me=request.user)
-        if target != request.user and not has_permission(request.user, "user.read"):
+        if not policy.can(request.user, "read", target):
             raise Forbidden("You may only view your own account.")
         return Response(s.UserSerializer(target).data)
 
 
 class UserStatusView(APIView):
-    permission_classes = [IsActiveUser, HasPermission.of("user.update_status")]
+    authorizes = {"PUT": Authz("user", "update_status", whole=True)}
 
     @extend_schema(request=s.StatusSerializer, responses=s.UserSerializer)
     def put(self, request, user):
@@ -91,7 +94,7 @@ class UserStatusView(APIView):
 
 
 class UserRolesView(APIView):
-    permission_classes = [IsActiveUser, HasPermission.of("user.update_roles")]
+    authorizes = {"PUT": Authz("user", "update_roles", whole=True)}
 
     @extend_schema(request=s.RolesSerializer, responses=s.UserSerializer)
     def put(self, request, user):
@@ -102,7 +105,7 @@ class UserRolesView(APIView):
 
 
 class UserUnlockView(APIView):
-    permission_classes = [IsActiveUser, HasPermission.of("user.unlock")]
+    authorizes = {"POST": Authz("user", "unlock", whole=True)}
 
     @extend_schema(request=None, responses=s.UnlockSerializer)
     def post(self, request, user):
@@ -114,6 +117,7 @@ class UserUnlockView(APIView):
 class LoginView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    authorizes = {"POST": Authz("session", "create")}  # the service refuses a suspended user
 
     @extend_schema(
         request=s.LoginSerializer,
@@ -137,6 +141,8 @@ class LoginView(APIView):
 
 
 class LogoutView(APIView):
+    authorizes = {"POST": Authz("session", "delete", whole=True)}
+
     @extend_schema(request=None, responses={200: None})
     def post(self, request):
         token = request.auth if isinstance(request.auth, APIToken) else None
@@ -150,6 +156,8 @@ class LogoutView(APIView):
 
 
 class MeView(APIView):
+    authorizes = {"GET": Authz("user", "read")}
+
     @extend_schema(responses=s.UserSerializer)
     def get(self, request):
         return Response(s.UserSerializer(request.user).data)
@@ -157,6 +165,10 @@ class MeView(APIView):
 
 class MyTokensView(ListView):
     serializer_class = s.TokenSerializer
+    authorizes = {
+        "GET": Authz("token", "read", many=True),
+        "POST": Authz("token", "create", whole=True),
+    }
 
     def get_queryset(self):
         return queries.live_tokens(self.request.user).order_by("-created_at")
@@ -175,6 +187,8 @@ class MyTokensView(ListView):
 
 
 class MyTokenDetailView(APIView):
+    authorizes = {"DELETE": Authz("token", "delete")}
+
     @extend_schema(responses={204: None})
     def delete(self, request, token):
         services.revoke_token(queries.resolve_token(request.user, token), actor=request.user)

@@ -9,9 +9,9 @@ from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 
-from portal.accounts.permissions import HasPermission, IsActiveUser
+from portal import policy
+from portal.api.authz import Authz
 from portal.api.views import ListView
-from portal.audit.models import AuditEntry
 from portal.errors import ValidationFailed
 
 
@@ -60,12 +60,12 @@ def _moment(params, name: str, *, day_end: bool = False) -> datetime | None:
 
 
 class AuditView(ListView):
-    permission_classes = [IsActiveUser, HasPermission.of("audit.read")]
     serializer_class = AuditEntrySerializer
+    authorizes = {"GET": Authz("audit", "read", whole=True)}
 
     def get_queryset(self):
         params = self.request.query_params
-        qs = AuditEntry.objects.all()
+        qs = policy.visible_to(self.request.user, "audit")
         for param, field in (
             ("action", "action"),
             ("resource_type", "resource_type"),

@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.template.response import TemplateResponse
 
 from portal.web.access import find_workspace, not_found, signed_in
-from workspaces.api.views import current_resources
 from workspaces.connectivity.agents import agent_status
+from workspaces.queries import current_resources
 
 
 @signed_in

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from portal.accounts.permissions import has_permission
+from portal import policy
 from portal.web.access import signed_in
 from workspaces import queries
 from workspaces.choices import BuildTransition, WorkspaceStatus
@@ -37,8 +37,7 @@ def _filters(request) -> dict:
     return {
         "q": request.GET.get("q", "").strip()[:64],
         "status": status if status in queries.STATUS_FILTERS else "",
-        "all": request.GET.get("owner") == "all"
-        and has_permission(request.user, "workspace.read_all"),
+        "all": request.GET.get("owner") == "all" and policy.can(request.user, "read", "workspace"),
     }
 
 
@@ -104,7 +103,7 @@ def _rows_context(request) -> dict:
         "more": more,
         "filters": filters,
         "statuses": WorkspaceStatus.values,
-        "may_see_all": has_permission(request.user, "workspace.read_all"),
+        "may_see_all": policy.can(request.user, "read", "workspace"),
     }
 
 
