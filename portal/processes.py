@@ -25,7 +25,9 @@ from dataclasses import dataclass
 import click
 
 from portal import config
-from portal.embedded import EmbeddedError, die_with_parent
+from portal.embedded.children import die_with_parent
+from portal.embedded.errors import EmbeddedError
+from portal.embedded.lock import DataDirLock
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # A crashed child waits FIRST_BACKOFF s before its restart, twice as long after each further
@@ -312,7 +314,6 @@ def _banner(cfg: config.Config, supervisor: Supervisor) -> None:
 def server(embedded_worker: bool | None, workers: int | None, keep_workspaces: bool | None) -> None:
     """Run the Portal server (web, API, and by default a worker and beat)."""
     from portal.bootstrap import start_embedded
-    from portal.embedded import DataDirLock
 
     # Our lines must interleave with the children's, also when piped (`make run | tee`).
     sys.stdout.reconfigure(line_buffering=True)
