@@ -7,7 +7,9 @@ import os
 import sys
 
 from portal import config
-from portal.embedded import EmbeddedError, EmbeddedServices, Runtime
+from portal.embedded.errors import EmbeddedError
+from portal.embedded.lock import Runtime
+from portal.embedded.services import EmbeddedServices
 
 
 def _export(runtime: Runtime) -> None:

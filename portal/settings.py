@@ -7,7 +7,9 @@ from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from portal import config as portal_config
-from portal.embedded import EmbeddedPostgres, EmbeddedRedis, Runtime
+from portal.embedded.lock import Runtime
+from portal.embedded.postgres import EmbeddedPostgres
+from portal.embedded.redis import EmbeddedRedis
 
 CONFIG = portal_config.load()
 

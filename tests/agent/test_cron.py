@@ -58,12 +58,13 @@ def test_agent_runs_matching_cron_scripts_only_while_connected(monkeypatch):
     import types
 
     from portal_agent import agent as agent_module
+    from portal_agent import scripts
 
     # Every "minute boundary" is 20 ms away, so the loop ticks quickly.
     fake_time = types.SimpleNamespace(
         time=lambda: 59.98, monotonic=time.monotonic, strftime=time.strftime
     )
-    monkeypatch.setattr(agent_module, "time", fake_time)
+    monkeypatch.setattr(scripts, "time", fake_time)
 
     async def scenario(connected: bool) -> list[str]:
         agent = agent_module.Agent("http://127.0.0.1:1", "token")

@@ -15,7 +15,9 @@ import httpx
 import psycopg
 import pytest
 
-from portal.embedded import EmbeddedRedis, EmbeddedServices, is_locked
+from portal.embedded.lock import is_locked
+from portal.embedded.redis import EmbeddedRedis
+from portal.embedded.services import EmbeddedServices
 from tests.e2e.server_process import (
     REPO,
     ServerProcess,

@@ -25,7 +25,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from portal import config
-from portal.embedded import Runtime
+from portal.embedded.lock import Runtime
 from templates_app.models import ImportStatus
 from tests.e2e.server_process import wait_gone
 from tests.provisioning.conftest import PORTAL_PROVIDER, import_version, tar_of

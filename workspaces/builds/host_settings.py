@@ -10,7 +10,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from portal import config
-from portal.embedded import Runtime
+from portal.embedded.lock import Runtime
 from workspaces.provisioner import sandbox
 from workspaces.provisioner.host import HostSettings
 
