@@ -6,10 +6,10 @@ import pytest
 
 from portal import crypto
 from portal.accounts.services import system_actor
-from portal.audit.choices import ResourceType
 from portal.audit.models import AuditEntry
 from tests.workspaces.helpers import buildable_template, param
 from workspaces import services
+from workspaces.audit_types import WorkspaceResourceType
 from workspaces.builds import job_store, jobs
 from workspaces.builds.job_store import DatabaseJobStore
 from workspaces.choices import JobStatus, LogSource
@@ -90,7 +90,7 @@ def test_fail_ends_the_build_and_the_audit_log_says_so(workspace):
     job = ProvisionerJob.objects.get(pk=spec.job_id)
     assert (job.status, job.error) == (JobStatus.FAILED, "Portal failed to run the job: boom")
     entry = AuditEntry.objects.filter(
-        resource_type=ResourceType.WORKSPACE_BUILD, resource_id=spec.workspace.build_id
+        resource_type=WorkspaceResourceType.WORKSPACE_BUILD, resource_id=spec.workspace.build_id
     ).latest("time")
     assert entry.actor == system_actor()
     assert entry.additional_fields["status"] == JobStatus.FAILED
