@@ -57,9 +57,6 @@ LAYERS = {
 CYCLE_DODGES: set[tuple[str, str]] = {
     # the system actor is made by the accounts service the models' manager calls
     ("portal/accounts/models.py", "portal.accounts.services"),
-    # the provider's schema lists its resources, which import the provider's helpers
-    ("workspaces/terraform_provider/provider.py", "workspaces.terraform_provider.data_sources"),
-    ("workspaces/terraform_provider/provider.py", "workspaces.terraform_provider.resources"),
 }
 
 

@@ -38,6 +38,8 @@ def test_matches_only_the_secret_it_was_made_from():
 @pytest.mark.django_db
 def test_api_tokens_are_stored_and_checked_with_it(member):
     _, token, full = services.login(login=member.username, password=PASSWORD)
-    assert APIToken.objects.get(pk=token.pk).secret_hash == secret_hash.digest(full.partition("-")[2])
+    assert APIToken.objects.get(pk=token.pk).secret_hash == secret_hash.digest(
+        full.partition("-")[2]
+    )
     # Agent tokens: tests/agents store rows with hashlib.sha256 directly, as before this module.
     assert user_for_token(full)[0] == member

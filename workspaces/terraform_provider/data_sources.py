@@ -14,8 +14,8 @@ from tf.utils import Diagnostics
 
 from workspaces.terraform_provider import parameter_env
 from workspaces.terraform_provider.blocks import ListBlock, SingleBlock
-from workspaces.terraform_provider.parameters import Declaration, declaration_problems, q
-from workspaces.terraform_provider.provider import attr, env, known, report
+from workspaces.terraform_provider.parameters import Declaration, declaration_problems, known, q
+from workspaces.terraform_provider.schema_helpers import attr, env, report
 
 TRANSITIONS = ("start", "stop", "delete")
 

@@ -29,8 +29,8 @@ from tf.utils import Diagnostics
 
 from workspaces.terraform_provider import init_script_env
 from workspaces.terraform_provider.blocks import ListBlock, SingleBlock
-from workspaces.terraform_provider.parameters import Problem, blocks, q
-from workspaces.terraform_provider.provider import attr, known, report
+from workspaces.terraform_provider.parameters import Problem, blocks, known, q
+from workspaces.terraform_provider.schema_helpers import attr, report
 
 OPERATING_SYSTEMS = ("linux", "darwin", "windows")
 ARCHITECTURES = ("amd64", "arm64", "armv7", "386")
