@@ -21,7 +21,7 @@ from django.urls import path
 
 from portal.errors import NotFound, ServiceError
 from portal.revocation import tracking
-from portal.ws_scope import close_reason
+from portal.ws_scope import close_reason, refusal
 from templates_app import queries as template_queries
 from templates_app.audit_types import TemplateResourceType
 from workspaces import queries
@@ -79,14 +79,9 @@ class LogFollowConsumer(AsyncWebsocketConsumer):
         # Accept first: a close before accepting reaches the client as a bare HTTP 403, without
         # the code and reason that tell it what is wrong.
         await self.accept()
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            reason = (
-                self.scope.get("auth_error") or "Sign in: send 'Authorization: Bearer <token>'."
-            )
-            return await self.close(code=4401, reason=close_reason(reason))
-        if not user.is_active:
-            return await self.close(code=4403, reason="Your account is suspended.")
+        if (refused := refusal(self.scope)) is not None:
+            return await self.close(code=refused[0], reason=refused[1])
+        user = self.scope["user"]
         try:
             query = parse_qs(self.scope.get("query_string", b"").decode("latin1"))
             self.after = int(query.get("after", ["0"])[0] or 0)

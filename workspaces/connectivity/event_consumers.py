@@ -16,7 +16,7 @@ from django.urls import path
 
 from portal.audit.choices import ResourceType
 from portal.revocation import tracking
-from portal.ws_scope import close_reason
+from portal.ws_scope import refusal
 from workspaces import events
 
 
@@ -27,14 +27,9 @@ class UserEventsConsumer(AsyncWebsocketConsumer):
         # Accept first: a close before accepting reaches the client as a bare HTTP 403, without
         # the code and reason that tell it what is wrong.
         await self.accept()
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            reason = (
-                self.scope.get("auth_error") or "Sign in: send 'Authorization: Bearer <token>'."
-            )
-            return await self.close(code=4401, reason=close_reason(reason))
-        if not user.is_active:
-            return await self.close(code=4403, reason="Your account is suspended.")
+        if (refused := refusal(self.scope)) is not None:
+            return await self.close(code=refused[0], reason=refused[1])
+        user = self.scope["user"]
         self.group = events.group_name(user.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)
         # From here on no event is missed: a client may re-read its page now.
