@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "templates_app",
     "workspaces",
     "portal.web",
+    "enterprise.groups",
     "axes",  # sign-in throttling (portal/accounts/throttling.py)
 ]
 

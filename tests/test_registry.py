@@ -98,7 +98,11 @@ def test_an_apps_http_routes_are_served_at_their_prefix(client, reload_urls):
 
 
 def test_the_apps_api_routes_are_under_api_v2_in_their_order():
-    assert registry.registry["api_routes"] == ["templates_app.api.urls", "workspaces.api.urls"]
+    assert registry.registry["api_routes"] == [
+        "templates_app.api.urls",
+        "workspaces.api.urls",
+        "enterprise.groups.api.urls",
+    ]
     assert reverse("api:workspaces") == "/api/v2/workspaces"
     assert reverse("api:buildinfo") == "/api/v2/buildinfo"
     assert reverse("api:audit") == "/api/v2/audit"

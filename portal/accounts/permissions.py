@@ -30,6 +30,18 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "job.read_all": frozenset({OWNER, TADMIN}),
 }
 
+
+def declare_permission(name: str, roles) -> str:
+    """Add an app's permission to the role table (enterprise: `group.manage`...); declaring the
+    same name with other roles is an error."""
+    roles = frozenset(roles)
+    if PERMISSIONS.setdefault(name, roles) != roles:
+        raise ValueError(
+            f"Permission {name!r} is already declared for {sorted(PERMISSIONS[name])}."
+        )
+    return name
+
+
 # Who may grant or take away which role. A role's power is the set of permissions it holds in the
 # table above, and one role contains another when it holds every permission of the other (an
 # owner holds them all). Nobody grants or removes a role their own roles do not contain; and only

@@ -1,0 +1,1 @@
+"""Groups of users: made by people, or owned by an identity provider (OIDC, SCIM)."""

@@ -1,0 +1,3 @@
+"""/api/v2/groups routes (filled in by the groups API)."""
+
+urlpatterns: list = []
