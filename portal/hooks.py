@@ -46,6 +46,15 @@ connection_policy = Hook(
     "connection_policy",
     "handler(user, kind) raises ServiceError to refuse a non-browser connection.",
 )
+template_created = Hook(
+    "template_created",
+    "handler(template, *, actor, options): a template was created, inside the transaction that "
+    "wrote it (templates_app.services.create_template). `options` is the dict of creation "
+    "choices the creator gave besides the template's own fields (the API's "
+    "`disable_everyone_group_access`: enterprise's template ACL reads it); unknown keys are "
+    "ignored. Handlers may write related rows through services; raising a ServiceError refuses "
+    "the creation (nothing is written).",
+)
 template_version_created = Hook(
     "template_version_created",
     "handler(version, *, actor): start the version's import (workspaces registers the job).",

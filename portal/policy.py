@@ -30,11 +30,21 @@ class Rule:
     a whole); `narrows(actor, action, qs) -> qs` narrows what `visible_to` returns. A rule with
     only `narrows` refuses an object that its narrowing leaves out, so `can` and `visible_to`
     agree.
+
+    A rule may also allow what the base policy refuses, for one object at a time (an ACL's
+    `admin` entry lets a member manage that one template): `grants(actor, action, obj) -> bool`
+    answers for an object, `widens(actor, action, qs) -> qs` gives the rows of the model's
+    queryset `qs` it grants, which `visible_to` adds to the base scope. A rule with only
+    `widens` grants an object its widening keeps. Grants never apply to the resource as a whole
+    (obj None: "create", site-wide checks), and every rule's `permits`/`narrows` still applies on
+    top: `can` = (base allows or some rule grants) and every rule allows.
     """
 
     permits: Callable | None = None
     narrows: Callable | None = None
     name: str = ""
+    grants: Callable | None = None
+    widens: Callable | None = None
 
     def allows(self, actor, action: str, obj) -> bool:
         if self.permits is not None and not self.permits(actor, action, obj):
@@ -43,6 +53,17 @@ class Rule:
             one = type(obj)._default_manager.filter(pk=obj.pk)
             return self.narrows(actor, action, one).exists()
         return True
+
+    def gives(self, actor, action: str, obj) -> bool:
+        """Whether this rule grants `action` on the object `obj` (see the class docstring)."""
+        if not isinstance(obj, Model):
+            return False
+        if self.grants is not None:
+            return bool(self.grants(actor, action, obj))
+        if self.widens is not None:
+            one = type(obj)._default_manager.filter(pk=obj.pk)
+            return self.widens(actor, action, one).exists()
+        return False
 
 
 class Policy:
@@ -75,13 +96,18 @@ class Policy:
     def can(self, actor, action: str, obj) -> bool:
         self._check_action(action)
         target = None if obj is None or _is_resource(obj) else obj
-        if not self.allows(actor, action, target):
+        if not self.allows(actor, action, target) and not any(
+            rule.gives(actor, action, target) for rule in self.rules
+        ):
             return False
         return all(rule.allows(actor, action, target) for rule in self.rules)
 
     def visible_to(self, actor, action: str = READ) -> QuerySet:
         self._check_action(action)
         qs = self.scope(actor, action)
+        for rule in self.rules:
+            if rule.widens is not None:
+                qs = qs | rule.widens(actor, action, self.model._default_manager.all())
         for rule in self.rules:
             if rule.narrows is not None:
                 qs = rule.narrows(actor, action, qs)

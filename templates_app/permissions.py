@@ -10,17 +10,21 @@ from templates_app.models import File, Template, TemplateVersion
 
 
 class TemplatePolicy(RoleTablePolicy):
-    """Every active user sees the live templates; template.manage creates and changes them.
+    """Every active user sees and uses the live templates; template.manage creates and changes
+    them.
 
-    Enterprise narrows what a user sees with rules (the template ACL); the
-    `template_visibility` hook is served by one (`hook_rule`).
+    `use` is building from a template: creating a workspace and every start build (core asks
+    it for the workspace's owner). It is the same as `read` here; enterprise narrows both with
+    rules (the template ACL), and may grant `update` of one template with a rule's `grants`.
+    The `template_visibility` hook is served by a rule too (`hook_rule`).
     """
 
     resource = "template"
     model = Template
-    actions = ("read", "create", "update")
+    actions = ("read", "use", "create", "update")
     site_wide = {
         "read": "template.read_all",
+        "use": "template.read_all",
         "create": "template.manage",
         "update": "template.manage",
     }
@@ -28,13 +32,13 @@ class TemplatePolicy(RoleTablePolicy):
     def allows(self, actor, action, obj) -> bool:
         if obj is not None and obj.deleted_at is not None:
             return False
-        if action == "read" and obj is not None:
+        if action in ("read", "use") and obj is not None:
             return policy.active(actor)
         return self.site_allows(actor, action)
 
     def scope(self, actor, action):
         live = Template.objects.filter(deleted_at__isnull=True)
-        if action == "read" or self.site_allows(actor, action):
+        if action in ("read", "use") or self.site_allows(actor, action):
             return live
         return live.none()
 

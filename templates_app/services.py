@@ -319,8 +319,13 @@ def create_template(
     description: str = "",
     icon: str = "",
     provisioner_tags: dict | None = None,
+    options: dict | None = None,
 ) -> Template:
-    """A template made from a version that imported successfully, which becomes its active one."""
+    """A template made from a version that imported successfully, which becomes its active one.
+
+    `options` are creation choices for the `template_created` hook's handlers (e.g.
+    `disable_everyone_group_access`), called in the same transaction.
+    """
     _check_manage(actor, "create templates")
     name = name.strip()
     try:
@@ -367,6 +372,8 @@ def create_template(
                 diff=audit.diff({}, _template_snapshot(template)),
                 status_code=201,
             )
+            for handler in hooks.template_created.handlers():
+                handler(template, actor=actor, options=dict(options or {}))
     except IntegrityError:  # a concurrent create took the name
         raise _name_conflict(name) from None
     return template
@@ -382,7 +389,8 @@ def update_template(
     icon: str | None = None,
 ) -> Template:
     """Promote a version and/or change how the template is shown; None leaves a field alone."""
-    _check_manage(actor, "change templates", "template", "update")
+    # Asked of this template: a policy rule may grant it to one who may not change them all.
+    _check_manage(actor, "change templates", template, "update")
     _validate_template_fields(display_name=display_name, description=description, icon=icon)
     with transaction.atomic():
         template = (

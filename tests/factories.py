@@ -6,6 +6,7 @@ import hashlib
 
 import factory
 
+from portal import hooks
 from portal.accounts import services
 from templates_app.models import File, Template, TemplateVersion
 from workspaces.choices import BuildTransition, JobStatus, JobType
@@ -45,6 +46,15 @@ class TemplateFactory(factory.django.DjangoModelFactory):
             template=template, created_by=template.created_by
         )
         template.save(update_fields=["active_version"])
+
+    @factory.post_generation
+    def created_hook(template, create, extracted, **kwargs):
+        # As create_template does: the template_created handlers run (enterprise's template ACL
+        # lets Everyone use it); `created_hook={...}` passes creation options.
+        if not create:
+            return
+        for handler in hooks.template_created.handlers():
+            handler(template, actor=template.created_by, options=dict(extracted or {}))
 
 
 class TemplateVersionFactory(factory.django.DjangoModelFactory):

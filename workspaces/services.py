@@ -11,7 +11,6 @@ from portal.audit import services as audit
 from portal.audit.choices import AuditAction
 from portal.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from templates_app import parameters as params
-from templates_app import queries as template_queries
 from templates_app.models import ImportStatus, Template, TemplateVersion
 from workspaces import events
 from workspaces.audit_types import WorkspaceAction, WorkspaceResourceType
@@ -37,6 +36,20 @@ def _check_manage(actor, workspace: Workspace) -> None:
             "You may not change this workspace.",
             detail="Only its owner or a user with the owner role can build it.",
         )
+
+
+def start_refusal(workspace: Workspace) -> str | None:
+    """Why `workspace` cannot be started or updated now (None: it can), as the page says it.
+
+    Every start build needs its owner to be allowed to use the template (the policy's `use`,
+    whoever starts it: the owner, an owner-role admin or the system's schedules); stop and
+    delete are always allowed. A template deleted since keeps its workspaces buildable.
+    """
+    template = workspace.template
+    if template.deleted_at is not None or policy.can(workspace.owner, "use", template):
+        return None
+    label = template.display_name or template.name
+    return f"You no longer have access to template {label}: ask a template admin."
 
 
 def _usable_version(template: Template, version: TemplateVersion | None) -> TemplateVersion:
@@ -165,8 +178,12 @@ def create_workspace(
         workspace_name_validator(name)
     except DjangoValidationError as e:
         raise ValidationFailed.field("name", " ".join(e.messages)) from None
-    if not template_queries.visible_to(owner).filter(pk=template.pk).exists():
+    if not policy.can(owner, "read", template):
         raise NotFound(f"No template {template.name!r} that {owner.username} may use.")
+    if not policy.can(owner, "use", template):
+        raise Forbidden(
+            f"{owner.username} may not use template {template.name!r}: ask a template admin."
+        )
     version = _usable_version(template, version)
     values = params.validate(version.parameters_schema or [], parameters, creating=True)
     taken = Conflict(
@@ -289,6 +306,12 @@ def _create_build(
         _check_manage(actor, workspace)
         if workspace.deleted_at is not None:
             raise Conflict(f"Workspace {workspace.name!r} was deleted; it takes no more builds.")
+        if transition == BuildTransition.START or restart_parameters is not None:
+            refusal = start_refusal(workspace)
+            if refusal is not None:
+                if actor.pk != workspace.owner_id:
+                    refusal = refusal.replace("You no longer have", "Its owner no longer has")
+                raise Forbidden(refusal)
         previous = (
             WorkspaceBuild.objects.select_related("job", "template_version")
             .filter(workspace=workspace)

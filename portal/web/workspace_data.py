@@ -10,6 +10,7 @@ from workspaces.choices import JOB_ACTIVE, BuildTransition, WorkspaceStatus
 from workspaces.connectivity.agents import agent_status
 from workspaces.models import WorkspaceAgentLog, WorkspaceBuild
 from workspaces.proxy import hosts as app_hosts
+from workspaces import services as workspace_services
 from workspaces.queries import current_resources
 
 TIMELINE_BUILDS = 10
@@ -86,6 +87,8 @@ def live_context(workspace, user) -> dict:
         in {WorkspaceStatus.STOPPED, WorkspaceStatus.FAILED, WorkspaceStatus.CANCELED},
         "daily_cost": build.daily_cost if build else 0,
         "start": BuildTransition.START,
+        # Why it cannot start or update (the policy's "use" of its template), shown instead.
+        "start_refusal": None if workspace.deleted_at else workspace_services.start_refusal(workspace),
     }
 
 

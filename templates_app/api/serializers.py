@@ -140,6 +140,12 @@ class CreateTemplateSerializer(serializers.Serializer):
     description = serializers.CharField(required=False, allow_blank=True, default="")
     icon = serializers.CharField(required=False, allow_blank=True, default="")
     provisioner_tags = _TAGS
+    disable_everyone_group_access = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Do not let Everyone use the new template (template access control); grant "
+        "users and groups access with PATCH /templates/{id}/acl.",
+    )
 
 
 class UpdateTemplateSerializer(serializers.Serializer):

@@ -73,6 +73,7 @@ class TemplatesView(ListView):
             description=data["description"],
             icon=data["icon"],
             provisioner_tags=data.get("provisioner_tags"),
+            options={"disable_everyone_group_access": data["disable_everyone_group_access"]},
         )
         template = resolve_template(str(template.pk), request.user)
         return Response(s.TemplateDetailSerializer(template).data, status=status.HTTP_201_CREATED)
@@ -81,7 +82,8 @@ class TemplatesView(ListView):
 class TemplateDetailView(APIView):
     authorizes = {
         "GET": Authz("template", "read"),
-        "PATCH": Authz("template", "update", whole=True),
+        # Per template: a policy rule may grant it (a template ACL's admin); the service asks.
+        "PATCH": Authz("template", "update"),
     }
 
     @extend_schema(operation_id="template_get", responses=s.TemplateDetailSerializer)

@@ -1,0 +1,20 @@
+"""Template ACL: the policy rule, the template_created handler and the API routes."""
+
+from django.apps import AppConfig
+
+from portal import registry
+
+
+class TemplateACLConfig(AppConfig):
+    name = "enterprise.template_acl"
+    label = "template_acl"
+    verbose_name = "Template access"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from enterprise.template_acl import rules, services
+        from portal import hooks
+
+        rules.register()
+        hooks.template_created.register(services.on_template_created)
+        registry.register_api_routes("enterprise.template_acl.api.urls")
