@@ -6,11 +6,11 @@ from django.utils import timezone
 
 from portal import policy
 from portal.web import log_text
+from workspaces import services as workspace_services
 from workspaces.choices import JOB_ACTIVE, BuildTransition, WorkspaceStatus
 from workspaces.connectivity.agents import agent_status
 from workspaces.models import WorkspaceAgentLog, WorkspaceBuild
 from workspaces.proxy import hosts as app_hosts
-from workspaces import services as workspace_services
 from workspaces.queries import current_resources
 
 TIMELINE_BUILDS = 10
@@ -88,7 +88,9 @@ def live_context(workspace, user) -> dict:
         "daily_cost": build.daily_cost if build else 0,
         "start": BuildTransition.START,
         # Why it cannot start or update (the policy's "use" of its template), shown instead.
-        "start_refusal": None if workspace.deleted_at else workspace_services.start_refusal(workspace),
+        "start_refusal": None
+        if workspace.deleted_at
+        else workspace_services.start_refusal(workspace),
     }
 
 

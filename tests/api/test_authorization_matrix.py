@@ -65,6 +65,9 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("api:templates", "POST"): _row(201, 201, 403, 403, 403, 403, 403, 401),
     ("api:template-detail", "GET"): SIGNED_IN,
     ("api:template-detail", "PATCH"): _row(200, 200, 403, 403, 403, 403, 403, 401),
+    # Template managers, or the template's ACL admins (tests/enterprise/template_acl).
+    ("api:template-acl", "GET"): _row(200, 200, 403, 403, 403, 403, 403, 401),
+    ("api:template-acl", "PATCH"): _row(200, 200, 403, 403, 403, 403, 403, 401),
     ("api:template-versions", "GET"): SIGNED_IN,
     ("api:template-version-by-name", "GET"): SIGNED_IN,
     ("api:templateversions", "POST"): _row(201, 201, 403, 403, 403, 403, 403, 401),
@@ -172,6 +175,10 @@ def _request(
         case "api:template-detail" | "api:template-versions", _:
             template = factories.TemplateFactory()
             body = {"description": "x"} if method == "PATCH" else None
+            return {"template": template.name}, body, template
+        case "api:template-acl", _:
+            template = factories.TemplateFactory()
+            body = {"group_perms": {"everyone": "use"}} if method == "PATCH" else None
             return {"template": template.name}, body, template
         case "api:template-version-by-name", "GET":
             template = factories.TemplateFactory()

@@ -144,3 +144,45 @@ def test_a_workspace_rule_also_narrows_its_builds(member):
     finally:
         policy.remove_rule("workspace", rule)
     assert set(policy.visible_to(member, "build")) == {kept.latest_build, hidden.latest_build}
+
+
+def test_a_rule_may_grant_one_object_what_the_base_policy_refuses(member, owner, monkeypatch):
+    """`grants`/`widens`: an ACL admin may update one template; `can` and `visible_to` agree,
+    and other rules still narrow on top of a grant."""
+    # Only this test's rules: the installed apps' (enterprise's ACL) would narrow on top.
+    monkeypatch.setattr(policy.policy_for("template"), "rules", [])
+    mine = factories.TemplateFactory(name="mine")
+    factories.TemplateFactory(name="theirs")
+    assert not policy.can(member, "update", mine)
+    grant = policy.add_rule(
+        "template",
+        policy.Rule(
+            widens=lambda actor, action, qs: (
+                qs.filter(name="mine") if action == "update" else qs.none()
+            )
+        ),
+    )
+    try:
+        assert policy.can(member, "update", mine)
+        assert set(policy.visible_to(member, "template", "update")) == {mine}
+        assert not policy.can(member, "update", "template")  # never the resource as a whole
+        assert policy.visible_to(owner, "template", "update").count() == 2
+        hide = policy.add_rule(
+            "template", policy.Rule(narrows=lambda actor, action, qs: qs.exclude(name="mine"))
+        )
+        try:
+            assert not policy.can(member, "update", mine)
+            assert not policy.visible_to(member, "template", "update").exists()
+        finally:
+            policy.remove_rule("template", hide)
+    finally:
+        policy.remove_rule("template", grant)
+    assert not policy.can(member, "update", mine)
+    assert not policy.visible_to(member, "template", "update").exists()
+
+
+def test_use_is_read_by_default(member):
+    template = factories.TemplateFactory()
+    assert policy.can(member, "use", template)
+    assert set(policy.visible_to(member, "template", "use")) == {template}
+    assert not policy.can(None, "use", template)
