@@ -1,4 +1,4 @@
-"""`portal templates push|pull|list|versions`: Terraform templates and their versions."""
+"""`portal templates push|pull|list|versions|permissions`: templates, versions, access lists."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from portal_cli.client import ApiError, Client, CLIError, logged_in, quote
-from portal_cli.output import output_option, print_rows, when
+from portal_cli.output import output_option, print_json, print_rows, when
 
 DEFAULT_LIST_MAX = 1000
 MAX_ARCHIVE_BYTES = 10 * 2**20  # the server's cap (portal_shared.archive.MAX_ARCHIVE_BYTES)
@@ -208,8 +208,20 @@ def _import_version(client: Client, version: dict) -> dict:
 @click.option("-m", "--message", default="", help="What changed, shown in the version list.")
 @click.option("--name", "version_name", help="Name of the new version (default: generated).")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--private",
+    is_flag=True,
+    help="When creating the template: do not let Everyone use it (grant access with "
+    "`portal templates permissions`).",
+)
 def push(
-    name: str, directory: Path, activate: bool, message: str, version_name: str | None, yes: bool
+    name: str,
+    directory: Path,
+    activate: bool,
+    message: str,
+    version_name: str | None,
+    yes: bool,
+    private: bool = False,
 ) -> None:
     """Upload DIRECTORY as a new version of template NAME, creating the template if new.
 
@@ -246,8 +258,12 @@ def push(
                 f"the import of version {version['name']} {version['import_status']}:\n{error}"
             )
         if template is None:
-            client.post("/templates", {"name": name, "version_id": version["id"]})
-            click.echo(f"Created template {name} with version {version['name']} (active).")
+            create = {"name": name, "version_id": version["id"]}
+            if private:
+                create["disable_everyone_group_access"] = True
+            client.post("/templates", create)
+            who = "; only template admins may use it" if private else ""
+            click.echo(f"Created template {name} with version {version['name']} (active){who}.")
         elif activate:
             _patch(client, f"/templates/{template['id']}", {"active_version_id": version["id"]})
             click.echo(f"Pushed version {version['name']} of {name}; it is now the active version.")
@@ -357,3 +373,104 @@ def promote(name: str, version: str) -> None:
         target = client.get(f"/templates/{quote(name)}/versions/{quote(version)}")
         template = _patch(client, f"/templates/{quote(name)}", {"active_version_id": target["id"]})
     click.echo(f"Version {target['name']} is now the active version of {template['name']}.")
+
+
+ACL_ROLES = ("use", "admin")
+ACL_COLUMNS = (
+    ("KIND", lambda e: e["kind"]),
+    ("NAME", lambda e: e["name"]),
+    ("DISPLAY NAME", lambda e: e["display_name"]),
+    ("ROLE", lambda e: e["role"]),
+    ("MEMBERS", lambda e: str(e["members"]) if e["kind"] == "group" else "-"),
+)
+
+
+def _assignments(values: tuple[str, ...], option: str) -> dict[str, str]:
+    """NAME=ROLE pairs of --user/--group: what to set."""
+    perms: dict[str, str] = {}
+    for value in values:
+        name, sep, role = value.partition("=")
+        if not sep or not name or role not in ACL_ROLES:
+            raise click.BadParameter(
+                f"{value!r}: use NAME=ROLE with ROLE one of {', '.join(ACL_ROLES)}.",
+                param_hint=option,
+            )
+        perms[name] = role
+    return perms
+
+
+def acl_rows(acl: dict) -> list[dict]:
+    """The ACL as one table: groups first, then users."""
+    rows = [
+        {
+            "kind": "group",
+            "name": g["name"],
+            "display_name": g["display_name"],
+            "role": g["role"],
+            "members": g["members"],
+        }
+        for g in acl["groups"]
+    ]
+    rows += [
+        {"kind": "user", "name": u["username"], "display_name": u["name"], "role": u["role"]}
+        for u in acl["users"]
+    ]
+    return rows
+
+
+@templates.command("permissions")
+@click.argument("name")
+@click.option(
+    "--user", "users", multiple=True, metavar="NAME=ROLE", help="Give a user use or admin."
+)
+@click.option(
+    "--group", "groups", multiple=True, metavar="NAME=ROLE", help="Give a group use or admin."
+)
+@click.option("--remove-user", multiple=True, metavar="NAME", help="Take a user's entry away.")
+@click.option("--remove-group", multiple=True, metavar="NAME", help="Take a group's entry away.")
+@output_option
+def permissions(
+    name: str,
+    users: tuple[str, ...],
+    groups: tuple[str, ...],
+    remove_user: tuple[str, ...],
+    remove_group: tuple[str, ...],
+    output: str,
+) -> None:
+    """Show who may use (use) and manage (admin) template NAME, or change it.
+
+    With no option it shows the access list. For example:
+    portal templates permissions python --group devs=use --user alice=admin --remove-group everyone
+
+    Needs the owner or template-admin role, or the admin role on the template. Everyone is the
+    group of all active users.
+    """
+    user_perms = _assignments(users, "--user")
+    group_perms = _assignments(groups, "--group")
+    for perms, removed, option in (
+        (user_perms, remove_user, "--remove-user"),
+        (group_perms, remove_group, "--remove-group"),
+    ):
+        for who in removed:
+            if who in perms:
+                raise click.BadParameter(f"{who!r} is both set and removed.", param_hint=option)
+            perms[who] = ""
+    with logged_in() as client:
+        path = f"/templates/{quote(name)}/acl"
+        if user_perms or group_perms:
+            body: dict = {}
+            if user_perms:
+                body["user_perms"] = user_perms
+            if group_perms:
+                body["group_perms"] = group_perms
+            acl = _patch(client, path, body)
+        else:
+            acl = client.get(path)
+    if output == "json":
+        print_json(acl)  # the API's shape: {"users": [...], "groups": [...]}
+        return
+    rows = acl_rows(acl)
+    if not rows:
+        click.echo(f"Nobody but template admins may use {name}.")
+        return
+    print_rows(output, rows, ACL_COLUMNS)

@@ -253,6 +253,18 @@ class PromoteForm(forms.Form):
         return self.versions[self.cleaned_data["version"]]
 
 
+# Inlines other apps add to the template page (enterprise: its access list); see add_inline.
+_extra_inlines: list = []
+
+
+def add_inline(inline_class) -> None:
+    """Show `inline_class` (an InlineModelAdmin of a model with a FK to Template) on the
+    template's console page, after its versions. An app's admin module calls this; the inline
+    decides its own permissions, and its writes go through that app's services."""
+    if inline_class not in _extra_inlines:
+        _extra_inlines.append(inline_class)
+
+
 @admin.register(Template)
 class TemplateAdmin(ReadOnlyAdmin):
     list_display = (
@@ -286,6 +298,9 @@ class TemplateAdmin(ReadOnlyAdmin):
     )
     readonly_fields = fields
     inlines = (TemplateVersionInline,)
+
+    def get_inlines(self, request, obj):
+        return (*self.inlines, *_extra_inlines)
 
     def get_queryset(self, request):
         # "workspaces" is the reverse name of Workspace.template: a join, not an import.

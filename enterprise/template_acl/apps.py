@@ -18,3 +18,7 @@ class TemplateACLConfig(AppConfig):
         rules.register()
         hooks.template_created.register(services.on_template_created)
         registry.register_api_routes("enterprise.template_acl.api.urls")
+        # The console's form to change an ACL (linked from the template's console page).
+        registry.register_http_routes(
+            "admin-template-access/", "enterprise.template_acl.console", "template_acl"
+        )

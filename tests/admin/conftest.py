@@ -8,6 +8,7 @@ import itertools
 import pytest
 from django.utils import timezone
 
+from portal import hooks
 from portal.accounts.choices import Role
 from templates_app.models import File, Template, TemplateVersion
 from workspaces.choices import BuildTransition, JobStatus, JobType
@@ -47,6 +48,8 @@ def make_template(creator, *, name=None) -> Template:
         created_by=creator,
     )
     template = Template.objects.create(name=name or f"tpl-{n}", created_by=creator)
+    for handler in hooks.template_created.handlers():  # as create_template: Everyone uses it
+        handler(template, actor=creator, options={})
     version = TemplateVersion.objects.create(
         template=template, name=f"v{n}", file=file, created_by=creator
     )
