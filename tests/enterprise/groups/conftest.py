@@ -9,6 +9,7 @@ import pytest
 from enterprise.groups import services
 from enterprise.groups.choices import GroupSource
 from enterprise.groups.membership import everyone
+from tests.cli.conftest import cli  # noqa: F401  (the CLI against a live server)
 
 
 @dataclass
