@@ -1,12 +1,13 @@
 """Named registries the apps fill at start-up and core reads, after NetBox's netbox/registry.py.
 
 Core (`portal/`) owns the lists every process reads: beat's schedule, the URL conf, the ASGI
-routes, the console's dashboard and the feature gates. It never names the apps that fill them:
-an app registers from its `AppConfig.ready()` (periodic tasks, HTTP and API routes), from its
-`admin` module (dashboard cards, loaded by the admin's autodiscovery), or from its `asgi_routes`
-module (ASGI routes, loaded by `portal/asgi.py` only, so the other processes skip their
-imports). Registration is idempotent: registering an equal entry again changes nothing, as
-Django may run `ready()` more than once.
+routes, the console's dashboard, the portal's account page and the feature gates. It never
+names the apps that fill them: an app registers from its `AppConfig.ready()` (periodic tasks,
+HTTP and API routes, account page cards), from its `admin` module (dashboard cards, loaded by
+the admin's autodiscovery), or from its `asgi_routes` module (ASGI routes, loaded by
+`portal/asgi.py` only, so the other processes skip their imports). Registration is
+idempotent: registering an equal entry again changes nothing, as Django may run `ready()` more
+than once.
 """
 
 from __future__ import annotations
@@ -132,6 +133,19 @@ class DashboardCard:
 
 
 @dataclass(frozen=True)
+class AccountSection:
+    """A card on the web portal's account page, after core's own.
+
+    `template` is rendered with `section` in its context: `section.title`, and `section.data`,
+    what `context(request)` returned for the signed-in user.
+    """
+
+    title: str
+    template: str
+    context: Callable[[Any], Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
 class Feature:
     """A named feature an app may ask about (`portal.features.enabled`)."""
 
@@ -151,6 +165,7 @@ registry = Registry(
         "lifespan": [],  # Lifespan
         "dashboard_cards": [],  # DashboardCard, shown in order
         "features": {},  # name -> Feature
+        "account_sections": [],  # AccountSection, shown in order
     }
 )
 
@@ -233,6 +248,13 @@ def register_lifespan(
     startup: Callable[[], Awaitable[object]], shutdown: Callable[[], Awaitable[object]]
 ) -> Lifespan:
     return _append("lifespan", Lifespan(startup, shutdown))
+
+
+def register_account_section(
+    title: str, *, template: str, context: Callable[[Any], Mapping[str, Any]]
+) -> AccountSection:
+    """Show `template` as a card on the portal's account page (an app's `ready()` calls this)."""
+    return _append("account_sections", AccountSection(title, template, context))
 
 
 def register_dashboard_card(

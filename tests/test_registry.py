@@ -119,6 +119,7 @@ REGISTRY_READERS = (
     "portal/api/urls.py",
     "portal/asgi.py",
     "portal/admin_site.py",
+    "portal/web/views/account.py",
 )
 
 
