@@ -146,6 +146,18 @@ class AccountSection:
 
 
 @dataclass(frozen=True)
+class UserAdminLink:
+    """A line on a user's console page pointing at what another app keeps about the user.
+
+    `link(user)` returns (text, url) or None to show nothing; the page behind the URL checks
+    its own permissions.
+    """
+
+    label: str
+    link: Callable[[Any], tuple[str, str] | None]
+
+
+@dataclass(frozen=True)
 class Feature:
     """A named feature an app may ask about (`portal.features.enabled`)."""
 
@@ -166,6 +178,7 @@ registry = Registry(
         "dashboard_cards": [],  # DashboardCard, shown in order
         "features": {},  # name -> Feature
         "account_sections": [],  # AccountSection, shown in order
+        "user_admin_links": [],  # UserAdminLink, on a user's console page
     }
 )
 
@@ -255,6 +268,13 @@ def register_account_section(
 ) -> AccountSection:
     """Show `template` as a card on the portal's account page (an app's `ready()` calls this)."""
     return _append("account_sections", AccountSection(title, template, context))
+
+
+def register_user_admin_link(
+    label: str, link: Callable[[Any], tuple[str, str] | None]
+) -> UserAdminLink:
+    """Show `link(user)` on each user's console page (an app's `admin` module calls this)."""
+    return _append("user_admin_links", UserAdminLink(label, link))
 
 
 def register_dashboard_card(

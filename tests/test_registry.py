@@ -120,6 +120,7 @@ REGISTRY_READERS = (
     "portal/asgi.py",
     "portal/admin_site.py",
     "portal/web/views/account.py",
+    "portal/accounts/admin.py",
 )
 
 

@@ -12,7 +12,7 @@ from django.utils.html import format_html, format_html_join
 
 from enterprise.groups import services
 from enterprise.groups.api.serializers import managed_note
-from enterprise.groups.models import Group
+from enterprise.groups.models import Group, GroupMember
 from enterprise.groups.permissions import IDP_EDITABLE
 from enterprise.groups.queries import everyone_count
 from portal import policy
@@ -20,12 +20,25 @@ from portal.accounts.admin_permissions import declare_admin_permission
 from portal.accounts.queries import people
 from portal.admin_site import changelist_url, run_service_per_object
 from portal.errors import ServiceError
+from portal.registry import register_user_admin_link
 
 for _perm, _action in (("view", "read"), ("add", "create"), ("change", "update")):
     declare_admin_permission(f"groups.{_perm}_group", "group", _action)
 declare_admin_permission("groups.delete_group", "group", "delete")
 
 PROFILE_FIELDS = ("name", "display_name", "avatar_url")
+
+
+def _user_groups_link(user) -> tuple[str, str] | None:
+    """A user's console page links to the list of their groups."""
+    if user.is_system:
+        return None
+    count = GroupMember.objects.filter(user=user).count()
+    text = f"{count} group{'s' if count != 1 else ''} besides Everyone"
+    return text, changelist_url("groups.group", member=user.username)
+
+
+register_user_admin_link("Groups", _user_groups_link)
 MEMBERS_SHOWN = 200  # a read-only member list beyond this says how many more there are
 
 

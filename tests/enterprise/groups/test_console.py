@@ -174,3 +174,11 @@ def test_members_autocomplete_answers_a_user_admin(console, make_user, member):
     )
     assert response.status_code == 200, response.content
     assert [r["text"] for r in response.json()["results"]] == ["alice"]
+
+
+def test_a_users_console_page_links_to_their_groups(console, make_user, member, team):
+    client = console(make_user(Role.USER_ADMIN, username="ursula"))
+    html = client.get(f"/admin/accounts/user/{member.pk}/change/").content.decode()
+    assert f'Groups: <a href="{GROUPS}?member=alice">1 group besides Everyone</a>' in html
+    listed = client.get(f"{GROUPS}?member=alice")
+    assert [g.name for g in listed.context["cl"].result_list] == ["team"]
