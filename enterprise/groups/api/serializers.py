@@ -66,17 +66,28 @@ class CreateGroupSerializer(serializers.Serializer):
 
 
 class UpdateGroupSerializer(serializers.Serializer):
-    """Any of the fields; `add_users`/`remove_users` edit members in the same request (Coder)."""
+    """Any of the fields (null or absent: unchanged); `add_users`/`remove_users` edit members
+    in the same request, as Coder's PATCH does."""
 
-    name = serializers.CharField(max_length=64, required=False)
-    display_name = serializers.CharField(max_length=128, required=False, allow_blank=True)
-    avatar_url = serializers.CharField(max_length=512, required=False, allow_blank=True)
-    quota_allowance = serializers.IntegerField(min_value=0, required=False)
+    name = serializers.CharField(max_length=64, required=False, allow_null=True)
+    display_name = serializers.CharField(
+        max_length=128, required=False, allow_blank=True, allow_null=True
+    )
+    avatar_url = serializers.CharField(
+        max_length=512, required=False, allow_blank=True, allow_null=True
+    )
+    quota_allowance = serializers.IntegerField(min_value=0, required=False, allow_null=True)
     add_users = serializers.ListField(
-        child=serializers.CharField(), required=False, help_text="Usernames or user ids."
+        child=serializers.CharField(),
+        required=False,
+        allow_null=True,
+        help_text="Usernames or user ids.",
     )
     remove_users = serializers.ListField(
-        child=serializers.CharField(), required=False, help_text="Usernames or user ids."
+        child=serializers.CharField(),
+        required=False,
+        allow_null=True,
+        help_text="Usernames or user ids.",
     )
 
 

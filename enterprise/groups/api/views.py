@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import transaction
+from django.db.models import Q
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
@@ -40,6 +41,10 @@ def _fresh(group: Group, actor) -> dict:
     return s.GroupSerializer(queries.resolve_group(str(group.pk), actor)).data
 
 
+def _users(refs, field: str) -> list:
+    return queries.resolve_users(refs, field) if refs else []
+
+
 def _usernames(users) -> list[str]:
     return sorted(u.username for u in users)
 
@@ -55,7 +60,7 @@ class GroupsView(ListView):
         qs = queries.visible_to(self.request.user)
         params = self.request.query_params
         if q := params.get("q"):
-            qs = qs.filter(name__icontains=q) | qs.filter(display_name__icontains=q)
+            qs = qs.filter(Q(name__icontains=q) | Q(display_name__icontains=q))
         if member := params.get("member"):
             qs = self._of_member(qs, member)
         if source := params.get("source"):
@@ -119,16 +124,11 @@ class GroupDetailView(APIView):
         ),
     )
     def patch(self, request, group):
-        data = _valid(s.UpdateGroupSerializer, request)
+        data = {k: v for k, v in _valid(s.UpdateGroupSerializer, request).items() if v is not None}
         target = queries.resolve_group(group, request.user)
-        add = (
-            queries.resolve_users(data.pop("add_users"), "add_users") if "add_users" in data else []
-        )
-        remove = (
-            queries.resolve_users(data.pop("remove_users"), "remove_users")
-            if "remove_users" in data
-            else []
-        )
+        # Coder's clients send both lists on every PATCH, often empty: empty means no change.
+        add = _users(data.pop("add_users", None), "add_users")
+        remove = _users(data.pop("remove_users", None), "remove_users")
         with transaction.atomic():
             if data:
                 target = services.update_group(target, actor=request.user, **data)

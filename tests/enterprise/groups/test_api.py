@@ -154,6 +154,14 @@ def test_coder_style_patch_adds_and_removes_members(client_for, uadmin, team, ma
     )
     assert response.status_code == 200, response.content
     assert list(team.members.values_list("username", flat=True)) == ["bob"]
+    # Coder sends both lists with every PATCH, empty when only a field changes.
+    response = api.patch(
+        "/api/v2/groups/team",
+        {"display_name": "Team", "avatar_url": None, "add_users": [], "remove_users": None},
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["member_count"] == 1
 
 
 def test_unknown_users_are_named_and_nothing_is_written(client_for, uadmin, team, make_user):
