@@ -4,6 +4,8 @@ bad input and the audit trail."""
 from __future__ import annotations
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from enterprise.groups import services
 from enterprise.groups.models import Group, GroupMember
@@ -297,3 +299,22 @@ def test_the_list_is_paginated(client_for, uadmin, system):
     body = client_for(uadmin).get("/api/v2/groups?limit=10&offset=25").json()
     assert body["count"] == 31
     assert [g["name"] for g in body["results"]] == ["g24", "g25", "g26", "g27", "g28", "g29"]
+
+
+def test_the_lists_queries_do_not_grow_with_the_groups(client_for, uadmin, system, member):
+    api = client_for(uadmin)
+
+    def queries_for_a_page() -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            assert api.get("/api/v2/groups?limit=100").status_code == 200
+        return len(ctx.captured_queries)
+
+    services.add_members(
+        services.create_group(actor=system, name="g-first"), [member], actor=system
+    )
+    queries_for_a_page()  # the first request of a token also records its use
+    few = queries_for_a_page()
+    for n in range(20):
+        group = services.create_group(actor=system, name=f"g{n:02}")
+        services.add_members(group, [member], actor=system)
+    assert queries_for_a_page() == few
