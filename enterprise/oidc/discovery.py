@@ -12,7 +12,7 @@ from portal.errors import ServiceError
 TIMEOUT = 10
 _lock = threading.Lock()
 _documents: dict[str, dict] = {}
-_keys: dict[str, jwt.PyJWKSet] = {}
+_keys: dict[str, list[jwt.PyJWK]] = {}
 
 
 class ProviderUnavailable(ServiceError):
@@ -57,13 +57,26 @@ def signing_key(issuer: str, kid: str | None) -> jwt.PyJWK:
             keys = None if refresh else _keys.get(issuer)
         if keys is None:
             raw = _get_json(document(issuer)["jwks_uri"], "signing keys (JWKS)")
-            keys = jwt.PyJWKSet.from_dict(raw)
+            keys = _usable_keys(raw)
             with _lock:
                 _keys[issuer] = keys
-        for key in keys.keys:
+        for key in keys:
             if kid is None or key.key_id == kid:
                 return key
     raise KeyError(kid)
+
+
+def _usable_keys(raw: dict) -> list[jwt.PyJWK]:
+    """The set's signing keys; ones PyJWT cannot use (encryption keys, unknown types) skipped."""
+    keys = []
+    for entry in raw.get("keys") or []:
+        if entry.get("use", "sig") != "sig":
+            continue
+        try:
+            keys.append(jwt.PyJWK(entry))
+        except jwt.PyJWTError:
+            continue
+    return keys
 
 
 def forget() -> None:
