@@ -85,6 +85,9 @@ class Config:
     # Password sign-in refused (API, portal, CLI, console) except to owners, as Coder does, so a
     # broken identity provider cannot lock everyone out: single sign-on is the way in.
     password_auth_disabled: bool = False
+    # Browser-only mode (enterprise/browser_only, gate `browser_only`): no SSH, port-forward or
+    # raw streams, only the web terminal and apps in the browser.
+    browser_only: bool = False
 
     @property
     def access_host(self) -> str:
@@ -211,6 +214,7 @@ def load() -> Config:
         build_sandbox_hide=tuple(
             Path(p).expanduser().resolve() for p in env.list("PORTAL_BUILD_SANDBOX_HIDE", []) if p
         ),
+        browser_only=env.bool("PORTAL_BROWSER_ONLY", False),
     )
 
 
