@@ -158,3 +158,27 @@ def test_the_sign_in_page_shows_the_button_with_next(oidc, client):
 def test_no_button_and_no_routes_without_configuration(client):
     assert b"/oidc/authenticate/" not in client.get("/login").content
     assert client.get("/oidc/authenticate/").status_code == 404
+
+
+def test_an_account_converted_back_to_password_is_refused(oidc, idp):
+    idp.set_account("uma", email="uma@corp.example")
+    oidc.sign_in(Client(), "uma")
+    User.objects.filter(username="uma").update(login_type=LoginType.PASSWORD)  # an owner did
+    client = Client()
+    response = oidc.sign_in(client, "uma")
+    assert response.error == "Your account signs in with a password, not single sign-on."
+    assert signed_in_user(client) is None
+
+
+def test_a_provider_error_is_shown_and_audited(oidc, idp):
+    client = Client()
+    callback = oidc.authorize(client, "victor")
+    state = callback.split("state=")[1].split("&")[0]
+    response = client.get(
+        "/oidc/callback/",
+        {"state": state, "error": "access_denied", "error_description": "User cancelled"},
+        follow=True,
+    )
+    assert b"The identity provider did not sign you in: User cancelled." in response.content
+    failed = AuditEntry.objects.filter(action="login_failed").latest("time")
+    assert failed.additional_fields == {"reason": "provider error: access_denied", "method": "oidc"}
