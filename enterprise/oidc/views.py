@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from django.contrib import auth, messages
 from django.http import Http404, HttpResponseRedirect
 from django.urls import reverse
@@ -11,7 +9,7 @@ from django.utils.http import urlencode
 from django.views.generic import View
 from mozilla_django_oidc.views import OIDCAuthenticationRequestView
 
-from enterprise.oidc import config, discovery
+from enterprise.oidc import config
 from enterprise.oidc.backend import OIDCBackend, settings_for
 from enterprise.oidc.services import Refused, audit_failure
 from portal.errors import ServiceError
@@ -88,7 +86,6 @@ class CallbackView(View):
             )
             audit_failure(refusal)
             return _back_to_sign_in(request, refusal.message, next_url)
-        started = time.perf_counter()
         try:
             backend = OIDCBackend(cfg)
             user = backend.authenticate(
@@ -97,8 +94,8 @@ class CallbackView(View):
         except Refused as refusal:
             audit_failure(refusal)
             return _back_to_sign_in(request, refusal.message, next_url)
-        except discovery.ProviderUnavailable as e:
-            audit_failure(e, reason="provider unavailable")
+        except ServiceError as e:  # provider unreachable; a user Portal could not create
+            audit_failure(e, reason=e.message)
             return _back_to_sign_in(request, e.message, next_url)
         if user is None:  # no code in the callback
             refusal = Refused(
@@ -110,5 +107,4 @@ class CallbackView(View):
             return _back_to_sign_in(request, refusal.message, next_url)
         request.portal_login_method = "oidc"  # the login signal audits it with this method
         auth.login(request, user, backend=SESSION_BACKEND)
-        request.oidc_server_seconds = time.perf_counter() - started
         return HttpResponseRedirect(next_url or reverse("web:workspaces"))
