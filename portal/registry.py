@@ -158,6 +158,28 @@ class UserAdminLink:
 
 
 @dataclass(frozen=True)
+class SignInButton:
+    """What the sign-in page shows for a sign-in method: a link to `url` (given `?next=`)."""
+
+    text: str
+    url: str
+    icon_url: str = ""
+
+
+@dataclass(frozen=True)
+class SignInMethod:
+    """A way to sign in besides the password (single sign-on), shown on the web sign-in page.
+
+    `button()` returns the SignInButton to show, or None while the method is not configured;
+    it is called on every render of the page, so it must be cheap (no network, no queries).
+    The method's URL takes the page's `next` and must come back to it once signed in.
+    """
+
+    name: str
+    button: Callable[[], SignInButton | None]
+
+
+@dataclass(frozen=True)
 class Feature:
     """A named feature an app may ask about (`portal.features.enabled`)."""
 
@@ -179,6 +201,7 @@ registry = Registry(
         "features": {},  # name -> Feature
         "account_sections": [],  # AccountSection, shown in order
         "user_admin_links": [],  # UserAdminLink, on a user's console page
+        "sign_in_methods": {},  # name -> SignInMethod, buttons on the web sign-in page
     }
 )
 
@@ -286,3 +309,14 @@ def register_dashboard_card(
     key: str | None = None,
 ) -> DashboardCard:
     return _append("dashboard_cards", DashboardCard(title, count, link, permission, key))
+
+
+def register_sign_in_method(name: str, button: Callable[[], SignInButton | None]) -> SignInMethod:
+    """A single sign-on button on the web sign-in page (see SignInMethod)."""
+    return _put("sign_in_methods", name, SignInMethod(name, button))
+
+
+def sign_in_buttons() -> list[SignInButton]:
+    """The buttons of the configured sign-in methods, in registration order."""
+    buttons = (method.button() for method in registry["sign_in_methods"].values())
+    return [b for b in buttons if b is not None]
