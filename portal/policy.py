@@ -36,9 +36,10 @@ class Rule:
     answers for an object, `widens(actor, action, qs) -> qs` gives the rows of the model's
     queryset `qs` it grants, which `visible_to` adds to the base scope. A rule with only
     `widens` grants an object its widening keeps (one query); `grants` is a faster answer for
-    one object, and must agree with `widens`, which a granting rule always gives. Grants never apply to the resource as a whole
-    (obj None: "create", site-wide checks), and every rule's `permits`/`narrows` still applies on
-    top: `can` = (base allows or some rule grants) and every rule allows.
+    one object, and must agree with `widens`, which a granting rule always gives. Grants never
+    apply to the resource as a whole (obj None: "create", site-wide checks), and every rule's
+    `permits`/`narrows` still applies on top: `can` = (base allows or some rule grants) and
+    every rule allows.
     """
 
     permits: Callable | None = None
