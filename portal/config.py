@@ -34,6 +34,9 @@ class Config:
     # address within the cooling-off period before sign-in is refused, and that period.
     login_failure_limit: int
     login_cooloff_seconds: int
+    # PORTAL_PASSWORD_AUTH_DISABLED: nobody signs in with a password (API, portal, console, CLI);
+    # single sign-on (OIDC) and API tokens still work.
+    password_auth_disabled: bool
     http_workers: int
     http_threads: int
     database_pool_size: int
@@ -150,6 +153,7 @@ def load() -> Config:
         login_cooloff_seconds=_at_least_one(
             "PORTAL_LOGIN_COOLOFF_SECONDS", env.int("PORTAL_LOGIN_COOLOFF_SECONDS", 600)
         ),
+        password_auth_disabled=env.bool("PORTAL_PASSWORD_AUTH_DISABLED", False),
         http_workers=env.int("PORTAL_HTTP_WORKERS", 1),
         http_threads=env.int("PORTAL_HTTP_THREADS", 1),
         database_pool_size=env.int("PORTAL_DATABASE_POOL_SIZE", 4),

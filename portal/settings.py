@@ -147,6 +147,7 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 LOGIN_URL = "/admin/login/"
 PORTAL_SESSION_TOKEN_LIFETIME_HOURS = CONFIG.session_token_lifetime_hours
+PORTAL_PASSWORD_AUTH_DISABLED = CONFIG.password_auth_disabled
 PORTAL_TRUST_PROXY_HEADERS = CONFIG.trust_proxy_headers
 PORTAL_TRUSTED_PROXIES = CONFIG.trusted_proxies
 

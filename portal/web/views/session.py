@@ -11,6 +11,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from portal.accounts import throttling
+from portal.accounts.login_rules import PASSWORD_AUTH_DISABLED, password_auth_disabled
 from portal.errors import ServiceError
 
 
@@ -28,8 +29,12 @@ def login_view(request):
     if request.user.is_authenticated and request.user.is_active and request.method == "GET":
         return redirect(_next_url(request))
     context = {"next": _next_url(request), "login": "", "error": ""}
+    if password_auth_disabled():  # the form is hidden; single sign-on buttons remain
+        context["password_disabled"] = PASSWORD_AUTH_DISABLED
     status = 200
-    if request.method == "POST":
+    if request.method == "POST" and password_auth_disabled():
+        context["error"], status = PASSWORD_AUTH_DISABLED, 403
+    elif request.method == "POST":
         context["login"] = request.POST.get("login", "").strip()
         password = request.POST.get("password", "")
         if not context["login"] or not password:
