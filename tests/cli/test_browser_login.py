@@ -175,3 +175,21 @@ def test_login_type_conversion_from_the_cli(cli, owner, member, make_user):
     denied = cli("users", "login-type", "alice", "none")
     assert denied.returncode == 1
     assert "owner" in denied.stderr
+
+
+def test_users_password_prompts_without_echo_on_a_terminal(cli, member):
+    cli.login(member)
+    child = pexpect.spawn(
+        sys.executable, ["-m", "portal", "users", "password"], env=cli.env, encoding="utf-8"
+    )
+    child.expect("Current password: ")
+    child.sendline(PASSWORD)
+    child.expect("New password: ")
+    child.sendline(NEW)
+    child.expect("Repeat for confirmation: ")
+    child.sendline(NEW)
+    child.expect(pexpect.EOF, timeout=30)
+    child.close()
+    assert child.exitstatus == 0, child.before
+    assert "Password changed" in child.before
+    assert PASSWORD not in child.before and NEW not in child.before
