@@ -120,12 +120,32 @@ def login(
     credentials.save(url, session)
     click.echo(f"Logged in as {user['username']} at {url}")
     if user.get("must_change_password"):
+        _change_one_time_password(url, session, password)
+    _warn_overrides(url)
+
+
+def _change_one_time_password(url: str, session: str, once: str | None) -> None:
+    """Signed in with a one-time password: on a terminal, choose the new one right away."""
+    if not once or not sys.stdin.isatty():
         click.echo(
             "You signed in with a one-time password: choose your own now with "
             "`portal users password` (until then nothing else works).",
             err=True,
         )
-    _warn_overrides(url)
+        return
+    click.echo("You signed in with a one-time password; choose your own to continue.")
+    while True:
+        new = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+        with Client(url, session) as client:
+            try:
+                client.put("/users/me/password", {"old_password": once, "password": new})
+            except ApiError as e:
+                if e.status != 400:
+                    raise
+                click.echo(f"error: {e.format_message()}", err=True)
+                continue
+        click.echo("Password changed.")
+        return
 
 
 def _check_token(url: str, token: str) -> dict:

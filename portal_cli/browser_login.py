@@ -124,7 +124,8 @@ def obtain_token(url: str, *, open_browser: bool, timeout: float) -> str:
         else:
             click.echo(f"Open this page in a browser signed in to Portal and authorize:\n  {page}")
         deadline = time.monotonic() + timeout
-        if sys.stdin.isatty():
+        # select() on a console works on POSIX only; elsewhere the callback alone is awaited.
+        if sys.stdin.isatty() and sys.platform != "win32":
             click.echo("Paste your token (shown on the page if this CLI cannot be reached): ")
             token = _read_paste(deadline, server.tokens)
         else:

@@ -193,3 +193,34 @@ def test_users_password_prompts_without_echo_on_a_terminal(cli, member):
     assert child.exitstatus == 0, child.before
     assert "Password changed" in child.before
     assert PASSWORD not in child.before and NEW not in child.before
+
+
+def test_on_a_terminal_a_one_time_password_is_replaced_at_sign_in(cli, owner, member):
+    from portal.accounts import passwords
+
+    once = passwords.reset_password(member, actor=owner)
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "portal", "login", cli.url, "-u", "alice"],
+        env=cli.env,
+        encoding="utf-8",
+        timeout=30,
+    )
+    child.expect("Password: ")
+    child.sendline(once)
+    child.expect("choose your own to continue")
+    child.expect("New password: ")
+    child.sendline("short")
+    child.expect("Repeat for confirmation: ")
+    child.sendline("short")
+    child.expect("too short")
+    child.expect("New password: ")
+    child.sendline(NEW)
+    child.expect("Repeat for confirmation: ")
+    child.sendline(NEW)
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0, child.before
+    assert "Password changed." in child.before
+    assert User.objects.get(username="alice").check_password(NEW)
+    assert cli.json("whoami")["must_change_password"] is False
