@@ -16,6 +16,7 @@ from portal.accounts.login_rules import (
 )
 from portal.errors import ServiceError
 from portal.web.access import signed_in_to_change_password
+from portal.web.views.session import next_url
 
 # Form field names, and the service's validation fields they stand for.
 _FIELDS = {"old_password": "old_password", "password": "new_password"}
@@ -26,6 +27,7 @@ def _page(request, *, errors=None, error="", status=200):
         "errors": errors or {},
         "error": error,
         "must_change": must_change_refusal(request.user) is not None,
+        "next": request.POST.get("next") or request.GET.get("next", ""),
         "refusal": not_password_refusal(request.user)
         or (PASSWORD_AUTH_DISABLED if password_auth_disabled() else None),
     }
@@ -66,4 +68,6 @@ def change_password(request):
         return _page(request, errors=errors, error="" if errors else e.message, status=status)
     passwords.keep_session_signed_in(request, request.user)
     messages.success(request, "Your password is changed. Your other sessions are signed out.")
+    if request.POST.get("next"):  # from the forced change: back where the user was going
+        return redirect(next_url(request))
     return redirect("web:account")

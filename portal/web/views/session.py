@@ -15,7 +15,8 @@ from portal.accounts.login_rules import PASSWORD_AUTH_DISABLED, password_auth_di
 from portal.errors import ServiceError
 
 
-def _next_url(request) -> str:
+def next_url(request) -> str:
+    """The `next` parameter if it is a page of this site, else the workspaces list."""
     target = request.POST.get("next") or request.GET.get("next") or ""
     if target and url_has_allowed_host_and_scheme(
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
@@ -27,8 +28,8 @@ def _next_url(request) -> str:
 @require_http_methods(["GET", "POST"])
 def login_view(request):
     if request.user.is_authenticated and request.user.is_active and request.method == "GET":
-        return redirect(_next_url(request))
-    context = {"next": _next_url(request), "login": "", "error": ""}
+        return redirect(next_url(request))
+    context = {"next": next_url(request), "login": "", "error": ""}
     if password_auth_disabled():  # the form is hidden; single sign-on buttons remain
         context["password_disabled"] = PASSWORD_AUTH_DISABLED
     status = 200
