@@ -34,9 +34,6 @@ class Config:
     # address within the cooling-off period before sign-in is refused, and that period.
     login_failure_limit: int
     login_cooloff_seconds: int
-    # PORTAL_PASSWORD_AUTH_DISABLED: nobody signs in with a password (API, portal, console, CLI);
-    # single sign-on (OIDC) and API tokens still work.
-    password_auth_disabled: bool
     http_workers: int
     http_threads: int
     database_pool_size: int
@@ -85,6 +82,9 @@ class Config:
     bwrap_binary: str = "bwrap"
     build_env_allow: tuple[str, ...] = ()
     build_sandbox_hide: tuple[Path, ...] = ()
+    # PORTAL_PASSWORD_AUTH_DISABLED: nobody signs in with a password (API, portal, console, CLI);
+    # single sign-on (OIDC) and API tokens still work (portal/accounts/login_rules.py).
+    password_auth_disabled: bool = False
     # Browser-only mode (enterprise/browser_only, gate `browser_only`): no SSH, port-forward or
     # raw streams, only the web terminal and apps in the browser.
     browser_only: bool = False

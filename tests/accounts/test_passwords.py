@@ -257,3 +257,17 @@ def test_password_auth_disabled_refuses_every_password_path(member, client_for, 
     posted = Client().post("/login", {"login": "alice", "password": PASSWORD})
     assert posted.status_code == 403
     assert "_auth_user_id" not in posted.client.session
+
+
+def test_the_setting_comes_from_the_environment(monkeypatch):
+    from portal import config
+
+    monkeypatch.setenv("PORTAL_PASSWORD_AUTH_DISABLED", "true")
+    config.load.cache_clear()
+    try:
+        assert config.load().password_auth_disabled is True
+        monkeypatch.delenv("PORTAL_PASSWORD_AUTH_DISABLED")
+        config.load.cache_clear()
+        assert config.load().password_auth_disabled is False
+    finally:
+        config.load.cache_clear()
