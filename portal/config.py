@@ -82,8 +82,8 @@ class Config:
     bwrap_binary: str = "bwrap"
     build_env_allow: tuple[str, ...] = ()
     build_sandbox_hide: tuple[Path, ...] = ()
-    # PORTAL_PASSWORD_AUTH_DISABLED: nobody signs in with a password (API, portal, console, CLI);
-    # single sign-on (OIDC) and API tokens still work (portal/accounts/login_rules.py).
+    # Password sign-in refused (API, portal, CLI, console) except to owners, as Coder does, so a
+    # broken identity provider cannot lock everyone out: single sign-on is the way in.
     password_auth_disabled: bool = False
     # Browser-only mode (enterprise/browser_only, gate `browser_only`): no SSH, port-forward or
     # raw streams, only the web terminal and apps in the browser.
@@ -156,7 +156,6 @@ def load() -> Config:
         login_cooloff_seconds=_at_least_one(
             "PORTAL_LOGIN_COOLOFF_SECONDS", env.int("PORTAL_LOGIN_COOLOFF_SECONDS", 600)
         ),
-        password_auth_disabled=env.bool("PORTAL_PASSWORD_AUTH_DISABLED", False),
         http_workers=env.int("PORTAL_HTTP_WORKERS", 1),
         http_threads=env.int("PORTAL_HTTP_THREADS", 1),
         database_pool_size=env.int("PORTAL_DATABASE_POOL_SIZE", 4),
@@ -186,6 +185,7 @@ def load() -> Config:
         ),
         # On by default only for the embedded (laptop) setup: the `local` template runs
         # workspaces as processes on the server's own host.
+        password_auth_disabled=env.bool("PORTAL_PASSWORD_AUTH_DISABLED", False),
         starter_template=env.bool("PORTAL_STARTER_TEMPLATE", database_url is None),
         agent_inactive_seconds=max(env.int("PORTAL_AGENT_INACTIVE_SECONDS", 15), 1),
         owners_may_connect=env.bool("PORTAL_OWNERS_MAY_CONNECT", False),

@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "workspaces",
     "portal.web",
     "enterprise.groups",
+    "enterprise.oidc",
     "enterprise.browser_only",
     "axes",  # sign-in throttling (portal/accounts/throttling.py)
 ]

@@ -7,7 +7,7 @@ from django.conf import settings
 from portal.accounts.choices import LoginType, TokenKind
 
 PASSWORD_AUTH_DISABLED = (
-    "Password sign-in is turned off on this server: sign in with single sign-on (OIDC) instead."
+    "Password sign-in is turned off on this deployment; sign in with single sign-on instead."
 )
 # What a refused session or token is told while a reset (one-time) password is still in use.
 MUST_CHANGE = (
@@ -23,6 +23,12 @@ _NOT_PASSWORD = {
 def password_auth_disabled() -> bool:
     """PORTAL_PASSWORD_AUTH_DISABLED (portal/config.py)."""
     return bool(getattr(settings, "PORTAL_PASSWORD_AUTH_DISABLED", False))
+
+
+def password_auth_disabled_for(user) -> bool:
+    """Turned off for this user: owners keep password sign-in (as in Coder), so a broken
+    identity provider cannot lock everyone out."""
+    return password_auth_disabled() and not (user is not None and user.is_superuser)
 
 
 def not_password_refusal(user) -> str | None:

@@ -15,7 +15,7 @@ from portal.accounts.choices import LoginType, Role, TokenKind
 from portal.accounts.login_rules import (
     PASSWORD_AUTH_DISABLED,
     not_password_refusal,
-    password_auth_disabled,
+    password_auth_disabled_for,
 )
 from portal.accounts.models import APIToken, User
 from portal.accounts.services import _audit_user, _user_snapshot, authenticate_password
@@ -111,7 +111,7 @@ def change_password(
         )
     if (refusal := not_password_refusal(user)) is not None:
         raise Forbidden(f"{refusal} It has no password to change.")
-    if password_auth_disabled():
+    if password_auth_disabled_for(user):
         raise Forbidden(PASSWORD_AUTH_DISABLED)
     _check_old_password(user, old_password, request)
     _validate_new(user, new_password)

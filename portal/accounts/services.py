@@ -32,6 +32,7 @@ _TOUCH_INTERVAL = timedelta(seconds=60)
 _TOKEN_NAME = re.compile(r"[\w][\w .()-]{0,63}")
 # /api/v2/users/<these> are other endpoints, so a user with such a name could not be addressed.
 RESERVED_USERNAMES = frozenset({"me", "login", "logout"})
+PASSWORD_AUTH_DISABLED_MESSAGE = login_rules.PASSWORD_AUTH_DISABLED
 _DUMMY_PASSWORD_HASH = make_password("not-a-real-password-but-equal-work")
 
 
@@ -344,9 +345,11 @@ def authenticate_password(login: str, password: str) -> User:
 
     Wrong password and unknown user give the same error, after the same hashing work.
     """
-    if login_rules.password_auth_disabled():
-        raise Forbidden(login_rules.PASSWORD_AUTH_DISABLED)
     user = _find_login_user(login)
+    if login_rules.password_auth_disabled_for(user):
+        # The same answer for every login, so it tells nothing about who has an account.
+        _audit_failed_login(login, user, "password sign-in is turned off", 403)
+        raise Forbidden(PASSWORD_AUTH_DISABLED_MESSAGE)
     if user is not None and (refusal := login_rules.not_password_refusal(user)) is not None:
         # Said plainly (as Coder does): the person needs to know to use single sign-on.
         User(password=_DUMMY_PASSWORD_HASH).check_password(password)
@@ -429,10 +432,10 @@ def unlock_sign_in(user: User, *, actor: User) -> int:
     return cleared
 
 
-def record_browser_login(user: User) -> None:
-    """A session-cookie login (operator console, web portal)."""
+def record_browser_login(user: User, *, method: str = "browser") -> None:
+    """A session-cookie login (operator console, web portal); `method` names a single sign-on."""
     with transaction.atomic():
-        _record_login(user, method="browser")
+        _record_login(user, method=method)
 
 
 def logout(*, actor: User, token: APIToken | None, session_key: str | None = None) -> None:

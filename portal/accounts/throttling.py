@@ -24,12 +24,11 @@ from django.dispatch import receiver
 from django.http import HttpResponse, HttpResponseBase, JsonResponse
 from django.utils import timezone
 
-from portal.accounts.login_rules import PASSWORD_AUTH_DISABLED, password_auth_disabled
 from portal.accounts.models import User
 from portal.audit import services as audit
 from portal.audit.choices import AuditAction, ResourceType
 from portal.client_ip import client_ip
-from portal.errors import Forbidden, ServiceError, Unauthenticated
+from portal.errors import ServiceError, Unauthenticated
 
 WRONG_CREDENTIALS = "Incorrect username, email or password."
 
@@ -108,8 +107,6 @@ def authenticate(request, login: str, password: str) -> User:
     Raises SignInLocked while the account or address is locked (or when this failure locks it),
     else the backend's own error (a suspended account says so), else wrong credentials.
     """
-    if password_auth_disabled():  # refused before axes counts it as a failure
-        raise Forbidden(PASSWORD_AUTH_DISABLED)
     user = django_authenticate(request, username=login, password=password)
     if user is not None:
         return user

@@ -243,20 +243,24 @@ def test_only_owners_change_login_types_and_not_their_own(owner, member, make_us
 # Password sign-in turned off -------------------------------------------------------------------
 
 
-def test_password_auth_disabled_refuses_every_password_path(member, client_for, anon, settings):
-    session = client_for(member)
+def test_password_auth_disabled_refuses_every_password_path_but_owners(
+    member, owner, client_for, anon, settings
+):
+    session, owner_session = client_for(member), client_for(owner)
     settings.PORTAL_PASSWORD_AUTH_DISABLED = True
     r = _login(anon, "alice", PASSWORD)
     assert r.status_code == 403
     assert "Password sign-in is turned off" in r.json()["message"]
-    assert _change(session, PASSWORD).status_code == 403
-
-    page = Client().get("/login")
-    assert b"Password sign-in is turned off" in page.content
-    assert b'name="password"' not in page.content
+    changed = _change(session, PASSWORD)
+    assert changed.status_code == 403
+    assert "Password sign-in is turned off" in changed.json()["message"]
     posted = Client().post("/login", {"login": "alice", "password": PASSWORD})
     assert posted.status_code == 403
     assert "_auth_user_id" not in posted.client.session
+
+    # Owners keep their password (as in Coder): a broken identity provider locks nobody out.
+    assert _login(anon, "admin", PASSWORD).status_code == 201
+    assert _change(owner_session, PASSWORD).status_code == 200
 
 
 def test_the_setting_comes_from_the_environment(monkeypatch):

@@ -1,4 +1,4 @@
-"""The account page: API tokens (secret shown once, list, revoke) and the admin link."""
+"""The account page: API tokens (secret shown once, list, revoke), the admin link, apps' cards."""
 
 from __future__ import annotations
 
@@ -14,13 +14,22 @@ from portal.accounts import services
 from portal.accounts.login_rules import (
     PASSWORD_AUTH_DISABLED,
     not_password_refusal,
-    password_auth_disabled,
+    password_auth_disabled_for,
 )
 from portal.errors import NotFound, ServiceError
+from portal.registry import registry
 from portal.web.access import signed_in
 
 LIFETIMES = {"7": "7 days", "30": "30 days", "90": "90 days", "365": "1 year"}
 DEFAULT_LIFETIME = "30"
+
+
+def _sections(request) -> list[dict]:
+    """The cards apps add (registry "account_sections"), with their data for this user."""
+    return [
+        {"title": s.title, "template": s.template, "data": s.context(request)}
+        for s in registry["account_sections"]
+    ]
 
 
 def _page(request, *, created=None, secret="", name="", lifetime="", error="", status=200):
@@ -35,7 +44,8 @@ def _page(request, *, created=None, secret="", name="", lifetime="", error="", s
         "admin": request.user.is_staff,
         # Password users change theirs here; others sign in with OIDC or use tokens only.
         "user_refusal": not_password_refusal(request.user)
-        or (PASSWORD_AUTH_DISABLED if password_auth_disabled() else None),
+        or (PASSWORD_AUTH_DISABLED if password_auth_disabled_for(request.user) else None),
+        "sections": _sections(request),
     }
     response = TemplateResponse(request, "web/account.html", context, status=status)
     if secret:

@@ -12,11 +12,11 @@ from portal.accounts.login_rules import (
     PASSWORD_AUTH_DISABLED,
     must_change_refusal,
     not_password_refusal,
-    password_auth_disabled,
+    password_auth_disabled_for,
 )
 from portal.errors import ServiceError
 from portal.web.access import signed_in_to_change_password
-from portal.web.views.session import next_url
+from portal.web.views.session import _next_url as next_url  # the sign-in page's rule
 
 # Form field names, and the service's validation fields they stand for.
 _FIELDS = {"old_password": "old_password", "password": "new_password"}
@@ -29,7 +29,7 @@ def _page(request, *, errors=None, error="", status=200):
         "must_change": must_change_refusal(request.user) is not None,
         "next": request.POST.get("next") or request.GET.get("next", ""),
         "refusal": not_password_refusal(request.user)
-        or (PASSWORD_AUTH_DISABLED if password_auth_disabled() else None),
+        or (PASSWORD_AUTH_DISABLED if password_auth_disabled_for(request.user) else None),
     }
     return TemplateResponse(request, "web/password.html", context, status=status)
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.shortcuts import redirect
@@ -10,13 +13,12 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
+from portal import registry
 from portal.accounts import throttling
-from portal.accounts.login_rules import PASSWORD_AUTH_DISABLED, password_auth_disabled
 from portal.errors import ServiceError
 
 
-def next_url(request) -> str:
-    """The `next` parameter if it is a page of this site, else the workspaces list."""
+def _next_url(request) -> str:
     target = request.POST.get("next") or request.GET.get("next") or ""
     if target and url_has_allowed_host_and_scheme(
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
@@ -25,17 +27,34 @@ def next_url(request) -> str:
     return reverse("web:workspaces")
 
 
+def _sign_in_buttons(next_url: str) -> list[dict]:
+    """The single sign-on buttons the apps registered, each carrying `next` through its flow."""
+    query = urlencode({"next": next_url})
+    return [
+        {"text": b.text, "icon_url": b.icon_url, "url": f"{b.url}?{query}"}
+        for b in registry.sign_in_buttons()
+    ]
+
+
 @require_http_methods(["GET", "POST"])
 def login_view(request):
     if request.user.is_authenticated and request.user.is_active and request.method == "GET":
-        return redirect(next_url(request))
-    context = {"next": next_url(request), "login": "", "error": ""}
-    if password_auth_disabled():  # the form is hidden; single sign-on buttons remain
-        context["password_disabled"] = PASSWORD_AUTH_DISABLED
+        return redirect(_next_url(request))
+    next_url = _next_url(request)
+    buttons = _sign_in_buttons(next_url)
+    context = {
+        "next": next_url,
+        "login": "",
+        "error": "",
+        "sign_in_buttons": buttons,
+        # Turned off, the form stays reachable (?password=1) for owners, who are exempt.
+        "password_form": not settings.PORTAL_PASSWORD_AUTH_DISABLED
+        or not buttons
+        or request.method == "POST"
+        or "password" in request.GET,
+    }
     status = 200
-    if request.method == "POST" and password_auth_disabled():
-        context["error"], status = PASSWORD_AUTH_DISABLED, 403
-    elif request.method == "POST":
+    if request.method == "POST":
         context["login"] = request.POST.get("login", "").strip()
         password = request.POST.get("password", "")
         if not context["login"] or not password:
