@@ -1,4 +1,4 @@
-"""`portal users list|create|suspend|activate|roles|unlock`: user administration over the API."""
+"""`portal users list|create|suspend|activate|roles|unlock|password|reset-password|login-type`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import click
 
 from portal_cli.auth import read_password_stdin
 from portal_cli.client import logged_in, quote
-from portal_cli.output import output_option, print_rows, when
+from portal_cli.output import output_option, print_json, print_rows, when
 
 DEFAULT_LIST_MAX = 1000  # without --limit; enough for a terminal, and a note says when cut
 
@@ -166,3 +166,84 @@ def set_roles(username: str, roles: tuple[str, ...]) -> None:
     with logged_in() as client:
         user = client.put(f"/users/{quote(username)}/roles", {"roles": list(roles)})
     click.echo(f"{user['username']} now has roles: {', '.join(user['roles'])}.")
+
+
+def _read_two_lines() -> tuple[str, str]:
+    old = sys.stdin.readline().rstrip("\r\n")
+    new = sys.stdin.readline().rstrip("\r\n")
+    if not old or not new:
+        raise click.UsageError(
+            "--stdin reads two lines: the current password, then the new one; one was missing."
+        )
+    return old, new
+
+
+@users.command("password")
+@click.option(
+    "--stdin",
+    "from_stdin",
+    is_flag=True,
+    help="For scripts: read the current password, then the new one, from stdin (a line each).",
+)
+def change_password(from_stdin: bool) -> None:
+    """Change your own password (the current one is required).
+
+    Your other sessions (browsers, other `portal login`s) are signed out; this one and named
+    API tokens keep working.
+    """
+    if from_stdin:
+        old, new = _read_two_lines()
+    else:
+        if not sys.stdin.isatty():
+            raise click.UsageError("no terminal to ask on: pass --stdin (two lines: current, new).")
+        old = click.prompt("Current password", hide_input=True)
+        new = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    with logged_in() as client:
+        result = client.put("/users/me/password", {"old_password": old, "password": new})
+    ended = result["sessions_ended"] + result["tokens_revoked"]
+    click.echo(f"Password changed; {ended} other session(s) signed out.")
+
+
+@users.command("reset-password")
+@click.argument("username")
+@output_option
+def reset_password(username: str, output: str) -> None:
+    """Give USERNAME a one-time password (printed once) to change at their next sign-in.
+
+    Their sessions end. Owners and user admins; only an owner resets an owner.
+    """
+    with logged_in() as client:
+        result = client.post(f"/users/{quote(username)}/password/reset", {})
+    if output == "json":
+        print_json(result)
+        return
+    click.echo(f"One-time password for {result['username']}: {result['one_time_password']}")
+    click.echo(
+        "It is not shown again. They sign in with it and must then choose their own password.",
+        err=True,
+    )
+
+
+@users.command("login-type")
+@click.argument("username")
+@click.argument("login_type", type=click.Choice(["password", "oidc", "none"]))
+@output_option
+def set_login_type(username: str, login_type: str, output: str) -> None:
+    """Set how USERNAME signs in (owners only).
+
+    oidc: their password stops working and their next single sign-on with the same email links
+    the account. password: prints a one-time password to change at the next sign-in. none: no
+    sign-in at all (a service account using API tokens).
+    """
+    with logged_in() as client:
+        result = client.request(
+            "PATCH", f"/users/{quote(username)}/login-type", json={"login_type": login_type}
+        )
+    if output == "json":
+        print_json(result)
+        return
+    user = result["user"]
+    click.echo(f"{user['username']} now has login type {user['login_type']}.")
+    if result.get("one_time_password"):
+        click.echo(f"One-time password: {result['one_time_password']}")
+        click.echo("It is not shown again; they must change it at their next sign-in.", err=True)

@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from portal import policy
-from portal.accounts import services, throttling
+from portal.accounts import passwords, services, throttling
 from portal.accounts.choices import LoginType, Role, UserStatus
 from portal.accounts.models import APIToken, User
 from portal.accounts.permissions import assignable_roles
@@ -25,6 +25,7 @@ from portal.errors import ServiceError
 from portal.registry import register_dashboard_card, registry
 
 SERVICE_FORM_TEMPLATE = "admin/portal/service_form.html"
+ONE_TIME_PASSWORDS_TEMPLATE = "admin/portal/one_time_passwords.html"
 
 # Roles, not Django groups, grant rights (see permissions.py); an empty Group list would mislead.
 if admin.site.is_registered(Group):
@@ -66,6 +67,17 @@ class RolesForm(forms.Form):
     def __init__(self, *args, actor, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["roles"].choices = _role_choices(actor)
+
+
+class LoginTypeForm(forms.Form):
+    login_type = forms.ChoiceField(
+        choices=LoginType.choices,
+        help_text=(
+            "oidc: the password stops working; the next single sign-on with the same email "
+            "links the account. password: a one-time password, shown next, to be changed at "
+            "sign-in. none: no sign-in at all (API tokens only). Sessions made the old way end."
+        ),
+    )
 
 
 class CreateUserForm(forms.Form):
@@ -169,7 +181,14 @@ class UserAdmin(ReadOnlyAdmin):
         "elsewhere",
     )
     readonly_fields = fields
-    actions = ("suspend_users", "activate_users", "change_roles", "unlock_sign_in")
+    actions = (
+        "suspend_users",
+        "activate_users",
+        "change_roles",
+        "unlock_sign_in",
+        "reset_passwords",
+        "change_login_type",
+    )
 
     @admin.display(description="failed sign-ins")
     def sign_in_failures(self, obj: User) -> str:
@@ -207,6 +226,71 @@ class UserAdmin(ReadOnlyAdmin):
 
     def has_unlock_permission(self, request) -> bool:
         return policy.can(request.user, "unlock", "user")
+
+    def has_reset_password_permission(self, request) -> bool:
+        return policy.can(request.user, "reset_password", "user")
+
+    def has_login_type_permission(self, request) -> bool:
+        return policy.can(request.user, "update_login_type", "user")
+
+    def _one_time_passwords(self, request, issued: list[tuple[str, str]], title: str):
+        """The one-time passwords, in this response only (never in a message, which a cookie
+        may carry), or back to the list when none was issued."""
+        if not issued:
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": title,
+            "issued": issued,
+        }
+        response = TemplateResponse(request, ONE_TIME_PASSWORDS_TEMPLATE, context)
+        response["Cache-Control"] = "no-store"
+        return response
+
+    @admin.action(
+        description="Reset password of selected users (one-time passwords)",
+        permissions=["reset_password"],
+    )
+    def reset_passwords(self, request, queryset):
+        issued = run_service_per_object(
+            request,
+            queryset,
+            lambda user: (user.username, passwords.reset_password(user, actor=request.user)),
+            done="Reset the password of",
+        )
+        return self._one_time_passwords(request, issued, "One-time passwords")
+
+    @admin.action(description="Change login type of selected users", permissions=["login_type"])
+    def change_login_type(self, request, queryset):
+        users = list(queryset)
+        if "apply" in request.POST:
+            form = LoginTypeForm(request.POST)
+            if form.is_valid():
+                chosen = form.cleaned_data["login_type"]
+                results = run_service_per_object(
+                    request,
+                    users,
+                    lambda user: passwords.set_login_type(
+                        user, actor=request.user, login_type=chosen
+                    ),
+                    done=f"Set login type {chosen} for",
+                )
+                issued = [(u.username, p) for u, p in results if p]
+                return self._one_time_passwords(request, issued, "One-time passwords")
+        else:
+            form = LoginTypeForm()
+        hidden = [("action", "change_login_type")]
+        hidden += [(helpers.ACTION_CHECKBOX_NAME, str(u.pk)) for u in users]
+        return self._service_form(
+            request,
+            form,
+            title="Change login type",
+            submit_label="Change login type",
+            objects=users,
+            objects_intro="Set how these users sign in:",
+            hidden=hidden,
+        )
 
     @admin.action(description="Unlock sign-in of selected users", permissions=["unlock"])
     def unlock_sign_in(self, request, queryset):

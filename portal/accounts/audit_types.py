@@ -13,6 +13,9 @@ class UserChanged(TypedDict):
     """Created, edited, suspended or reactivated; the change itself is in the entry's diff."""
 
     reason: NotRequired[str]  # a status change's reason, as given (may be "")
+    password: NotRequired[str]  # "changed" by the user, or "reset" (a one-time password)
+    sessions_ended: NotRequired[int]  # browser sessions signed out by the change
+    tokens_revoked: NotRequired[int]  # session tokens revoked by the change
 
 
 class UserLogin(TypedDict):

@@ -12,9 +12,23 @@ from rest_framework import authentication, exceptions
 
 from portal import secret_hash
 from portal.accounts import services, tokens
+from portal.accounts.login_rules import must_change_refusal
 from portal.accounts.models import APIToken, User
+from portal.errors import Forbidden
 
 TOKEN_HEADER = "Portal-Session-Token"
+# What a session with a reset (one-time) password may still do: who am I, change it, sign out.
+_WHILE_MUST_CHANGE = frozenset({"users-me", "user-password", "users-logout"})
+
+
+def check_must_change(request, user, token) -> None:
+    """403 with the sentence on every other endpoint while a reset password is in use."""
+    refusal = must_change_refusal(user, token=token)
+    if refusal is None:
+        return
+    match = getattr(getattr(request, "_request", request), "resolver_match", None)
+    if match is None or match.url_name not in _WHILE_MUST_CHANGE:
+        raise Forbidden(refusal)
 
 
 def token_from_request(request) -> str | None:
@@ -105,7 +119,9 @@ class TokenAuthentication(authentication.BaseAuthentication):
         raw = token_from_request(request)
         if raw is None:
             return None
-        return user_for_token(raw)
+        user, token = user_for_token(raw)
+        check_must_change(request, user, token)
+        return user, token
 
     def authenticate_header(self, request):
         return 'Bearer realm="portal"'
@@ -119,4 +135,5 @@ class SessionAuthentication(authentication.SessionAuthentication):
         if not user or not user.is_authenticated:
             return None
         self.enforce_csrf(request)
+        check_must_change(request, user, None)
         return (user, None)

@@ -58,6 +58,10 @@ class User(AbstractBaseUser):
     status_reason = models.CharField(max_length=255, blank=True)
     status_changed_at = models.DateTimeField(null=True, blank=True)
     login_type = models.CharField(max_length=16, choices=LoginType, default=LoginType.PASSWORD)
+    must_change_password = models.BooleanField(
+        default=False,
+        help_text="Set by a reset (a one-time password): the user must choose a new password.",
+    )
     roles = ArrayField(models.CharField(max_length=32, choices=Role), default=list, blank=True)
     is_system = models.BooleanField(
         default=False, help_text="The actor of background work; it cannot log in."

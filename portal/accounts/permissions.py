@@ -20,6 +20,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "user.update_status": frozenset({OWNER, UADMIN}),
     "user.update_roles": frozenset({OWNER, UADMIN}),
     "user.unlock": frozenset({OWNER, UADMIN}),  # clear failed sign-ins (throttling.py)
+    "user.reset_password": frozenset({OWNER, UADMIN}),  # a one-time password (passwords.py)
+    "user.update_login_type": frozenset({OWNER}),  # password / oidc / none
     "token.read_all": frozenset({OWNER, UADMIN}),
     "token.revoke_all": frozenset({OWNER, UADMIN}),
     "audit.read": frozenset({OWNER, AUDITOR}),
@@ -114,7 +116,7 @@ def change_refusal(actor, user) -> str | None:
 
 
 # The actions on another user that change_refusal also limits.
-_CHANGES = ("update_status", "update_roles", "unlock")
+_CHANGES = ("update_status", "update_roles", "unlock", "reset_password", "update_login_type")
 
 
 class UserPolicy(RoleTablePolicy):
@@ -123,18 +125,32 @@ class UserPolicy(RoleTablePolicy):
 
     resource = "user"
     model = User
-    actions = ("read", "create", "update_status", "update_roles", "unlock")
+    actions = (
+        "read",
+        "create",
+        "update_status",
+        "update_roles",
+        "unlock",
+        "update_password",
+        "reset_password",
+        "update_login_type",
+    )
     site_wide = {
         "read": "user.read",
         "create": "user.create",
         "update_status": "user.update_status",
         "update_roles": "user.update_roles",
         "unlock": "user.unlock",
+        "reset_password": "user.reset_password",
+        "update_login_type": "user.update_login_type",
     }
 
     def allows(self, actor, action, obj) -> bool:
-        if action == "read" and obj is not None and policy.active(actor) and obj.pk == actor.pk:
+        own = obj is not None and policy.active(actor)
+        if action in ("read", "update_password") and own and obj.pk == actor.pk:
             return True
+        if action == "update_password":  # nobody changes another's password: they reset it
+            return False
         if not self.site_allows(actor, action):
             return False
         return action not in _CHANGES or obj is None or change_refusal(actor, obj) is None

@@ -20,6 +20,7 @@ from django.http.request import validate_host
 from rest_framework.exceptions import AuthenticationFailed
 
 from portal.accounts.authentication import scope_headers, token_from_scope, user_for_token
+from portal.accounts.login_rules import must_change_refusal
 
 SUSPENDED = "Your account is suspended."
 
@@ -75,11 +76,13 @@ async def identify(
     raw = token_from_scope(scope)
     if raw is not None:
         try:
-            user, _ = await database_sync_to_async(user_for_token)(raw)
+            user, token = await database_sync_to_async(user_for_token)(raw)
         except AuthenticationFailed as e:
             return Requester(None, str(e.detail))
         if active_only and not user.is_active:
             return Requester(None, SUSPENDED)
+        if (refusal := must_change_refusal(user, token=token)) is not None:
+            return Requester(None, refusal)  # a one-time password: only its change is allowed
         return Requester(user)
     headers = scope_headers(scope)
     name = cookie.name if cookie is not None else settings.SESSION_COOKIE_NAME
@@ -95,4 +98,6 @@ async def identify(
         user = await _session_user(value)
     if user is None or (active_only and not user.is_active):
         return Requester(None)
+    if cookie is None and (refusal := must_change_refusal(user)) is not None:
+        return Requester(None, refusal)
     return Requester(user)

@@ -16,7 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from portal import secret_hash
-from portal.accounts import permissions, throttling, tokens
+from portal.accounts import login_rules, permissions, throttling, tokens
 from portal.accounts.choices import SYSTEM_USERNAME, LoginType, Role, TokenKind, UserStatus
 from portal.accounts.models import APIToken, User, username_validator
 from portal.accounts.permissions import OWNER_GRANTED_ROLES, has_permission, may_grant
@@ -28,12 +28,11 @@ from portal.revocation.announce import announce_session, announce_token, announc
 TOKEN_MAX_LIFETIME = timedelta(days=365)
 TOKEN_DEFAULT_LIFETIME = timedelta(days=30)
 _TOUCH_INTERVAL = timedelta(seconds=60)
-_TOKEN_NAME = re.compile(r"[\w][\w .-]{0,63}")
+# Parentheses for the CLI's browser sign-in ("cli (laptop)"); they are fine in URL paths.
+_TOKEN_NAME = re.compile(r"[\w][\w .()-]{0,63}")
 # /api/v2/users/<these> are other endpoints, so a user with such a name could not be addressed.
 RESERVED_USERNAMES = frozenset({"me", "login", "logout"})
-PASSWORD_AUTH_DISABLED_MESSAGE = (
-    "Password sign-in is turned off on this deployment; sign in with single sign-on instead."
-)
+PASSWORD_AUTH_DISABLED_MESSAGE = login_rules.PASSWORD_AUTH_DISABLED
 _DUMMY_PASSWORD_HASH = make_password("not-a-real-password-but-equal-work")
 
 
@@ -72,6 +71,7 @@ def _user_snapshot(user: User) -> dict:
         "login_type": user.login_type,
         "roles": list(user.roles),
         "password": user.password,
+        "must_change_password": user.must_change_password,
     }
 
 
@@ -281,7 +281,8 @@ def create_token(
     if not _TOKEN_NAME.fullmatch(name):
         raise ValidationFailed.field(
             "name",
-            "Use 1-64 letters, digits, spaces, '.', '_' or '-' (the name is used in URLs).",
+            "Use 1-64 letters, digits, spaces, '.', '_', '-', '(' or ')' (the name is used "
+            "in URLs).",
         )
     lifetime = lifetime or TOKEN_DEFAULT_LIFETIME
     if lifetime <= timedelta(0) or lifetime > TOKEN_MAX_LIFETIME:
@@ -345,11 +346,16 @@ def authenticate_password(login: str, password: str) -> User:
     Wrong password and unknown user give the same error, after the same hashing work.
     """
     user = _find_login_user(login)
-    if settings.PORTAL_PASSWORD_AUTH_DISABLED and not (user is not None and user.is_superuser):
+    if login_rules.password_auth_disabled_for(user):
         # The same answer for every login, so it tells nothing about who has an account.
         _audit_failed_login(login, user, "password sign-in is turned off", 403)
         raise Forbidden(PASSWORD_AUTH_DISABLED_MESSAGE)
-    if user is None or user.login_type != LoginType.PASSWORD or not user.has_usable_password():
+    if user is not None and (refusal := login_rules.not_password_refusal(user)) is not None:
+        # Said plainly (as Coder does): the person needs to know to use single sign-on.
+        User(password=_DUMMY_PASSWORD_HASH).check_password(password)
+        _audit_failed_login(login, user, f"login type {user.login_type}", 403)
+        raise Forbidden(refusal)
+    if user is None or not user.has_usable_password():
         User(password=_DUMMY_PASSWORD_HASH).check_password(password)
         _audit_failed_login(login, user, "unknown user or no password login", 401)
         raise Unauthenticated("Incorrect username, email or password.")

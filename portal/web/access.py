@@ -12,6 +12,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from portal import policy
+from portal.accounts.login_rules import must_change_refusal
 
 
 def _to_login(request):
@@ -23,9 +24,7 @@ def _to_login(request):
     return redirect_to_login(request.get_full_path(), reverse("web:login"))
 
 
-def signed_in(view):
-    """Pages need an active signed-in user; others go to the login page and come back."""
-
+def _signed_in(view, *, allow_must_change: bool):
     @wraps(view)
     def wrapper(request, *args, **kwargs):
         user = request.user
@@ -34,9 +33,28 @@ def signed_in(view):
         if not user.is_active:  # suspended since signing in
             logout(request)
             return _to_login(request)
+        if not allow_must_change and must_change_refusal(user) is not None:
+            # Signed in with a one-time password: the change comes first.
+            target = reverse("web:password")
+            if request.headers.get("HX-Request"):
+                response = HttpResponse(status=200)
+                response["HX-Redirect"] = target
+                return response
+            return redirect_to_login(request.get_full_path(), target)
         return view(request, *args, **kwargs)
 
     return wrapper
+
+
+def signed_in(view):
+    """Pages need an active signed-in user; others go to the login page and come back. A user
+    signed in with a reset (one-time) password goes to the password page first."""
+    return _signed_in(view, allow_must_change=False)
+
+
+def signed_in_to_change_password(view):
+    """signed_in, for the password page itself: reachable with a one-time password."""
+    return _signed_in(view, allow_must_change=True)
 
 
 def not_found(request, message: str) -> TemplateResponse:

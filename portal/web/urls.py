@@ -2,7 +2,17 @@
 
 from django.urls import path
 
-from portal.web.views import account, create, session, templates, terminal, workspace, workspaces
+from portal.web.views import (
+    account,
+    cli_auth,
+    create,
+    password,
+    session,
+    templates,
+    terminal,
+    workspace,
+    workspaces,
+)
 
 app_name = "web"
 
@@ -21,6 +31,8 @@ urlpatterns = [
     path(f"{_WS}/cancel", workspace.workspace_cancel, name="workspace-cancel"),
     path(f"{_WS}/terminal/<str:agent>", terminal.terminal_page, name="terminal"),
     path("account", account.account_page, name="account"),
+    path("account/password", password.change_password, name="password"),
+    path("cli-auth", cli_auth.cli_auth, name="cli-auth"),
     path("account/tokens", account.create_token, name="token-create"),
     path("account/tokens/<uuid:token>/revoke", account.revoke_token, name="token-revoke"),
 ]

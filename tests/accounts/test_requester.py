@@ -117,3 +117,20 @@ def test_another_cookie_rule_replaces_the_session_cookie(kind, member):
     assert identify(scope(kind, cookie="app_cookie=good"), cookie=rule).user == member
     assert identify(scope(kind, cookie="app_cookie=bad"), cookie=rule).user is None
     assert identify(scope(kind, cookie=session), cookie=rule).user is None  # not on app hosts
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_one_time_password_session_is_no_requester_until_changed(kind, member, owner):
+    from portal.accounts import passwords
+
+    once = passwords.reset_password(member, actor=owner)
+    token = services.login(login=member.username, password=once)[2]
+    _, named = services.create_token(member, actor=owner, name="ci")
+    member.refresh_from_db()
+    for asking in (
+        identify(scope(kind, authorization=f"Bearer {token}")),
+        identify(scope(kind, cookie=session_cookie(member))),
+    ):
+        assert asking.user is None
+        assert "one-time password" in asking.error
+    assert identify(scope(kind, authorization=f"Bearer {named}")).user == member

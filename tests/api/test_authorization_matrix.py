@@ -63,6 +63,10 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("api:user-status", "PUT"): _row(200, 403, 200, 403, 403, 403, 403, 401),
     ("api:user-roles", "PUT"): _row(200, 403, 200, 403, 403, 403, 403, 401),
     ("api:user-unlock", "POST"): _row(200, 403, 200, 403, 403, 403, 403, 401),
+    # Only its own user changes a password (with the old one); admins reset it instead.
+    ("api:user-password", "PUT"): _row(403, 403, 403, 403, 200, 403, 403, 401),
+    ("api:user-password-reset", "POST"): _row(200, 403, 200, 403, 403, 403, 403, 401),
+    ("api:user-login-type", "PATCH"): _row(200, 403, 403, 403, 403, 403, 403, 401),
     ("api:templates", "GET"): SIGNED_IN,
     ("api:templates", "POST"): _row(201, 201, 403, 403, 403, 403, 403, 401),
     ("api:template-detail", "GET"): SIGNED_IN,
@@ -158,6 +162,13 @@ def _request(
             return {"user": target.username}, {"status": "suspended", "reason": "matrix"}, target
         case "api:user-unlock", "POST":
             return {"user": target.username}, None, target
+        case "api:user-password", "PUT":
+            body = {"old_password": PASSWORD, "password": STRONG_PASSWORD}
+            return {"user": target.username}, body, target
+        case "api:user-password-reset", "POST":
+            return {"user": target.username}, None, target
+        case "api:user-login-type", "PATCH":
+            return {"user": target.username}, {"login_type": "none"}, target
         case "api:user-roles", "PUT":
             # A role a user admin may grant: who grants what is tests/security/test_role_grants.py.
             return {"user": str(target.id)}, {"roles": ["user-admin"]}, target

@@ -15,6 +15,9 @@ class UserSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=UserStatus.choices)
     login_type = serializers.ChoiceField(choices=LoginType.choices)
     roles = serializers.ListField(child=serializers.CharField())
+    must_change_password = serializers.BooleanField(
+        help_text="Signed in with a one-time password: only a password change is allowed."
+    )
     created_at = serializers.DateTimeField()
     last_seen_at = serializers.DateTimeField(allow_null=True)
 
@@ -27,6 +30,7 @@ class UserSerializer(serializers.Serializer):
             "status": user.status,
             "login_type": user.login_type,
             "roles": user.roles,
+            "must_change_password": user.must_change_password,
             "created_at": user.created_at,
             "last_seen_at": user.last_seen_at,
         }
@@ -116,3 +120,35 @@ class CreateTokenSerializer(serializers.Serializer):
 
 class CreatedTokenSerializer(TokenSerializer):
     key = serializers.CharField(help_text="The secret token; shown only once.")
+
+
+class ChangePasswordSerializer(serializers.Serializer):
+    """Coder's shape: the current password and the new one."""
+
+    old_password = serializers.CharField(trim_whitespace=False, allow_blank=True, default="")
+    password = serializers.CharField(trim_whitespace=False, help_text="The new password.")
+
+
+class PasswordChangedSerializer(serializers.Serializer):
+    message = serializers.CharField()
+    sessions_ended = serializers.IntegerField(help_text="Browser sessions signed out.")
+    tokens_revoked = serializers.IntegerField(help_text="Session tokens revoked (not this one).")
+
+
+class PasswordResetSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    one_time_password = serializers.CharField(
+        help_text="Shown only once; the user must choose a new password after signing in."
+    )
+
+
+class LoginTypeSerializer(serializers.Serializer):
+    login_type = serializers.ChoiceField(choices=LoginType.choices)
+
+
+class LoginTypeChangedSerializer(serializers.Serializer):
+    user = UserSerializer()
+    one_time_password = serializers.CharField(
+        allow_null=True,
+        help_text="For a conversion to password login: shown only once, to be changed.",
+    )

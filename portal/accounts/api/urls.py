@@ -19,4 +19,11 @@ urlpatterns = [
     path("users/<str:user>/status", views.UserStatusView.as_view(), name="user-status"),
     path("users/<str:user>/roles", views.UserRolesView.as_view(), name="user-roles"),
     path("users/<str:user>/unlock", views.UserUnlockView.as_view(), name="user-unlock"),
+    path("users/<str:user>/password", views.UserPasswordView.as_view(), name="user-password"),
+    path(
+        "users/<str:user>/password/reset",
+        views.UserPasswordResetView.as_view(),
+        name="user-password-reset",
+    ),
+    path("users/<str:user>/login-type", views.UserLoginTypeView.as_view(), name="user-login-type"),
 ]

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from portal import policy
-from portal.accounts import queries, services
+from portal.accounts import passwords, queries, services
 from portal.accounts.api import serializers as s
 from portal.accounts.choices import Role, UserStatus
 from portal.accounts.models import APIToken
@@ -112,6 +112,91 @@ class UserUnlockView(APIView):
         target = queries.resolve_user(user, me=request.user)
         cleared = services.unlock_sign_in(target, actor=request.user)
         return Response({"username": target.username, "cleared_failures": cleared})
+
+
+class UserPasswordView(APIView):
+    authorizes = {"PUT": Authz("user", "update_password")}
+
+    @extend_schema(
+        request=s.ChangePasswordSerializer,
+        responses=s.PasswordChangedSerializer,
+        description=(
+            "Your own password (`me`), with the current one. Your other browser sessions and "
+            "session tokens are signed out; this one and named API tokens stay. A wrong current "
+            "password is a 400 and counts as a failed sign-in (429 while locked)."
+        ),
+    )
+    def put(self, request, user):
+        data = _valid(s.ChangePasswordSerializer, request).validated_data
+        target = queries.resolve_user(user, me=request.user)
+        if not policy.can(request.user, "update_password", target):
+            raise Forbidden(
+                "You can only change your own password.",
+                detail="An owner or user admin resets another user's password: "
+                f"POST /api/v2/users/{target.username}/password/reset.",
+            )
+        token = request.auth if isinstance(request.auth, APIToken) else None
+        session = request._request.session
+        sessions, tokens = passwords.change_password(
+            target,
+            actor=request.user,
+            old_password=data["old_password"],
+            new_password=data["password"],
+            request=request._request,
+            keep_token=token,
+            keep_session=None if token else session.session_key,
+        )
+        if token is None:  # a browser: this session stays signed in with the new password
+            passwords.keep_session_signed_in(request._request, target)
+        body = {
+            "message": "Password changed. Your other sessions are signed out.",
+            "sessions_ended": sessions,
+            "tokens_revoked": tokens,
+        }
+        return Response(body)
+
+
+class UserPasswordResetView(APIView):
+    authorizes = {"POST": Authz("user", "reset_password", whole=True)}
+
+    @extend_schema(
+        request=None,
+        responses=s.PasswordResetSerializer,
+        description=(
+            "A one-time password for a password user, returned only in this answer. Their "
+            "sessions end; signed in with it, they may only change it. Only an owner resets "
+            "an owner's password."
+        ),
+    )
+    def post(self, request, user):
+        target = queries.resolve_user(user, me=request.user)
+        password = passwords.reset_password(target, actor=request.user)
+        response = Response({"username": target.username, "one_time_password": password})
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class UserLoginTypeView(APIView):
+    authorizes = {"PATCH": Authz("user", "update_login_type", whole=True)}
+
+    @extend_schema(
+        request=s.LoginTypeSerializer,
+        responses=s.LoginTypeChangedSerializer,
+        description=(
+            "How the user signs in (owners only): `oidc` (the password stops working; the next "
+            "OIDC sign-in with the same email links the account), `password` (a one-time "
+            "password, returned only here, to be changed) or `none` (API tokens only)."
+        ),
+    )
+    def patch(self, request, user):
+        data = _valid(s.LoginTypeSerializer, request).validated_data
+        target = queries.resolve_user(user, me=request.user)
+        target, password = passwords.set_login_type(
+            target, actor=request.user, login_type=data["login_type"]
+        )
+        response = Response({"user": s.UserSerializer(target).data, "one_time_password": password})
+        response["Cache-Control"] = "no-store"
+        return response
 
 
 class LoginView(APIView):

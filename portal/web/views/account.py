@@ -11,6 +11,11 @@ from django.views.decorators.http import require_POST
 
 from portal.accounts import queries as account_queries
 from portal.accounts import services
+from portal.accounts.login_rules import (
+    PASSWORD_AUTH_DISABLED,
+    not_password_refusal,
+    password_auth_disabled_for,
+)
 from portal.errors import NotFound, ServiceError
 from portal.registry import registry
 from portal.web.access import signed_in
@@ -37,6 +42,9 @@ def _page(request, *, created=None, secret="", name="", lifetime="", error="", s
         "lifetimes": LIFETIMES,
         "error": error,
         "admin": request.user.is_staff,
+        # Password users change theirs here; others sign in with OIDC or use tokens only.
+        "user_refusal": not_password_refusal(request.user)
+        or (PASSWORD_AUTH_DISABLED if password_auth_disabled_for(request.user) else None),
         "sections": _sections(request),
     }
     response = TemplateResponse(request, "web/account.html", context, status=status)
