@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "workspaces",
     "portal.web",
     "enterprise.groups",
+    "licensing",
     "axes",  # sign-in throttling (portal/accounts/throttling.py)
 ]
 
@@ -104,13 +105,15 @@ ASGI_APPLICATION = "portal.asgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # Core's overrides of Django's own templates (admin/base_site.html: the banners).
+        "DIRS": [Path(__file__).resolve().parent / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "portal.banners.context",
             ],
         },
     },

@@ -28,6 +28,12 @@ ADMIN_PERMISSIONS: dict[str, tuple[str, str]] = {
 }
 
 
+def declare_admin_permission(perm: str, resource: str, action: str) -> None:
+    """An app maps its own models' console permissions onto its policy (from its ready())."""
+    if ADMIN_PERMISSIONS.setdefault(perm, (resource, action)) != (resource, action):
+        raise ValueError(f"Console permission {perm!r} is already mapped elsewhere.")
+
+
 def admin_permission(user, perm: str) -> bool:
     target = ADMIN_PERMISSIONS.get(perm)
     if target is None:
