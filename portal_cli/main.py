@@ -14,6 +14,7 @@ from portal_cli import (
     builds,
     config_ssh,
     credentials,
+    licenses,
     port_forward,
     ssh,
     templates,
@@ -69,6 +70,7 @@ for _command in (
     *ssh.COMMANDS,
     agent.agent,
     *agent_wheels.COMMANDS,
+    *licenses.COMMANDS,
     *_plugin_commands(),
 ):
     main.add_command(_command)

@@ -7,6 +7,7 @@ import pytest
 from licensing import tokens, vendor
 from licensing.cache import gate_cache
 from licensing.deployment import deployment_id
+from tests.cli.conftest import CLI
 
 KID = "test-vendor"
 
@@ -41,3 +42,9 @@ def sign(vendor_dir):
 @pytest.fixture
 def this_deployment(db) -> str:
     return deployment_id()
+
+
+@pytest.fixture
+def cli(live_server, tmp_path) -> CLI:
+    """The real `portal` command against a live server (as in tests/cli)."""
+    return CLI(live_server.url, tmp_path / "home")
