@@ -39,14 +39,12 @@ def bump_version() -> None:
 
 
 class GateCache:
-    def __init__(self, *, recheck_seconds: float = 1.0, snapshot_max_age: float = 60.0):
+    def __init__(self, *, recheck_seconds: float = 1.0):
         self.recheck_seconds = recheck_seconds
-        self.snapshot_max_age = snapshot_max_age
         self._lock = threading.Lock()
         self._gates: dict[str, bool] | None = None
         self._fallback: bool | None = None  # the answer for a gate the last result lacks
         self._snapshot: entitlements.Entitlements | None = None
-        self._computed_at = 0.0  # monotonic
         self._next_check = 0.0  # monotonic: when to read the shared version again
         self._boundary = math.inf  # epoch seconds
         self._version = _UNSET
@@ -69,11 +67,19 @@ class GateCache:
         self._dirty = True
 
     def snapshot(self) -> entitlements.Entitlements | None:
-        """The last computed entitlements (banners), refreshed when older than the max age."""
-        if time.monotonic() - self._computed_at > self.snapshot_max_age:
-            self._dirty = True
+        """The entitlements the gates answer from (banners), refreshed as the gates are."""
         self.gate("")
         return self._snapshot
+
+    def forget(self) -> None:
+        """Back to "no license stored" without reading the database: for tests, whose
+        database is rolled back to no licenses after each test (tests/conftest.py)."""
+        with self._lock:
+            self._gates, self._fallback, self._snapshot = {}, None, None
+            self._boundary = math.inf
+            self._dirty = False
+            self._version = self._read_version()
+            self._next_check = time.monotonic() + self.recheck_seconds
 
     def _revalidate(self) -> None:
         with self._lock:
@@ -113,7 +119,6 @@ class GateCache:
         self._gates = result.gates
         self._fallback = None
         self._boundary = result.next_boundary or math.inf
-        self._computed_at = time.monotonic()
 
     @staticmethod
     def _compute() -> entitlements.Entitlements:

@@ -68,11 +68,28 @@ class Entitlements:
             "refreshed_at": self.refreshed_at,
         }
 
-    def banner_messages(self) -> list[tuple[str, str]]:
-        """(level, message) for owners' banners; the evaluation note stays on the license page."""
-        return [("error", e) for e in self.errors] + [
-            ("warning", w) for w in self.warnings if w != EVALUATION_WARNING
-        ]
+    def banner_messages(self, active_users: int | None = None) -> list[tuple[str, str]]:
+        """(level, message) for owners' banners; the evaluation note stays on the license page.
+
+        `active_users`: today's count, for a user-limit warning fresher than this computation.
+        """
+        limit = self.features[USER_LIMIT]["limit"]
+        stale = user_limit_warning(limit, self.features[USER_LIMIT]["actual"])
+        warnings = [w for w in self.warnings if w not in (EVALUATION_WARNING, stale)]
+        if fresh := user_limit_warning(
+            limit, self.features[USER_LIMIT]["actual"] if active_users is None else active_users
+        ):
+            warnings.append(fresh)
+        return [("error", e) for e in self.errors] + [("warning", w) for w in warnings]
+
+
+def user_limit_warning(limit: int | None, active_users: int | None) -> str | None:
+    if limit is None or active_users is None or active_users <= limit:
+        return None
+    return (
+        f"Your deployment has {active_users} active users but is licensed for {limit}. "
+        "Nobody is locked out; contact sales to raise the limit."
+    )
 
 
 def _license_features(claims: dict, gate_names) -> dict[str, int]:
@@ -170,11 +187,8 @@ def compute(
                 f"{tokens.when(last['license_expires'])}; its grace period follows. "
                 "Upload a renewed license."
             )
-    if user_limit is not None and active_users is not None and active_users > user_limit:
-        warnings.append(
-            f"Your deployment has {active_users} active users but is licensed for {user_limit}. "
-            "Nobody is locked out; contact sales to raise the limit."
-        )
+    if over := user_limit_warning(user_limit, active_users):
+        warnings.append(over)
     future = [b for b in boundaries if b > now]
     return Entitlements(
         features=rows,

@@ -26,6 +26,7 @@ ALL = {
     "workspaces.workspaceresource",
     "workspaces.workspaceagent",
     "workspaces.workspaceapp",
+    "licensing.license",
 }
 WORKSPACE_SIDE = {m for m in ALL if m.startswith("workspaces.")}
 VISIBLE = {
@@ -41,6 +42,7 @@ VISIBLE = {
     Role.AUDITOR: {
         "accounts.user",
         "audit.auditentry",
+        "licensing.license",
         "templates_app.template",
         "templates_app.templateversion",
     },

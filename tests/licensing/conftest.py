@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from licensing import tokens, vendor
-from licensing.cache import gate_cache
 from licensing.deployment import deployment_id
 from tests.cli.conftest import CLI
 
@@ -22,9 +21,6 @@ def vendor_dir(tmp_path_factory):
 @pytest.fixture(autouse=True)
 def trusted_test_key(settings, vendor_dir):
     settings.PORTAL_LICENSE_TEST_KEYS_DIR = str(vendor_dir)
-    gate_cache.invalidate()
-    yield
-    gate_cache.invalidate()
 
 
 @pytest.fixture
