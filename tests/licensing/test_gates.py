@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -81,3 +82,13 @@ def test_the_cache_recomputes_when_a_date_is_crossed(owner, sign, monkeypatch):
     later = time.time() + 2 * 86400
     monkeypatch.setattr(time, "time", lambda: later)
     assert replica.gate("scim") is False  # past exp: the boundary forced a recompute
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_gate_checked_from_async_code_reads_the_database_off_the_event_loop():
+    replica = GateCache()
+
+    async def check():
+        return replica.gate("scim")
+
+    assert asyncio.run(check()) is True  # no SynchronousOnlyOperation: computed on a thread
