@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "workspaces",
     "portal.web",
     "enterprise.groups",
+    "enterprise.browser_only",
     "licensing",
     "axes",  # sign-in throttling (portal/accounts/throttling.py)
 ]
