@@ -47,7 +47,7 @@ class EntitlementsSerializer(serializers.Serializer):
     trial = serializers.BooleanField()
     require_telemetry = serializers.BooleanField()
     refreshed_at = serializers.DateTimeField()
-    deployment_id = serializers.UUIDField()
+    deployment_id = serializers.UUIDField(allow_null=True)
 
     def to_representation(self, entitlements):
         return {**entitlements.as_json(), "deployment_id": deployment_id()}

@@ -54,13 +54,16 @@ class LicenseDetailView(APIView):
 
 
 class EntitlementsView(APIView):
-    # Every active user reads which features are on (pages adapt to them); the warnings and
-    # errors, which tell about the deployment's licenses, only those who may read licenses.
+    # Every active user reads which features are on (pages adapt to them); the warnings,
+    # errors, user count and deployment id only those who may read licenses.
     authorizes = {"GET": Authz("license", "read", many=True)}
 
     @extend_schema(operation_id="entitlements_get", responses=s.EntitlementsSerializer)
     def get(self, request):
         result = entitlements.current()
-        if not policy.can(request.user, "read", "license"):
-            result.warnings, result.errors = [], []
-        return Response(s.EntitlementsSerializer(result).data)
+        reader = policy.can(request.user, "read", "license")
+        body = s.EntitlementsSerializer(result).data
+        if not reader:
+            body["warnings"], body["errors"], body["deployment_id"] = [], [], None
+            body["features"]["user_limit"]["actual"] = None  # how many people use it: theirs
+        return Response(body)

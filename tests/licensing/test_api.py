@@ -114,6 +114,11 @@ def test_entitlements_in_coders_shape(owner, make_user, client_for, sign):
         "user_limit": member_view["features"]["user_limit"],
     }
     assert member_view["warnings"] == [] and member_view["errors"] == []
+    assert member_view["deployment_id"] is None
+    assert member_view["features"]["user_limit"] == {
+        **body["features"]["user_limit"],
+        "actual": None,
+    }
 
 
 def test_auditors_read_licenses_but_cannot_change_them(make_user, client_for, sign):
