@@ -58,6 +58,7 @@ SECRET_KEY = CONFIG.secret_key()
 ALLOWED_HOSTS = list(CONFIG.allowed_hosts)
 CSRF_TRUSTED_ORIGINS = [CONFIG.access_url]
 PORTAL_ACCESS_URL = CONFIG.access_url
+PORTAL_LICENSE_REQUIRED = CONFIG.license_required
 
 INSTALLED_APPS = [
     "portal.admin_site.PortalAdminConfig",  # django.contrib.admin with the Portal site
