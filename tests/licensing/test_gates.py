@@ -7,10 +7,11 @@ import time
 
 import pytest
 
+from enterprise.browser_only import policy as browser_only
 from licensing import services
 from licensing.cache import GateCache, gate_cache
 from licensing.models import License
-from portal import features
+from portal import config, features
 from portal.errors import Forbidden
 
 pytestmark = pytest.mark.django_db
@@ -92,3 +93,15 @@ def test_a_gate_checked_from_async_code_reads_the_database_off_the_event_loop():
         return replica.gate("scim")
 
     assert asyncio.run(check()) is True  # no SynchronousOnlyOperation: computed on a thread
+
+
+def test_an_enterprise_feature_follows_the_license(owner, sign, monkeypatch, request):
+    """Browser-only mode, set by the operator, is on only while a license has browser_only."""
+    monkeypatch.setenv("PORTAL_BROWSER_ONLY", "true")
+    config.load.cache_clear()
+    request.addfinalizer(config.load.cache_clear)
+    assert browser_only.is_on()  # no license yet: evaluation
+    services.add_license(sign(features={"scim": 1}), actor=owner)
+    assert not browser_only.is_on()
+    services.add_license(sign(features={"browser_only": 1}), actor=owner)
+    assert browser_only.is_on()
