@@ -49,6 +49,7 @@ class GateCache:
         self._boundary = math.inf  # epoch seconds
         self._version = _UNSET
         self._dirty = True
+        self._retry = False  # the last recompute failed: try again at the next recheck
         self._executor: ThreadPoolExecutor | None = None
 
     # ------------------------------------------------------------ the hot path
@@ -89,9 +90,9 @@ class GateCache:
             self._next_check = now_mono + self.recheck_seconds
             version = self._read_version()
             changed = version is not _UNSET and version != self._version
-            if not (self._dirty or changed or time.time() >= self._boundary):
+            if not (self._dirty or self._retry or changed or time.time() >= self._boundary):
                 return
-            self._dirty = False
+            self._dirty = self._retry = False
             if version is not _UNSET:
                 self._version = version
             self._recompute()
@@ -110,7 +111,7 @@ class GateCache:
             log.warning(
                 "licensing: could not read licenses; keeping the last answer", exc_info=True
             )
-            self._dirty = True
+            self._retry = True  # at the next recheck, not at every gate check
             if self._gates is None:
                 self._gates = {}
                 self._fallback = not entitlements.license_required()

@@ -6,9 +6,10 @@ import asyncio
 import time
 
 import pytest
+from django.db import DatabaseError
 
 from enterprise.browser_only import policy as browser_only
-from licensing import services
+from licensing import entitlements, services
 from licensing.cache import GateCache, gate_cache
 from licensing.models import License
 from portal import config, features
@@ -105,3 +106,18 @@ def test_an_enterprise_feature_follows_the_license(owner, sign, monkeypatch, req
     assert not browser_only.is_on()
     services.add_license(sign(features={"browser_only": 1}), actor=owner)
     assert browser_only.is_on()
+
+
+def test_a_database_error_keeps_the_last_answer_and_retries_later(owner, sign, monkeypatch):
+    replica = GateCache(recheck_seconds=0)
+    services.add_license(sign(features={"scim": 1}), actor=owner)
+    assert replica.gate("audit_log") is False
+
+    def broken(**kwargs):
+        raise DatabaseError("database away")
+
+    monkeypatch.setattr(entitlements, "current", broken)
+    replica.invalidate()
+    assert replica.gate("audit_log") is False  # the last answer stands
+    monkeypatch.undo()
+    assert replica.gate("audit_log") is False and replica.gate("scim") is True
