@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test install install-test assets lint format bench bench-builds bench-relay bench-agents bench-web clean
+.PHONY: run test install install-test assets lint format bench bench-builds bench-relay bench-agents bench-web bench-oidc clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -75,6 +75,10 @@ bench-agents: $(TEST_STAMP)
 
 bench-web: $(TEST_STAMP) assets
 	$(BIN)/python bench/web_pages.py
+
+## The OIDC callback's server time with 20 groups synced (starts the test OpenID Provider).
+bench-oidc: $(TEST_STAMP) assets
+	$(BIN)/python bench/oidc_callback.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache node_modules $(VENDOR)

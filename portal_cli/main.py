@@ -14,6 +14,7 @@ from portal_cli import (
     builds,
     config_ssh,
     credentials,
+    groups,
     licenses,
     port_forward,
     ssh,
@@ -61,6 +62,7 @@ def _plugin_commands() -> list[click.Command]:
 for _command in (
     *auth.COMMANDS,
     users.users,
+    groups.groups,
     tokens.tokens,
     templates.templates,
     *workspaces.COMMANDS,

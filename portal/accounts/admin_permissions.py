@@ -29,9 +29,12 @@ ADMIN_PERMISSIONS: dict[str, tuple[str, str]] = {
 
 
 def declare_admin_permission(perm: str, resource: str, action: str) -> None:
-    """An app maps its own models' console permissions onto its policy (from its ready())."""
-    if ADMIN_PERMISSIONS.setdefault(perm, (resource, action)) != (resource, action):
-        raise ValueError(f"Console permission {perm!r} is already mapped elsewhere.")
+    """Let the console show or change a model of another app (enterprise's) to whoever the policy
+    lets do `action` on `resource`; an app calls this from its `admin` module."""
+    known = ADMIN_PERMISSIONS.get(perm)
+    if known is not None and known != (resource, action):
+        raise ValueError(f"{perm} already maps to {known}.")
+    ADMIN_PERMISSIONS[perm] = (resource, action)
 
 
 def admin_permission(user, perm: str) -> bool:
