@@ -1,1 +1,1 @@
-"""Home of licensing (signed licenses, entitlements, feature gates); core never imports it."""
+"""Licenses and entitlements: verifies vendor-signed licenses and answers the feature gates."""

@@ -88,6 +88,9 @@ class Config:
     # Browser-only mode (enterprise/browser_only, gate `browser_only`): no SSH, port-forward or
     # raw streams, only the web terminal and apps in the browser.
     browser_only: bool = False
+    # Licensing: with no license stored, gates stay on for evaluation unless this is on
+    # (licensing/entitlements.py reads it as the Django setting PORTAL_LICENSE_REQUIRED).
+    license_required: bool = False
 
     @property
     def access_host(self) -> str:
@@ -215,6 +218,7 @@ def load() -> Config:
             Path(p).expanduser().resolve() for p in env.list("PORTAL_BUILD_SANDBOX_HIDE", []) if p
         ),
         browser_only=env.bool("PORTAL_BROWSER_ONLY", False),
+        license_required=env.bool("PORTAL_LICENSE_REQUIRED", False),
     )
 
 

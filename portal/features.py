@@ -1,8 +1,9 @@
-"""Feature gates: named features an app asks "is it on?"; licensing will answer, until then on."""
+"""Feature gates: named features an app asks "is it on?"; licensing answers (no answer: on)."""
 
 from __future__ import annotations
 
 from portal import hooks
+from portal.errors import Forbidden
 from portal.registry import Feature, registry
 
 
@@ -25,6 +26,14 @@ def enabled(name: str) -> bool:
     if name not in registry["features"]:
         raise UnknownFeature(f"No feature gate named {name!r} is registered.")
     return all(resolve(name) is not False for resolve in hooks.feature_gate.handlers())
+
+
+def require(name: str) -> None:
+    """Refuse (403, naming the feature and the license) when the gate is off: an app calls
+    this at the top of each endpoint or service of a gated feature, so it switches off whole."""
+    if not enabled(name):
+        description = registry["features"][name].description.rstrip(".")
+        raise Forbidden(f"{description} needs a license with the {name} feature.")
 
 
 def registered() -> list[Feature]:

@@ -199,6 +199,7 @@ registry = Registry(
         "lifespan": [],  # Lifespan
         "dashboard_cards": [],  # DashboardCard, shown in order
         "features": {},  # name -> Feature
+        "banners": [],  # callables (request) -> [(level, message)]: see portal/banners.py
         "account_sections": [],  # AccountSection, shown in order
         "user_admin_links": [],  # UserAdminLink, on a user's console page
         "sign_in_methods": {},  # name -> SignInMethod, buttons on the web sign-in page
@@ -284,6 +285,12 @@ def register_lifespan(
     startup: Callable[[], Awaitable[object]], shutdown: Callable[[], Awaitable[object]]
 ) -> Lifespan:
     return _append("lifespan", Lifespan(startup, shutdown))
+
+
+def register_banner(banner: Callable[[Any], Iterable[tuple[str, str]]]) -> Callable:
+    """`banner(request)` returns (level, message) pairs ("info", "warning" or "error") shown
+    at the top of every console and portal page for that request; decide who sees them inside."""
+    return _append("banners", banner)
 
 
 def register_account_section(

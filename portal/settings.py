@@ -58,6 +58,7 @@ SECRET_KEY = CONFIG.secret_key()
 ALLOWED_HOSTS = list(CONFIG.allowed_hosts)
 CSRF_TRUSTED_ORIGINS = [CONFIG.access_url]
 PORTAL_ACCESS_URL = CONFIG.access_url
+PORTAL_LICENSE_REQUIRED = CONFIG.license_required
 
 INSTALLED_APPS = [
     "portal.admin_site.PortalAdminConfig",  # django.contrib.admin with the Portal site
@@ -80,6 +81,7 @@ INSTALLED_APPS = [
     "enterprise.template_acl",
     "enterprise.oidc",
     "enterprise.browser_only",
+    "licensing",
     "axes",  # sign-in throttling (portal/accounts/throttling.py)
 ]
 
@@ -107,13 +109,15 @@ ASGI_APPLICATION = "portal.asgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # Core's overrides of Django's own templates (admin/base_site.html: the banners).
+        "DIRS": [Path(__file__).resolve().parent / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "portal.banners.context",
             ],
         },
     },

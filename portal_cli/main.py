@@ -15,6 +15,7 @@ from portal_cli import (
     config_ssh,
     credentials,
     groups,
+    licenses,
     port_forward,
     ssh,
     templates,
@@ -71,6 +72,7 @@ for _command in (
     *ssh.COMMANDS,
     agent.agent,
     *agent_wheels.COMMANDS,
+    *licenses.COMMANDS,
     *_plugin_commands(),
 ):
     main.add_command(_command)

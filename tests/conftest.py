@@ -7,11 +7,19 @@ import itertools
 import pytest
 from rest_framework.test import APIClient
 
+from licensing.cache import gate_cache
 from portal.accounts import services
 from portal.accounts.choices import Role
 
 _counter = itertools.count()
 PASSWORD = "correct-horse-battery-staple"
+
+
+@pytest.fixture(autouse=True)
+def _license_gates_as_without_licenses():
+    """Each test starts with the feature gates' cache as for its database: no license stored
+    (without a query, so a test's first gate check costs none)."""
+    gate_cache.forget()
 
 
 @pytest.fixture

@@ -62,3 +62,6 @@ _configure()
 from portal.settings import *  # noqa: E402, F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed; argon2 tested apart
+
+# Licensing: trust the test keys that tests/licensing generate (never set outside tests).
+PORTAL_LICENSE_TESTING = True

@@ -11,6 +11,7 @@ from django.utils import timezone
 from portal import hooks
 from portal.accounts.choices import Role
 from templates_app.models import File, Template, TemplateVersion
+from tests.licensing import helpers as licensing_helpers
 from workspaces.choices import BuildTransition, JobStatus, JobType
 from workspaces.models import (
     Provisioner,
@@ -124,6 +125,7 @@ def seed(make_user, owner):
             make_workspace(user, template)
             services.create_token(user, actor=user, name="ci")
             Provisioner.objects.create(id=f"worker-{user.username}", tags={"owner": user.username})
+            licensing_helpers.stored(features={"scim": 1}, account_id=f"acme-{user.username}")
 
     return add
 

@@ -26,6 +26,7 @@ ALL = {
     "workspaces.workspaceresource",
     "workspaces.workspaceagent",
     "workspaces.workspaceapp",
+    "licensing.license",
     "groups.group",  # enterprise.groups: group.read_all (owner, both admins, auditor)
 }
 WORKSPACE_SIDE = {m for m in ALL if m.startswith("workspaces.")}
@@ -43,6 +44,7 @@ VISIBLE = {
     Role.AUDITOR: {
         "accounts.user",
         "audit.auditentry",
+        "licensing.license",
         "templates_app.template",
         "templates_app.templateversion",
         "groups.group",

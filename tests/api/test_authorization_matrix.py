@@ -20,6 +20,7 @@ from portal.api.authz import declared
 from tests import factories
 from tests.api.conftest import CALLERS, STRONG_PASSWORD
 from tests.conftest import PASSWORD
+from tests.licensing import helpers as licensing_helpers
 from tests.templates.helpers import template_tar
 from tests.workspaces import helpers as workspace_helpers
 from workspaces.api import agent_bundle
@@ -94,6 +95,11 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("api:workspaceagent-detail", "GET"): MEMBER_WORKSPACE_READ,
     ("api:workspaceagent-logs", "GET"): MEMBER_WORKSPACE_READ,
     ("api:audit", "GET"): _row(200, 403, 403, 200, 403, 403, 403, 401),
+    # Licenses: owners manage them, auditors read them; everyone signed in reads entitlements.
+    ("api:licenses", "GET"): _row(200, 403, 403, 200, 403, 403, 403, 401),
+    ("api:licenses", "POST"): _row(201, 403, 403, 403, 403, 403, 403, 401),
+    ("api:license-detail", "DELETE"): _row(204, 403, 403, 403, 403, 403, 403, 401),
+    ("api:entitlements", "GET"): SIGNED_IN,
     # A group the member is in: its members and group.read_all read it, group.manage changes it.
     ("api:groups", "GET"): SIGNED_IN,
     ("api:groups", "POST"): _row(201, 403, 201, 403, 403, 403, 403, 401),
@@ -223,6 +229,11 @@ def _request(
             return {}, template_tar(), None
         case "api:agent-wheel", "GET":
             return {"filename": AGENT_WHEEL}, None, None
+        case "api:licenses", "POST":
+            return {}, {"license": licensing_helpers.signed(all_features=True)}, None
+        case "api:license-detail", "DELETE":
+            row = licensing_helpers.stored(all_features=True)
+            return {"license": row.pk}, None, row
         case "api:groups", "GET":
             return {}, None, _member_group(target)
         case "api:groups", "POST":
