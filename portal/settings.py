@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "workspaces",
     "portal.web",
     "enterprise.groups",
+    "enterprise.scim",
     "axes",  # sign-in throttling (portal/accounts/throttling.py)
 ]
 

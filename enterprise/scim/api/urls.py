@@ -1,0 +1,3 @@
+"""/api/v2/scim/keys routes."""
+
+urlpatterns: list = []

@@ -1,0 +1,37 @@
+"""scim2-tester (scim2-cli's `scim test`) against a live server: every check passes."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from enterprise.scim import keys
+
+ROOT = Path(__file__).resolve().parents[3]
+SCIM_CLI = Path(os.environ.get("PORTAL_SCIM_CLI", ROOT / ".venv-scim" / "bin" / "scim"))
+
+
+def run_tester(url: str, secret: str) -> tuple[int, str]:
+    result = subprocess.run(
+        [str(SCIM_CLI), "--url", url, "test"],
+        env={**os.environ, "SCIM_CLI_HEADERS": f"Authorization: Bearer {secret}"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return result.returncode, result.stdout + result.stderr
+
+
+@pytest.mark.skipif(not SCIM_CLI.exists(), reason="make install-test installs scim2-tester")
+@pytest.mark.django_db(transaction=True)
+def test_every_scim2_tester_check_passes(live_server, owner):
+    _, secret = keys.create_key(actor=owner, name="conformance")
+    code, output = run_tester(f"{live_server.url}/scim/v2", secret)
+    passed = len(re.findall(r"^\s*\S*\s*SUCCESS", output, re.MULTILINE))
+    failed = [line for line in output.splitlines() if "ERROR" in line or "CRITICAL" in line]
+    print(f"scim2-tester: {passed} checks passed, {len(failed)} failed")
+    assert code == 0 and not failed, output
