@@ -102,6 +102,7 @@ def test_the_apps_api_routes_are_under_api_v2_in_their_order():
         "templates_app.api.urls",
         "workspaces.api.urls",
         "enterprise.groups.api.urls",
+        "enterprise.scim.api.urls",
     ]
     assert reverse("api:workspaces") == "/api/v2/workspaces"
     assert reverse("api:buildinfo") == "/api/v2/buildinfo"
