@@ -14,7 +14,9 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from rest_framework.views import APIView
 
+from enterprise.scim import keys as scim_keys
 from portal import policy
+from portal.accounts.services import system_actor
 from portal.api.authz import declared
 from tests import factories
 from tests.api.conftest import CALLERS, STRONG_PASSWORD
@@ -85,6 +87,9 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("api:workspaceagent-detail", "GET"): MEMBER_WORKSPACE_READ,
     ("api:workspaceagent-logs", "GET"): MEMBER_WORKSPACE_READ,
     ("api:audit", "GET"): _row(200, 403, 403, 200, 403, 403, 403, 401),
+    ("api:scim-keys", "GET"): _row(200, 403, 403, 403, 403, 403, 403, 401),
+    ("api:scim-keys", "POST"): _row(201, 403, 403, 403, 403, 403, 403, 401),
+    ("api:scim-key-detail", "DELETE"): _row(204, 403, 403, 403, 403, 403, 403, 401),
 }
 
 
@@ -187,6 +192,11 @@ def _request(
             return {}, template_tar(), None
         case "api:agent-wheel", "GET":
             return {"filename": AGENT_WHEEL}, None, None
+        case "api:scim-keys", "POST":
+            return {}, {"name": f"key-{caller}"}, None
+        case "api:scim-key-detail", "DELETE":
+            key, _ = scim_keys.create_key(actor=system_actor(), name=f"key-{caller}")
+            return {"key": key.name}, None, key
         case "api:file-detail", "GET":
             file = factories.TemplateFactory().active_version.file
             return {"hash": file.hash}, None, file
