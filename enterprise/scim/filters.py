@@ -36,8 +36,8 @@ GROUP_FIELDS = {
     ("id", None, None): "id",
     ("displayName", None, None): "display_name",
     ("externalId", None, None): "external_id",
-    ("members", None, None): "memberships__user_id",
-    ("members", "value", None): "memberships__user_id",
+    ("members", None, None): "memberships__user__id",
+    ("members", "value", None): "memberships__user__id",
     ("meta", "created", None): "created_at",
     ("meta", "lastModified", None): "updated_at",
 }

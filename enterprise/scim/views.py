@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 
-from django.db import transaction
+from django.core.exceptions import FieldError
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError, transaction
 from django.http import HttpResponse
 from django.urls import reverse
 from django.utils.decorators import method_decorator
@@ -100,8 +102,15 @@ class ResourceView(ScimView):
                 qs = qs.distinct()
         start = max(_int(params.get("startIndex"), "startIndex", 1), 1)  # < 1 means 1 (RFC)
         count = min(max(_int(params.get("count"), "count", DEFAULT_COUNT), 0), MAX_RESULTS)
-        total = qs.count()
-        page = list(qs.order_by("created_at", "id")[start - 1 : start - 1 + count]) if count else []
+        try:
+            with transaction.atomic():
+                total = qs.count()
+                page = list(qs.order_by("created_at", "id")[start - 1 : start - 1 + count])
+        except (FieldError, DjangoValidationError, DataError) as exc:
+            # A value the column cannot hold (a malformed id), or a comparison it has not.
+            raise errors.invalid_filter(
+                f"The filter {expression!r} cannot be applied: {exc}"
+            ) from None
         attributes, excluded = params.get("attributes"), params.get("excludedAttributes")
         resources = [projection.project(self.render(o, params), attributes, excluded) for o in page]
         return answer(
