@@ -11,6 +11,7 @@ import re
 import secrets
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 
 from enterprise.scim import errors
 from enterprise.scim.models import ScimIdentity
@@ -31,18 +32,14 @@ def _snapshot(user: User, identity: ScimIdentity | None) -> dict:
     }
 
 
-def _username_for(user_name: str) -> str:
+def _username_base(user_name: str) -> str:
     """A Portal username from the IdP's userName: the part before '@', in the allowed
-    characters, made unique with a suffix (Portal usernames are stable: renames keep it)."""
+    characters (Portal usernames are stable: renaming the userName later keeps it)."""
     base = user_name.split("@", 1)[0]
     base = re.sub(r"[^A-Za-z0-9._-]+", "-", base).strip("._-")[:56] or "user"
-    candidate = base
-    while (
-        candidate.lower() in accounts.RESERVED_USERNAMES
-        or User.objects.filter(username__iexact=candidate).exists()
-    ):
-        candidate = f"{base}-{secrets.token_hex(3)}"
-    return candidate
+    if base.lower() in accounts.RESERVED_USERNAMES:
+        base = f"{base}-{secrets.token_hex(3)}"
+    return base
 
 
 def _unique_user_name(user_name: str, identity: ScimIdentity | None) -> None:
@@ -63,15 +60,41 @@ def _email_conflict(email: str, user: User | None) -> None:
         raise errors.uniqueness(f"The email {email!r} belongs to another user.")
 
 
-def _linkable(user_name: str, email: str) -> User | None:
-    """An existing Portal user with no SCIM identity yet that this one is (same email, or the
-    same username): provisioning links to them instead of failing, as Okta and Entra expect."""
-    candidates = User.objects.filter(is_system=False, scim_identity__isnull=True)
+def _existing(user_name: str, email: str) -> User | None:
+    """The Portal user this one already is, to link instead of duplicating (as Okta and Entra
+    expect): the one with this email, else one whose username is this userName; one query."""
+    match = Q(username__iexact=user_name)
     if email:
-        user = candidates.filter(email__iexact=email).first()
-        if user is not None:
+        match |= Q(email__iexact=email)
+    found = list(User.objects.filter(match, is_system=False).select_related("scim_identity"))
+    by_email = [u for u in found if email and u.email.lower() == email.lower()]
+    for user in by_email or [u for u in found if u.username.lower() == user_name.lower()]:
+        if not hasattr(user, "scim_identity"):
             return user
-    return candidates.filter(username__iexact=user_name).first()
+        if user in by_email:
+            raise errors.uniqueness(f"The email {email!r} belongs to another user.")
+    return None
+
+
+def _new_user(*, actor, user_name: str, email: str, name: str) -> User:
+    base = _username_base(user_name)
+    for attempt in range(3):
+        username = base if attempt == 0 else f"{base}-{secrets.token_hex(3)}"
+        try:
+            return accounts.create_user(
+                actor=actor,
+                username=username,
+                email=email,
+                name=name[:128],
+                login_type=LoginType.OIDC,  # SCIM users sign in with the IdP
+            )
+        except Conflict as exc:
+            fields = {v.get("field") for v in exc.validations}
+            if "email" in fields or fields != {"username"}:
+                raise errors.uniqueness(exc.message) from None
+        except ServiceError as exc:
+            raise errors.bad_request(exc.message) from None
+    raise errors.uniqueness(f"No free Portal username for {user_name!r}; try again.")
 
 
 def create_user(
@@ -89,31 +112,21 @@ def create_user(
         active = True
         attributes = {**attributes, "active": True}
     _unique_user_name(user_name, None)
-    with transaction.atomic():
-        user = _linkable(user_name, email)
-        if user is None:
-            _email_conflict(email, None)
-            try:
-                user = accounts.create_user(
-                    actor=actor,
-                    username=_username_for(user_name),
-                    email=email,
-                    name=name[:128],
-                    login_type=LoginType.OIDC,  # SCIM users sign in with the IdP
-                )
-            except Conflict as exc:
-                raise errors.uniqueness(exc.message) from None
-            except ServiceError as exc:
-                raise errors.bad_request(exc.message) from None
-        try:
-            with transaction.atomic():
-                identity = ScimIdentity.objects.create(
-                    user=user, user_name=user_name, external_id=external_id, attributes=attributes
-                )
-        except IntegrityError:
-            raise errors.uniqueness(f"The userName {user_name!r} is already in use.") from None
-        _set_active(user, active, actor=actor)
-        identity.user.refresh_from_db()
+    try:
+        with transaction.atomic():
+            user = _existing(user_name, email)
+            if user is None:
+                user = _new_user(actor=actor, user_name=user_name, email=email, name=name)
+            identity = ScimIdentity.objects.create(
+                user=user, user_name=user_name, external_id=external_id, attributes=attributes
+            )
+            changed = _set_active(user, active, actor=actor)
+            if changed is not None:
+                user = changed
+                identity.user = user
+    except IntegrityError:  # a concurrent request provisioned the same userName
+        raise errors.uniqueness(f"The userName {user_name!r} is already in use.") from None
+    identity.user = user
     return identity
 
 
@@ -162,20 +175,21 @@ def update_user(
     return identity
 
 
-def _set_active(user: User, active: bool | None, *, actor) -> None:
+def _set_active(user: User, active: bool | None, *, actor) -> User | None:
     """active false suspends (nothing is deleted), active true reactivates, absent: as is."""
     if active is None:
-        return
+        return None
     suspended = user.status == UserStatus.SUSPENDED
     try:
         if not active and not suspended:
-            accounts.suspend_user(
+            return accounts.suspend_user(
                 user, actor=actor, reason="Deactivated by the identity provider (SCIM)."
             )
-        elif active and suspended:
-            accounts.activate_user(user, actor=actor)
+        if active and suspended:
+            return accounts.activate_user(user, actor=actor)
     except ServiceError as exc:  # e.g. the last owner
         raise errors.bad_request(exc.message, "mutability") from None
+    return None
 
 
 def delete_user(identity: ScimIdentity, *, actor) -> None:

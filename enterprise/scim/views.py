@@ -103,9 +103,9 @@ class ResourceView(ScimView):
         start = max(_int(params.get("startIndex"), "startIndex", 1), 1)  # < 1 means 1 (RFC)
         count = min(max(_int(params.get("count"), "count", DEFAULT_COUNT), 0), MAX_RESULTS)
         try:
-            with transaction.atomic():
-                total = qs.count()
-                page = list(qs.order_by("created_at", "id")[start - 1 : start - 1 + count])
+            page = list(qs.order_by("created_at", "id")[start - 1 : start - 1 + count])
+            # A first page shorter than asked for is everything: no count query (filter eq).
+            total = len(page) if start == 1 and len(page) < count else qs.count()
         except (FieldError, DjangoValidationError, DataError) as exc:
             # A value the column cannot hold (a malformed id), or a comparison it has not.
             raise errors.invalid_filter(
@@ -163,9 +163,8 @@ class UsersView(ResourceView):
         if pk is not None:
             raise errors.ScimError("POST a new user to /Users.", status=405)
         fields = user_resource.fields(user_resource.normalize(self.body()))
-        with transaction.atomic():
-            identity = services.create_user(actor=self.actor, **fields)
-        doc = self.render(self.lookup(identity.user_id))
+        identity = services.create_user(actor=self.actor, **fields)
+        doc = self.render(identity.user)  # the service's rows: no second read
         return answer(doc, status=201, location=doc["meta"]["location"])
 
     def _save(self, user, doc):
