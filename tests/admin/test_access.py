@@ -26,6 +26,7 @@ ALL = {
     "workspaces.workspaceresource",
     "workspaces.workspaceagent",
     "workspaces.workspaceapp",
+    "scim.scimkey",  # owners only (scim.manage)
 }
 WORKSPACE_SIDE = {m for m in ALL if m.startswith("workspaces.")}
 VISIBLE = {
