@@ -15,6 +15,7 @@ from django.db.models import Q
 
 from enterprise.scim import errors
 from enterprise.scim.models import ScimIdentity
+from portal import hooks
 from portal.accounts import services as accounts
 from portal.accounts.choices import LoginType, UserStatus
 from portal.accounts.models import User
@@ -124,6 +125,7 @@ def create_user(
             if changed is not None:
                 user = changed
                 identity.user = user
+            _synced(user, identity, created=True)
     except IntegrityError:  # a concurrent request provisioned the same userName
         raise errors.uniqueness(f"The userName {user_name!r} is already in use.") from None
     identity.user = user
@@ -172,7 +174,22 @@ def update_user(
             )
         _set_active(user, active, actor=actor)
         identity.user = User.objects.get(pk=user.pk)
+        _synced(identity.user, identity, created=False)
     return identity
+
+
+def _synced(user: User, identity: ScimIdentity, *, created: bool) -> None:
+    """Tell the idp_user_synced hook (inside the transaction: a handler may refuse)."""
+    claims = {
+        **identity.attributes,
+        "userName": identity.user_name,
+        "externalId": identity.external_id,
+    }
+    for handler in hooks.idp_user_synced.handlers():
+        try:
+            handler(user, source="scim", created=created, claims=claims)
+        except ServiceError as exc:
+            raise errors.bad_request(exc.message) from None
 
 
 def _set_active(user: User, active: bool | None, *, actor) -> User | None:
