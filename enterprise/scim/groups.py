@@ -26,7 +26,10 @@ def queryset(with_members: bool = True):
         qs = qs.prefetch_related(
             Prefetch(
                 "memberships",
-                queryset=GroupMember.objects.select_related("user").order_by("created_at", "id"),
+                # Only the ids: a member is rendered as its user's id (no user rows read).
+                queryset=GroupMember.objects.only("id", "group_id", "user_id").order_by(
+                    "created_at", "id"
+                ),
             )
         )
     return qs
