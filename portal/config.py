@@ -82,6 +82,9 @@ class Config:
     bwrap_binary: str = "bwrap"
     build_env_allow: tuple[str, ...] = ()
     build_sandbox_hide: tuple[Path, ...] = ()
+    # Browser-only mode (enterprise/browser_only, gate `browser_only`): no SSH, port-forward or
+    # raw streams, only the web terminal and apps in the browser.
+    browser_only: bool = False
 
     @property
     def access_host(self) -> str:
@@ -207,6 +210,7 @@ def load() -> Config:
         build_sandbox_hide=tuple(
             Path(p).expanduser().resolve() for p in env.list("PORTAL_BUILD_SANDBOX_HIDE", []) if p
         ),
+        browser_only=env.bool("PORTAL_BROWSER_ONLY", False),
     )
 
 

@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "portal.web",
     "enterprise.groups",
     "enterprise.scim",
+    "enterprise.browser_only",
     "axes",  # sign-in throttling (portal/accounts/throttling.py)
 ]
 

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import click
 
-from portal_cli.client import CLIError, logged_in
+from portal_cli.client import ApiError, CLIError, logged_in
 
 DEFAULT_CONFIG = "~/.ssh/config"
 DEFAULT_PREFIX = "portal."
@@ -250,6 +250,20 @@ def read_config(path: Path) -> str:
         raise CLIError(f"cannot read {path}: {e}") from None
 
 
+def check_ssh_allowed(client) -> None:
+    """Refuse, with the server's own sentence, when the deployment allows no SSH (browser-only
+    mode): hosts that could never connect would only fail later, inside ssh."""
+    try:
+        body = client.get("/deployment/connections")
+    except ApiError as e:
+        if e.status == 404:  # a server from before the endpoint: ssh decides when connecting
+            return
+        raise
+    for row in body.get("kinds", []):
+        if row.get("kind") == "ssh" and not row.get("allowed", True):
+            raise CLIError(row.get("reason") or "SSH connections are not allowed.")
+
+
 def my_workspaces(client) -> list[str]:
     rows, _ = client.list_all("/workspaces", limit=WORKSPACES_MAX, owner="me")
     return [w["name"] for w in rows if not w.get("deleted_at") and w.get("status") != "deleted"]
@@ -312,6 +326,8 @@ def config_ssh(
     path = Path(os.path.expanduser(config_file))
     with logged_in() as client:
         server = server_label(client.url)
+        if not remove:
+            check_ssh_allowed(client)
         names = [] if remove else my_workspaces(client)
     old = read_config(path)
     block = render_block(server, client.url, names, prefix=host_prefix, options=options)

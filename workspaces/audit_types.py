@@ -70,6 +70,8 @@ class AgentConnection(TypedDict):
     duration_seconds: NotRequired[float]
     bytes_in: NotRequired[int]  # from the user's side
     bytes_out: NotRequired[int]  # to the user's side
+    # connect refused by a connection_policy handler (the entry's status code is its 4xx)
+    refused: NotRequired[str]
 
 
 class AgentStreamClosed(ConnectionClosed):

@@ -49,6 +49,7 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("api:agent-bundle", "GET"): EVERYONE,
     ("api:agent-wheels", "GET"): EVERYONE,
     ("api:agent-wheel", "GET"): EVERYONE,
+    ("api:deployment-connections", "GET"): SIGNED_IN,
     ("api:users", "GET"): _row(200, 200, 200, 200, 403, 403, 403, 401),
     ("api:users", "POST"): _row(201, 403, 201, 403, 403, 403, 403, 401),
     # Login ignores credentials sent along; each caller logs in as itself (anonymous as member).

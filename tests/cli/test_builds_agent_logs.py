@@ -159,3 +159,48 @@ def test_startup_logs_are_followed_live_until_the_agent_is_ready(
         ws.recv(timeout=30)
     assert closed.value.rcvd.code == 4404
     assert "No workspace agent" in closed.value.rcvd.reason
+
+
+def test_until_stopped_follows_scripts_that_write_after_the_agent_is_ready(
+    cli, member, template, provisioner, asgi_server, tmp_path
+):
+    """The portal's startup log (`?until=stopped`): a script that does not block login writes
+    after the agent is ready, and the page must still show it live."""
+    import json
+
+    from websockets.sync.client import connect
+
+    url, _ = asgi_server
+    live = type(cli)(url, tmp_path / "asgi-home")
+    live.login(member)
+    live.ok("create", "dev", "-t", "dev-env", "-p", "disk=10", "--yes")
+    agent = agent_of()
+    agents.report_lifecycle(agent, "starting")
+    agents.append_logs(agent, FIRST[:1])
+    _, _, token = account_services.login(login=member.username, password=PASSWORD)
+    ws_url = url.replace("http://", "ws://") + f"/api/v2/workspaceagents/{agent.id}/logs"
+
+    def messages(ws, until):
+        seen = []
+        while not seen or not until(seen[-1]):
+            seen.append(json.loads(ws.recv(timeout=30)))
+        return seen
+
+    headers = {"Authorization": f"Bearer {token}"}
+    with connect(ws_url + "?until=stopped", additional_headers=headers) as ws:
+        first = messages(ws, lambda m: m["type"] == "logs")
+        assert [row["output"] for row in first[-1]["logs"]] == ["installing tools"]
+        agents.report_lifecycle(agent, "ready")
+        assert messages(ws, lambda m: m["type"] != "logs")[-1] == {
+            "type": "lifecycle",
+            "status": "ready",
+        }
+        agents.append_logs(agent, [{"source": "preview", "output": "serving ~/www"}])
+        later = messages(ws, lambda m: m["type"] == "logs")
+        assert later[-1]["logs"][0]["output"] == "serving ~/www"
+        agents.report_lifecycle(agent, "shutting_down")
+        assert messages(ws, lambda m: m["type"] == "end")[-1]["status"] == "shutting_down"
+
+    # Without it (the CLI's default), a ready agent's log has ended.
+    with connect(ws_url, additional_headers=headers) as ws:
+        assert messages(ws, lambda m: m["type"] == "end")[-1]["status"] == "shutting_down"

@@ -4,8 +4,10 @@ from django.urls import path
 
 from workspaces.api import agents, views
 from workspaces.api.agent_bundle import AgentBundleView, AgentWheelIndexView, AgentWheelView
+from workspaces.api.connection_policy import ConnectionPolicyView
 
 urlpatterns = [
+    path("deployment/connections", ConnectionPolicyView.as_view(), name="deployment-connections"),
     path("workspaces", views.WorkspacesView.as_view(), name="workspaces"),
     path("agent/portal-agent.pyz", AgentBundleView.as_view(), name="agent-bundle"),
     path("agent/wheels", AgentWheelIndexView.as_view(), name="agent-wheels"),

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from portal import hooks
 from portal.audit.services import record
-from portal.errors import Conflict, NotFound
+from portal.errors import Conflict, NotFound, ServiceError
 from workspaces import permissions
 from workspaces.audit_types import WorkspaceAction, WorkspaceResourceType
 from workspaces.connectivity import agents
@@ -43,8 +43,40 @@ def authorize_connection(user, agent: WorkspaceAgent, kind: str, *, path_app: bo
             f"The workspace agent is not connected (it is {status}).",
             detail="Start the workspace and wait for its agent to connect.",
         )
+    try:
+        check_policy(user, kind)
+    except ServiceError as refused:
+        _audit_refusal(user, agent, kind, refused)
+        raise
+
+
+def check_policy(user, kind: str) -> None:
+    """Raise the ServiceError of the first connection_policy handler that refuses a `kind`
+    connection for `user` (browser-only mode...): the one check every connection path asks."""
     for handler in hooks.connection_policy.handlers():
         handler(user, kind)
+
+
+def policy_refusal(user, kind: str) -> ServiceError | None:
+    """What check_policy would raise, for pages and clients that ask before connecting."""
+    try:
+        check_policy(user, kind)
+    except ServiceError as refused:
+        return refused
+    return None
+
+
+def _audit_refusal(user, agent: WorkspaceAgent, kind: str, refused: ServiceError) -> None:
+    session = Session(user=user, agent=agent, kind=kind, extra={"refused": refused.message})
+    record(
+        actor=user,
+        action=WorkspaceAction.CONNECT,
+        resource_type=WorkspaceResourceType.WORKSPACE_AGENT,
+        resource_id=agent.pk,
+        resource_target=session._target(),
+        additional_fields=session._fields(),
+        status_code=refused.status_code,
+    )
 
 
 @dataclass

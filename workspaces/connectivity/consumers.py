@@ -250,14 +250,28 @@ class JobLogsConsumer(LogFollowConsumer):
 
 # An agent is still starting in these; the others end its startup log.
 AGENT_STARTING = frozenset({AgentLifecycle.CREATED, AgentLifecycle.STARTING})
+# ...and runs in these: scripts that do not block login (run_on_start without
+# start_blocks_login) go on writing to the startup log after the agent is ready.
+AGENT_RUNNING = AGENT_STARTING | {
+    AgentLifecycle.READY,
+    AgentLifecycle.START_ERROR,
+    AgentLifecycle.START_TIMEOUT,
+}
 
 
 class AgentLogsConsumer(LogFollowConsumer):
-    """An agent's startup log until its lifecycle leaves created/starting.
+    """An agent's startup log until its lifecycle leaves created/starting, or with
+    `?until=stopped` while the agent runs (until it shuts down): a change of lifecycle that does
+    not end the stream arrives as {"type": "lifecycle", "status": ...}.
 
     Lines come from the agent's own log group (connectivity.agents.publish_logs); lifecycle
     changes are published to the same group, so the end arrives after the lines before it.
     """
+
+    async def connect(self):
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin1"))
+        self.until_stopped = query.get("until", ["ready"])[0] == "stopped"
+        await super().connect()
 
     log_model = WorkspaceAgentLog
     owner_field = "agent_id"
@@ -279,7 +293,7 @@ class AgentLogsConsumer(LogFollowConsumer):
         )
 
     def is_active(self, status: str | None) -> bool:
-        return status in AGENT_STARTING
+        return status in (AGENT_RUNNING if self.until_stopped else AGENT_STARTING)
 
     def row(self, row) -> dict:
         body = agents.log_dict(row)
@@ -289,8 +303,13 @@ class AgentLogsConsumer(LogFollowConsumer):
         await self.job_logs(event)
 
     async def agent_lifecycle(self, event):
-        if not self.is_active(event.get("state")):
-            await self._end(event["state"])
+        state = event.get("state")
+        if not self.is_active(state):
+            await self._end(state)
+            return
+        async with self.lock:
+            if not self.ended:
+                await self.send(text_data=json.dumps({"type": "lifecycle", "status": state}))
 
 
 class BuildLogsConsumer(JobLogsConsumer):

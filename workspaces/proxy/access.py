@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import time
 
-from portal import hooks
 from portal.accounts import requester
 from portal.accounts.authentication import scope_headers
 from portal.audit import context as audit_context
@@ -62,8 +61,7 @@ def _authorize(user, app: WorkspaceApp, *, by_host: bool) -> None:
         connections.authorize_connection(user, agent, "app", path_app=path_app)
         return
     if user is not None:
-        for handler in hooks.connection_policy.handlers():
-            handler(user, "app")
+        connections.check_policy(user, "app")
     status = agents.agent_status(agent)
     if status != agents.AgentStatus.CONNECTED:
         raise Conflict(f"The workspace agent is not connected (it is {status}).")

@@ -75,17 +75,18 @@
   if (log.dataset.active === "1" || atBottom()) log.scrollTop = log.scrollHeight;
 })();
 
-// Agents' startup logs: while an agent is created or starting, its log WebSocket appends lines as
-// they come; when it ends (the agent is ready, or failed to start) the page re-reads its state.
+// Agents' startup logs: while an agent runs, its log WebSocket appends lines as they come (scripts
+// that do not block login write after the agent is ready); when its lifecycle changes the page
+// re-reads its state, and when the agent shuts down the stream ends.
 (() => {
-  const STARTING = ["created", "starting"];
+  const RUNNING = ["created", "starting", "ready", "start_error", "start_timeout"];
   const follows = new Map(); // agent id -> {pre, socket, after, retries}
   const open = new Set(); // agent ids whose "Startup logs" the user opened
 
   function follow(entry) {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     const id = entry.pre.dataset.agentLog;
-    const url = `${scheme}://${location.host}/api/v2/workspaceagents/${id}/logs?after=${entry.after}`;
+    const url = `${scheme}://${location.host}/api/v2/workspaceagents/${id}/logs?until=stopped&after=${entry.after}`;
     const socket = new WebSocket(url);
     entry.socket = socket;
     socket.onmessage = (event) => {
@@ -102,9 +103,9 @@
         entry.after = Math.max(entry.after, message.logs[message.logs.length - 1].id);
         if (follow) pre.scrollTop = pre.scrollHeight;
       }
-      if (message.type === "end") {
-        entry.ended = true;
-        // The agent left created/starting: its badge and lifecycle are re-read.
+      if (message.type === "end") entry.ended = true;
+      if (message.type === "end" || message.type === "lifecycle") {
+        // The agent's lifecycle changed: its badge and lifecycle are re-read.
         if (message.status !== pre.dataset.lifecycle) {
           document.body.dispatchEvent(new CustomEvent("workspace-changed", { detail: { agent: id } }));
         }
@@ -134,7 +135,7 @@
         current.ended = true;
         current.socket.close();
       }
-      if (!STARTING.includes(pre.dataset.lifecycle)) return;
+      if (!RUNNING.includes(pre.dataset.lifecycle)) return;
       const entry = { pre, socket: null, after: Number(pre.dataset.after || 0), retries: 0 };
       follows.set(id, entry);
       follow(entry);

@@ -1,0 +1,1 @@
+"""Browser-only mode: refuse every connection that is not made from a browser."""
