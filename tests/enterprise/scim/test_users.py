@@ -183,6 +183,9 @@ def test_entra_patches_as_entra_sends_them(scim):
     assert r.data["emails"][0]["value"] == "updated@contoso.com"
     assert r.data["name"]["familyName"] == "updatedFamilyName"
     assert User.objects.get(pk=user["id"]).email == "updated@contoso.com"
+    change = AuditEntry.objects.filter(resource_id=user["id"], action="write").latest("time")
+    assert change.actor_username == "SCIM (okta)"
+    assert change.diff["email"]["new"] == "updated@contoso.com"
     r = scim.patch_body(path, payloads.entra_update_user_name("renamed@contoso.com"))
     assert r.data["userName"] == "renamed@contoso.com"
     assert scim.get("/Users", filter='externalId eq "ext-1"').data["totalResults"] == 1
