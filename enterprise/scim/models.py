@@ -6,7 +6,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
-from django.db.models.functions import Lower
+from django.db.models.functions import Lower, Upper
 from django.utils import timezone
 
 
@@ -61,6 +61,12 @@ class ScimIdentity(models.Model):
         verbose_name_plural = "SCIM identities"
         constraints = [
             models.UniqueConstraint(Lower("user_name"), name="scimidentity_user_name_ci_unique")
+        ]
+        # SCIM filters compare case-insensitively (Django's iexact: UPPER(col) = UPPER(value)):
+        # `userName eq` and `externalId eq` are what IdPs send before every change.
+        indexes = [
+            models.Index(Upper("user_name"), name="scimidentity_user_name_upper"),
+            models.Index(Upper("external_id"), name="scimidentity_external_id_upper"),
         ]
 
     def __str__(self) -> str:
