@@ -390,6 +390,7 @@ class RootSearchView(ScimView):
         )
 
 
+@method_decorator(csrf_exempt, name="dispatch")  # its own dispatch: exempt it again
 class NotFoundView(ScimView):
     """Any other path under /scim/v2/: a SCIM 404 (after the key check, like the rest)."""
 

@@ -16,7 +16,7 @@ class ScimClient:
     """Django's test client speaking SCIM JSON with a bearer key."""
 
     def __init__(self, secret: str | None):
-        self.client = Client()
+        self.client = Client(enforce_csrf_checks=True)  # IdPs send no CSRF token
         self.secret = secret
 
     def _headers(self):

@@ -229,6 +229,7 @@ def test_unknown_ids_and_paths_are_scim_404s(scim):
     assert scim.get("/Users/not-a-uuid").status_code == 404
     assert scim.get("/Users/00000000-0000-0000-0000-000000000000").data["status"] == "404"
     assert scim.get("/Nothing").data["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"]
+    assert scim.post("/Nothing", {}).status_code == 404
 
 
 def test_bad_bodies_are_scim_400s(scim):
