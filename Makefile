@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test install install-test assets lint format bench bench-builds bench-relay bench-agents bench-web bench-scim clean
+.PHONY: run test install install-test assets lint format bench bench-builds bench-relay bench-agents bench-web bench-scim bench-oidc clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -87,6 +87,10 @@ bench-web: $(TEST_STAMP) assets
 
 bench-scim: $(TEST_STAMP)
 	$(BIN)/python bench/scim.py
+
+## The OIDC callback's server time with 20 groups synced (starts the test OpenID Provider).
+bench-oidc: $(TEST_STAMP) assets
+	$(BIN)/python bench/oidc_callback.py
 
 clean:
 	rm -rf $(VENV) $(SCIM_VENV) .pytest_cache node_modules $(VENDOR)

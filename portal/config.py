@@ -82,6 +82,9 @@ class Config:
     bwrap_binary: str = "bwrap"
     build_env_allow: tuple[str, ...] = ()
     build_sandbox_hide: tuple[Path, ...] = ()
+    # Password sign-in refused (API, portal, CLI, console) except to owners, as Coder does, so a
+    # broken identity provider cannot lock everyone out: single sign-on is the way in.
+    password_auth_disabled: bool = False
     # Browser-only mode (enterprise/browser_only, gate `browser_only`): no SSH, port-forward or
     # raw streams, only the web terminal and apps in the browser.
     browser_only: bool = False
@@ -182,6 +185,7 @@ def load() -> Config:
         ),
         # On by default only for the embedded (laptop) setup: the `local` template runs
         # workspaces as processes on the server's own host.
+        password_auth_disabled=env.bool("PORTAL_PASSWORD_AUTH_DISABLED", False),
         starter_template=env.bool("PORTAL_STARTER_TEMPLATE", database_url is None),
         agent_inactive_seconds=max(env.int("PORTAL_AGENT_INACTIVE_SECONDS", 15), 1),
         owners_may_connect=env.bool("PORTAL_OWNERS_MAY_CONNECT", False),

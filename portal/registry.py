@@ -1,12 +1,13 @@
 """Named registries the apps fill at start-up and core reads, after NetBox's netbox/registry.py.
 
 Core (`portal/`) owns the lists every process reads: beat's schedule, the URL conf, the ASGI
-routes, the console's dashboard and the feature gates. It never names the apps that fill them:
-an app registers from its `AppConfig.ready()` (periodic tasks, HTTP and API routes), from its
-`admin` module (dashboard cards, loaded by the admin's autodiscovery), or from its `asgi_routes`
-module (ASGI routes, loaded by `portal/asgi.py` only, so the other processes skip their
-imports). Registration is idempotent: registering an equal entry again changes nothing, as
-Django may run `ready()` more than once.
+routes, the console's dashboard, the portal's account page and the feature gates. It never
+names the apps that fill them: an app registers from its `AppConfig.ready()` (periodic tasks,
+HTTP and API routes, account page cards), from its `admin` module (dashboard cards, loaded by
+the admin's autodiscovery), or from its `asgi_routes` module (ASGI routes, loaded by
+`portal/asgi.py` only, so the other processes skip their imports). Registration is
+idempotent: registering an equal entry again changes nothing, as Django may run `ready()` more
+than once.
 """
 
 from __future__ import annotations
@@ -132,6 +133,53 @@ class DashboardCard:
 
 
 @dataclass(frozen=True)
+class AccountSection:
+    """A card on the web portal's account page, after core's own.
+
+    `template` is rendered with `section` in its context: `section.title`, and `section.data`,
+    what `context(request)` returned for the signed-in user.
+    """
+
+    title: str
+    template: str
+    context: Callable[[Any], Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class UserAdminLink:
+    """A line on a user's console page pointing at what another app keeps about the user.
+
+    `link(user)` returns (text, url) or None to show nothing; the page behind the URL checks
+    its own permissions.
+    """
+
+    label: str
+    link: Callable[[Any], tuple[str, str] | None]
+
+
+@dataclass(frozen=True)
+class SignInButton:
+    """What the sign-in page shows for a sign-in method: a link to `url` (given `?next=`)."""
+
+    text: str
+    url: str
+    icon_url: str = ""
+
+
+@dataclass(frozen=True)
+class SignInMethod:
+    """A way to sign in besides the password (single sign-on), shown on the web sign-in page.
+
+    `button()` returns the SignInButton to show, or None while the method is not configured;
+    it is called on every render of the page, so it must be cheap (no network, no queries).
+    The method's URL takes the page's `next` and must come back to it once signed in.
+    """
+
+    name: str
+    button: Callable[[], SignInButton | None]
+
+
+@dataclass(frozen=True)
 class Feature:
     """A named feature an app may ask about (`portal.features.enabled`)."""
 
@@ -151,6 +199,9 @@ registry = Registry(
         "lifespan": [],  # Lifespan
         "dashboard_cards": [],  # DashboardCard, shown in order
         "features": {},  # name -> Feature
+        "account_sections": [],  # AccountSection, shown in order
+        "user_admin_links": [],  # UserAdminLink, on a user's console page
+        "sign_in_methods": {},  # name -> SignInMethod, buttons on the web sign-in page
     }
 )
 
@@ -235,6 +286,20 @@ def register_lifespan(
     return _append("lifespan", Lifespan(startup, shutdown))
 
 
+def register_account_section(
+    title: str, *, template: str, context: Callable[[Any], Mapping[str, Any]]
+) -> AccountSection:
+    """Show `template` as a card on the portal's account page (an app's `ready()` calls this)."""
+    return _append("account_sections", AccountSection(title, template, context))
+
+
+def register_user_admin_link(
+    label: str, link: Callable[[Any], tuple[str, str] | None]
+) -> UserAdminLink:
+    """Show `link(user)` on each user's console page (an app's `admin` module calls this)."""
+    return _append("user_admin_links", UserAdminLink(label, link))
+
+
 def register_dashboard_card(
     title: str,
     *,
@@ -244,3 +309,14 @@ def register_dashboard_card(
     key: str | None = None,
 ) -> DashboardCard:
     return _append("dashboard_cards", DashboardCard(title, count, link, permission, key))
+
+
+def register_sign_in_method(name: str, button: Callable[[], SignInButton | None]) -> SignInMethod:
+    """A single sign-on button on the web sign-in page (see SignInMethod)."""
+    return _put("sign_in_methods", name, SignInMethod(name, button))
+
+
+def sign_in_buttons() -> list[SignInButton]:
+    """The buttons of the configured sign-in methods, in registration order."""
+    buttons = (method.button() for method in registry["sign_in_methods"].values())
+    return [b for b in buttons if b is not None]

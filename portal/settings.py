@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "portal.web",
     "enterprise.groups",
     "enterprise.scim",
+    "enterprise.oidc",
     "enterprise.browser_only",
     "axes",  # sign-in throttling (portal/accounts/throttling.py)
 ]
@@ -149,6 +150,7 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 LOGIN_URL = "/admin/login/"
 PORTAL_SESSION_TOKEN_LIFETIME_HOURS = CONFIG.session_token_lifetime_hours
+PORTAL_PASSWORD_AUTH_DISABLED = CONFIG.password_auth_disabled
 PORTAL_TRUST_PROXY_HEADERS = CONFIG.trust_proxy_headers
 PORTAL_TRUSTED_PROXIES = CONFIG.trusted_proxies
 

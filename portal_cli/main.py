@@ -14,6 +14,7 @@ from portal_cli import (
     builds,
     config_ssh,
     credentials,
+    groups,
     port_forward,
     scim,
     ssh,
@@ -61,6 +62,7 @@ def _plugin_commands() -> list[click.Command]:
 for _command in (
     *auth.COMMANDS,
     users.users,
+    groups.groups,
     tokens.tokens,
     scim.scim,
     templates.templates,

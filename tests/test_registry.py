@@ -120,6 +120,8 @@ REGISTRY_READERS = (
     "portal/api/urls.py",
     "portal/asgi.py",
     "portal/admin_site.py",
+    "portal/web/views/account.py",
+    "portal/accounts/admin.py",
 )
 
 

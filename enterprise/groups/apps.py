@@ -1,4 +1,4 @@
-"""Groups: policy, audit types, the user_groups hook and the API routes."""
+"""Groups: policy, audit types, the user_groups hook, the API routes and the account card."""
 
 from django.apps import AppConfig
 
@@ -13,6 +13,7 @@ class GroupsConfig(AppConfig):
 
     def ready(self) -> None:
         from enterprise.groups import (
+            account,
             audit_types,  # noqa: F401  (declares its audit resource type)
             membership,
             permissions,
@@ -22,3 +23,6 @@ class GroupsConfig(AppConfig):
         permissions.register_policies()
         hooks.user_groups.register(membership.group_ids_of)
         registry.register_api_routes("enterprise.groups.api.urls")
+        registry.register_account_section(
+            "Groups", template="groups/account_groups.html", context=account.account_groups
+        )

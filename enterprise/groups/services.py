@@ -259,8 +259,11 @@ def set_members(group: Group, users: Iterable, *, actor) -> tuple[list, list]:
 
 def sync_user_groups(user, groups: Iterable[Group], *, source: str, actor) -> tuple[list, list]:
     """Make `user`'s groups of `source` exactly `groups` (OIDC sign-in); other groups untouched.
-    Returns (groups joined, groups left)."""
+    Returns (groups joined, groups left). One membership insert and one delete whatever the
+    number of groups (a sign-in must stay fast with many), and an audit entry per group."""
     wanted = {g.pk: g for g in groups if g.source == source and not g.is_everyone}
+    for group in wanted.values():
+        _check(actor, "update_members", group)
     with transaction.atomic():
         current = {
             m.group_id: m.group
@@ -270,8 +273,21 @@ def sync_user_groups(user, groups: Iterable[Group], *, source: str, actor) -> tu
         }
         joined = [g for pk, g in wanted.items() if pk not in current]
         left = [g for pk, g in current.items() if pk not in wanted]
-        for group in joined:
-            add_members(group, [user], actor=actor)
         for group in left:
-            remove_members(group, [user], actor=actor)
+            _check(actor, "update_members", group)
+        GroupMember.objects.filter(user=user, group_id__in=[g.pk for g in left]).delete()
+        GroupMember.objects.bulk_create(
+            [GroupMember(group=g, user=user) for g in joined], ignore_conflicts=True
+        )
+        for group, change in [(g, "members_added") for g in joined] + [
+            (g, "members_removed") for g in left
+        ]:
+            _record(
+                group,
+                actor=actor,
+                action=AuditAction.WRITE,
+                before=_snapshot(group),
+                extra={change: [user.username]},
+                via=_via(group.source, actor),
+            )
     return joined, left

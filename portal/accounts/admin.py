@@ -12,6 +12,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 
 from portal import policy
 from portal.accounts import services, throttling
@@ -21,7 +22,7 @@ from portal.accounts.permissions import assignable_roles
 from portal.accounts.queries import people
 from portal.admin_site import ReadOnlyAdmin, changelist_url, run_service_per_object
 from portal.errors import ServiceError
-from portal.registry import register_dashboard_card
+from portal.registry import register_dashboard_card, registry
 
 SERVICE_FORM_TEMPLATE = "admin/portal/service_form.html"
 
@@ -165,6 +166,7 @@ class UserAdmin(ReadOnlyAdmin):
         "created_at",
         "updated_at",
         "id",
+        "elsewhere",
     )
     readonly_fields = fields
     actions = ("suspend_users", "activate_users", "change_roles", "unlock_sign_in")
@@ -176,6 +178,19 @@ class UserAdmin(ReadOnlyAdmin):
             when = timezone.localtime(locked_until).strftime("%Y-%m-%d %H:%M:%S %Z")
             return f"{failures}: sign-in locked until {when} (action: Unlock sign-in)"
         return str(failures)
+
+    @admin.display(description="elsewhere")
+    def elsewhere(self, obj: User) -> str:
+        """What other apps keep about the user (their registered links)."""
+        lines = []
+        for entry in registry["user_admin_links"]:
+            found = entry.link(obj)
+            if found is not None:
+                text, url = found
+                lines.append((entry.label, url, text))
+        if not lines:
+            return "-"
+        return format_html_join(format_html("<br>"), '{}: <a href="{}">{}</a>', lines)
 
     @admin.display(description="roles")
     def roles_display(self, obj: User) -> str:

@@ -28,6 +28,15 @@ ADMIN_PERMISSIONS: dict[str, tuple[str, str]] = {
 }
 
 
+def declare_admin_permission(perm: str, resource: str, action: str) -> None:
+    """Let the console show or change a model of another app (enterprise's) to whoever the policy
+    lets do `action` on `resource`; an app calls this from its `admin` module."""
+    known = ADMIN_PERMISSIONS.get(perm)
+    if known is not None and known != (resource, action):
+        raise ValueError(f"{perm} already maps to {known}.")
+    ADMIN_PERMISSIONS[perm] = (resource, action)
+
+
 def admin_permission(user, perm: str) -> bool:
     target = ADMIN_PERMISSIONS.get(perm)
     if target is None:

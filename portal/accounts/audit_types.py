@@ -16,13 +16,14 @@ class UserChanged(TypedDict):
 
 
 class UserLogin(TypedDict):
-    method: str  # password (API, CLI) or browser (session cookie)
+    method: str  # password (API, CLI), browser (session cookie) or a single sign-on's (oidc)
 
 
 class UserLoginFailed(TypedDict):
     reason: str
     client_ip: NotRequired[str | None]  # refused during a lockout (throttling)
     login: NotRequired[str]
+    method: NotRequired[str]  # a single sign-on's failure (oidc); absent: a password sign-in
 
 
 class UserLockout(TypedDict):

@@ -32,6 +32,9 @@ _TOUCH_INTERVAL = timedelta(seconds=60)
 _TOKEN_NAME = re.compile(r"[\w][\w .-]{0,63}")
 # /api/v2/users/<these> are other endpoints, so a user with such a name could not be addressed.
 RESERVED_USERNAMES = frozenset({"me", "login", "logout"})
+PASSWORD_AUTH_DISABLED_MESSAGE = (
+    "Password sign-in is turned off on this deployment; sign in with single sign-on instead."
+)
 _DUMMY_PASSWORD_HASH = make_password("not-a-real-password-but-equal-work")
 
 
@@ -352,6 +355,10 @@ def authenticate_password(login: str, password: str) -> User:
     Wrong password and unknown user give the same error, after the same hashing work.
     """
     user = _find_login_user(login)
+    if settings.PORTAL_PASSWORD_AUTH_DISABLED and not (user is not None and user.is_superuser):
+        # The same answer for every login, so it tells nothing about who has an account.
+        _audit_failed_login(login, user, "password sign-in is turned off", 403)
+        raise Forbidden(PASSWORD_AUTH_DISABLED_MESSAGE)
     if user is None or user.login_type != LoginType.PASSWORD or not user.has_usable_password():
         User(password=_DUMMY_PASSWORD_HASH).check_password(password)
         _audit_failed_login(login, user, "unknown user or no password login", 401)
@@ -429,10 +436,10 @@ def unlock_sign_in(user: User, *, actor: User) -> int:
     return cleared
 
 
-def record_browser_login(user: User) -> None:
-    """A session-cookie login (operator console, web portal)."""
+def record_browser_login(user: User, *, method: str = "browser") -> None:
+    """A session-cookie login (operator console, web portal); `method` names a single sign-on."""
     with transaction.atomic():
-        _record_login(user, method="browser")
+        _record_login(user, method=method)
 
 
 def logout(*, actor: User, token: APIToken | None, session_key: str | None = None) -> None:

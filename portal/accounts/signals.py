@@ -11,7 +11,8 @@ user_logged_in.disconnect(update_last_login, dispatch_uid="update_last_login")
 
 @receiver(user_logged_in, dispatch_uid="portal_browser_login")
 def _browser_login(sender, request, user, **kwargs):
-    services.record_browser_login(user)
+    # A single sign-on's view names itself on the request (e.g. "oidc") before logging in.
+    services.record_browser_login(user, method=getattr(request, "portal_login_method", "browser"))
     throttling.signed_in(request, user)
 
 

@@ -27,16 +27,18 @@ ALL = {
     "workspaces.workspaceagent",
     "workspaces.workspaceapp",
     "scim.scimkey",  # owners only (scim.manage)
+    "groups.group",  # enterprise.groups: group.read_all (owner, both admins, auditor)
 }
 WORKSPACE_SIDE = {m for m in ALL if m.startswith("workspaces.")}
 VISIBLE = {
     Role.OWNER: ALL,
-    Role.USER_ADMIN: {"accounts.user", "accounts.apitoken"},
+    Role.USER_ADMIN: {"accounts.user", "accounts.apitoken", "groups.group"},
     Role.TEMPLATE_ADMIN: {
         "accounts.user",
         "templates_app.template",
         "templates_app.templateversion",
         "templates_app.file",
+        "groups.group",
     }
     | WORKSPACE_SIDE,
     Role.AUDITOR: {
@@ -44,6 +46,7 @@ VISIBLE = {
         "audit.auditentry",
         "templates_app.template",
         "templates_app.templateversion",
+        "groups.group",
     },
 }
 

@@ -14,6 +14,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from rest_framework.views import APIView
 
+from enterprise.groups.models import Group, GroupMember
 from enterprise.scim import keys as scim_keys
 from portal import policy
 from portal.accounts.services import system_actor
@@ -91,7 +92,23 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("api:scim-keys", "GET"): _row(200, 403, 403, 403, 403, 403, 403, 401),
     ("api:scim-keys", "POST"): _row(201, 403, 403, 403, 403, 403, 403, 401),
     ("api:scim-key-detail", "DELETE"): _row(204, 403, 403, 403, 403, 403, 403, 401),
+    # A group the member is in: its members and group.read_all read it, group.manage changes it.
+    ("api:groups", "GET"): SIGNED_IN,
+    ("api:groups", "POST"): _row(201, 403, 201, 403, 403, 403, 403, 401),
+    ("api:group-detail", "GET"): _row(200, 200, 200, 200, 200, 404, 403, 401),
+    ("api:group-detail", "PATCH"): _row(200, 403, 200, 403, 403, 403, 403, 401),
+    ("api:group-detail", "DELETE"): _row(204, 403, 204, 403, 403, 403, 403, 401),
+    ("api:group-members", "GET"): _row(200, 200, 200, 200, 200, 404, 403, 401),
+    ("api:group-members", "POST"): _row(200, 403, 200, 403, 403, 403, 403, 401),
+    ("api:group-members", "DELETE"): _row(200, 403, 200, 403, 403, 403, 403, 401),
 }
+
+
+def _member_group(member):
+    """A group the member ("target") is in."""
+    group = Group.objects.create(name="matrix-team", display_name="Matrix team")
+    GroupMember.objects.create(group=group, user=member)
+    return group
 
 
 def _member_workspace(owner, job_status=JobStatus.SUCCEEDED):
@@ -198,6 +215,18 @@ def _request(
         case "api:scim-key-detail", "DELETE":
             key, _ = scim_keys.create_key(actor=system_actor(), name=f"key-{caller}")
             return {"key": key.name}, None, key
+        case "api:groups", "GET":
+            return {}, None, _member_group(target)
+        case "api:groups", "POST":
+            return {}, {"name": f"new-{caller}"}, None
+        case "api:group-detail" | "api:group-members", _:
+            group = _member_group(target)
+            body = None
+            if name == "api:group-detail" and method == "PATCH":
+                body = {"display_name": "Renamed"}
+            elif method in ("POST", "DELETE") and name == "api:group-members":
+                body = {"users": [target.username]}
+            return {"group": group.name}, body, group
         case "api:file-detail", "GET":
             file = factories.TemplateFactory().active_version.file
             return {"hash": file.hash}, None, file

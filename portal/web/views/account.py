@@ -1,4 +1,4 @@
-"""The account page: API tokens (secret shown once, list, revoke) and the admin link."""
+"""The account page: API tokens (secret shown once, list, revoke), the admin link, apps' cards."""
 
 from __future__ import annotations
 
@@ -12,10 +12,19 @@ from django.views.decorators.http import require_POST
 from portal.accounts import queries as account_queries
 from portal.accounts import services
 from portal.errors import NotFound, ServiceError
+from portal.registry import registry
 from portal.web.access import signed_in
 
 LIFETIMES = {"7": "7 days", "30": "30 days", "90": "90 days", "365": "1 year"}
 DEFAULT_LIFETIME = "30"
+
+
+def _sections(request) -> list[dict]:
+    """The cards apps add (registry "account_sections"), with their data for this user."""
+    return [
+        {"title": s.title, "template": s.template, "data": s.context(request)}
+        for s in registry["account_sections"]
+    ]
 
 
 def _page(request, *, created=None, secret="", name="", lifetime="", error="", status=200):
@@ -28,6 +37,7 @@ def _page(request, *, created=None, secret="", name="", lifetime="", error="", s
         "lifetimes": LIFETIMES,
         "error": error,
         "admin": request.user.is_staff,
+        "sections": _sections(request),
     }
     response = TemplateResponse(request, "web/account.html", context, status=status)
     if secret:

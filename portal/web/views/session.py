@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.shortcuts import redirect
@@ -10,6 +13,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
+from portal import registry
 from portal.accounts import throttling
 from portal.errors import ServiceError
 
@@ -23,11 +27,32 @@ def _next_url(request) -> str:
     return reverse("web:workspaces")
 
 
+def _sign_in_buttons(next_url: str) -> list[dict]:
+    """The single sign-on buttons the apps registered, each carrying `next` through its flow."""
+    query = urlencode({"next": next_url})
+    return [
+        {"text": b.text, "icon_url": b.icon_url, "url": f"{b.url}?{query}"}
+        for b in registry.sign_in_buttons()
+    ]
+
+
 @require_http_methods(["GET", "POST"])
 def login_view(request):
     if request.user.is_authenticated and request.user.is_active and request.method == "GET":
         return redirect(_next_url(request))
-    context = {"next": _next_url(request), "login": "", "error": ""}
+    next_url = _next_url(request)
+    buttons = _sign_in_buttons(next_url)
+    context = {
+        "next": next_url,
+        "login": "",
+        "error": "",
+        "sign_in_buttons": buttons,
+        # Turned off, the form stays reachable (?password=1) for owners, who are exempt.
+        "password_form": not settings.PORTAL_PASSWORD_AUTH_DISABLED
+        or not buttons
+        or request.method == "POST"
+        or "password" in request.GET,
+    }
     status = 200
     if request.method == "POST":
         context["login"] = request.POST.get("login", "").strip()

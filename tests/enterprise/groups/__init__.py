@@ -1,0 +1,1 @@
+"""Tests of groups: API, CLI, console and portal page."""
