@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test install install-test assets lint format bench bench-builds bench-relay bench-agents bench-web bench-oidc clean
+.PHONY: run test install install-test assets lint format bench bench-builds bench-relay bench-agents bench-web bench-scim bench-oidc clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +25,17 @@ $(WHEELS_STAMP): $(STAMP)
 	$(BIN)/portal agent-wheels download
 	touch $@
 
+# scim2-tester (SCIM conformance, tests/enterprise/scim/test_conformance.py) in a venv of its
+# own: its pydantic and httpx pins are not ours to follow.
+SCIM_VENV := .venv-scim
+SCIM_STAMP := $(SCIM_VENV)/.installed
+$(SCIM_STAMP):
+	$(PYTHON) -m venv $(SCIM_VENV)
+	PYTHONWARNINGS=ignore $(SCIM_VENV)/bin/pip install --quiet "scim2-tester[httpx]" scim2-cli
+	touch $@
+
 install: $(STAMP) $(WHEELS_STAMP) assets
-install-test: $(TEST_STAMP) $(WHEELS_STAMP) assets
+install-test: $(TEST_STAMP) $(WHEELS_STAMP) assets $(SCIM_STAMP)
 
 ## Front-end packages from npm (package-lock.json), copied into the project-wide static/ (Django
 # serves it: STATICFILES_DIRS). axe-core is there for the browser tests only
@@ -48,7 +57,7 @@ run: $(STAMP) $(WHEELS_STAMP) assets
 	$(BIN)/portal server
 
 ## Run the whole test suite against PostgreSQL and Redis.
-test: $(TEST_STAMP) $(WHEELS_STAMP) assets
+test: $(TEST_STAMP) $(WHEELS_STAMP) assets $(SCIM_STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(TEST_STAMP)
@@ -76,9 +85,12 @@ bench-agents: $(TEST_STAMP)
 bench-web: $(TEST_STAMP) assets
 	$(BIN)/python bench/web_pages.py
 
+bench-scim: $(TEST_STAMP)
+	$(BIN)/python bench/scim.py
+
 ## The OIDC callback's server time with 20 groups synced (starts the test OpenID Provider).
 bench-oidc: $(TEST_STAMP) assets
 	$(BIN)/python bench/oidc_callback.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache node_modules $(VENDOR)
+	rm -rf $(VENV) $(SCIM_VENV) .pytest_cache node_modules $(VENDOR)

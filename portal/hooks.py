@@ -73,6 +73,15 @@ idp_user_synced = Hook(
     "related rows (group membership, roles) through services, with the system actor; raising "
     "a ServiceError refuses the sign-in or the provisioning request.",
 )
+user_status_changed = Hook(
+    "user_status_changed",
+    "handler(user, *, old, new, actor): a user's status changed from `old` to `new` "
+    "('active', 'dormant', 'suspended'), by `actor` (a person, the system, or an identity "
+    "provider's actor). Called by portal.accounts.services.set_status after the transaction "
+    "that recorded the change committed; an exception is logged and ignored (the change "
+    "stands). Handlers may write through services in their own transactions (workspaces "
+    "stops a suspended user's workspaces).",
+)
 build_finished = Hook(
     "build_finished",
     "handler(build, *, status): a workspace build's job ended, once per build: `status` is "

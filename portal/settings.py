@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "portal.web",
     "enterprise.groups",
     "enterprise.template_acl",
+    "enterprise.scim",
     "enterprise.oidc",
     "enterprise.browser_only",
     "licensing",

@@ -18,6 +18,7 @@ class WorkspacesConfig(AppConfig):
         from workspaces import (
             audit_types,  # noqa: F401  (declares its audit resource types)
             permissions,
+            suspension,
         )
         from workspaces.builds import provisioning
         from workspaces.connectivity import revocable
@@ -25,6 +26,7 @@ class WorkspacesConfig(AppConfig):
         permissions.register_policies()
 
         hooks.template_version_created.register(provisioning.create_import_job)
+        hooks.user_status_changed.register(suspension.stop_workspaces_of_suspended)
         revocable.install()
         signals.worker_ready.connect(_worker_ready, weak=False)
         signals.worker_shutdown.connect(_worker_shutdown, weak=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from datetime import timedelta
@@ -15,7 +16,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from portal import secret_hash
+from portal import hooks, secret_hash
 from portal.accounts import login_rules, permissions, throttling, tokens
 from portal.accounts.choices import SYSTEM_USERNAME, LoginType, Role, TokenKind, UserStatus
 from portal.accounts.models import APIToken, User, username_validator
@@ -229,7 +230,16 @@ def set_status(user: User, status: str, *, actor: User, reason: str = "") -> Use
         _audit_user(user, actor=actor, action=action, before=before, extra={"reason": reason})
         if status == UserStatus.SUSPENDED:
             announce_user(user.pk, actor=actor, cause="suspended")
+        _status_changed(user, old=before["status"], new=status, actor=actor)
     return user
+
+
+def _status_changed(user: User, *, old: str, new: str, actor) -> None:
+    """Run the user_status_changed hook's handlers once the change is committed."""
+    for handler in hooks.user_status_changed.handlers():
+        transaction.on_commit(
+            functools.partial(handler, user, old=old, new=new, actor=actor), robust=True
+        )
 
 
 def suspend_user(user: User, *, actor: User, reason: str = "") -> User:

@@ -116,6 +116,7 @@ def make_workspace(
 @pytest.fixture
 def seed(make_user, owner):
     """`seed(n)`: n more users, each with a template, a running workspace and a token."""
+    from enterprise.scim import keys as scim_keys
     from portal.accounts import services
 
     def add(n: int):
@@ -126,6 +127,7 @@ def seed(make_user, owner):
             services.create_token(user, actor=user, name="ci")
             Provisioner.objects.create(id=f"worker-{user.username}", tags={"owner": user.username})
             licensing_helpers.stored(features={"scim": 1}, account_id=f"acme-{user.username}")
+            scim_keys.create_key(actor=owner, name=f"idp-{user.username}")
 
     return add
 

@@ -27,6 +27,7 @@ ALL = {
     "workspaces.workspaceagent",
     "workspaces.workspaceapp",
     "licensing.license",
+    "scim.scimkey",  # owners only (scim.manage)
     "groups.group",  # enterprise.groups: group.read_all (owner, both admins, auditor)
 }
 WORKSPACE_SIDE = {m for m in ALL if m.startswith("workspaces.")}

@@ -15,7 +15,9 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from rest_framework.views import APIView
 
 from enterprise.groups.models import Group, GroupMember
+from enterprise.scim import keys as scim_keys
 from portal import policy
+from portal.accounts.services import system_actor
 from portal.api.authz import declared
 from tests import factories
 from tests.api.conftest import CALLERS, STRONG_PASSWORD
@@ -100,6 +102,9 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("api:licenses", "POST"): _row(201, 403, 403, 403, 403, 403, 403, 401),
     ("api:license-detail", "DELETE"): _row(204, 403, 403, 403, 403, 403, 403, 401),
     ("api:entitlements", "GET"): SIGNED_IN,
+    ("api:scim-keys", "GET"): _row(200, 403, 403, 403, 403, 403, 403, 401),
+    ("api:scim-keys", "POST"): _row(201, 403, 403, 403, 403, 403, 403, 401),
+    ("api:scim-key-detail", "DELETE"): _row(204, 403, 403, 403, 403, 403, 403, 401),
     # A group the member is in: its members and group.read_all read it, group.manage changes it.
     ("api:groups", "GET"): SIGNED_IN,
     ("api:groups", "POST"): _row(201, 403, 201, 403, 403, 403, 403, 401),
@@ -234,6 +239,11 @@ def _request(
         case "api:license-detail", "DELETE":
             row = licensing_helpers.stored(all_features=True)
             return {"license": row.pk}, None, row
+        case "api:scim-keys", "POST":
+            return {}, {"name": f"key-{caller}"}, None
+        case "api:scim-key-detail", "DELETE":
+            key, _ = scim_keys.create_key(actor=system_actor(), name=f"key-{caller}")
+            return {"key": key.name}, None, key
         case "api:groups", "GET":
             return {}, None, _member_group(target)
         case "api:groups", "POST":
