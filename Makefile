@@ -31,7 +31,7 @@ SCIM_VENV := .venv-scim
 SCIM_STAMP := $(SCIM_VENV)/.installed
 $(SCIM_STAMP):
 	$(PYTHON) -m venv $(SCIM_VENV)
-	PYTHONWARNINGS=ignore $(SCIM_VENV)/bin/pip install --quiet "scim2-tester[httpx]" scim2-cli
+	PYTHONWARNINGS=ignore $(SCIM_VENV)/bin/pip install --quiet "scim2-tester[httpx]==0.5.2" "scim2-cli==0.6.0" "scim2-client==0.13.2" "scim2-models==0.12.3"
 	touch $@
 
 install: $(STAMP) $(WHEELS_STAMP) assets
