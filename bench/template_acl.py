@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+REDIS_URL = os.environ.get("PORTAL_BENCH_REDIS_URL", "redis://127.0.0.1:6379/11")
 BASE_URL = os.environ.get(
     "PORTAL_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
@@ -50,6 +51,8 @@ def setup_django(db_url: str, data_dir: str) -> None:
     os.environ.update(
         DJANGO_SETTINGS_MODULE="portal.settings",
         PORTAL_DATABASE_URL=db_url,
+        # A real Redis (the licensing gate cache reads its version there), not the embedded one.
+        PORTAL_REDIS_URL=REDIS_URL,
         PORTAL_DATA_DIR=data_dir,
         PORTAL_SECRET_KEY="bench-secret-key-bench-secret-key-bench-secret-key",
         PORTAL_LOG_LEVEL="WARNING",

@@ -50,6 +50,7 @@ class GateCache:
         self._version = _UNSET
         self._dirty = True
         self._retry = False  # the last recompute failed: try again at the next recheck
+        self._redis_down = False  # logged once per outage
         self._executor: ThreadPoolExecutor | None = None
 
     # ------------------------------------------------------------ the hot path
@@ -99,10 +100,22 @@ class GateCache:
 
     def _read_version(self):
         try:
-            return shared_store.get(VERSION_KEY)
-        except Exception:  # noqa: BLE001 - keep the last answer while Redis is away
-            log.warning("licensing: could not read the license version from Redis", exc_info=True)
+            version = shared_store.get(VERSION_KEY)
+        except Exception as exc:  # noqa: BLE001 - keep the last answer while Redis is away
+            # Once per outage, not once a second: the first failure with its traceback.
+            if not self._redis_down:
+                log.warning(
+                    "licensing: could not read the license version from Redis (%s); keeping "
+                    "the last answer until it is back",
+                    exc,
+                    exc_info=True,
+                )
+            self._redis_down = True
             return _UNSET
+        if self._redis_down:
+            log.warning("licensing: Redis is back; license changes are followed again")
+            self._redis_down = False
+        return version
 
     def _recompute(self) -> None:
         try:
