@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 
@@ -172,30 +173,47 @@ def _usernames(users) -> list[str]:
     return sorted(u.username for u in users)
 
 
+def _change_members(group: Group, *, actor, added: list, removed: list) -> None:
+    """Write one membership change of a group (its row locked by the caller) and its entry."""
+    GroupMember.objects.filter(group=group, user_id__in=[u.pk for u in removed]).delete()
+    GroupMember.objects.bulk_create(
+        [GroupMember(group=group, user=u) for u in added], ignore_conflicts=True
+    )
+    if not (added or removed):
+        return
+    extra = {}
+    if added:
+        extra["members_added"] = _usernames(added)
+    if removed:
+        extra["members_removed"] = _usernames(removed)
+    _record(
+        group,
+        actor=actor,
+        action=AuditAction.WRITE,
+        before=_snapshot(group),
+        extra=extra,
+        via=_via(group.source, actor),
+    )
+
+
+def _lock_members(group: Group, user_ids=None) -> set:
+    """Lock the group's row (member changes of one group queue) and read its member ids,
+    among `user_ids` when given."""
+    Group.objects.select_for_update().filter(pk=group.pk).first()
+    members = GroupMember.objects.filter(group=group)
+    if user_ids is not None:
+        members = members.filter(user_id__in=user_ids)
+    return set(members.values_list("user_id", flat=True))
+
+
 def add_members(group: Group, users: Iterable, *, actor) -> list:
     """Add users (User objects); returns those who were not already members."""
     _check(actor, "update_members", group)
     users = {u.pk: u for u in users}
     with transaction.atomic():
-        Group.objects.select_for_update().filter(pk=group.pk).first()
-        present = set(
-            GroupMember.objects.filter(group=group, user_id__in=users).values_list(
-                "user_id", flat=True
-            )
-        )
+        present = _lock_members(group, users)
         added = [u for pk, u in users.items() if pk not in present]
-        GroupMember.objects.bulk_create(
-            [GroupMember(group=group, user=u) for u in added], ignore_conflicts=True
-        )
-        if added:
-            _record(
-                group,
-                actor=actor,
-                action=AuditAction.WRITE,
-                before=_snapshot(group),
-                extra={"members_added": _usernames(added)},
-                via=_via(group.source, actor),
-            )
+        _change_members(group, actor=actor, added=added, removed=[])
     return added
 
 
@@ -204,23 +222,9 @@ def remove_members(group: Group, users: Iterable, *, actor) -> list:
     _check(actor, "update_members", group)
     users = {u.pk: u for u in users}
     with transaction.atomic():
-        Group.objects.select_for_update().filter(pk=group.pk).first()
-        present = set(
-            GroupMember.objects.filter(group=group, user_id__in=users).values_list(
-                "user_id", flat=True
-            )
-        )
+        present = _lock_members(group, users)
         removed = [u for pk, u in users.items() if pk in present]
-        GroupMember.objects.filter(group=group, user_id__in=[u.pk for u in removed]).delete()
-        if removed:
-            _record(
-                group,
-                actor=actor,
-                action=AuditAction.WRITE,
-                before=_snapshot(group),
-                extra={"members_removed": _usernames(removed)},
-                via=_via(group.source, actor),
-            )
+        _change_members(group, actor=actor, added=[], removed=removed)
     return removed
 
 
@@ -229,31 +233,11 @@ def set_members(group: Group, users: Iterable, *, actor) -> tuple[list, list]:
     _check(actor, "update_members", group)
     wanted = {u.pk: u for u in users}
     with transaction.atomic():
-        Group.objects.select_for_update().filter(pk=group.pk).first()
-        current = {
-            m.user_id: m.user
-            for m in GroupMember.objects.filter(group=group).select_related("user")
-        }
+        current = _lock_members(group)
         added = [u for pk, u in wanted.items() if pk not in current]
-        removed = [u for pk, u in current.items() if pk not in wanted]
-        GroupMember.objects.filter(group=group, user_id__in=[u.pk for u in removed]).delete()
-        GroupMember.objects.bulk_create(
-            [GroupMember(group=group, user=u) for u in added], ignore_conflicts=True
-        )
-        if added or removed:
-            extra = {}
-            if added:
-                extra["members_added"] = _usernames(added)
-            if removed:
-                extra["members_removed"] = _usernames(removed)
-            _record(
-                group,
-                actor=actor,
-                action=AuditAction.WRITE,
-                before=_snapshot(group),
-                extra=extra,
-                via=_via(group.source, actor),
-            )
+        gone = current - set(wanted)
+        removed = list(get_user_model().objects.filter(pk__in=gone)) if gone else []
+        _change_members(group, actor=actor, added=added, removed=removed)
     return added, removed
 
 
