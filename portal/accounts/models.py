@@ -8,7 +8,7 @@ from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.postgres.fields import ArrayField
 from django.core.validators import RegexValidator
 from django.db import models
-from django.db.models.functions import Lower
+from django.db.models.functions import Lower, Upper
 from django.utils import timezone
 
 from portal.accounts import admin_permissions
@@ -84,7 +84,13 @@ class User(AbstractBaseUser):
                 Lower("email"), condition=~models.Q(email=""), name="user_email_ci_unique"
             ),
         ]
-        indexes = [models.Index(fields=["status"])]
+        indexes = [
+            models.Index(fields=["status"]),
+            # Django's iexact is UPPER(col) = UPPER(value): sign-in by username or email, the
+            # uniqueness checks of every create (API, console, SCIM, OIDC) use these, not a scan.
+            models.Index(Upper("username"), name="user_username_upper"),
+            models.Index(Upper("email"), name="user_email_upper"),
+        ]
 
     def __str__(self) -> str:
         return self.username
