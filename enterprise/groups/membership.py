@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
 
 from enterprise.groups.choices import EVERYONE_NAME, GroupSource
 from enterprise.groups.models import Group, GroupMember
-from portal.accounts.choices import UserStatus
 
 
 def everyone() -> Group:
@@ -34,11 +32,3 @@ def group_ids_of(user) -> list:
     if user is None or getattr(user, "pk", None) is None:
         return []
     return list(GroupMember.objects.filter(user_id=user.pk).values_list("group_id", flat=True))
-
-
-def member_count(group: Group) -> int:
-    """Members of a group; Everyone counts the active users."""
-    if group.is_everyone:
-        users = get_user_model().objects.filter(is_system=False)
-        return users.exclude(status=UserStatus.SUSPENDED).count()
-    return group.memberships.count()

@@ -8,8 +8,9 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Q
 
-from enterprise.groups.membership import everyone, member_count
+from enterprise.groups.membership import everyone
 from enterprise.groups.models import Group
+from enterprise.groups.queries import members_of
 from enterprise.template_acl.choices import ACLRole
 from enterprise.template_acl.models import TemplateACL
 from portal import policy
@@ -62,7 +63,7 @@ def acl_of(template: Template) -> dict:
                     "name": group.name,
                     "display_name": group.display_name,
                     "role": entry.role,
-                    "members": member_count(group),
+                    "members": members_of(group).count(),
                 }
             )
     return {"users": users, "groups": groups}
