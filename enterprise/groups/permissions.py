@@ -6,7 +6,7 @@ from enterprise.groups.membership import groups_of
 from enterprise.groups.models import Group
 from portal import policy
 from portal.accounts.choices import Role
-from portal.accounts.permissions import RoleTablePolicy, declare_permission
+from portal.accounts.permissions import RoleTablePolicy, declare_permission, role_refusal
 
 OWNER, TADMIN, UADMIN, AUDITOR = Role.OWNER, Role.TEMPLATE_ADMIN, Role.USER_ADMIN, Role.AUDITOR
 
@@ -79,7 +79,7 @@ def refusal(actor, action: str, group: Group, fields=()) -> str | None:
             "provider (only its quota allowance can be changed here)."
         )
     if not policy.can(actor, action, group):
-        return "You are not allowed to do this: it needs one of the roles owner, user-admin."
+        return role_refusal(GROUP_MANAGE)
     return None
 
 

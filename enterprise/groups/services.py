@@ -41,9 +41,7 @@ def _record(group: Group, *, actor, action, before=None, extra=None, via: str = 
 def _check(actor, action: str, group: Group | None, fields=()) -> None:
     if group is None:
         if not permissions.policy.can(actor, action, "group"):
-            raise Forbidden(
-                "You are not allowed to do this: it needs one of the roles owner, user-admin."
-            )
+            raise Forbidden(permissions.role_refusal(permissions.GROUP_MANAGE))
         return
     reason = permissions.refusal(actor, action, group, fields)
     if reason is not None:
