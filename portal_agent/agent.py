@@ -16,13 +16,14 @@ import platform
 import random
 import secrets
 import shlex
+import shutil
 import signal
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 
-from portal_agent import apps, gitssh, health, pty, ssh, streams, watchdog
+from portal_agent import apps, gitssh, health, pty, ssh, streams, watchdog, workspace_cli
 from portal_agent.diagnostics import log
 from portal_agent.processes import ScriptGroups
 from portal_agent.scripts import Scripts
@@ -72,6 +73,7 @@ class Agent(Scripts):
         self._gitssh = gitssh.GitSSHAgent(self._fetch_git_key, self._ssh.prepare, log)
         self._git_requests: dict = {}  # request id -> Future of the server's answer
         self._git_request_ids = itertools.count(1)
+        self._bin_dir = ""  # holds the workspace's `portal` launcher (dotfiles)
         self._token = token
         self.manifest: dict | None = None
         self.connected = False
@@ -401,6 +403,11 @@ class Agent(Scripts):
         return task
 
     def _begin(self, manifest: dict) -> None:
+        if not self._bin_dir:
+            try:
+                self._bin_dir = workspace_cli.write_launcher()
+            except OSError as exc:
+                self.add_log("agent", "warn", f"the portal command is unavailable: {exc}")
         if not self._gitssh.path:
             try:
                 self._gitssh.bind()
@@ -425,6 +432,8 @@ class Agent(Scripts):
         ):
             if manifest.get(field):
                 env[key] = str(manifest[field])
+        if self._bin_dir:  # last: a portal CLI installed in the image comes first
+            env["PATH"] = os.pathsep.join(p for p in (env.get("PATH"), self._bin_dir) if p)
         if self._gitssh.path:  # before the template's env: a template may set its own
             env[gitssh.SOCKET_ENV] = self._gitssh.path
             env["GIT_SSH_COMMAND"] = f"ssh -o IdentityAgent={shlex.quote(self._gitssh.path)}"
@@ -442,6 +451,10 @@ class Agent(Scripts):
 
     # -- shutdown ----------------------------------------------------------------------------
 
+    def _remove_bin_dir(self) -> None:
+        if self._bin_dir:
+            shutil.rmtree(self._bin_dir, ignore_errors=True)
+
     async def _shutdown(self, stop_scripts: bool = True) -> None:
         # Snapshot first: cancelled script tasks drop their process from self._procs.
         procs = [p for p in self._procs if p.returncode is None]
@@ -458,6 +471,7 @@ class Agent(Scripts):
                 self._kill(proc, signal.SIGKILL)
         if self.manifest is None:
             self._gitssh.close()
+            self._remove_bin_dir()
             return
         self.lifecycle("shutting_down")
         stops = [
@@ -469,4 +483,5 @@ class Agent(Scripts):
             await asyncio.gather(*stops, return_exceptions=True)
         await self._groups.stop(signal.SIGTERM, signal.SIGKILL, KILL_GRACE)
         self._gitssh.close()  # after the stop scripts: they may push with git
+        self._remove_bin_dir()
         self.lifecycle("off")
