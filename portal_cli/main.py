@@ -17,6 +17,7 @@ from portal_cli import (
     groups,
     licenses,
     port_forward,
+    quota,
     scim,
     ssh,
     templates,
@@ -75,6 +76,7 @@ for _command in (
     agent.agent,
     *agent_wheels.COMMANDS,
     *licenses.COMMANDS,
+    *quota.COMMANDS,
     *_plugin_commands(),
 ):
     main.add_command(_command)

@@ -1,0 +1,103 @@
+"""The quota check of a start build (the build_cost_check hook): serialized per user, audited."""
+
+from __future__ import annotations
+
+from django.db import connection
+
+from enterprise.quotas.audit_types import WORKSPACE_QUOTA, QuotaAction
+from enterprise.quotas.budget import budget_of, consumed_by
+from portal import features
+from portal.accounts.services import system_actor
+from portal.audit.services import record
+from workspaces.choices import BuildTransition
+from workspaces.models import WorkspaceBuild
+from workspaces.provisioner.protocol import QuotaAnswer
+
+GATE = "workspace_quota"
+# pg_advisory_xact_lock(space, key): "quot" in ASCII, then a hash of the user id.
+_LOCK_SPACE = 0x71756F74
+
+
+def gate_on(build=None) -> bool:
+    """The build_cost_check_wanted hook: start builds are checked while the gate is on."""
+    return features.enabled(GATE)
+
+
+def lock_user(user_id) -> None:
+    """Serialize the checks of one user's builds until the transaction ends (any replica):
+    each one then sees the cost the previous one accepted."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [_LOCK_SPACE, str(user_id)]
+        )
+
+
+def refusal_message(*, consumed: int, daily_cost: int, budget: int) -> str:
+    return (
+        f"Workspace quota exceeded: this build costs {daily_cost} a day, your other workspaces "
+        f"already cost {consumed} a day, and your budget is {budget} a day (the sum of your "
+        f"groups' quota allowances); {consumed + daily_cost} would exceed it. Stop or delete "
+        "another workspace, or ask an admin to raise one of your groups' quota allowance."
+    )
+
+
+def check_build_cost(build: WorkspaceBuild, *, daily_cost: int) -> QuotaAnswer | None:
+    """Accept `build`'s planned `daily_cost` if the owner's budget covers it, writing it on the
+    build; else refuse with the numbers (audited). Stop and delete builds always pass, and so
+    does a start that costs no more than the workspace's previous build (as Coder's
+    CommitQuota). Called inside the job store's transaction."""
+    if build.transition != BuildTransition.START or not features.enabled(GATE):
+        return None
+    owner = build.workspace.owner
+    lock_user(owner.pk)
+    previous = (
+        WorkspaceBuild.objects.filter(
+            workspace_id=build.workspace_id, build_number__lt=build.build_number
+        )
+        .order_by("-build_number")
+        .values_list("daily_cost", flat=True)
+        .first()
+    ) or 0
+    consumed = consumed_by(owner, besides=build.workspace)
+    budget = budget_of(owner)
+    if daily_cost <= previous or consumed + daily_cost <= budget:
+        build.daily_cost = daily_cost
+        build.save(update_fields=["daily_cost", "updated_at"])
+        return QuotaAnswer(
+            ok=True,
+            consumed=consumed,
+            budget=budget,
+            message=(
+                f"Workspace quota: {consumed} a day for your other workspaces plus {daily_cost} "
+                f"for this one, of a budget of {budget} a day."
+            ),
+        )
+    message = refusal_message(consumed=consumed, daily_cost=daily_cost, budget=budget)
+    record(
+        actor=system_actor(),
+        action=QuotaAction.REFUSE,
+        resource_type=WORKSPACE_QUOTA,
+        resource_id=owner.pk,
+        resource_target=owner.username,
+        additional_fields={
+            "workspace_id": str(build.workspace_id),
+            "workspace_name": build.workspace.name,
+            "owner": owner.username,
+            "build_id": str(build.pk),
+            "build_number": build.build_number,
+            "consumed": consumed,
+            "daily_cost": daily_cost,
+            "budget": budget,
+        },
+        status_code=403,
+        build_initiator_id=build.initiator_id,
+        build_reason=build.reason,
+    )
+    return QuotaAnswer(ok=False, consumed=consumed, budget=budget, message=message)
+
+
+def budget_preview(user) -> tuple[int, int] | None:
+    """The cost_budget hook: (consumed, budget) for the create form while the gate is on."""
+    if not features.enabled(GATE) or getattr(user, "pk", None) is None:
+        return None
+    return consumed_by(user), budget_of(user)
