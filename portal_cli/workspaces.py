@@ -88,7 +88,7 @@ def create(
         if cost:
             click.echo(f"Daily cost of {what}: {cost}.")
         budget = quota.fetch(client, owner)
-        if budget is not None:
+        if budget is not None and budget["budget"] > 0:  # 0: no allowance given (not in force)
             whose = "Your workspace quota" if owner == "me" else f"Workspace quota of {owner}"
             click.echo(f"{whose}: {quota.remaining_line(budget)}.")
             left = budget["budget"] - budget["credits_consumed"]

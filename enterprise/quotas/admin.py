@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enterprise.quotas.budget import usage_of
-from enterprise.quotas.services import GATE
+from enterprise.quotas.services import GATE, in_force
 from portal import features
 from portal.admin_site import changelist_url
 from portal.registry import register_user_admin_link
@@ -15,6 +15,8 @@ def _user_quota_link(user) -> tuple[str, str] | None:
         return None
     usage = usage_of(user)
     text = f"{usage.consumed} of {usage.budget} a day used ({usage.remaining} left)"
+    if not in_force():
+        text += "; not enforced: no group has an allowance yet"
     return text, changelist_url("groups.group", member=user.username)
 
 

@@ -20,7 +20,7 @@ class QuotasConfig(AppConfig):
         from portal import hooks
 
         permissions.register_policies()
-        hooks.build_cost_check_wanted.register(services.gate_on)
+        hooks.build_cost_check_wanted.register(services.in_force)
         hooks.build_cost_check.register(services.check_build_cost)
         hooks.cost_budget.register(services.budget_preview)
         registry.register_api_routes("enterprise.quotas.api.urls")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import connection
 
+from enterprise.groups.models import Group
 from enterprise.quotas.audit_types import WORKSPACE_QUOTA, QuotaAction
 from enterprise.quotas.budget import budget_of, consumed_by
 from portal import features
@@ -18,9 +19,12 @@ GATE = "workspace_quota"
 _LOCK_SPACE = 0x71756F74
 
 
-def gate_on(build=None) -> bool:
-    """The build_cost_check_wanted hook: start builds are checked while the gate is on."""
-    return features.enabled(GATE)
+def in_force(build=None) -> bool:
+    """Whether quotas apply: the gate is on and some group has an allowance. Allowances start
+    at 0, so until an admin gives one, costs are not limited (an upgrade, or evaluation mode
+    with every gate on, must not refuse every build of a template with costs). Also the
+    build_cost_check_wanted hook: start builds are checked while this holds."""
+    return features.enabled(GATE) and Group.objects.filter(quota_allowance__gt=0).exists()
 
 
 def lock_user(user_id) -> None:
@@ -46,7 +50,7 @@ def check_build_cost(build: WorkspaceBuild, *, daily_cost: int) -> QuotaAnswer |
     build; else refuse with the numbers (audited). Stop and delete builds always pass, and so
     does a start that costs no more than the workspace's previous build (as Coder's
     CommitQuota). Called inside the job store's transaction."""
-    if build.transition != BuildTransition.START or not features.enabled(GATE):
+    if build.transition != BuildTransition.START or not in_force():
         return None
     owner = build.workspace.owner
     lock_user(owner.pk)
@@ -98,6 +102,6 @@ def check_build_cost(build: WorkspaceBuild, *, daily_cost: int) -> QuotaAnswer |
 
 def budget_preview(user) -> tuple[int, int] | None:
     """The cost_budget hook: (consumed, budget) for the create form while the gate is on."""
-    if not features.enabled(GATE) or getattr(user, "pk", None) is None:
+    if getattr(user, "pk", None) is None or not in_force():
         return None
     return consumed_by(user), budget_of(user)

@@ -119,3 +119,11 @@ def test_only_the_worker_that_owns_the_job_may_commit_its_cost(allow, member, st
     spec, _ = start_checked(member, 1)
     with pytest.raises(JobLost):
         DatabaseJobStore().commit_quota(spec.job_id, 1)  # a store that never acquired it
+
+
+def test_until_a_group_has_an_allowance_costs_are_not_limited(member, start_checked):
+    # Allowances start at 0: an upgrade (or evaluation mode, every gate on) refuses nothing.
+    spec, answer = start_checked(member, 50)
+    assert spec.check_cost is False
+    assert answer.ok
+    assert WorkspaceBuild.objects.get(job_id=spec.job_id).daily_cost == 0
