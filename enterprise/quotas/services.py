@@ -6,7 +6,7 @@ from django.db import connection
 
 from enterprise.groups.models import Group
 from enterprise.quotas.audit_types import WORKSPACE_QUOTA, QuotaAction
-from enterprise.quotas.budget import budget_of, consumed_by
+from enterprise.quotas.budget import budget_of, commit_cost, consumed_by
 from portal import features
 from portal.accounts.services import system_actor
 from portal.audit.services import record
@@ -47,26 +47,19 @@ def refusal_message(*, consumed: int, daily_cost: int, budget: int) -> str:
 
 def check_build_cost(build: WorkspaceBuild, *, daily_cost: int) -> QuotaAnswer | None:
     """Accept `build`'s planned `daily_cost` if the owner's budget covers it, writing it on the
-    build; else refuse with the numbers (audited). Stop and delete builds always pass, and so
-    does a start that costs no more than the workspace's previous build (as Coder's
-    CommitQuota). Called inside the job store's transaction."""
-    if build.transition != BuildTransition.START or not in_force():
+    build (budget.commit_cost: the rule and the write in one statement); else refuse with the
+    numbers (audited). Stop and delete builds always pass, and so does a start that costs no
+    more than the workspace's previous build (as Coder's CommitQuota). Called inside the job
+    store's transaction; checks of one user wait for each other (lock_user)."""
+    if build.transition != BuildTransition.START or not features.enabled(GATE):
         return None
     owner = build.workspace.owner
     lock_user(owner.pk)
-    previous = (
-        WorkspaceBuild.objects.filter(
-            workspace_id=build.workspace_id, build_number__lt=build.build_number
-        )
-        .order_by("-build_number")
-        .values_list("daily_cost", flat=True)
-        .first()
-    ) or 0
-    consumed = consumed_by(owner, besides=build.workspace)
-    budget = budget_of(owner)
-    if daily_cost <= previous or consumed + daily_cost <= budget:
-        build.daily_cost = daily_cost
-        build.save(update_fields=["daily_cost", "updated_at"])
+    figures = commit_cost(build, daily_cost)  # after the lock: it sees the last one's cost
+    if not figures.in_force:
+        return None
+    consumed, budget = figures.consumed, figures.budget
+    if figures.accepted:
         return QuotaAnswer(
             ok=True,
             consumed=consumed,
