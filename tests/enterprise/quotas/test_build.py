@@ -12,10 +12,18 @@ from workspaces.models import ProvisionerJobLog, WorkspaceResource
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-# A disk that stays while stopped (2 a day) and a machine only while started (5 a day).
+# A disk that stays while stopped (2 a day) and a machine only while started, whose cost is
+# its size (a parameter, 5 by default: the import's dry run, and so the version's cost, says 7;
+# a build with a bigger size plans more, which only the check inside the build can see).
 COSTLY = (
     PORTAL_PROVIDER
     + """
+data "portal_parameter" "size" {
+  name    = "size"
+  type    = "number"
+  default = "5"
+  mutable = true
+}
 resource "terraform_data" "home" {}
 resource "portal_metadata" "home" {
   resource_id = terraform_data.home.id
@@ -27,7 +35,7 @@ resource "terraform_data" "vm" {
 resource "portal_metadata" "vm" {
   count       = data.portal_workspace.me.start_count
   resource_id = terraform_data.vm[0].id
-  daily_cost  = 5
+  daily_cost  = tonumber(data.portal_parameter.size.value)
 }
 """
 )
@@ -44,13 +52,16 @@ def log_of(build) -> str:
 
 
 def test_over_budget_nothing_is_applied_and_the_log_says_why(allow, member, costly):
-    allow(6)
-    ws = services.create_workspace(actor=member, owner=member, template=costly, name="dev")
+    assert costly.active_version.daily_cost == 7
+    allow(10)
+    ws = services.create_workspace(
+        actor=member, owner=member, template=costly, name="dev", parameters={"size": "9"}
+    )
     job = run_job(ws.latest_build.job_id)
     assert job.status == JobStatus.FAILED
-    assert "Workspace quota exceeded: this build costs 7 a day" in job.error
+    assert "Workspace quota exceeded: this build costs 11 a day" in job.error
     log = log_of(ws.latest_build)
-    assert "This build's resources cost 7 a day." in log
+    assert "This build's resources cost 11 a day." in log
     assert "ask an admin to raise one of your groups' quota allowance" in log
     assert "Apply complete" not in log
     assert not WorkspaceResource.objects.filter(job_id=job.id).exists()
@@ -58,8 +69,7 @@ def test_over_budget_nothing_is_applied_and_the_log_says_why(allow, member, cost
     assert ws.latest_build.daily_cost == 0
 
     # Within budget: planned, accepted, and that plan applied.
-    allow(10)
-    start = services.create_build(ws, actor=member, transition="start")
+    start = services.create_build(ws, actor=member, transition="start", parameters={"size": "5"})
     assert run_job(start.job_id).status == JobStatus.SUCCEEDED
     log = log_of(start)
     assert "Workspace quota: 0 a day for your other workspaces plus 7" in log
@@ -79,6 +89,11 @@ def test_over_budget_nothing_is_applied_and_the_log_says_why(allow, member, cost
     job = run_job(other.latest_build.job_id)
     assert job.status == JobStatus.FAILED
     assert "your other workspaces already cost 2 a day" in job.error
+    # A smaller machine fits: 2 + 2 + 4. (No refusal before the build from the version's
+    # imported cost: it would have refused this one.)
+    start = services.create_build(other, actor=member, transition="start", parameters={"size": "4"})
+    assert run_job(start.job_id).status == JobStatus.SUCCEEDED
+    assert consumed_by(member) == 8
 
 
 def test_with_the_gate_off_a_build_is_one_plain_apply(gate_off, allow, member, costly):
