@@ -9,18 +9,20 @@ import asyncio
 import collections
 import contextlib
 import datetime as dt
+import itertools
 import json
 import os
 import platform
 import random
 import secrets
+import shlex
 import signal
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 
-from portal_agent import apps, health, pty, ssh, streams, watchdog
+from portal_agent import apps, gitssh, health, pty, ssh, streams, watchdog
 from portal_agent.diagnostics import log
 from portal_agent.processes import ScriptGroups
 from portal_agent.scripts import Scripts
@@ -66,6 +68,10 @@ class Agent(Scripts):
         self.url = rpc_url(url)
         # SSH sessions start like scripts do: the agent's environment and directory.
         self._ssh = ssh.Server(url, self.script_env, self.workdir, log)
+        # git's ssh signs with the owner's key through this socket (never on disk).
+        self._gitssh = gitssh.GitSSHAgent(self._fetch_git_key, self._ssh.prepare, log)
+        self._git_requests: dict = {}  # request id -> Future of the server's answer
+        self._git_request_ids = itertools.count(1)
         self._token = token
         self.manifest: dict | None = None
         self.connected = False
@@ -120,12 +126,14 @@ class Agent(Scripts):
             batch, self._logs = self._logs[:LOG_BATCH_MAX], self._logs[LOG_BATCH_MAX:]
             self.send({"type": "logs", "logs": batch})
 
-    def lifecycle(self, state: str, reason: str = "") -> None:
+    def lifecycle(self, state: str, reason: str = "", directory: str = "") -> None:
         # Logs first, so a state never overtakes the output that led to it.
         self.flush_logs()
         message = {"type": "lifecycle", "state": state}
         if reason:
             message["reason"] = reason
+        if directory:
+            message["directory"] = directory
         log(f"lifecycle {state}" + (f": {reason}" if reason else ""))
         self.send(message)
 
@@ -320,6 +328,24 @@ class Agent(Scripts):
                 self.manifest = message
             elif message.get("type") == "open_stream":
                 self._open_stream(message)
+            elif message.get("type") == "gitsshkey":
+                waiter = self._git_requests.pop(message.get("id"), None)
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(message)
+
+    async def _fetch_git_key(self) -> tuple:
+        """The owner's git key from the server: (public key line, OpenSSH private key text)."""
+        request = next(self._git_request_ids)
+        waiter = asyncio.get_running_loop().create_future()
+        self._git_requests[request] = waiter
+        self.send({"type": "gitsshkey", "id": request})
+        try:
+            answer = await waiter
+        finally:
+            self._git_requests.pop(request, None)
+        if answer.get("error"):
+            raise RuntimeError(str(answer["error"]))
+        return str(answer["public_key"]), str(answer["private_key"])
 
     def _open_stream(self, message: dict) -> None:
         """Start one stream in the background: the control loop never waits for it."""
@@ -375,6 +401,12 @@ class Agent(Scripts):
         return task
 
     def _begin(self, manifest: dict) -> None:
+        if not self._gitssh.path:
+            try:
+                self._gitssh.bind()
+                self._spawn(self._gitssh.serve())
+            except OSError as exc:
+                self.add_log("agent", "warn", f"git SSH key socket unavailable: {exc}")
         self._spawn(self._startup(manifest))
         self._spawn(self._cron_loop())
         self._spawn(self._prepare_ssh())
@@ -393,6 +425,9 @@ class Agent(Scripts):
         ):
             if manifest.get(field):
                 env[key] = str(manifest[field])
+        if self._gitssh.path:  # before the template's env: a template may set its own
+            env[gitssh.SOCKET_ENV] = self._gitssh.path
+            env["GIT_SSH_COMMAND"] = f"ssh -o IdentityAgent={shlex.quote(self._gitssh.path)}"
         for key, value in (manifest.get("env") or {}).items():
             env[str(key)] = "" if value is None else str(value)
         env[apps.INSTANCE_ENV] = self.instance  # after the template's: it cannot be overridden
@@ -422,6 +457,7 @@ class Agent(Scripts):
             if proc.returncode is None:
                 self._kill(proc, signal.SIGKILL)
         if self.manifest is None:
+            self._gitssh.close()
             return
         self.lifecycle("shutting_down")
         stops = [
@@ -432,4 +468,5 @@ class Agent(Scripts):
         if stops:
             await asyncio.gather(*stops, return_exceptions=True)
         await self._groups.stop(signal.SIGTERM, signal.SIGKILL, KILL_GRACE)
+        self._gitssh.close()  # after the stop scripts: they may push with git
         self.lifecycle("off")
