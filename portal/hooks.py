@@ -42,6 +42,32 @@ pre_build = Hook(
     "Forbidden, ...) to refuse: nothing is written and the caller gets that error (the API "
     "answers with its status and message). Handlers must not write.",
 )
+build_cost_check_wanted = Hook(
+    "build_cost_check_wanted",
+    "handler(build) -> bool: whether this start build's planned cost must be checked before "
+    "it is applied (quotas, while their gate is on). Asked by the job store when a worker takes "
+    "a start build's job (workspaces.builds.job_store); when any handler says True the runner "
+    "plans first and the store calls build_cost_check with the planned cost, else the build is "
+    "one plain `terraform apply`. Stop and delete builds are never checked. Read only.",
+)
+build_cost_check = Hook(
+    "build_cost_check",
+    "handler(build, *, daily_cost) -> answer | None: accept or refuse a start build's planned "
+    "daily cost, after Terraform planned it and before anything is applied (Coder's "
+    "CommitQuota). Called by the job store's commit_quota inside one transaction with the "
+    "build's job row locked; a handler serializes concurrent checks itself (e.g. a per-user "
+    "advisory lock) and writes the cost it accepts on the WorkspaceBuild (daily_cost) in that "
+    "transaction, so the next check counts it. `answer` has attributes ok (bool), consumed, "
+    "budget (ints) and message (a sentence; when refused, the numbers and what to do); None "
+    "accepts without comment. The first refusal wins and fails the build with its message; "
+    "what the handler wrote before refusing (an audit entry) is kept. No handler: accepted.",
+)
+cost_budget = Hook(
+    "cost_budget",
+    "handler(user) -> (consumed, budget) | None: what `user`'s workspaces cost a day now and "
+    "what they may spend, for showing before a build (the web portal's create form). None: no "
+    "budget applies (no handler, or its gate is off). Read only.",
+)
 connection_policy = Hook(
     "connection_policy",
     "handler(user, kind) raises ServiceError to refuse a non-browser connection.",

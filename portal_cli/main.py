@@ -20,6 +20,7 @@ from portal_cli import (
     open_ide,
     port_forward,
     publickey,
+    quota,
     scim,
     ssh,
     templates,
@@ -81,6 +82,7 @@ for _command in (
     agent.agent,
     *agent_wheels.COMMANDS,
     *licenses.COMMANDS,
+    *quota.COMMANDS,
     *_plugin_commands(),
 ):
     main.add_command(_command)

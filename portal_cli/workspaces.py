@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from portal_cli import quota
 from portal_cli.build_runs import (
     ACTIVE,
     ERROR_LINES,
@@ -86,6 +87,18 @@ def create(
         what = f"workspace {name} from {tpl['name']} (version {version['name']})"
         if cost:
             click.echo(f"Daily cost of {what}: {cost}.")
+        budget = quota.fetch(client, owner)
+        if budget is not None and budget["budget"] > 0:  # 0: no allowance given (not in force)
+            whose = "Your workspace quota" if owner == "me" else f"Workspace quota of {owner}"
+            click.echo(f"{whose}: {quota.remaining_line(budget)}.")
+            left = budget["budget"] - budget["credits_consumed"]
+            if (cost or 0) > left:
+                click.echo(
+                    "warning: this workspace costs more than is left; its build will fail "
+                    "unless you stop or delete another workspace or an admin raises a "
+                    "group's allowance.",
+                    err=True,
+                )
         _confirm(f"Create {what}?", yes)
         body: dict = {"name": short, "template_id": tpl["id"], "parameters": values}
         if owner != "me":

@@ -15,6 +15,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from rest_framework.views import APIView
 
 from enterprise.groups.models import Group, GroupMember
+from enterprise.quotas.models import QuotaSubject
 from enterprise.scim import keys as scim_keys
 from portal import policy
 from portal.accounts.services import system_actor
@@ -119,6 +120,9 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("api:group-members", "GET"): _row(200, 200, 200, 200, 200, 404, 403, 401),
     ("api:group-members", "POST"): _row(200, 403, 200, 403, 403, 403, 403, 401),
     ("api:group-members", "DELETE"): _row(200, 403, 200, 403, 403, 403, 403, 401),
+    # The member's workspace quota: themself, owners and user admins; others: no such user.
+    ("api:user-quota", "GET"): _row(200, 404, 200, 404, 200, 404, 403, 401),
+    ("api:workspace-quota", "GET"): _row(200, 404, 200, 404, 200, 404, 403, 401),
 }
 
 
@@ -265,6 +269,8 @@ def _request(
             elif method in ("POST", "DELETE") and name == "api:group-members":
                 body = {"users": [target.username]}
             return {"group": group.name}, body, group
+        case "api:user-quota" | "api:workspace-quota", "GET":
+            return {"user": target.username}, None, QuotaSubject.objects.get(pk=target.pk)
         case "api:file-detail", "GET":
             file = factories.TemplateFactory().active_version.file
             return {"hash": file.hash}, None, file

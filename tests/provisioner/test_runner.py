@@ -21,6 +21,7 @@ from workspaces.provisioner.protocol import (
     JobSpec,
     LogLine,
     Owner,
+    QuotaAnswer,
     WorkspaceMeta,
 )
 from workspaces.provisioner.reporter import Reporter
@@ -66,6 +67,8 @@ class MemoryStore:
         self.failed: list[str] = []
         self.cancel_after = cancel_after
         self.lost = lost
+        self.costs: list[int] = []  # what commit_quota was asked
+        self.budget = 0
         self._lock = threading.Lock()
 
     def acquire(self, tags, worker, *, job_id=None):
@@ -84,6 +87,11 @@ class MemoryStore:
 
     def fail(self, job_id, error):
         self.failed.append(error)
+
+    def commit_quota(self, job_id, daily_cost):
+        self.costs.append(daily_cost)
+        ok = daily_cost <= self.budget
+        return QuotaAnswer(ok=ok, budget=self.budget, message="" if ok else "Too dear.")
 
     @property
     def lines(self) -> list[LogLine]:
@@ -196,3 +204,38 @@ def test_an_orphan_delete_runs_no_terraform_and_forgets_the_state(host):
     (result,) = store.completed
     assert result.orphan and result.state == b"" and result.run is None
     assert "Orphan delete" in store.text()
+
+
+COSTED = (
+    PORTAL_PROVIDER
+    + """
+resource "terraform_data" "vm" {
+  count = data.portal_workspace.me.start_count
+}
+resource "portal_metadata" "vm" {
+  count       = data.portal_workspace.me.start_count
+  resource_id = terraform_data.vm[0].id
+  daily_cost  = 4
+}
+"""
+)
+
+
+@pytest.mark.parametrize("budget", [3, 4])
+def test_a_checked_build_plans_asks_the_store_then_applies_that_plan_or_nothing(host, budget):
+    store = MemoryStore()
+    store.budget = budget
+    checked = spec(
+        WORKSPACE_BUILD, tar_of({"main.tf": COSTED}), transition="start", check_cost=True
+    )
+    runner.execute(checked, store, host, "w")
+    (result,) = store.completed
+    assert store.costs == [4]  # asked once, with the planned resources' cost
+    assert "This build's resources cost 4 a day." in store.text()
+    if budget < 4:
+        assert not result.run.ok and result.run.error == "Too dear."
+        assert "Apply complete" not in store.text()
+        assert result.state == b""  # nothing was created
+    else:
+        assert result.run.ok and result.daily_cost == 4
+        assert "Apply complete" in store.text()

@@ -11,12 +11,12 @@ import threading
 import time
 
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import close_old_connections, connection, transaction
 
-from portal import config, crypto
+from portal import config, crypto, hooks
 from portal.accounts.services import system_actor
 from workspaces.builds import jobs, logs, provisioning
-from workspaces.choices import JobType, LogLevel
+from workspaces.choices import BuildTransition, JobType, LogLevel
 from workspaces.models import ProvisionerJob, ProvisionerJobLog, WorkspaceBuild
 from workspaces.provisioner.protocol import (
     JobLost,
@@ -24,6 +24,7 @@ from workspaces.provisioner.protocol import (
     JobSpec,
     LogLine,
     Owner,
+    QuotaAnswer,
     WorkspaceMeta,
 )
 
@@ -130,6 +131,21 @@ class DatabaseJobStore:
             self._beats[job_id] = (now, canceled)
         return canceled
 
+    # ------------------------------------------------------------ cost check
+
+    def commit_quota(self, job_id: str, daily_cost: int) -> QuotaAnswer:
+        worker, _ = self._owner(job_id)
+        try:
+            _usable_connection()
+            with transaction.atomic():
+                job = jobs.lock_owned(job_id, worker)
+                build = WorkspaceBuild.objects.select_related("workspace__owner").get(job=job)
+                return check_build_cost(build, daily_cost=max(int(daily_cost), 0))
+        except jobs.JobNotOwned as exc:
+            raise JobLost(exc.detail) from exc
+        finally:
+            _release_connection()
+
     # ------------------------------------------------------------ the end
 
     def complete(self, job_id: str, result: JobResult) -> None:
@@ -168,6 +184,35 @@ class DatabaseJobStore:
             logs.publish_end(job_id, status)
         except Exception:
             log.debug("could not publish the end of job %s", job_id, exc_info=True)
+
+
+# ---------------------------------------------------------------- cost checks
+
+
+def check_build_cost(build: WorkspaceBuild, *, daily_cost: int) -> QuotaAnswer:
+    """Ask every build_cost_check handler, in the caller's transaction; the first refusal wins."""
+    accepted = QuotaAnswer(ok=True)
+    for handler in hooks.build_cost_check.handlers():
+        answer = handler(build, daily_cost=daily_cost)
+        if answer is None:
+            continue
+        answer = QuotaAnswer(
+            ok=bool(answer.ok),
+            consumed=int(answer.consumed),
+            budget=int(answer.budget),
+            message=str(answer.message or ""),
+        )
+        if not answer.ok:
+            return answer
+        accepted = answer
+    return accepted
+
+
+def wants_cost_check(build: WorkspaceBuild) -> bool:
+    """Only start builds, and only when a handler asks: otherwise one plain apply, as before."""
+    if build.transition != BuildTransition.START:
+        return False
+    return any(wanted(build) for wanted in hooks.build_cost_check_wanted.handlers())
 
 
 # ---------------------------------------------------------------- job specs
@@ -221,6 +266,7 @@ def _build_spec(job: ProvisionerJob, common: dict) -> JobSpec:
         prior_state=b"" if orphan else crypto.decrypt(provisioning.prior_state(build)),
         parameters=dict(build.parameters),
         orphan=orphan,
+        check_cost=not orphan and wants_cost_check(build),
         owner=_owner(workspace.owner),
         workspace=WorkspaceMeta(
             id=str(workspace.id),

@@ -60,6 +60,12 @@ def _owned(job_id, worker_id: str) -> ProvisionerJob:
     return job
 
 
+def lock_owned(job_id, worker_id: str) -> ProvisionerJob:
+    """Inside a transaction: the job row locked, for a step of a job `worker_id` is running
+    (a build's cost check); JobNotOwned when the reaper or a cancel took it away."""
+    return _owned(job_id, worker_id)
+
+
 def heartbeat(job_id, worker_id: str) -> bool:
     """Record that the owner is alive; True when someone asked for the job to be canceled."""
     with transaction.atomic():

@@ -155,12 +155,17 @@ def _config_references(configuration: dict) -> dict[str, set[str]]:
     return refs
 
 
-def nodes_from_plan(plan: dict) -> list[Node]:
-    """Nodes a plan would leave: planned managed resources plus the data sources it read."""
+def nodes_from_plan(plan: dict, *, prior: bool = True) -> list[Node]:
+    """Nodes a plan would leave: planned managed resources plus the data sources it read.
+
+    `prior=False` leaves out what only the prior state holds (resources the plan destroys): a
+    build's cost is what it will leave, not what it found.
+    """
     refs = _config_references(plan.get("configuration", {}))
     seen: dict[str, Node] = {}
+    prior_values = plan.get("prior_state", {}).get("values", {}) if prior else {}
     sources = [
-        *_module_resources(plan.get("prior_state", {}).get("values", {}).get("root_module")),
+        *_module_resources(prior_values.get("root_module")),
         *_module_resources(plan.get("planned_values", {}).get("root_module")),
     ]
     for res in sources:

@@ -83,6 +83,23 @@ class JobSpec:
     orphan: bool = False  # delete: forget the state without running Terraform
     cancel_grace: float = 30.0  # seconds Terraform gets to stop after a cancel, then killed
     heartbeat_seconds: float = 5.0  # update() at least this often, logs or not
+    # A start build whose planned cost the store must accept before anything is applied:
+    # the runner plans, asks commit_quota(), then applies that plan (else one plain apply).
+    check_cost: bool = False
+
+
+@dataclass
+class QuotaAnswer:
+    """The store's answer to a build's planned daily cost (commit_quota), as Coder's CommitQuota.
+
+    `consumed` is what the owner's other workspaces cost a day, `budget` what they may spend;
+    `message` says why when refused (and what to do), and may note an acceptance.
+    """
+
+    ok: bool
+    consumed: int = 0
+    budget: int = 0
+    message: str = ""
 
 
 @dataclass
@@ -126,6 +143,11 @@ class JobStore(Protocol):
 
     def complete(self, job_id: str, result: JobResult) -> None:
         """End the job with what it produced; raises JobLost when it is not ours."""
+
+    def commit_quota(self, job_id: str, daily_cost: int) -> QuotaAnswer:
+        """Accept or refuse a build's planned daily cost before it is applied (only asked when
+        the spec's `check_cost` is set); an accepted cost is recorded on the build, so the next
+        check counts it. Raises JobLost when the job is not ours."""
 
     def fail(self, job_id: str, error: str) -> None:
         """End a job Portal could not run (not Terraform's failure); JobLost if not ours."""

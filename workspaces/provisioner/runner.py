@@ -110,7 +110,8 @@ def execute(spec: JobSpec, store: JobStore, host: HostSettings, worker: str) -> 
         shutil.rmtree(workdir, ignore_errors=True)
         workdir.mkdir(parents=True)
         if spec.type == WORKSPACE_BUILD:
-            result = _run_build(spec, host, workdir, reporter, box)
+            check = _cost_check(spec, store, reporter) if spec.check_cost else None
+            result = _run_build(spec, host, workdir, reporter, box, check)
         elif spec.type == TEMPLATE_VERSION_IMPORT:
             result = _run_import(spec, host, workdir, reporter, box)
         else:
@@ -179,7 +180,24 @@ def _run_result(outcome: Outcome) -> RunResult:
 # ---------------------------------------------------------------- builds
 
 
-def _run_build(spec: JobSpec, host: HostSettings, workdir: Path, reporter, box) -> JobResult:
+def _cost_check(spec: JobSpec, store: JobStore, reporter: Reporter):
+    """The session's cost check: the store accepts or refuses the planned cost (its quota)."""
+
+    def check(daily_cost: int) -> str:
+        reporter.daemon(INFO, f"This build's resources cost {daily_cost} a day.", "Planning")
+        answer = store.commit_quota(spec.job_id, daily_cost)
+        if answer.ok:
+            if answer.message:
+                reporter.daemon(INFO, answer.message, "Planning")
+            return ""
+        return answer.message or "The build's cost was refused."
+
+    return check
+
+
+def _run_build(
+    spec: JobSpec, host: HostSettings, workdir: Path, reporter, box, check_cost=None
+) -> JobResult:
     if spec.orphan:
         reporter.daemon(
             WARN,
@@ -203,7 +221,7 @@ def _run_build(spec: JobSpec, host: HostSettings, workdir: Path, reporter, box) 
         f"with template {workspace.template_name} version {workspace.template_version}.",
         "Setting up",
     )
-    outcome = session.apply(spec.transition, prior_state)
+    outcome = session.apply(spec.transition, prior_state, check_cost=check_cost)
     reporter.daemon(DEBUG, session.timings_line(), "Cleaning up")
     if outcome.state is None:
         outcome.state = prior_state  # Terraform never got as far as writing state

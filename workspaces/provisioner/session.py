@@ -19,6 +19,7 @@ from workspaces.provisioner import outputs, terraform
 from workspaces.provisioner.sandbox import UNSANDBOXED, Sandbox
 
 STATE_FILE = "terraform.tfstate"
+BUILD_PLAN = "build.tfplan"  # a checked build's plan, applied as planned
 _MAX_STATE_BYTES = 512 * 1024 * 1024  # what a build may hand back as its state
 # Terraform's -json levels, mapped onto ours.
 _LEVELS = {"trace": "trace", "debug": "debug", "info": "info", "warn": "warn", "error": "error"}
@@ -26,6 +27,8 @@ _LEVELS = {"trace": "trace", "debug": "debug", "info": "info", "warn": "warn", "
 _QUIET_TYPES = frozenset({"version", "apply_progress", "refresh_start"})
 
 Log = Callable[[str, str, str], None]  # (level, stage, output)
+# (planned daily cost) -> "" to apply, or the sentence that refuses the build.
+CostCheck = Callable[[int], str]
 ProviderLauncher = Callable[[dict[str, str], Path], contextlib.AbstractContextManager]
 
 
@@ -252,20 +255,46 @@ class Session:
 
     # -- what jobs do
 
-    def apply(self, transition: str, prior_state: bytes) -> Outcome:
-        """Make the infrastructure match `transition`; the state is kept whatever happens."""
+    def apply(
+        self, transition: str, prior_state: bytes, *, check_cost: CostCheck | None = None
+    ) -> Outcome:
+        """Make the infrastructure match `transition`; the state is kept whatever happens.
+
+        With `check_cost`, Terraform plans first (`plan -out`), `check_cost(planned daily
+        cost)` decides, and only an accepted plan is applied (that plan file: no second plan).
+        A refusal applies nothing: the outcome fails with the check's message.
+        """
         if prior_state:
             (self.workdir / STATE_FILE).write_bytes(prior_state)
         args = ["apply", "-json", "-input=false", "-no-color", "-auto-approve"]
         if transition == "delete":
             args.insert(1, "-destroy")
+        stage = "Destroying" if transition == "delete" else "Applying"
         try:
             with self._provider(transition) as env:
                 self._init(env)
-                self._terraform("Destroying" if transition == "delete" else "Applying", args, env)
+                if check_cost is None:
+                    self._terraform(stage, args, env)
+                else:
+                    refusal = self._plan_and_check(env, check_cost)
+                    if refusal:
+                        return self._outcome(ok=False, error=refusal)
+                    self._terraform(stage, [*args[:-1], BUILD_PLAN], env)
         except TerraformFailed as exc:
             return self._outcome(ok=False, error=str(exc))
         return self._outcome(ok=True)
+
+    def _plan_and_check(self, env: dict[str, str], check_cost: CostCheck) -> str:
+        """Plan into BUILD_PLAN and ask `check_cost` about its cost: '' accepted, else why not."""
+        args = ["plan", "-json", "-input=false", "-no-color", f"-out={BUILD_PLAN}"]
+        self._terraform("Planning", args, env)
+        plan = self._show(BUILD_PLAN, env)
+        resources = outputs.build_resources(outputs.nodes_from_plan(plan, prior=False))
+        began = time.monotonic()
+        try:
+            return check_cost(sum(r.daily_cost for r in resources))
+        finally:
+            self._timed("cost check", began)
 
     def _outcome(self, *, ok: bool, error: str = "") -> Outcome:
         state = self._read_state()

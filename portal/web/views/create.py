@@ -7,6 +7,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_http_methods
 
+from portal import hooks
 from portal.errors import ServiceError
 from portal.web import parameter_form
 from portal.web.access import not_found, signed_in
@@ -26,8 +27,19 @@ def _page(request, template, fields, *, name="", errors=None, problems=(), summa
         "problems": list(problems),
         "summary": summary,
         "daily_cost": version.daily_cost if version else 0,
+        "budget": _budget(request.user),
     }
     return TemplateResponse(request, "web/create.html", context, status=status)
+
+
+def _budget(user) -> dict | None:
+    """What the user's workspaces cost a day and may cost (the cost_budget hook), if any."""
+    for handler in hooks.cost_budget.handlers():
+        answer = handler(user)
+        if answer is not None:
+            consumed, budget = answer
+            return {"consumed": consumed, "budget": budget, "remaining": max(budget - consumed, 0)}
+    return None
 
 
 @require_http_methods(["GET", "POST"])

@@ -1,0 +1,1 @@
+"""Workspace quotas: a daily-cost budget per user (their groups' allowances), checked in builds."""

@@ -1,0 +1,1 @@
+"""The quota API under /api/v2."""
