@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "enterprise.scim",
     "enterprise.oidc",
     "enterprise.browser_only",
+    "enterprise.appearance",
     "licensing",
     "axes",  # sign-in throttling (portal/accounts/throttling.py)
 ]
@@ -119,6 +120,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "portal.banners.context",
+                "portal.branding.context",
             ],
         },
     },
