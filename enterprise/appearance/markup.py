@@ -16,8 +16,9 @@ from django.utils.safestring import SafeString, mark_safe
 # safe inside tags and double-quoted attributes.
 _CODE = re.compile(r"`([^`\n]+)`")
 _LINK = re.compile(r"\[([^\]\n]+)\]\(((?:https?://|mailto:)[^\s()]+)\)")
-_BOLD = re.compile(r"\*\*([^*\n]+)\*\*")
-_ITALIC = re.compile(r"(?<![\w*])\*([^*\n]+)\*(?![\w*])")
+# As in Markdown, emphasis neither starts nor ends with a space ("2 * 3 * 4" stays as it is).
+_BOLD = re.compile(r"\*\*([^*\s](?:[^*\n]*[^*\s])?)\*\*")
+_ITALIC = re.compile(r"(?<![\w*])\*([^*\s](?:[^*\n]*[^*\s])?)\*(?![\w*])")
 
 
 def render(message: str) -> SafeString:
