@@ -86,7 +86,9 @@ def test_a_member_is_sent_to_sign_in(member):
         ({"support_links": "{not json"}, "support_links", "Not valid JSON"),
         (
             {
-                "announcement_banners": '[{"enabled": true, "message": "", "background_color": "#000000"}]'
+                "announcement_banners": (
+                    '[{"enabled": true, "message": "", "background_color": "#000000"}]'
+                )
             },
             "announcement_banners",
             "announcement_banners[0].message",
