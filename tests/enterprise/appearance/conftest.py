@@ -7,6 +7,7 @@ import base64
 import pytest
 
 from portal import hooks
+from tests.cli.conftest import cli  # noqa: F401  (the CLI against a live server)
 
 # A 1x1 PNG, and an SVG that would run script if a browser ever treated it as a page.
 PNG = base64.b64decode(
