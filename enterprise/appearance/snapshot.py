@@ -81,7 +81,7 @@ def _origin(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme != "https" or not parts.hostname:
         return ""
-    return f"https://{parts.netloc}"
+    return f"https://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
 
 
 def _stylesheet(service: dict, announcements: tuple[dict, ...]) -> str:

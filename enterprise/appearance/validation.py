@@ -26,6 +26,7 @@ LINKS_MAX = 20
 LINK_NAME_MAX = 64
 ICONS = ("", "bug", "chat", "docs", "star")  # Coder's names; pages show the name, not the icon
 COLOR = re.compile(r"#[0-9a-fA-F]{6}")
+HOST = re.compile(r"[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?")
 LINK_SCHEMES = ("https", "http", "mailto")
 # What the bytes start with decides the type; the name or the declared type of an upload never do.
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -113,8 +114,9 @@ def _https_url(value: str, field: str, problems: Problems, schemes=("https",)) -
     if parts.scheme.lower() not in schemes:
         problems.add(field, f"Must be a {' or '.join(s + ':' for s in schemes)} URL.")
         return ""
-    if parts.scheme.lower() != "mailto" and not parts.hostname:
-        problems.add(field, "Must name a host.")
+    if parts.scheme.lower() != "mailto" and not HOST.fullmatch(parts.hostname or ""):
+        # A plain DNS name: a logo's origin goes into the pages' Content-Security-Policy.
+        problems.add(field, "Must name a host (letters, digits, dots and hyphens).")
         return ""
     if parts.username or parts.password:
         problems.add(field, "Must not contain a user name or password.")

@@ -103,6 +103,8 @@ def test_anonymous_may_not_change_it(anon):
         ({"logo_url": "javascript:alert(1)"}, "logo_url"),
         ({"logo_url": 'https://example.com/a.png" onerror="alert(1)'}, "logo_url"),
         ({"logo_url": "https://user:pw@example.com/a.png"}, "logo_url"),
+        ({"logo_url": "https://cdn.example;script-src/a.png"}, "logo_url"),
+        ({"logo_url": "https:///a.png"}, "logo_url"),
         ({"logo_url": "data:text/html;base64,PHNjcmlwdD4="}, "logo_url"),
         ({"logo_url": data_url("image/png", b"GIF89a not a png")}, "logo_url"),
         ({"logo_url": data_url("image/png", PNG + b"\0" * (300 * 1024))}, "logo_url"),
