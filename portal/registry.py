@@ -203,6 +203,7 @@ registry = Registry(
         "account_sections": [],  # AccountSection, shown in order
         "user_admin_links": [],  # UserAdminLink, on a user's console page
         "sign_in_methods": {},  # name -> SignInMethod, buttons on the web sign-in page
+        "site_appearance": [],  # callables (request) -> dict: see portal/branding.py
     }
 )
 
@@ -291,6 +292,14 @@ def register_banner(banner: Callable[[Any], Iterable[tuple[str, str]]]) -> Calla
     """`banner(request)` returns (level, message) pairs ("info", "warning" or "error") shown
     at the top of every console and portal page for that request; decide who sees them inside."""
     return _append("banners", banner)
+
+
+def register_site_appearance(provider: Callable[[Any], Mapping[str, Any] | None]) -> Callable:
+    """`provider(request)` returns branding that overrides the defaults of every page (the
+    application name, logo, banners, support links: the keys of `portal.branding.Branding`);
+    it is called once per request that renders a page, so it must be cheap (no queries in the
+    steady state)."""
+    return _append("site_appearance", provider)
 
 
 def register_account_section(

@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "enterprise.oidc",
     "enterprise.browser_only",
     "enterprise.quotas",
+    "enterprise.appearance",
     "licensing",
     "axes",  # sign-in throttling (portal/accounts/throttling.py)
 ]
@@ -120,6 +121,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "portal.banners.context",
+                "portal.branding.context",
             ],
         },
     },

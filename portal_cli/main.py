@@ -10,6 +10,7 @@ import click
 from portal_cli import (
     agent,
     agent_wheels,
+    appearance,
     auth,
     builds,
     config_ssh,
@@ -83,6 +84,7 @@ for _command in (
     *agent_wheels.COMMANDS,
     *licenses.COMMANDS,
     *quota.COMMANDS,
+    *appearance.COMMANDS,
     *_plugin_commands(),
 ):
     main.add_command(_command)

@@ -7,6 +7,7 @@ import itertools
 import pytest
 from rest_framework.test import APIClient
 
+from enterprise.appearance.cache import appearance_cache
 from licensing.cache import gate_cache
 from portal.accounts import services
 from portal.accounts.choices import Role
@@ -20,6 +21,7 @@ def _license_gates_as_without_licenses():
     """Each test starts with the feature gates' cache as for its database: no license stored
     (without a query, so a test's first gate check costs none)."""
     gate_cache.forget()
+    appearance_cache.forget()  # likewise: no appearance stored, Portal's own look
 
 
 @pytest.fixture

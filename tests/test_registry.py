@@ -105,6 +105,7 @@ def test_the_apps_api_routes_are_under_api_v2_in_their_order():
         "enterprise.template_acl.api.urls",
         "enterprise.scim.api.urls",
         "enterprise.quotas.api.urls",
+        "enterprise.appearance.api.urls",
         "licensing.api.urls",
     ]
     assert reverse("api:workspaces") == "/api/v2/workspaces"

@@ -5,12 +5,13 @@ from __future__ import annotations
 from django.core.exceptions import BadRequest, SuspiciousOperation
 from django.http.multipartparser import MultiPartParserError
 
+from portal import branding
 from portal.api.errors import bad_request, speaks_json
 from portal.errors import NUL_DETAIL, NUL_MESSAGE
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self' ws: wss:; "
-    "img-src 'self' data:; frame-ancestors 'none'"
+    "img-src 'self' data:{images}; frame-ancestors 'none'"
 )
 # The operator console (Django admin) keeps its own inline bits; the API answers JSON only.
 _EXEMPT_PREFIXES = ("/admin/", "/api/")
@@ -23,8 +24,15 @@ class ContentSecurityPolicyMiddleware:
     def __call__(self, request):
         response = self.get_response(request)
         if not request.path.startswith(_EXEMPT_PREFIXES):
-            response.setdefault("Content-Security-Policy", CSP)
+            response.setdefault("Content-Security-Policy", policy_for(request))
         return response
+
+
+def policy_for(request) -> str:
+    """The pages' policy; images may also come from the origins the site's branding names (an
+    https logo), which `portal.branding` validated providers give as plain origins."""
+    sources = branding.current(request).image_sources
+    return CSP.format(images="".join(f" {source}" for source in sources))
 
 
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")

@@ -29,6 +29,7 @@ ALL = {
     "licensing.license",
     "scim.scimkey",  # owners only (scim.manage)
     "groups.group",  # enterprise.groups: group.read_all (owner, both admins, auditor)
+    "appearance.appearance",  # owners only (appearance.manage): one form, not a list
 }
 WORKSPACE_SIDE = {m for m in ALL if m.startswith("workspaces.")}
 VISIBLE = {

@@ -9,6 +9,10 @@ from django.urls import reverse
 pytestmark = pytest.mark.django_db
 
 
+# One-row settings pages: a form where a list would be (tests/enterprise/appearance).
+FORM_PAGES = {"appearance.appearance"}
+
+
 def _changelists():
     for model in admin.site._registry:
         opts = model._meta
@@ -27,6 +31,8 @@ def test_every_list_search_and_detail_page_loads_for_an_owner(console, owner, se
     for label, url in _changelists():
         page = client.get(url)
         assert page.status_code == 200, label
+        if label in FORM_PAGES:
+            continue
         rows = page.context["cl"].result_list
         assert rows, f"{label}: no rows seeded"
         assert client.get(url, {"q": "a"}).status_code == 200, label

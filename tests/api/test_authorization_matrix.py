@@ -108,6 +108,9 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("api:licenses", "POST"): _row(201, 403, 403, 403, 403, 403, 403, 401),
     ("api:license-detail", "DELETE"): _row(204, 403, 403, 403, 403, 403, 403, 401),
     ("api:entitlements", "GET"): SIGNED_IN,
+    # The sign-in page shows the appearance: anyone reads it (support links only signed in).
+    ("api:appearance", "GET"): EVERYONE,
+    ("api:appearance", "PUT"): _row(200, 403, 403, 403, 403, 403, 403, 401),
     ("api:scim-keys", "GET"): _row(200, 403, 403, 403, 403, 403, 403, 401),
     ("api:scim-keys", "POST"): _row(201, 403, 403, 403, 403, 403, 403, 401),
     ("api:scim-key-detail", "DELETE"): _row(204, 403, 403, 403, 403, 403, 403, 401),
@@ -252,6 +255,8 @@ def _request(
         case "api:license-detail", "DELETE":
             row = licensing_helpers.stored(all_features=True)
             return {"license": row.pk}, None, row
+        case "api:appearance", "PUT":
+            return {}, {"application_name": f"Matrix {caller}"}, None
         case "api:scim-keys", "POST":
             return {}, {"name": f"key-{caller}"}, None
         case "api:scim-key-detail", "DELETE":

@@ -323,3 +323,49 @@ def test_a_failed_search_says_so(page: Page, base_url, new_user):
     page.get_by_label("Search by name").fill("we")
     expect(error).to_be_empty()
     expect(page.get_by_text("No workspace matches these filters.")).to_be_visible()
+
+
+BRANDED = {
+    "application_name": "Acme Development Environments",
+    "service_banner": {
+        "enabled": True,
+        "message": "Maintenance **tonight** at 22:00 UTC: see [the status page](https://status.example.com)",
+        "background_color": "#fde047",
+    },
+    "announcement_banners": [
+        {"enabled": True, "message": "New: GPU templates", "background_color": "#14532d"},
+        {"enabled": True, "message": "Mid grey, the hardest case", "background_color": "#777777"},
+    ],
+    "support_links": [
+        {"name": "Help desk", "target": "https://help.example.com", "icon": "chat"},
+        {"name": "Documentation", "target": "https://docs.example.com", "icon": "docs"},
+    ],
+}
+UNBRANDED = {
+    "application_name": "",
+    "service_banner": {"enabled": False, "message": "", "background_color": ""},
+    "announcement_banners": [],
+    "support_links": [],
+}
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+def test_branded_pages_pass_axe(page: Page, base_url, admin_api, new_user, viewport):
+    """Site banners in any colour an owner picks, and support links (enterprise/appearance)."""
+    login = f"a11y-brand-{viewport}"
+    new_user(login)
+    admin_api.call("PUT", "/appearance", json=BRANDED)
+    try:
+        time.sleep(1.5)  # every server process follows a change within a second
+        page.set_viewport_size(VIEWPORTS[viewport])
+        page.goto(f"{base_url}/login")
+        expect(page.get_by_text("New: GPU templates")).to_be_visible()
+        problems = axe_problems(page, base_url, "login, branded")
+        sign_in(page, base_url, login)
+        expect(page.get_by_role("link", name="Help desk")).to_be_visible()
+        problems += axe_problems(page, base_url, "workspaces, branded")
+        page.goto(f"{base_url}/account")
+        problems += axe_problems(page, base_url, "account, branded")
+    finally:
+        admin_api.call("PUT", "/appearance", json=UNBRANDED)
+    assert not problems, "\n".join(["axe-core and layout problems:", *problems])

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_http_methods
 from portal.accounts import cli_tokens
 from portal.errors import ServiceError
 from portal.web.access import signed_in
-from portal.web.middleware import CSP
+from portal.web.middleware import policy_for
 
 _STATE = re.compile(r"[A-Za-z0-9_-]{16,128}")
 
@@ -59,6 +59,6 @@ def cli_auth(request):
         # The one place the page may post to and frame: the CLI's loopback listener.
         origin = f"http://127.0.0.1:{port}"
         response["Content-Security-Policy"] = (
-            f"{CSP}; frame-src {origin}; form-action 'self' {origin}"
+            f"{policy_for(request)}; frame-src {origin}; form-action 'self' {origin}"
         )
     return response

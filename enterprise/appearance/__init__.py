@@ -1,0 +1,1 @@
+"""Appearance: the application name, logo, service and announcement banners, support links."""

@@ -1,0 +1,1 @@
+"""The appearance API: GET and PUT /api/v2/appearance."""
