@@ -59,6 +59,7 @@ ALLOWED_HOSTS = list(CONFIG.allowed_hosts)
 CSRF_TRUSTED_ORIGINS = [CONFIG.access_url]
 PORTAL_ACCESS_URL = CONFIG.access_url
 PORTAL_LICENSE_REQUIRED = CONFIG.license_required
+PORTAL_AUDIT_RETENTION_DAYS = CONFIG.audit_retention_days
 
 INSTALLED_APPS = [
     "portal.admin_site.PortalAdminConfig",  # django.contrib.admin with the Portal site
@@ -82,6 +83,7 @@ INSTALLED_APPS = [
     "enterprise.scim",
     "enterprise.oidc",
     "enterprise.browser_only",
+    "enterprise.audit",
     "licensing",
     "axes",  # sign-in throttling (portal/accounts/throttling.py)
 ]
@@ -119,6 +121,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "portal.banners.context",
+                "portal.web.nav.context",
             ],
         },
     },

@@ -10,6 +10,7 @@ import click
 from portal_cli import (
     agent,
     agent_wheels,
+    audit,
     auth,
     builds,
     config_ssh,
@@ -64,6 +65,7 @@ for _command in (
     *auth.COMMANDS,
     users.users,
     groups.groups,
+    audit.audit,
     tokens.tokens,
     scim.scim,
     templates.templates,

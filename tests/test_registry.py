@@ -41,6 +41,8 @@ def test_workspaces_registers_the_beat_schedule_it_had_in_settings():
         "dispatch-pending-jobs": {"task": "workspaces.dispatch_pending", "schedule": 30.0},
         "refresh-waiting-reasons": {"task": "workspaces.refresh_waiting_reasons", "schedule": 30.0},
         "mark-inactive-agents": {"task": "workspaces.mark_inactive_agents", "schedule": 5.0},
+        # enterprise.audit: retention (does nothing unless PORTAL_AUDIT_RETENTION_DAYS is set)
+        "prune-audit-entries": {"task": "audit_log.prune_audit_entries", "schedule": 3600.0},
     }
 
 
@@ -104,6 +106,7 @@ def test_the_apps_api_routes_are_under_api_v2_in_their_order():
         "enterprise.groups.api.urls",
         "enterprise.template_acl.api.urls",
         "enterprise.scim.api.urls",
+        "enterprise.audit.api.urls",
         "licensing.api.urls",
     ]
     assert reverse("api:workspaces") == "/api/v2/workspaces"
