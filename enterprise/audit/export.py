@@ -65,17 +65,18 @@ _FREE_TEXT = tuple(
 
 
 def _defused(row: tuple) -> tuple:
-    if any(row[i][:1] in ("=", "+", "-", "@") and row[i] for i in _FREE_TEXT):
+    if any(row[i][:1] in ("=", "+", "-", "@") for i in _FREE_TEXT):
         row = list(row)
         for i in _FREE_TEXT:
-            if row[i][:1] in ("=", "+", "-", "@") and row[i]:
+            if row[i][:1] in ("=", "+", "-", "@"):
                 row[i] = "'" + row[i]
     return row
 
 
 def _rows(queryset: QuerySet, fmt: str) -> Iterator:
     if fmt == "ndjson":
-        rows = queryset.annotate(_line=RawSQL(NDJSON_SQL, ()))  # noqa: S611 - constant SQL.values_list("_line", flat=True)
+        line = RawSQL(NDJSON_SQL, ())  # noqa: S611 - constant SQL
+        rows = queryset.annotate(_line=line).values_list("_line", flat=True)
     else:
         text = {f"_{c}": RawSQL(_TEXT[c], ()) for c in COLUMNS if c in _TEXT}  # noqa: S611
         names = [f"_{c}" if c in _TEXT else c for c in COLUMNS]

@@ -6,6 +6,7 @@ from django.http import StreamingHttpResponse
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.views import APIView
 
 from enterprise.audit import export, gate, queries, services
@@ -63,7 +64,15 @@ class AuditView(ListView):
         return super().get(request, *args, **kwargs)
 
 
+class _FormatIsOurs(DefaultContentNegotiation):
+    """`?format=` names the export's format here, not a DRF renderer (errors stay JSON)."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
 class AuditExportView(APIView):
+    content_negotiation_class = _FormatIsOurs
     authorizes = {"GET": Authz("audit", "read", whole=True)}
 
     @extend_schema(
