@@ -11,7 +11,6 @@ import httpx
 import pytest
 from django.db import connection
 
-from enterprise.audit import export
 from enterprise.audit.audit_types import AUDIT_LOG
 from portal.audit import services as audit
 from portal.audit.models import AuditEntry
