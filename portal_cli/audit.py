@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from portal_cli.client import ApiError, CLIError, logged_in
+from portal_cli.client import PAGE_MAX, ApiError, CLIError, logged_in
 from portal_cli.output import output_option, print_rows
 
 DEFAULT_LIMIT = 50
@@ -57,12 +57,23 @@ def list_entries(query: tuple[str, ...], limit: int, output: str) -> None:
     QUERY is the audit search: action: resource_type: resource_id: username: email: date_from:
     date_to: build_reason: status: (403 or 4xx), "quoted values" and free text.
     """
+    rows: list[dict] = []
+    more = False
     with logged_in() as client:
-        rows, count = client.list_all("/audit", limit=limit, q=" ".join(query))
+        while len(rows) < limit:
+            page = client.get(
+                "/audit",
+                q=" ".join(query),
+                limit=min(PAGE_MAX, limit - len(rows)),
+                offset=len(rows),
+            )
+            rows += page["results"]
+            more = page["count_capped"] or page["count"] > len(rows)
+            if not page["results"] or not more:
+                break
     print_rows(output, rows, ENTRY_COLUMNS)
-    if count > len(rows):
-        more = "more than " if count >= 10_000 else ""
-        click.echo(f"Showing {len(rows)} of {more}{count} entries; narrow the query.", err=True)
+    if more:
+        click.echo(f"Showing the newest {len(rows)} entries; narrow the query.", err=True)
 
 
 @audit.command("export")
