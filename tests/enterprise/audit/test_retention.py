@@ -83,3 +83,31 @@ def test_the_setting_is_read_from_the_environment(monkeypatch):
     monkeypatch.setenv("PORTAL_AUDIT_RETENTION_DAYS", "-1")
     with pytest.raises(ValueError, match="PORTAL_AUDIT_RETENTION_DAYS"):
         config.load.__wrapped__()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_concurrent_run_skips_rows_another_holds_instead_of_waiting(settings, system):
+    """Two replicas at once: the second deletes what the first has not locked, never blocks,
+    and the two summaries add up to what was deleted."""
+    import psycopg
+
+    from tests.relay.replicas import database_url
+
+    settings.PORTAL_AUDIT_RETENTION_DAYS = 30
+    _entries(list(range(40, 60)))
+    other = psycopg.connect(database_url())
+    try:
+        held = other.execute(
+            "SELECT id FROM audit_auditentry WHERE resource_target IN ('40 days', '41 days') "
+            "FOR UPDATE"
+        ).fetchall()
+        assert len(held) == 2
+        assert services.prune(actor=system, batch=5) == 18  # returned: it did not wait
+        assert _targets() == {"40 days", "41 days"}
+    finally:
+        other.rollback()
+        other.close()
+    assert services.prune(actor=system, batch=5) == 2
+    summaries = AuditEntry.objects.filter(resource_type=AUDIT_LOG, action="delete")
+    assert sorted(s.additional_fields["deleted"] for s in summaries) == [2, 18]
+    assert _targets() == set()
