@@ -120,12 +120,14 @@ class Agent(Scripts):
             batch, self._logs = self._logs[:LOG_BATCH_MAX], self._logs[LOG_BATCH_MAX:]
             self.send({"type": "logs", "logs": batch})
 
-    def lifecycle(self, state: str, reason: str = "") -> None:
+    def lifecycle(self, state: str, reason: str = "", directory: str = "") -> None:
         # Logs first, so a state never overtakes the output that led to it.
         self.flush_logs()
         message = {"type": "lifecycle", "state": state}
         if reason:
             message["reason"] = reason
+        if directory:
+            message["directory"] = directory
         log(f"lifecycle {state}" + (f": {reason}" if reason else ""))
         self.send(message)
 

@@ -188,6 +188,21 @@ def test_lifecycle_starting_then_ready_is_recorded(agent):
     assert row.started_at <= row.ready_at
 
 
+def test_the_expanded_directory_comes_with_starting_and_only_as_an_absolute_path(agent, alice):
+    async def go(directory):
+        fake = FakeAgent(TOKEN)
+        assert await fake.open() is None
+        await fake.send({"type": "lifecycle", "state": "starting", "directory": directory})
+        await fake.send({"type": "lifecycle", "state": "ready"})
+        await fake.hang_up()
+
+    asyncio.run(go("../relative"))
+    assert fresh(agent).expanded_directory == ""
+    WorkspaceAgent.objects.filter(pk=agent.pk).update(lifecycle_state="created")
+    asyncio.run(go("/home/alice/project"))
+    assert fresh(agent).expanded_directory == "/home/alice/project"
+
+
 def test_bad_messages_get_errors_and_the_socket_stays_open(agent):
     async def go():
         fake = FakeAgent(TOKEN)

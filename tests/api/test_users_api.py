@@ -7,6 +7,7 @@ import pytest
 from portal.accounts import services
 from portal.accounts.choices import Role, UserStatus
 from portal.accounts.models import User
+from portal.audit.models import AuditEntry
 from tests.api.conftest import STRONG_PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -250,3 +251,55 @@ def test_buildinfo_is_public(anon):
     r = anon.get("/api/v2/buildinfo")
     assert r.status_code == 200
     assert r.json()["version"]
+
+
+# Profile
+
+
+def _put_profile(client, ref, body):
+    return client.put(f"/api/v2/users/{ref}/profile", body, format="json")
+
+
+def test_a_user_renames_themselves_and_the_change_is_audited(member, client_for):
+    r = _put_profile(client_for(member), "me", {"username": "dana", "name": "Dana Scully"})
+    assert r.status_code == 200, r.json()
+    assert (r.json()["username"], r.json()["name"]) == ("dana", "Dana Scully")
+    member.refresh_from_db()
+    assert (member.username, member.name) == ("dana", "Dana Scully")
+    entry = AuditEntry.objects.filter(resource_id=str(member.pk), action="write").latest("time")
+    assert entry.diff["username"]["new"] == "dana" and entry.actor_id == member.pk
+
+
+def test_a_taken_or_reserved_username_is_refused_and_nothing_changes(owner, member, client_for):
+    client = client_for(member)
+    r = _put_profile(client, "me", {"username": owner.username.upper(), "name": "X"})
+    assert r.status_code == 409 and _fields(r) == {"username"}
+    r = _put_profile(client, "me", {"username": "me"})
+    assert r.status_code == 400 and _fields(r) == {"username"}
+    r = _put_profile(client, "me", {"username": "bad name!"})
+    assert r.status_code == 400 and _fields(r) == {"username"}
+    member.refresh_from_db()
+    assert member.name != "X"
+
+
+def test_email_and_unknown_fields_are_refused(member, client_for):
+    r = _put_profile(client_for(member), "me", {"email": "evil@example.com"})
+    assert r.status_code == 400 and _fields(r) == {"email"}
+    member.refresh_from_db()
+    assert member.email != "evil@example.com"
+
+
+def test_a_member_cannot_rename_another_user_or_learn_they_exist(owner, member, client_for):
+    client = client_for(member)
+    assert _put_profile(client, owner.username, {"name": "pwned"}).status_code == 404
+    assert _put_profile(client, "nobody", {"name": "pwned"}).status_code == 404
+    owner.refresh_from_db()
+    assert owner.name != "pwned"
+
+
+def test_a_user_admin_renames_members_but_not_owners(owner, member, make_user, client_for):
+    client = client_for(make_user(Role.USER_ADMIN))
+    assert _put_profile(client, member.username, {"name": "Renamed"}).status_code == 200
+    assert _put_profile(client, owner.username, {"name": "Renamed"}).status_code == 403
+    owner.refresh_from_db()
+    assert owner.name != "Renamed"

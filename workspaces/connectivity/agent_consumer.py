@@ -413,7 +413,10 @@ async def _on_hello(sock: AgentSocket, body: dict) -> None:
 
 async def _on_lifecycle(sock: AgentSocket, body: dict) -> None:
     await database_sync_to_async(agents.report_lifecycle)(
-        sock.stub(), str(body.get("state") or ""), str(body.get("reason") or "")
+        sock.stub(),
+        str(body.get("state") or ""),
+        str(body.get("reason") or ""),
+        directory=body.get("directory"),
     )
 
 

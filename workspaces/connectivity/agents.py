@@ -260,8 +260,13 @@ def mark_inactive(timeout: float | timedelta | None = None) -> int:
     return marked
 
 
-def report_lifecycle(agent: WorkspaceAgent, state: str, reason: str = "") -> WorkspaceAgent:
-    """Move the agent's lifecycle; raises InvalidTransition (409) for a move not allowed."""
+def report_lifecycle(
+    agent: WorkspaceAgent, state: str, reason: str = "", *, directory=None
+) -> WorkspaceAgent:
+    """Move the agent's lifecycle; raises InvalidTransition (409) for a move not allowed.
+
+    `directory`: the working directory as the agent expanded it (sent with `starting`).
+    """
     if state not in AgentLifecycle.values:
         raise ValidationFailed.field(
             "state",
@@ -271,6 +276,9 @@ def report_lifecycle(agent: WorkspaceAgent, state: str, reason: str = "") -> Wor
     with transaction.atomic():
         row = WorkspaceAgent.objects.select_for_update().get(pk=agent.pk)
         fields = row.transition(state, reason=str(reason or "")[:255])
+        if isinstance(directory, str) and directory.startswith("/"):
+            row.expanded_directory = directory.replace("\x00", "")[:1024]
+            fields = [*fields, "expanded_directory"]
         row.save(update_fields=fields)
         # Startup log followers end on the lifecycle, sent after the lines published before it.
         transaction.on_commit(lambda: publish_lifecycle(agent.pk, state))

@@ -16,7 +16,7 @@ from portal.accounts.choices import Role, UserStatus
 from portal.accounts.models import APIToken
 from portal.api.authz import Authz
 from portal.api.views import ListView
-from portal.errors import Forbidden, ValidationFailed
+from portal.errors import Forbidden, NotFound, ValidationFailed
 
 
 def _valid(serializer_class, request):
@@ -101,6 +101,28 @@ class UserRolesView(APIView):
         data = _valid(s.RolesSerializer, request).validated_data
         target = queries.resolve_user(user, me=request.user)
         target = services.change_roles(target, actor=request.user, roles=data["roles"])
+        return Response(s.UserSerializer(target).data)
+
+
+class UserProfileView(APIView):
+    authorizes = {"PUT": Authz("user", "update_profile")}
+
+    @extend_schema(
+        request=s.ProfileSerializer,
+        responses=s.UserSerializer,
+        description=(
+            "Your own username and display name (`me`); owners and user admins change anyone's "
+            "(an owner's only if they are owners). The email is your identity provider's."
+        ),
+    )
+    def put(self, request, user):
+        data = _valid(s.ProfileSerializer, request).validated_data
+        target = queries.resolve_user(user, me=request.user)
+        if not policy.can(request.user, "read", target):  # no hint that the account exists
+            raise NotFound(f"No user {user!r}.")
+        if not policy.can(request.user, "update_profile", target):
+            raise Forbidden(policy.policy_for("user").refusal("update_profile"))
+        target = services.update_profile(target, actor=request.user, **data)
         return Response(s.UserSerializer(target).data)
 
 
