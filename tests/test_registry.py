@@ -126,6 +126,7 @@ REGISTRY_READERS = (
     "portal/asgi.py",
     "portal/admin_site.py",
     "portal/web/views/account.py",
+    "portal/web/nav.py",
     "portal/accounts/admin.py",
 )
 
@@ -172,6 +173,32 @@ def test_a_registered_dashboard_card_shows_in_the_console(client, make_user):
     finally:
         for card in cards:
             registry.remove("dashboard_cards", card)
+
+
+# ---------------------------------------------------------------- portal navigation
+
+
+@pytest.mark.django_db
+def test_registered_nav_links_show_to_whom_they_are_visible(client, make_user):
+    def broken(request):
+        raise RuntimeError("a broken app")
+
+    links = [
+        registry.register_nav_link("Reports", path="/reports", visible=lambda r: True),
+        registry.register_nav_link("Secret", path="/secret", visible=lambda r: False),
+        registry.register_nav_link("Broken", path="/broken", visible=broken),
+    ]
+    try:
+        client.force_login(make_user())
+        html = client.get("/").content.decode()
+        assert '<li><a href="/reports">Reports</a></li>' in html
+        assert "/secret" not in html and "/broken" not in html
+        assert (
+            '<a href="/reports" aria-current="page">' in client.get("/reports/x").content.decode()
+        )
+    finally:
+        for link in links:
+            registry.remove("nav_links", link)
 
 
 # ---------------------------------------------------------------- feature gates

@@ -120,6 +120,8 @@ def parse(text: str | None) -> Search:
     text = (text or "").strip()
     if len(text) > 1000:
         raise SearchError(["The query is too long (at most 1000 characters)."])
+    if "\x00" in text:  # the ASGI guard refuses it first; PostgreSQL could not compare it
+        raise SearchError(["Must not contain NUL characters."])
     if text.count('"') % 2:
         raise SearchError(['A quote (") is not closed.'])
     for match in _TOKEN.finditer(text):

@@ -172,6 +172,15 @@ def test_bad_queries_are_400_naming_the_problem(owner, client_for, q, problem):
     assert problem in body["message"]
 
 
+@pytest.mark.parametrize(
+    "q",
+    ["a:b:c", "ü:x", "::", ":loose", '""', "x" * 1001, "status:", "\x00", "date_from:9999-99-99"],
+)
+def test_odd_queries_are_answered_never_a_server_error(owner, client_for, q):
+    assert client_for(owner).get("/api/v2/audit", {"q": q}).status_code in (200, 400)
+    assert client_for(owner).get("/api/v2/audit/export", {"q": q}).status_code in (200, 400)
+
+
 def test_every_bad_part_is_named_at_once(owner, client_for):
     r = client_for(owner).get("/api/v2/audit", {"q": "colour:red action:explode"})
     details = [v["detail"] for v in r.json()["validations"]]
