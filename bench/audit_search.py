@@ -43,7 +43,7 @@ SELECT now() - make_interval(secs => g * (31536000.0 / %(rows)s)),
     (ARRAY['workspace','workspace_build','template','user','api_token','workspace_agent'])
         [1 + mod(g / 8, 6)],
     md5(g::text),
-    'ws-' || mod(g * 7919, %(targets)s) || ' '
+    'ws-' || mod(g::bigint * 7919, %(targets)s) || ' '
         || (ARRAY['alpha','beta','gamma','delta'])[1 + mod(g, 4)],
     '{"name": {"old": "a", "new": "b", "secret": false}}'::jsonb, '{"reason": "bench"}'::jsonb,
     'req-' || g,
