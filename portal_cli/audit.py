@@ -10,10 +10,6 @@ from portal_cli.client import PAGE_MAX, ApiError, CLIError, logged_in
 from portal_cli.output import output_option, print_rows
 
 DEFAULT_LIMIT = 50
-QUERY_HELP = (
-    "QUERY is the audit search: action: resource_type: resource_id: username: email: "
-    'date_from: date_to: build_reason: status: (403 or 4xx), "quoted values", free text.'
-)
 ENTRY_COLUMNS = (
     ("TIME", lambda e: e["time"][:19].replace("T", " ")),
     ("ACTOR", lambda e: e["actor_username"] or "system"),
