@@ -78,11 +78,14 @@ def _moment(key: str, raw: str, *, day_end: bool) -> datetime:
             value = datetime.combine(day + timedelta(days=int(day_end)), time.min)
         else:
             value = parse_datetime(raw)
-    except ValueError:  # well-formed but impossible, e.g. 2024-13-01
+    except (ValueError, OverflowError):  # impossible (2024-13-01) or past the calendar
         value = None
     if value is None:
         raise ValueError(f"{key}:{raw} is not an ISO 8601 date or date-time.")
-    return timezone.make_aware(value) if timezone.is_naive(value) else value
+    try:
+        return timezone.make_aware(value) if timezone.is_naive(value) else value
+    except OverflowError:
+        raise ValueError(f"{key}:{raw} is out of range.") from None
 
 
 def _status(raw: str) -> tuple[int, int]:

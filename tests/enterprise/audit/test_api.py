@@ -174,7 +174,19 @@ def test_bad_queries_are_400_naming_the_problem(owner, client_for, q, problem):
 
 @pytest.mark.parametrize(
     "q",
-    ["a:b:c", "ü:x", "::", ":loose", '""', "x" * 1001, "status:", "\x00", "date_from:9999-99-99"],
+    [
+        "a:b:c",
+        "ü:x",
+        "::",
+        ":loose",
+        '""',
+        "x" * 1001,
+        "status:",
+        "\x00",
+        "date_from:9999-99-99",
+        "date_to:9999-12-31",
+        "date_from:0001-01-01",
+    ],
 )
 def test_odd_queries_are_answered_never_a_server_error(owner, client_for, q):
     assert client_for(owner).get("/api/v2/audit", {"q": q}).status_code in (200, 400)
