@@ -91,6 +91,9 @@ class Config:
     # Licensing: with no license stored, gates stay on for evaluation unless this is on
     # (licensing/entitlements.py reads it as the Django setting PORTAL_LICENSE_REQUIRED).
     license_required: bool = False
+    # Audit retention (enterprise/audit, gate `audit_log`): entries older than this many days
+    # are deleted by a periodic task; 0 keeps them forever.
+    audit_retention_days: int = 0
 
     @property
     def access_host(self) -> str:
@@ -219,6 +222,9 @@ def load() -> Config:
         ),
         browser_only=env.bool("PORTAL_BROWSER_ONLY", False),
         license_required=env.bool("PORTAL_LICENSE_REQUIRED", False),
+        audit_retention_days=_at_least_zero(
+            "PORTAL_AUDIT_RETENTION_DAYS", env.int("PORTAL_AUDIT_RETENTION_DAYS", 0)
+        ),
     )
 
 
@@ -274,6 +280,12 @@ def parse_wildcard_access_url(text: str, access_url: str) -> WildcardAccessURL |
         if port == {"http": 80, "https": 443}[parts.scheme]:
             port = None
     return WildcardAccessURL(scheme=parts.scheme, domain=domain, port=port)
+
+
+def _at_least_zero(name: str, value: int) -> int:
+    if value < 0:
+        raise ValueError(f"{name} must be 0 (keep forever) or more, not {value}.")
+    return value
 
 
 def _at_least_one(name: str, value: int) -> int:

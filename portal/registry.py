@@ -1,13 +1,13 @@
 """Named registries the apps fill at start-up and core reads, after NetBox's netbox/registry.py.
 
 Core (`portal/`) owns the lists every process reads: beat's schedule, the URL conf, the ASGI
-routes, the console's dashboard, the portal's account page and the feature gates. It never
-names the apps that fill them: an app registers from its `AppConfig.ready()` (periodic tasks,
-HTTP and API routes, account page cards), from its `admin` module (dashboard cards, loaded by
-the admin's autodiscovery), or from its `asgi_routes` module (ASGI routes, loaded by
-`portal/asgi.py` only, so the other processes skip their imports). Registration is
-idempotent: registering an equal entry again changes nothing, as Django may run `ready()` more
-than once.
+routes, the console's dashboard, the portal's account page and navigation, and the feature
+gates. It never names the apps that fill them: an app registers from its `AppConfig.ready()`
+(periodic tasks, HTTP and API routes, account page cards, navigation links), from its
+`admin` module (dashboard cards, loaded by the admin's autodiscovery), or from its
+`asgi_routes` module (ASGI routes, loaded by `portal/asgi.py` only, so the other processes
+skip their imports). Registration is idempotent: registering an equal entry again changes
+nothing, as Django may run `ready()` more than once.
 """
 
 from __future__ import annotations
@@ -146,6 +146,20 @@ class AccountSection:
 
 
 @dataclass(frozen=True)
+class NavLink:
+    """A link in the web portal's main navigation, after core's own (Workspaces, Templates...).
+
+    `path` is where it goes (an app's page, e.g. one of its `http_routes`); the link is marked
+    current on that path and below it. `visible(request)` says whether this signed-in user sees
+    it (cheap: it runs on every page); the page behind it checks access again itself.
+    """
+
+    label: str
+    path: str
+    visible: Callable[[Any], bool]
+
+
+@dataclass(frozen=True)
 class UserAdminLink:
     """A line on a user's console page pointing at what another app keeps about the user.
 
@@ -201,6 +215,7 @@ registry = Registry(
         "features": {},  # name -> Feature
         "banners": [],  # callables (request) -> [(level, message)]: see portal/banners.py
         "account_sections": [],  # AccountSection, shown in order
+        "nav_links": [],  # NavLink, in the web portal's main navigation, in order
         "user_admin_links": [],  # UserAdminLink, on a user's console page
         "sign_in_methods": {},  # name -> SignInMethod, buttons on the web sign-in page
         "site_appearance": [],  # callables (request) -> dict: see portal/branding.py
@@ -307,6 +322,11 @@ def register_account_section(
 ) -> AccountSection:
     """Show `template` as a card on the portal's account page (an app's `ready()` calls this)."""
     return _append("account_sections", AccountSection(title, template, context))
+
+
+def register_nav_link(label: str, *, path: str, visible: Callable[[Any], bool]) -> NavLink:
+    """Add `label` -> `path` to the web portal's main navigation for users `visible` admits."""
+    return _append("nav_links", NavLink(label, path, visible))
 
 
 def register_user_admin_link(

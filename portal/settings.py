@@ -59,6 +59,7 @@ ALLOWED_HOSTS = list(CONFIG.allowed_hosts)
 CSRF_TRUSTED_ORIGINS = [CONFIG.access_url]
 PORTAL_ACCESS_URL = CONFIG.access_url
 PORTAL_LICENSE_REQUIRED = CONFIG.license_required
+PORTAL_AUDIT_RETENTION_DAYS = CONFIG.audit_retention_days
 
 INSTALLED_APPS = [
     "portal.admin_site.PortalAdminConfig",  # django.contrib.admin with the Portal site
@@ -84,6 +85,7 @@ INSTALLED_APPS = [
     "enterprise.browser_only",
     "enterprise.quotas",
     "enterprise.appearance",
+    "enterprise.audit",
     "licensing",
     "axes",  # sign-in throttling (portal/accounts/throttling.py)
 ]
@@ -122,6 +124,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "portal.banners.context",
                 "portal.branding.context",
+                "portal.web.nav.context",
             ],
         },
     },

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -87,6 +88,25 @@ class Client:
         except httpx.TransportError as e:
             reason = str(e) or type(e).__name__
             raise CLIError(f"cannot reach {self.url}: {reason}") from None
+
+    @contextmanager
+    def stream(self, method: str, path: str, **kwargs):
+        """A streamed httpx response (large downloads, read in chunks), closed on exit."""
+        import httpx
+
+        try:
+            streamed = self._client().stream(
+                method, path, timeout=httpx.Timeout(60.0, connect=10.0), **kwargs
+            )
+            response = streamed.__enter__()
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol) as e:
+            raise CLIError(f"{self.url} is not a valid server URL: {e}") from None
+        except httpx.TransportError as e:
+            raise CLIError(f"cannot reach {self.url}: {str(e) or type(e).__name__}") from None
+        try:
+            yield response
+        finally:
+            streamed.__exit__(None, None, None)
 
     def request(self, method: str, path: str, *, json: Any = None, params: dict | None = None):
         """The decoded JSON answer (None for 204), or a CLIError saying what went wrong."""

@@ -41,6 +41,8 @@ def test_workspaces_registers_the_beat_schedule_it_had_in_settings():
         "dispatch-pending-jobs": {"task": "workspaces.dispatch_pending", "schedule": 30.0},
         "refresh-waiting-reasons": {"task": "workspaces.refresh_waiting_reasons", "schedule": 30.0},
         "mark-inactive-agents": {"task": "workspaces.mark_inactive_agents", "schedule": 5.0},
+        # enterprise.audit: retention (does nothing unless PORTAL_AUDIT_RETENTION_DAYS is set)
+        "prune-audit-entries": {"task": "audit_log.prune_audit_entries", "schedule": 3600.0},
     }
 
 
@@ -106,6 +108,7 @@ def test_the_apps_api_routes_are_under_api_v2_in_their_order():
         "enterprise.scim.api.urls",
         "enterprise.quotas.api.urls",
         "enterprise.appearance.api.urls",
+        "enterprise.audit.api.urls",
         "licensing.api.urls",
     ]
     assert reverse("api:workspaces") == "/api/v2/workspaces"
@@ -125,6 +128,7 @@ REGISTRY_READERS = (
     "portal/asgi.py",
     "portal/admin_site.py",
     "portal/web/views/account.py",
+    "portal/web/nav.py",
     "portal/accounts/admin.py",
 )
 
@@ -171,6 +175,32 @@ def test_a_registered_dashboard_card_shows_in_the_console(client, make_user):
     finally:
         for card in cards:
             registry.remove("dashboard_cards", card)
+
+
+# ---------------------------------------------------------------- portal navigation
+
+
+@pytest.mark.django_db
+def test_registered_nav_links_show_to_whom_they_are_visible(client, make_user):
+    def broken(request):
+        raise RuntimeError("a broken app")
+
+    links = [
+        registry.register_nav_link("Reports", path="/reports", visible=lambda r: True),
+        registry.register_nav_link("Secret", path="/secret", visible=lambda r: False),
+        registry.register_nav_link("Broken", path="/broken", visible=broken),
+    ]
+    try:
+        client.force_login(make_user())
+        html = client.get("/").content.decode()
+        assert '<li><a href="/reports">Reports</a></li>' in html
+        assert "/secret" not in html and "/broken" not in html
+        assert (
+            '<a href="/reports" aria-current="page">' in client.get("/reports/x").content.decode()
+        )
+    finally:
+        for link in links:
+            registry.remove("nav_links", link)
 
 
 # ---------------------------------------------------------------- feature gates

@@ -4,7 +4,6 @@ from django.apps import apps
 from django.urls import include, path
 
 from portal.api.system import BuildInfoView, OpenAPIView
-from portal.audit.api.views import AuditView
 from portal.registry import registry
 
 apps.check_apps_ready()  # the apps' routes are registered by then
@@ -15,5 +14,4 @@ urlpatterns = [
     path("openapi.json", OpenAPIView.as_view(), name="openapi"),
     path("", include("portal.accounts.api.urls")),
     *(path("", include(urlconf)) for urlconf in registry["api_routes"]),
-    path("audit", AuditView.as_view(), name="audit"),
 ]

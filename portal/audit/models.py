@@ -2,6 +2,8 @@
 
 from django.conf import settings
 from django.db import models
+from django.db.models import F
+from django.db.models.functions import Upper
 from django.utils import timezone
 
 from portal.audit import types
@@ -47,6 +49,11 @@ class AuditEntry(models.Model):
             models.Index(fields=["resource_type", "resource_id"]),
             models.Index(fields=["action", "time"]),
             models.Index(fields=["actor", "time"]),
+            # For the audit search (enterprise/audit/search.py; migration 0005 says why here).
+            models.Index(fields=["resource_type", "time"], name="audit_type_time_idx"),
+            models.Index(fields=["resource_id", "time"], name="audit_resource_id_time_idx"),
+            models.Index(fields=["status_code", "time"], name="audit_status_time_idx"),
+            models.Index(Upper("actor_username"), F("time"), name="audit_username_time_idx"),
         ]
 
     def __str__(self) -> str:

@@ -105,3 +105,13 @@ document.addEventListener("htmx:sendError", () => {
 document.addEventListener("htmx:afterRequest", (event) => {
   if (event.detail.successful) requestError("");
 });
+
+// A form whose 400 answer is the page with its errors next to the fields (data-swap-400, e.g.
+// a search box): swap that answer in like a success instead of reporting a failed request.
+document.addEventListener("htmx:beforeSwap", (event) => {
+  const source = event.detail.requestConfig && event.detail.requestConfig.elt;
+  if (event.detail.xhr.status === 400 && source && source.closest("[data-swap-400]")) {
+    event.detail.shouldSwap = true;
+    event.detail.isError = false;
+  }
+});

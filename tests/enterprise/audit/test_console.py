@@ -101,3 +101,33 @@ def test_a_build_entry_shows_its_initiator_and_reason(console, owner, member):
     html = client.get(f"{AUDIT}{entry.pk}/change/").content.decode()
     assert f'/admin/accounts/user/{member.pk}/change/">alice</a>' in html
     assert "autostop" in html
+
+
+def test_the_search_box_speaks_the_search_syntax(console, owner, history):
+    client = console(owner)
+    assert _targets(client.get(AUDIT, {"q": "action:suspend username:admin"})) == [
+        ("suspend", "alice")
+    ]
+    assert _targets(client.get(AUDIT, {"q": "resource_type:api_token"})) == [("create", "ci")]
+    page = client.get(AUDIT, {"q": "colour:red"})
+    assert _targets(page) == []
+    assert "Unknown filter colour:" in page.content.decode()
+
+
+def test_the_list_links_to_exports_of_its_search(console, owner, history):
+    html = console(owner).get(AUDIT, {"q": "action:suspend"}).content.decode()
+    assert 'href="/api/v2/audit/export?q=action%3Asuspend&amp;format=csv"' in html
+    assert 'href="/api/v2/audit/export?q=action%3Asuspend&amp;format=ndjson"' in html
+
+
+def test_with_the_gate_off_the_console_names_the_feature(console, owner, history, gate_off):
+    client = console(owner)
+    page = client.get(AUDIT)
+    assert page.status_code == 403
+    assert "needs a license with the audit_log feature" in page.content.decode()
+    entry = AuditEntry.objects.get(action="suspend")
+    assert client.get(f"{AUDIT}{entry.pk}/change/").status_code == 403
+
+
+def test_members_do_not_see_the_audit_log(console, member):
+    assert console(member).get(AUDIT).status_code in (302, 403)
