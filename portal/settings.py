@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "enterprise.scim",
     "enterprise.oidc",
     "enterprise.browser_only",
+    "enterprise.audit_stream",
     "licensing",
     "axes",  # sign-in throttling (portal/accounts/throttling.py)
 ]

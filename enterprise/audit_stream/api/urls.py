@@ -1,0 +1,7 @@
+"""/api/v2/audit/streams."""
+
+from django.urls import path
+
+from enterprise.audit_stream.api import views
+
+urlpatterns = [path("audit/streams", views.AuditStreamsView.as_view(), name="audit-streams")]

@@ -1,0 +1,38 @@
+"""GET /api/v2/audit/streams: each destination's delivery state, for who may read the audit log."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from enterprise.audit_stream import status
+from enterprise.audit_stream.outbox import GATE
+from portal import features
+from portal.api.authz import Authz
+
+
+class AuditStreamSerializer(serializers.Serializer):
+    name = serializers.CharField(help_text="syslog or webhook")
+    target = serializers.CharField(allow_null=True, help_text="Where to (no secrets).")
+    configured = serializers.BooleanField()
+    backlog = serializers.IntegerField(help_text="Entries waiting to be sent.")
+    oldest_undelivered_at = serializers.DateTimeField(allow_null=True)
+    oldest_undelivered_age_seconds = serializers.FloatField(allow_null=True)
+    refused = serializers.IntegerField(help_text="Entries the receiver refused for good (4xx).")
+    delivered = serializers.IntegerField()
+    last_success_at = serializers.DateTimeField(allow_null=True)
+    last_error = serializers.CharField(allow_null=True)
+    last_error_at = serializers.DateTimeField(allow_null=True)
+    attempts = serializers.IntegerField(help_text="Failed attempts in a row.")
+    next_attempt_at = serializers.DateTimeField(allow_null=True, help_text="Backing off until.")
+
+
+class AuditStreamsView(APIView):
+    authorizes = {"GET": Authz("audit", "read", whole=True)}
+
+    @extend_schema(operation_id="audit_streams_list", responses=AuditStreamSerializer(many=True))
+    def get(self, request):
+        features.require(GATE)
+        return Response(AuditStreamSerializer(status.streams(), many=True).data)
