@@ -1,4 +1,4 @@
-"""The PORTAL_AUDIT_* variables of audit streaming, parsed in one place; a mistake is one sentence."""
+"""The PORTAL_AUDIT_* variables of audit streaming, parsed in one place; a mistake: one sentence."""
 
 from __future__ import annotations
 
@@ -102,7 +102,8 @@ def _syslog(env: Env) -> SyslogTarget | None:
     raw = env.str("PORTAL_AUDIT_SYSLOG_ADDRESS", "").strip()
     tls = env.bool("PORTAL_AUDIT_SYSLOG_TLS", False)
     files = {
-        n: _file(env, f"PORTAL_AUDIT_SYSLOG_{n.upper()}") for n in ("ca_file", "cert_file", "key_file")
+        n: _file(env, f"PORTAL_AUDIT_SYSLOG_{n.upper()}")
+        for n in ("ca_file", "cert_file", "key_file")
     }
     if not raw:
         if tls or any(files.values()):
@@ -175,7 +176,7 @@ def _webhook(env: Env) -> WebhookTarget | None:
             isinstance(k, str) and k.strip() and isinstance(v, str) for k, v in headers.items()
         ):
             raise ImproperlyConfigured(
-                'PORTAL_AUDIT_WEBHOOK_HEADERS must be a JSON object of header names to string '
+                "PORTAL_AUDIT_WEBHOOK_HEADERS must be a JSON object of header names to string "
                 'values, e.g. {"X-Splunk-Token": "..."}.'
             )
     return WebhookTarget(url, token, tuple(sorted(headers.items())), ca_file)

@@ -111,8 +111,9 @@ def _failed(state, error: str, now, cfg, retry_after: float | None) -> None:
     state.next_attempt_at = now + timedelta(seconds=wait)
     state.last_error, state.last_error_at = error[:1000], now
     state.save(update_fields=["attempts", "next_attempt_at", "last_error", "last_error_at"])
-    log.warning("audit stream %s: %s (attempt %d; next in %.1f s)", state.name, error,
-                state.attempts, wait)
+    log.warning(
+        "audit stream %s: %s (attempt %d; next in %.1f s)", state.name, error, state.attempts, wait
+    )
 
 
 def _refused(state, row_ids: list[int], error: str, now) -> None:

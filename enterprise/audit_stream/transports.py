@@ -58,14 +58,26 @@ def send_syslog(target: SyslogTarget, docs: list[dict], *, timeout: float) -> No
             context = _tls_context(target.ca_file, target.cert_file, target.key_file)
             sock = context.wrap_socket(sock, server_hostname=target.host)
         sock.sendall(payload)
-        sock.shutdown(socket.SHUT_WR)
-        while sock.recv(65536):
-            pass  # the receiver has nothing to say; EOF means it read our end
+        plain = _close_tls(sock) if target.tls else sock
+        if plain is not None:
+            plain.shutdown(socket.SHUT_WR)
+            while plain.recv(65536):
+                pass  # the receiver has nothing to say; EOF means it read up to our end
     except (OSError, ssl.SSLError) as e:
         raise DeliveryFailed(f"syslog {target.describe()}: {e}") from None
     finally:
         if sock is not None:
             sock.close()
+
+
+def _close_tls(sock: ssl.SSLSocket) -> socket.socket | None:
+    """Send TLS close_notify (a clean end, not a truncation, to the receiver); the plain socket
+    if the receiver answered with its own, None if it closed the connection instead: both mean
+    it read everything before our close_notify."""
+    try:
+        return sock.unwrap()
+    except (ssl.SSLEOFError, ssl.SSLZeroReturnError):
+        return None
 
 
 @functools.cache

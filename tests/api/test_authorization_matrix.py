@@ -97,6 +97,8 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("api:workspaceagent-detail", "GET"): MEMBER_WORKSPACE_READ,
     ("api:workspaceagent-logs", "GET"): MEMBER_WORKSPACE_READ,
     ("api:audit", "GET"): _row(200, 403, 403, 200, 403, 403, 403, 401),
+    # Audit streaming's delivery state: who may read the audit log.
+    ("api:audit-streams", "GET"): _row(200, 403, 403, 200, 403, 403, 403, 401),
     # Licenses: owners manage them, auditors read them; everyone signed in reads entitlements.
     ("api:licenses", "GET"): _row(200, 403, 403, 200, 403, 403, 403, 401),
     ("api:licenses", "POST"): _row(201, 403, 403, 403, 403, 403, 403, 401),

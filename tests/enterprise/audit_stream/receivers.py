@@ -9,6 +9,7 @@ import json
 import socket
 import ssl
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -59,6 +60,8 @@ class SyslogListener:
 
     def stop(self) -> None:
         if self._sock is not None:
+            # shutdown wakes the thread blocked in accept(); close alone would leave it serving.
+            self._sock.shutdown(socket.SHUT_RDWR)
             self._sock.close()
             self._sock = None
 
@@ -74,12 +77,13 @@ class SyslogListener:
         try:
             if self.tls is not None:
                 conn = self.tls.wrap_socket(conn, server_side=True)
+            peer_cert = conn.getpeercert() if self.tls else None
             conn.settimeout(10)
             chunks = []
             while chunk := conn.recv(65536):
                 chunks.append(chunk)
             with self._lock:
-                self.peer_certs.append(conn.getpeercert() if self.tls else None)
+                self.peer_certs.append(peer_cert)
                 self.messages.extend(read_frames(b"".join(chunks)))
         except (OSError, ssl.SSLError):
             pass  # a refused handshake: nothing received
@@ -99,6 +103,7 @@ class WebhookReceiver:
         self.port = free_port()
         self.requests: list[dict] = []
         self.statuses: list[int] = []
+        self.delay = 0.0  # seconds before each answer: a slow receiver
         self._server: ThreadingHTTPServer | None = None
 
     @property
@@ -111,6 +116,7 @@ class WebhookReceiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
+                time.sleep(receiver.delay)
                 status = receiver.statuses.pop(0) if receiver.statuses else 200
                 if 200 <= status < 300:
                     receiver.requests.append(
@@ -142,6 +148,7 @@ class WebhookReceiver:
 
 
 class TestCA:
+    __test__ = False  # a helper, not a test class
     """A CA made here, and certificates it signs (written as PEM files into `directory`)."""
 
     def __init__(self, directory: Path):
