@@ -10,6 +10,7 @@ import click
 from portal_cli import (
     agent,
     agent_wheels,
+    audit,
     auth,
     builds,
     config_ssh,
@@ -75,6 +76,7 @@ for _command in (
     agent.agent,
     *agent_wheels.COMMANDS,
     *licenses.COMMANDS,
+    *audit.COMMANDS,
     *_plugin_commands(),
 ):
     main.add_command(_command)
