@@ -7,20 +7,20 @@ from django.db.models import Count, Min, OuterRef, Subquery
 from django.utils import timezone
 from django.utils.timesince import timesince
 
-from enterprise.audit_stream import config
+from enterprise.audit_stream import config, services
 from enterprise.audit_stream.models import OutboxRow, StreamDestination
 from enterprise.audit_stream.outbox import GATE
-from portal import features
+from portal import features, policy
 from portal.accounts.admin_permissions import declare_admin_permission
-from portal.admin_site import ReadOnlyAdmin
+from portal.admin_site import ReadOnlyAdmin, run_service_per_object
 from portal.registry import registry
 
-declare_admin_permission("audit_stream.view_streamdestination", "audit", "read")
+declare_admin_permission("audit_stream.view_streamdestination", "audit_stream", "read")
 
 
-def _per_destination(aggregate):
+def _per_destination(aggregate, *, refused: bool = False):
     rows = (
-        OutboxRow.objects.filter(destination=OuterRef("name"), dead_at__isnull=True)
+        OutboxRow.objects.filter(destination=OuterRef("name"), dead_at__isnull=not refused)
         .order_by()
         .values("destination")
         .annotate(value=aggregate)
@@ -46,6 +46,20 @@ class StreamDestinationAdmin(ReadOnlyAdmin):
     )
     fields = list_display
     readonly_fields = fields
+    actions = ("resend_refused",)
+
+    def has_resend_permission(self, request) -> bool:
+        return policy.can(request.user, "resend", "audit_stream")
+
+    @admin.action(description="Re-send the entries the receiver refused", permissions=["resend"])
+    def resend_refused(self, request, queryset):
+        run_service_per_object(
+            request,
+            queryset,
+            lambda stream: services.resend_refused(stream.name, actor=request.user),
+            done="Queued the refused entries again for",
+            label=lambda stream: stream.name,
+        )
 
     def get_queryset(self, request):
         return (
@@ -54,6 +68,7 @@ class StreamDestinationAdmin(ReadOnlyAdmin):
             .annotate(
                 pending=_per_destination(Count("id")),
                 oldest=_per_destination(Min("created_at")),
+                refused_rows=_per_destination(Count("id"), refused=True),
             )
         )
 
@@ -88,4 +103,4 @@ class StreamDestinationAdmin(ReadOnlyAdmin):
 
     @admin.display(description="refused (4xx)")
     def refused(self, obj: StreamDestination) -> int:
-        return obj.dead_count
+        return obj.refused_rows or 0

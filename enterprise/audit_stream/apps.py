@@ -13,9 +13,15 @@ class AuditStreamConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from enterprise.audit_stream import config, outbox
+        from enterprise.audit_stream import (
+            audit_types,  # noqa: F401  (declares its audit resource type)
+            config,
+            outbox,
+            permissions,
+        )
         from portal import hooks
 
+        permissions.register_policies()
         cfg = config.current()  # ImproperlyConfigured: start-up fails with its one sentence
         hooks.audit_recorded.register(outbox.enqueue)
         if cfg.targets:  # nothing to deliver otherwise: beat sends no idle messages

@@ -117,10 +117,10 @@ def _failed(state, error: str, now, cfg, retry_after: float | None) -> None:
 
 
 def _refused(state, row_ids: list[int], error: str, now) -> None:
-    """The receiver refused the batch for good (a 4xx): its rows are set aside, counted and
-    logged, and delivery goes on with the next batch instead of retrying for ever."""
+    """The receiver refused the batch for good (a 4xx): its rows are set aside (kept, shown as
+    `refused`, re-sent by services.resend_refused) and logged, and delivery goes on with the
+    next batch instead of retrying it for ever."""
     OutboxRow.objects.filter(id__in=row_ids).update(dead_at=now)
-    state.dead_count += len(row_ids)
     state.last_error, state.last_error_at = error[:1000], now
-    state.save(update_fields=["dead_count", "last_error", "last_error_at"])
+    state.save(update_fields=["last_error", "last_error_at"])
     log.error("audit stream %s refused %d entries for good: %s", state.name, len(row_ids), error)

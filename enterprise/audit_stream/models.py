@@ -41,7 +41,6 @@ class StreamDestination(models.Model):
     last_error = models.TextField(blank=True)
     last_error_at = models.DateTimeField(null=True, blank=True)
     delivered_count = models.BigIntegerField(default=0)
-    dead_count = models.BigIntegerField(default=0)  # entries refused for good
 
     class Meta:
         ordering = ["name"]

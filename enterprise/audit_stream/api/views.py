@@ -7,10 +7,11 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from enterprise.audit_stream import status
+from enterprise.audit_stream import services, status
 from enterprise.audit_stream.outbox import GATE
 from portal import features
 from portal.api.authz import Authz
+from portal.errors import ValidationFailed
 
 
 class AuditStreamSerializer(serializers.Serializer):
@@ -30,9 +31,27 @@ class AuditStreamSerializer(serializers.Serializer):
 
 
 class AuditStreamsView(APIView):
-    authorizes = {"GET": Authz("audit", "read", whole=True)}
+    authorizes = {"GET": Authz("audit_stream", "read", whole=True)}
 
     @extend_schema(operation_id="audit_streams_list", responses=AuditStreamSerializer(many=True))
     def get(self, request):
         features.require(GATE)
         return Response(AuditStreamSerializer(status.streams(), many=True).data)
+
+
+class ResentSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    resent = serializers.IntegerField(help_text="Refused entries queued again.")
+
+
+class ResendRefusedView(APIView):
+    authorizes = {"POST": Authz("audit_stream", "resend", whole=True)}
+
+    @extend_schema(
+        operation_id="audit_streams_resend_refused", request=None, responses=ResentSerializer
+    )
+    def post(self, request, name):
+        if isinstance(request.data, dict) and (unknown := sorted(request.data)):
+            raise ValidationFailed.field(unknown[0], "Unknown field; this takes no body.")
+        count = services.resend_refused(name, actor=request.user)
+        return Response({"name": name, "resent": count})

@@ -11,6 +11,7 @@ from enterprise.audit_stream.models import OutboxRow
 from licensing.cache import gate_cache
 from licensing.models import License
 from portal.accounts.choices import Role
+from portal.audit.models import AuditEntry
 
 STREAMS = "/api/v2/audit/streams"
 
@@ -89,3 +90,46 @@ def test_the_console_page_is_not_for_members(client, member):
     client.force_login(member)
     page = client.get("/admin/audit_stream/streamdestination/")
     assert page.status_code in (302, 403)
+
+
+def test_an_owner_resends_what_the_receiver_refused(owner, client_for, webhook, record):
+    api = client_for(owner)
+    delivery.deliver_all()
+    webhook.statuses = [401]  # a wrong token: the batch is refused for good
+    refused = record(3)
+    assert delivery.deliver_all() == {"webhook": 0}
+    assert api.get(STREAMS).json()[0]["refused"] == 3
+
+    response = api.post(f"{STREAMS}/webhook/resend")
+    assert response.status_code == 200 and response.json() == {"name": "webhook", "resent": 3}
+    entry = AuditEntry.objects.filter(resource_type="audit_stream").get()
+    assert entry.actor == owner and entry.additional_fields == {"resent": 3}
+    assert delivery.deliver_all() == {"webhook": 4}  # the three, then the resend's own entry
+    assert [d["id"] for d in webhook.documents()[-4:]] == [*refused, entry.id]
+    assert api.post(f"{STREAMS}/webhook/resend").json()["resent"] == 0
+
+
+def test_resend_refuses_bad_input_and_other_roles(owner, make_user, client_for, webhook):
+    api = client_for(owner)
+    response = api.post(f"{STREAMS}/webhook/resend", {"all": True}, format="json")
+    assert response.status_code == 400
+    assert response.json()["validations"][0]["field"] == "all"
+    response = api.post(f"{STREAMS}/nowhere/resend")
+    assert response.status_code == 404 and "No audit stream named" in response.json()["message"]
+    auditor = client_for(make_user(Role.AUDITOR))
+    assert auditor.post(f"{STREAMS}/webhook/resend").status_code == 403
+
+
+def test_the_console_action_resends(client, owner, webhook, record):
+    delivery.deliver_all()
+    webhook.statuses = [403]
+    record(2)
+    delivery.deliver_all()
+    client.force_login(owner)
+    page = client.post(
+        "/admin/audit_stream/streamdestination/",
+        {"action": "resend_refused", "_selected_action": ["webhook"]},
+        follow=True,
+    )
+    assert page.status_code == 200 and b"Queued the refused entries again" in page.content
+    assert not OutboxRow.objects.filter(dead_at__isnull=False).exists()
