@@ -41,9 +41,9 @@ def read_frames(data: bytes) -> list[bytes]:
 class SyslogListener:
     """Accepts connections, reads each to EOF, keeps the messages, then closes (as rsyslog)."""
 
-    def __init__(self, tls: ssl.SSLContext | None = None):
+    def __init__(self, tls: ssl.SSLContext | None = None, port: int | None = None):
         self.tls = tls
-        self.port = free_port()
+        self.port = port or free_port()
         self.messages: list[bytes] = []
         self.peer_certs: list[dict | None] = []
         self._sock: socket.socket | None = None
@@ -94,6 +94,24 @@ class SyslogListener:
         """The JSON MSG of each message."""
         with self._lock:
             return [json.loads(m.split(b"] ", 1)[1]) for m in self.messages]
+
+
+class CrashingListener:
+    """Accepts one connection, reads a little of it, and closes: a receiver dying mid-batch."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", self.port))
+        self.sock.listen()
+        threading.Thread(target=self._crash_once, daemon=True).start()
+
+    def _crash_once(self) -> None:
+        conn, _ = self.sock.accept()
+        conn.recv(100)
+        conn.close()  # with unread data: the kernel resets the connection
+        self.sock.close()
 
 
 class WebhookReceiver:

@@ -13,7 +13,7 @@ from django.utils import timezone
 from enterprise.audit_stream import delivery
 from enterprise.audit_stream.models import OutboxRow, StreamDestination
 from portal.audit import services as audit
-from tests.enterprise.audit_stream.receivers import SyslogListener, TestCA
+from tests.enterprise.audit_stream.receivers import CrashingListener, SyslogListener, TestCA
 
 # <PRI>VERSION SP TIMESTAMP SP HOSTNAME SP APP-NAME SP PROCID SP MSGID SP SD SP MSG
 RFC5424 = re.compile(
@@ -76,6 +76,21 @@ def test_every_entry_arrives_in_order_across_an_outage(syslog, record):
     after = record(5)
     assert delivery.deliver_all(now=timezone.now() + timedelta(seconds=60)) == {"syslog": 15}
     assert [d["id"] for d in syslog.documents()] == first + during + after
+
+
+def test_a_receiver_dying_mid_batch_gets_the_whole_batch_again(configure, record):
+    crashing = CrashingListener()
+    configure(PORTAL_AUDIT_SYSLOG_ADDRESS=f"127.0.0.1:{crashing.port}")
+    ids = record(200)
+    assert delivery.deliver_all() == {"syslog": 0}  # it read part, then died
+    assert OutboxRow.objects.count() == 200
+    listener = SyslogListener(port=crashing.port).start()  # restarted on the same port
+    try:
+        later = timezone.now() + timedelta(seconds=60)
+        assert delivery.deliver_all(now=later) == {"syslog": 200}
+        assert [d["id"] for d in listener.documents()] == ids
+    finally:
+        listener.stop()
 
 
 def test_tls_with_a_private_ca_and_a_client_certificate(configure, record, tmp_path):
