@@ -1,4 +1,4 @@
-"""GET /api/v2/audit/streams: each destination's delivery state, for who may read the audit log."""
+"""/api/v2/audit/streams: each destination's delivery state; re-sending what a receiver refused."""
 
 from __future__ import annotations
 
