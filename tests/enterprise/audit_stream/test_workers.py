@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
+import redis
 from django.apps import apps
 from django.db import connection
 
 from enterprise.audit_stream import delivery, outbox, tasks
 from enterprise.audit_stream.models import OutboxRow
 from portal.registry import registry
+from portal_shared.queues import MAINTENANCE_QUEUE
 
 
 @pytest.mark.django_db(transaction=True)
@@ -71,3 +74,13 @@ def test_a_commit_nudges_delivery_once_per_burst(
     with django_capture_on_commit_callbacks() as callbacks:
         record(20)
     assert callbacks == [outbox.nudge]  # one nudge for the burst, not one per entry
+
+
+def test_the_nudge_reaches_the_queue_the_worker_serves(settings):
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    before = broker.llen(MAINTENANCE_QUEUE)
+    outbox.nudge()
+    assert broker.llen(MAINTENANCE_QUEUE) == before + 1
+    message = json.loads(broker.lindex(MAINTENANCE_QUEUE, 0))
+    assert message["headers"]["task"] == "audit_stream.deliver"
+    broker.lpop(MAINTENANCE_QUEUE)
