@@ -222,6 +222,28 @@ def main() -> int:
             configure(**env)
             us = statistics.median(handler_us(args.records) for _ in range(args.rounds))
             print(f"  {label + ':':24s} {us:7.1f} us per entry")
+        member = accounts.create_user(
+            actor=system, username="bench", email="bench@example.com", password=None
+        )
+
+        def service_us(n: int) -> float:
+            """A whole service call (create_token: its own transaction, several statements)."""
+            start = time.perf_counter()
+            for i in range(n):
+                accounts.create_token(member, actor=system, name=f"t{time.monotonic_ns()}{i}")
+            return (time.perf_counter() - start) * 1e6 / n
+
+        print("a service call (create_token, committed), median of the same rounds:")
+        service_runs: dict[str, list[float]] = {"no destination": [], "2 destinations": []}
+        for _ in range(args.rounds):
+            for label, env in (("no destination", {}), ("2 destinations", both)):
+                configure(**env)
+                service_runs[label].append(service_us(max(args.records // 5, 20)))
+        plain = statistics.median(service_runs["no destination"])
+        streamed = statistics.median(service_runs["2 destinations"])
+        print(f"  {'no destination:':24s} {plain:7.1f} us per call")
+        print(f"  {'2 destinations:':24s} {streamed:7.1f} us per call (+{streamed - plain:.1f})")
+        OutboxRow.objects.all().delete()
         configure(**both)
 
         for chunk in range(0, args.entries, 5000):
