@@ -99,7 +99,9 @@ def _deliver_batch(target, cfg: config.StreamConfig, now: datetime) -> tuple[int
         state.save(
             update_fields=["attempts", "next_attempt_at", "last_success_at", "delivered_count"]
         )
-        return len(docs), len(rows) == cfg.batch_size
+        # Go on until a batch comes back empty: rows committed while this one was on the wire
+        # go now rather than at the next run (their nudge found this destination locked).
+        return len(docs), True
 
 
 def _failed(state, error: str, now, cfg, retry_after: float | None) -> None:
