@@ -13,7 +13,7 @@ from enterprise.audit_stream.outbox import GATE
 from portal import features, policy
 from portal.accounts.admin_permissions import declare_admin_permission
 from portal.admin_site import ReadOnlyAdmin, run_service_per_object
-from portal.registry import registry
+from portal.errors import Forbidden
 
 declare_admin_permission("audit_stream.view_streamdestination", "audit_stream", "read")
 
@@ -73,19 +73,17 @@ class StreamDestinationAdmin(ReadOnlyAdmin):
         )
 
     def changelist_view(self, request, extra_context=None):
-        if not features.enabled(GATE):
-            description = registry["features"][GATE].description.rstrip(".")
-            messages.warning(
-                request,
-                f"Delivery is paused: {description} needs a license with the {GATE} feature "
-                f"(the backlog is kept).",
-            )
-        elif not config.current().targets:
-            messages.info(
-                request,
-                "No destination is configured: set PORTAL_AUDIT_SYSLOG_ADDRESS or "
-                "PORTAL_AUDIT_WEBHOOK_URL.",
-            )
+        try:
+            features.require(GATE)
+        except Forbidden as e:
+            messages.warning(request, f"Delivery is paused (the backlog is kept): {e.message}")
+        else:
+            if not config.current().targets:
+                messages.info(
+                    request,
+                    "No destination is configured: set PORTAL_AUDIT_SYSLOG_ADDRESS or "
+                    "PORTAL_AUDIT_WEBHOOK_URL.",
+                )
         return super().changelist_view(request, extra_context)
 
     @admin.display(description="target")

@@ -51,7 +51,9 @@ class ResendRefusedView(APIView):
         operation_id="audit_streams_resend_refused", request=None, responses=ResentSerializer
     )
     def post(self, request, name):
-        if isinstance(request.data, dict) and (unknown := sorted(request.data)):
+        if request.data and not isinstance(request.data, dict):
+            raise ValidationFailed.field("body", "This takes no body.")
+        if unknown := sorted(request.data or {}):
             raise ValidationFailed.field(unknown[0], "Unknown field; this takes no body.")
         count = services.resend_refused(name, actor=request.user)
         return Response({"name": name, "resent": count})

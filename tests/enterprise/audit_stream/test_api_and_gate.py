@@ -86,6 +86,16 @@ def test_the_console_page_shows_backlog_and_errors(client, owner, webhook, recor
     assert "Connection refused" in text or "connect" in text.lower()
 
 
+def test_the_console_page_says_delivery_is_paused_with_the_gate_off(
+    client, owner, webhook, license_without_audit_log
+):
+    client.force_login(owner)
+    license_without_audit_log()
+    page = client.get("/admin/audit_stream/streamdestination/", follow=True)
+    assert b"Delivery is paused (the backlog is kept)" in page.content
+    assert b"audit_log feature" in page.content
+
+
 def test_the_console_page_is_not_for_members(client, member):
     client.force_login(member)
     page = client.get("/admin/audit_stream/streamdestination/")
@@ -114,6 +124,9 @@ def test_resend_refuses_bad_input_and_other_roles(owner, make_user, client_for, 
     response = api.post(f"{STREAMS}/webhook/resend", {"all": True}, format="json")
     assert response.status_code == 400
     assert response.json()["validations"][0]["field"] == "all"
+    response = api.post(f"{STREAMS}/webhook/resend", [1, 2], format="json")
+    assert response.status_code == 400
+    assert response.json()["validations"][0]["field"] == "body"
     response = api.post(f"{STREAMS}/nowhere/resend")
     assert response.status_code == 404 and "No audit stream named" in response.json()["message"]
     auditor = client_for(make_user(Role.AUDITOR))
