@@ -29,6 +29,7 @@ ALL = {
     "licensing.license",
     "scim.scimkey",  # owners only (scim.manage)
     "groups.group",  # enterprise.groups: group.read_all (owner, both admins, auditor)
+    "audit_stream.streamdestination",  # audit streaming: audit.read (owner, auditor)
 }
 WORKSPACE_SIDE = {m for m in ALL if m.startswith("workspaces.")}
 VISIBLE = {
@@ -45,6 +46,7 @@ VISIBLE = {
     Role.AUDITOR: {
         "accounts.user",
         "audit.auditentry",
+        "audit_stream.streamdestination",
         "licensing.license",
         "templates_app.template",
         "templates_app.templateversion",
