@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
@@ -73,3 +78,17 @@ def test_a_mistake_is_one_sentence(configure, env, sentence):
         configure(**env)
     assert sentence in str(refused.value)
     assert str(refused.value).count(". ") <= 1  # one sentence (an example may follow a colon)
+
+
+def test_a_mistake_stops_start_up_with_its_sentence():
+    env = {**os.environ, "PORTAL_AUDIT_SYSLOG_ADDRESS": "siem.example.com"}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=Path(__file__).resolve().parents[3],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "PORTAL_AUDIT_SYSLOG_ADDRESS 'siem.example.com' is not an address" in result.stderr
