@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test install install-test assets lint format bench bench-builds bench-relay bench-agents bench-web bench-scim bench-oidc clean
+.PHONY: run test install install-test assets lint format bench bench-builds bench-relay bench-agents bench-web bench-scim bench-oidc bench-audit-stream clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -91,6 +91,10 @@ bench-scim: $(TEST_STAMP)
 ## The OIDC callback's server time with 20 groups synced (starts the test OpenID Provider).
 bench-oidc: $(TEST_STAMP) assets
 	$(BIN)/python bench/oidc_callback.py
+
+## Audit streaming: what the outbox hook adds to record(), entries/s to a webhook and to syslog.
+bench-audit-stream: $(TEST_STAMP)
+	$(BIN)/python bench/audit_stream.py
 
 clean:
 	rm -rf $(VENV) $(SCIM_VENV) .pytest_cache node_modules $(VENDOR)

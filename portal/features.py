@@ -46,7 +46,7 @@ PRODUCT_FEATURES = (
     ("scim", "User and group provisioning from an identity provider over SCIM 2.0."),
     ("oidc_group_sync", "Group membership synced from OIDC claims at sign-in."),
     ("oidc_role_sync", "Site roles synced from OIDC claims at sign-in."),
-    ("audit_log", "The audit log: browsing and exporting audit entries."),
+    ("audit_log", "The audit log: browsing, exporting and streaming audit entries to a SIEM."),
     ("browser_only", "Refuse non-browser connections (SSH, port-forward) to workspaces."),
     ("workspace_quota", "Per-user and per-group workspace cost quotas checked before builds."),
     ("high_availability", "Several server replicas behind one access URL."),

@@ -116,6 +116,16 @@ build_finished = Hook(
     "with the WorkspaceBuild; an exception is logged and ignored (the build's end stands). "
     "Handlers may read and write (e.g. usage accounting) in their own transactions.",
 )
+audit_recorded = Hook(
+    "audit_recorded",
+    "handler(entry): an AuditEntry was just written by portal.audit.services.record(), inside "
+    "the transaction that wrote it (record() opens one when its caller has none), so rows a "
+    "handler writes commit or roll back with the entry and the action it records (a durable "
+    "outbox for streaming entries elsewhere). Called for every entry: handlers must be cheap "
+    "(one statement at most) and must not change the entry; an exception aborts the caller's "
+    "action, as a failed audit write does. Side effects outside the database belong in "
+    "transaction.on_commit.",
+)
 feature_gate = Hook(
     "feature_gate",
     "handler(name) -> bool | None: licensing's answer for the registered feature gate `name`: "

@@ -86,6 +86,7 @@ INSTALLED_APPS = [
     "enterprise.quotas",
     "enterprise.appearance",
     "enterprise.audit",
+    "enterprise.audit_stream",
     "licensing",
     "axes",  # sign-in throttling (portal/accounts/throttling.py)
 ]

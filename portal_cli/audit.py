@@ -1,4 +1,5 @@
-"""`portal audit [QUERY]` and `portal audit export QUERY --format F -o FILE`, over the API."""
+"""`portal audit [QUERY]`, `portal audit export QUERY --format F -o FILE` and `portal audit
+streams`, over the API."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import sys
 import click
 
 from portal_cli.client import PAGE_MAX, ApiError, CLIError, logged_in
-from portal_cli.output import output_option, print_rows
+from portal_cli.output import output_option, print_rows, when
 
 DEFAULT_LIMIT = 50
 ENTRY_COLUMNS = (
@@ -109,3 +110,32 @@ def export(query: tuple[str, ...], fmt: str, path: str) -> None:
                 out.close()
     if path != "-":
         click.echo(f"Exported {size} bytes to {path}.", err=True)
+
+
+def _age(row: dict) -> str:
+    seconds = row["oldest_undelivered_age_seconds"]
+    if seconds is None:
+        return "-"
+    return f"{seconds:.0f}s" if seconds < 120 else f"{seconds / 60:.0f}m"
+
+
+STREAM_COLUMNS = (
+    ("NAME", lambda r: r["name"]),
+    ("TARGET", lambda r: r["target"] or "not configured"),
+    ("BACKLOG", lambda r: str(r["backlog"])),
+    ("OLDEST", _age),
+    ("DELIVERED", lambda r: str(r["delivered"])),
+    ("REFUSED", lambda r: str(r["refused"])),
+    ("LAST SUCCESS", lambda r: when(r["last_success_at"])),
+    ("LAST ERROR", lambda r: r["last_error"] or "-"),
+    ("NEXT ATTEMPT", lambda r: when(r["next_attempt_at"], never="now")),
+)
+
+
+@audit.command("streams")
+@output_option
+def streams(output: str) -> None:
+    """Each audit stream destination (syslog, webhook): backlog, last success, last error."""
+    with logged_in() as client:
+        rows = client.get("/audit/streams")
+    print_rows(output, rows, STREAM_COLUMNS)

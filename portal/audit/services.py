@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
+from django.db import transaction
+
+from portal import hooks
 from portal.audit import context, types
 from portal.audit.models import AuditEntry
 
@@ -48,7 +52,7 @@ def record(
     additional_fields = additional_fields or {}
     types.check(resource_type, action, additional_fields)  # AuditTypeError: fix the caller
     ctx = context.current()
-    return AuditEntry.objects.create(
+    entry = AuditEntry(
         actor=actor if actor is not None and actor.pk else None,
         actor_username=getattr(actor, "username", "") or "",
         ip=ctx.ip,
@@ -64,3 +68,11 @@ def record(
         build_initiator_id=build_initiator_id,
         build_reason=build_reason,
     )
+    # The entry and what audit_recorded handlers write (an outbox) commit together: services
+    # already hold a transaction, so this opens one only for the rare caller without one.
+    in_transaction = transaction.get_connection().in_atomic_block
+    with contextlib.nullcontext() if in_transaction else transaction.atomic():
+        entry.save(force_insert=True)
+        for handler in hooks.audit_recorded.handlers():
+            handler(entry)
+    return entry

@@ -30,6 +30,7 @@ ALL = {
     "scim.scimkey",  # owners only (scim.manage)
     "groups.group",  # enterprise.groups: group.read_all (owner, both admins, auditor)
     "appearance.appearance",  # owners only (appearance.manage): one form, not a list
+    "audit_stream.streamdestination",  # audit streaming: audit.read (owner, auditor)
 }
 WORKSPACE_SIDE = {m for m in ALL if m.startswith("workspaces.")}
 VISIBLE = {
@@ -46,6 +47,7 @@ VISIBLE = {
     Role.AUDITOR: {
         "accounts.user",
         "audit.auditentry",
+        "audit_stream.streamdestination",
         "licensing.license",
         "templates_app.template",
         "templates_app.templateversion",

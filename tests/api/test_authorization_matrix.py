@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 from rest_framework.views import APIView
 
+from enterprise.audit_stream.models import OutboxRow
 from enterprise.groups.models import Group, GroupMember
 from enterprise.quotas.models import QuotaSubject
 from enterprise.scim import keys as scim_keys
@@ -104,6 +106,9 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("api:workspaceagent-logs", "GET"): MEMBER_WORKSPACE_READ,
     ("api:audit", "GET"): _row(200, 403, 403, 200, 403, 403, 403, 401),
     ("api:audit-export", "GET"): _row(200, 403, 403, 200, 403, 403, 403, 401),
+    # Audit streaming's delivery state: who may read the audit log; owners re-send refusals.
+    ("api:audit-streams", "GET"): _row(200, 403, 403, 200, 403, 403, 403, 401),
+    ("api:audit-stream-resend", "POST"): _row(200, 403, 403, 403, 403, 403, 403, 401),
     # Licenses: owners manage them, auditors read them; everyone signed in reads entitlements.
     ("api:licenses", "GET"): _row(200, 403, 403, 200, 403, 403, 403, 401),
     ("api:licenses", "POST"): _row(201, 403, 403, 403, 403, 403, 403, 401),
@@ -263,6 +268,9 @@ def _request(
         case "api:scim-key-detail", "DELETE":
             key, _ = scim_keys.create_key(actor=system_actor(), name=f"key-{caller}")
             return {"key": key.name}, None, key
+        case "api:audit-stream-resend", "POST":
+            OutboxRow.objects.create(destination="webhook", entry_id=1, dead_at=timezone.now())
+            return {"name": "webhook"}, None, None
         case "api:groups", "GET":
             return {}, None, _member_group(target)
         case "api:groups", "POST":
