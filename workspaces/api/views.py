@@ -29,6 +29,10 @@ LIST_COLUMNS = (
     "created_at",
     "updated_at",
     "last_used_at",
+    "autostart_schedule",
+    "ttl_seconds",
+    "next_autostart_at",
+    "autostart_refusal",
     "owner__username",
     "template__name",
     "template__display_name",
@@ -39,6 +43,8 @@ LIST_COLUMNS = (
     "latest_build__template_version_id",
     "latest_build__daily_cost",
     "latest_build__created_at",
+    "latest_build__deadline",
+    "latest_build__max_deadline",
     "latest_build__job__status",
 )
 
