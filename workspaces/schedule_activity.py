@@ -13,7 +13,6 @@ process, whatever the number of active workspaces.
 
 from __future__ import annotations
 
-import atexit
 import logging
 import threading
 from datetime import datetime
@@ -139,24 +138,29 @@ class ActivityCollector:
 
     def _run(self) -> None:
         while not self.stopping.wait(self.flush_seconds):
-            try:
-                self.flush()
-            finally:
-                connection.close()  # this thread's own connection; not held between flushes
+            self._flush_and_release()
+
+    def _flush_and_release(self) -> None:
+        with self.lock:
+            if not self.seen and not self.open:
+                return  # nothing to write: no connection is touched
+        try:
+            self.flush()
+        finally:
+            connection.close()  # this thread's own connection; not held between flushes
 
     def stop(self) -> None:
         """Flush what is left (at process exit)."""
         self.stopping.set()
         try:
-            self.flush()
+            self._flush_and_release()
         except Exception:
             log.exception("could not flush workspace activity at exit")
-        finally:
-            connection.close()
 
 
+# No flush at exit: at worst the last FLUSH_SECONDS of a stopping process's activity are lost,
+# and its streams close with it anyway.
 collector = ActivityCollector()
-atexit.register(lambda: collector.thread is not None and collector.stop())
 
 
 def saw(workspace_id) -> None:
