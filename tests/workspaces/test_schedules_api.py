@@ -149,3 +149,22 @@ def test_members_cannot_change_a_templates_policy(client_for, member):
     assert r.status_code in (403, 404)
     template.refresh_from_db()
     assert template.default_ttl_seconds == 0
+
+
+def test_create_takes_coders_schedule_fields_all_or_nothing(client_for, member):
+    template = buildable_template()
+    api = client_for(member)
+    body = {
+        "name": "sched",
+        "template_id": str(template.id),
+        "autostart_schedule": "CRON_TZ=Europe/Berlin 0 9 * * 1-5",
+        "ttl_ms": 8 * 3600 * 1000,
+    }
+    r = api.post("/api/v2/workspaces", body, format="json")
+    assert r.status_code == 201, r.content
+    assert r.json()["autostart_schedule"] == "CRON_TZ=Europe/Berlin 0 9 * * 1-5"
+    assert r.json()["ttl_ms"] == 8 * 3600 * 1000
+    bad = {**body, "name": "bad", "autostart_schedule": "CRON_TZ=Europe/Berlin 0 9 * * 1-8"}
+    r = api.post("/api/v2/workspaces", bad, format="json")
+    assert r.status_code == 400 and r.json()["validations"][0]["field"] == "autostart_schedule"
+    assert not services.Workspace.objects.filter(name="bad").exists()

@@ -355,7 +355,24 @@ class CreateWorkspaceSerializer(serializers.Serializer):
         help_text="Parameter values by name; strings (numbers, bools and lists are accepted).",
     )
 
+    autostart_schedule = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=120,
+        help_text='"CRON_TZ=<zone> <5-field cron>" (or cron alone, UTC); "" for none.',
+    )
+    ttl_ms = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=0,
+        help_text="Autostop after each start; default: the template's default TTL.",
+    )
+
     def validate(self, data):
+        if data.get("ttl_ms") and data["ttl_ms"] % 1000:
+            raise serializers.ValidationError(
+                {"ttl_ms": "Give whole seconds (a multiple of 1000)."}
+            )
         if not data.get("template_id") and not data.get("template"):
             raise serializers.ValidationError({"template_id": "Give template_id or template."})
         return data

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db import transaction
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
@@ -13,7 +14,7 @@ from portal.api.params import LOG_PAGE_PARAMETERS, log_page
 from portal.api.views import ListView
 from portal.errors import NotFound, ValidationFailed
 from templates_app.queries import resolve_template, resolve_version
-from workspaces import queries, services
+from workspaces import queries, schedule, schedule_services, services
 from workspaces.api import serializers as s
 from workspaces.api.serializers import WorkspaceSerializer
 from workspaces.choices import WorkspaceStatus
@@ -121,14 +122,24 @@ class WorkspacesView(ListView):
                 version = resolve_version(data["version_id"], user)
             except NotFound as e:
                 raise ValidationFailed.field("version_id", e.message) from None
-        workspace = services.create_workspace(
-            actor=user,
-            owner=owner,
-            template=template,
-            name=data["name"],
-            parameters=data["parameters"],
-            version=version,
-        )
+        schedule_text = data.get("autostart_schedule") or ""
+        if schedule_text:
+            schedule.parse(schedule_text, field="autostart_schedule")  # refused before creating
+        # The workspace and its schedule, or neither (Coder's create fields).
+        with transaction.atomic():
+            workspace = services.create_workspace(
+                actor=user,
+                owner=owner,
+                template=template,
+                name=data["name"],
+                parameters=data["parameters"],
+                version=version,
+            )
+            if schedule_text:
+                schedule_services.set_autostart(workspace, actor=user, schedule_text=schedule_text)
+            if "ttl_ms" in data:
+                ttl = data["ttl_ms"] // 1000 if data["ttl_ms"] else None
+                schedule_services.set_ttl(workspace, actor=user, ttl_seconds=ttl)
         body = _detail_body(resolve_workspace(workspace.id, user), user)
         return Response(body, status=status.HTTP_201_CREATED)
 
