@@ -17,6 +17,13 @@ from templates_app.models import Template
 GATE = "advanced_template_scheduling"
 ADVANCED = ("max_lifetime_seconds", "autostart_days", "allow_user_autostart", "allow_user_autostop")
 BASIC = ("default_ttl_seconds", "activity_bump_seconds")
+# The console form's names of the advanced settings.
+ADVANCED_FORM_FIELDS = (
+    "max_lifetime_hours",
+    "autostart_days",
+    "allow_user_autostart",
+    "allow_user_autostop",
+)
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 MAX_SECONDS = 30 * 24 * 3600  # the longest TTL, bump or lifetime a template may set
 
