@@ -143,6 +143,7 @@ class UserPolicy(RoleTablePolicy):
         "reset_password",
         "update_login_type",
         "update_profile",
+        "update_git_ssh_key",  # regenerate: its owner only
     )
     site_wide = {
         "read": "user.read",
@@ -157,10 +158,11 @@ class UserPolicy(RoleTablePolicy):
 
     def allows(self, actor, action, obj) -> bool:
         own = obj is not None and policy.active(actor)
-        if action in ("read", "update_password", "update_profile") and own and obj.pk == actor.pk:
+        yours = ("read", "update_password", "update_profile", "update_git_ssh_key")
+        if action in yours and own and obj.pk == actor.pk:
             return True
-        if action == "update_password":  # nobody changes another's password: they reset it
-            return False
+        if action in ("update_password", "update_git_ssh_key"):
+            return False  # only its owner: another's password is reset, their key is theirs
         if not self.site_allows(actor, action):
             return False
         return action not in _CHANGES or obj is None or change_refusal(actor, obj) is None

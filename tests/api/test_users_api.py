@@ -303,3 +303,41 @@ def test_a_user_admin_renames_members_but_not_owners(owner, member, make_user, c
     assert _put_profile(client, owner.username, {"name": "Renamed"}).status_code == 403
     owner.refresh_from_db()
     assert owner.name != "Renamed"
+
+
+# Git SSH key
+
+
+def test_the_git_key_is_made_once_and_its_fingerprint_is_openssh_s(member, client_for, tmp_path):
+    import subprocess
+
+    client = client_for(member)
+    first = client.get("/api/v2/users/me/gitsshkey").json()
+    assert first["public_key"].startswith("ssh-ed25519 ")
+    assert client.get(f"/api/v2/users/{member.username}/gitsshkey").json() == first
+    (tmp_path / "k.pub").write_text(first["public_key"] + "\n")
+    listed = subprocess.run(
+        ["ssh-keygen", "-l", "-f", str(tmp_path / "k.pub")], capture_output=True, text=True
+    )
+    assert listed.stdout.split()[1] == first["fingerprint"]
+    created = AuditEntry.objects.get(resource_type="git_ssh_key", action="create")
+    assert created.additional_fields == {
+        "owner": member.username,
+        "fingerprint": first["fingerprint"],
+    }
+    assert "PRIVATE" not in repr(created.diff) + repr(created.additional_fields)
+
+
+def test_regenerating_replaces_the_key_and_only_its_owner_may(owner, member, client_for):
+    before = client_for(member).get("/api/v2/users/me/gitsshkey").json()
+    r = client_for(owner).put(f"/api/v2/users/{member.username}/gitsshkey")
+    assert r.status_code == 403
+    assert client_for(member).get("/api/v2/users/me/gitsshkey").json() == before
+    after = client_for(member).put("/api/v2/users/me/gitsshkey").json()
+    assert after["public_key"] != before["public_key"]
+    assert (
+        after["created_at"] == before["created_at"] and after["updated_at"] > before["updated_at"]
+    )
+    entry = AuditEntry.objects.get(resource_type="git_ssh_key", action="write")
+    assert entry.additional_fields["fingerprint"] == after["fingerprint"]
+    assert entry.actor_id == member.pk

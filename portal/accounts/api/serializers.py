@@ -81,6 +81,14 @@ class RolesSerializer(serializers.Serializer):
     roles = serializers.ListField(child=serializers.ChoiceField(choices=Role.choices))
 
 
+class GitSSHKeySerializer(serializers.Serializer):
+    user_id = serializers.UUIDField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    public_key = serializers.CharField(help_text="Add it to your git host (OpenSSH form).")
+    fingerprint = serializers.CharField()
+
+
 class ProfileSerializer(serializers.Serializer):
     """PUT /users/{user}/profile: fields left out stay as they are (Coder's profile request)."""
 

@@ -15,7 +15,6 @@ from portal.web.access import find_workspace, not_found, signed_in
 from templates_app import scheduling
 from workspaces import schedule_services, services
 from workspaces.choices import BuildTransition
-from workspaces.connectivity.connections import policy_refusal
 
 ACTIONS = ("start", "stop", "restart", "delete", "update")
 
@@ -32,8 +31,6 @@ def workspace_page(request, owner, name):
     context = {
         **workspace_data.live_context(workspace, request.user),
         **workspace_data.log_context(workspace),
-        # The deployment may allow no SSH (browser-only mode): say so instead of the commands.
-        "ssh_refusal": policy_refusal(request.user, "ssh"),
     }
     return TemplateResponse(request, "web/workspace.html", context)
 

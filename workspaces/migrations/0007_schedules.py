@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('templates_app', '0003_schedules'),
-        ('workspaces', '0005_restart_then_start'),
+        ('workspaces', '0006_agent_expanded_directory'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
