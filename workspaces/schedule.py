@@ -10,6 +10,7 @@ from croniter import CroniterBadDateError, croniter
 
 from portal.errors import ValidationFailed
 
+STORED_MAX = 128  # Workspace.autostart_schedule
 CRON_FIELDS = ("minute", "hour", "day of month", "month", "day of week")
 # How far ahead the next allowed time is searched: a schedule whose every time falls on a day
 # the template refuses (or a 31 February) has none.
@@ -94,6 +95,10 @@ def parse(
             f"Unknown time zone {tz!r}: use an IANA name such as Europe/Berlin or UTC.",
         ) from None
     schedule = Schedule(cron=" ".join(fields), tz=tz)
+    if len(schedule.stored()) > STORED_MAX:
+        raise ValidationFailed.field(
+            field, f"The schedule and its time zone take at most {STORED_MAX} characters."
+        )
     if check_runs and schedule.next_after(datetime.now(schedule.zone)) is None:
         raise ValidationFailed.field(field, f"The schedule {schedule.cron!r} never runs.")
     return schedule

@@ -92,6 +92,12 @@ def stopped_workspace(member, template, name="dev"):
         ("0 9 * * 1-5", "Mars/Olympus", "tz", "Unknown time zone 'Mars/Olympus'"),
         ("0 9 * * 1-5", "../../etc/passwd", "tz", "Unknown time zone"),
         ("CRON_TZ=Europe/Berlin 0 9 * * 1-5", "UTC", "schedule", "says CRON_TZ=Europe/Berlin"),
+        (
+            ",".join(str(m) for m in range(40)) + " 9 * * *",
+            "America/Argentina/ComodRivadavia",
+            "schedule",
+            "at most 128 characters",
+        ),
     ],
 )
 def test_bad_schedules_are_refused_naming_the_field(text, tz, field, words):
