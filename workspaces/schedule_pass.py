@@ -98,6 +98,17 @@ def _autostop(build: WorkspaceBuild, *, actor, now: datetime, result: PassResult
     workspace = build.workspace
     try:
         with transaction.atomic():  # a savepoint: a refusal keeps the rest of the pass
+            # Under the build's lock (extend_deadline takes it too): an extension that
+            # committed since the query wins.
+            deadline = (
+                WorkspaceBuild.objects.select_for_update()
+                .filter(pk=build.pk)
+                .values_list("deadline", flat=True)
+                .first()
+            )
+            if deadline is None or deadline > now:
+                result.skipped.append((workspace.id, "its deadline moved"))
+                return
             services.create_build(
                 workspace, actor=actor, transition=BuildTransition.STOP, reason=BuildReason.AUTOSTOP
             )
@@ -145,7 +156,11 @@ def _autostart(
     # retried every minute); schedules are stored as cron without the template's days, so a
     # change of the allowed days applies at once.
     following = parsed.next_after(now) if parsed else None
-    Workspace.objects.filter(pk=workspace.pk).update(next_autostart_at=following)
+    # Only if the schedule is still the one read: a change committed since set its own time.
+    mine = Workspace.objects.filter(
+        pk=workspace.pk, autostart_schedule=workspace.autostart_schedule
+    )
+    mine.update(next_autostart_at=following)
     if parsed is None:
         return
     rules = scheduling.effective(workspace.template, advanced=advanced)
@@ -167,10 +182,10 @@ def _autostart(
     except ServiceError as e:
         message = f"Autostart at {due:%Y-%m-%d %H:%M} UTC refused: {e.message}"
         log.warning("workspace %s: %s", workspace.id, message)
-        Workspace.objects.filter(pk=workspace.pk).update(autostart_refusal=message[:512])
+        mine.update(autostart_refusal=message[:512])
         audit_schedule(actor, workspace, "autostart", {}, {}, refused=message)
         result.refused.append((workspace.id, e.message))
         return
     if workspace.autostart_refusal:
-        Workspace.objects.filter(pk=workspace.pk).update(autostart_refusal="")
+        mine.update(autostart_refusal="")
     result.started.append(workspace.id)
