@@ -86,3 +86,5 @@ for _command in (
     *_plugin_commands(),
 ):
     main.add_command(_command)
+# `portal templates edit`: the scheduling policy (portal_cli/schedule.py).
+templates.templates.add_command(schedule.edit_template)

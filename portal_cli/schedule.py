@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import click
 
 from portal_cli.build_runs import LIST_MAX, display, get_workspace
-from portal_cli.client import logged_in
+from portal_cli.client import logged_in, quote
 from portal_cli.output import output_option, print_rows
 
 _DURATION = re.compile(r"(\d+)([dhms])")
@@ -177,3 +177,66 @@ def extend(name: str, duration: str) -> None:
 
 
 COMMANDS = (schedule,)
+
+
+def _ms(text: str | None, option: str) -> int | None:
+    if text is None:
+        return None
+    if text in ("0", "none", "manual"):
+        return 0
+    try:
+        return parse_duration(text) * 1000
+    except click.BadParameter:
+        raise click.BadParameter(
+            f"{text!r}: give a duration such as 8h.", param_hint=option
+        ) from None
+
+
+@click.command("edit")
+@click.argument("name")
+@click.option("--default-ttl", help="Autostop of new workspaces, e.g. 8h (0: none).")
+@click.option("--activity-bump", help="How far activity pushes the stop back, e.g. 1h.")
+@click.option("--max-ttl", help="Maximum lifetime of a start, e.g. 24h (0: none). Advanced.")
+@click.option(
+    "--autostart-days",
+    metavar="DAYS",
+    help="Days autostart may run: monday,tuesday,... or mon-fri style names; 'all'. Advanced.",
+)
+@click.option("--allow-user-autostart/--no-allow-user-autostart", default=None, help="Advanced.")
+@click.option("--allow-user-autostop/--no-allow-user-autostop", default=None, help="Advanced.")
+def edit_template(name, default_ttl, activity_bump, max_ttl, autostart_days, **flags) -> None:
+    """Change template NAME's scheduling policy (owners and template admins).
+
+    The advanced options need the advanced_template_scheduling feature.
+    """
+    body: dict = {}
+    for key, value, option in (
+        ("default_ttl_ms", default_ttl, "--default-ttl"),
+        ("activity_bump_ms", activity_bump, "--activity-bump"),
+        ("max_ttl_ms", max_ttl, "--max-ttl"),
+    ):
+        ms = _ms(value, option)
+        if ms is not None:
+            body[key] = ms
+    if autostart_days is not None:
+        days = (
+            ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+            if autostart_days.strip() == "all"
+            else [d.strip() for d in autostart_days.split(",") if d.strip()]
+        )
+        body["autostart_requirement"] = {"days_of_week": days}
+    body.update({k: v for k, v in flags.items() if v is not None})
+    if not body:
+        raise click.UsageError("give at least one option to change.")
+    with logged_in() as client:
+        template = client.request("PATCH", f"/templates/{quote(name)}", json=body)
+    days = ", ".join(template["autostart_requirement"]["days_of_week"]) or "none"
+
+    def length(ms: int) -> str:
+        return human(ms / 1000) if ms else "none"
+
+    click.echo(
+        f"{template['name']}: default TTL {length(template['default_ttl_ms'])}, "
+        f"activity bump {length(template['activity_bump_ms'])}, "
+        f"max lifetime {length(template['max_ttl_ms'])}, autostart days {days}."
+    )

@@ -62,3 +62,31 @@ def test_schedule_commands_set_show_extend_and_refuse_bad_input(
     refused = cli("schedule", "stop", "alice/dev", "1h")
     assert refused.returncode != 0
     assert Workspace.objects.get(pk=ws.pk).ttl_seconds is None
+
+
+def test_templates_edit_sets_the_scheduling_policy(cli, owner, member, template):
+    cli.login(owner)
+    out = cli.ok(
+        "templates",
+        "edit",
+        "dev-env",
+        "--default-ttl",
+        "8h",
+        "--max-ttl",
+        "12h",
+        "--autostart-days",
+        "monday,friday",
+        "--no-allow-user-autostop",
+    )
+    assert "default TTL 8h" in out.stdout and "max lifetime 12h" in out.stdout
+    assert "autostart days monday, friday" in out.stdout
+    template.refresh_from_db()
+    assert template.default_ttl_seconds == 8 * 3600
+    assert (template.autostart_days, template.allow_user_autostop) == ([0, 4], False)
+    assert cli("templates", "edit", "dev-env", "--max-ttl", "soon").returncode == 2
+
+    cli.login(member)
+    refused = cli("templates", "edit", "dev-env", "--default-ttl", "1h")
+    assert refused.returncode != 0
+    template.refresh_from_db()
+    assert template.default_ttl_seconds == 8 * 3600
