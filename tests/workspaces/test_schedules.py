@@ -20,7 +20,14 @@ from portal.audit.models import AuditEntry
 from portal.errors import Conflict, Forbidden, ValidationFailed
 from templates_app import scheduling
 from tests.workspaces.helpers import buildable_template
-from workspaces import schedule, schedule_activity, schedule_pass, schedule_services, services
+from workspaces import (
+    schedule,
+    schedule_activity,
+    schedule_pass,
+    schedule_services,
+    services,
+    tasks,
+)
 from workspaces.builds import jobs, provisioning
 from workspaces.choices import BuildReason, BuildTransition, JobStatus
 from workspaces.models import Workspace, WorkspaceBuild
@@ -492,3 +499,12 @@ def test_only_template_managers_change_the_policy(member, template):
     assert e.value.status_code in (403, 404)
     template.refresh_from_db()
     assert template.default_ttl_seconds == 0
+
+
+def test_the_periodic_task_runs_a_pass(running, django_capture_on_commit_callbacks):
+    WorkspaceBuild.objects.filter(pk=running.latest_build_id).update(
+        deadline=timezone.now() - timedelta(minutes=1)
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert tasks.run_schedules() == "stopped 1, started 0"
+    assert latest(running).reason == BuildReason.AUTOSTOP
