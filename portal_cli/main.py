@@ -23,6 +23,7 @@ from portal_cli import (
     port_forward,
     publickey,
     quota,
+    schedule,
     scim,
     ssh,
     templates,
@@ -75,6 +76,7 @@ for _command in (
     scim.scim,
     templates.templates,
     *workspaces.COMMANDS,
+    *schedule.COMMANDS,
     *builds.COMMANDS,
     *config_ssh.COMMANDS,
     *port_forward.COMMANDS,
@@ -90,3 +92,5 @@ for _command in (
     *_plugin_commands(),
 ):
     main.add_command(_command)
+# `portal templates edit`: the scheduling policy (portal_cli/schedule.py).
+templates.templates.add_command(schedule.edit_template)

@@ -21,7 +21,7 @@ from portal.admin_site import (
     run_service_per_object,
 )
 from portal.errors import Conflict, ServiceError
-from templates_app import permissions, services
+from templates_app import admin_scheduling, permissions, scheduling, services
 from templates_app.models import File, ImportStatus, Template, TemplateVersion
 
 SERVICE_FORM_TEMPLATE = "admin/portal/service_form.html"
@@ -289,7 +289,7 @@ class TemplateAdmin(ReadOnlyAdmin):
         "active_import_status",
         "workspace_count",
         "provisioner_tags_display",
-        "default_ttl_seconds",
+        "scheduling_display",
         "created_by",
         "created_at",
         "updated_at",
@@ -324,7 +324,16 @@ class TemplateAdmin(ReadOnlyAdmin):
                 "<uuid:object_id>/promote/",
                 self.admin_site.admin_view(self.promote_view),
                 name="templates_app_template_promote",
-            )
+            ),
+            path(
+                "<uuid:object_id>/scheduling/",
+                self.admin_site.admin_view(
+                    lambda request, object_id: admin_scheduling.scheduling_view(
+                        self, request, object_id
+                    )
+                ),
+                name="templates_app_template_scheduling",
+            ),
         ]
         return own + super().get_urls()
 
@@ -344,6 +353,16 @@ class TemplateAdmin(ReadOnlyAdmin):
     def active_version_link(self, obj: Template) -> str:
         version = obj.active_version
         return admin_link(version, version.name) if version else "-"
+
+    @admin.display(description="scheduling")
+    def scheduling_display(self, obj: Template) -> str:
+        rules = scheduling.as_api(obj)
+        text = ", ".join(
+            f"{name}: {value}" for name, value in rules.items() if name != "autostart_requirement"
+        )
+        days = ", ".join(rules["autostart_requirement"]["days_of_week"]) or "none"
+        link = reverse("admin:templates_app_template_scheduling", args=[obj.pk])
+        return format_html('{}; autostart days: {} · <a href="{}">Edit</a>', text, days, link)
 
     @admin.display(description="provisioner tags")
     def provisioner_tags_display(self, obj: Template) -> str:
@@ -501,6 +520,16 @@ class TemplateVersionAdmin(ReadOnlyAdmin):
     @admin.display(description="resources (stop)")
     def stop_resources(self, obj: TemplateVersion) -> str:
         return resources_table((obj.resources or {}).get("stop"))
+
+    @admin.display(description="scheduling")
+    def scheduling_display(self, obj: Template) -> str:
+        rules = scheduling.as_api(obj)
+        text = ", ".join(
+            f"{name}: {value}" for name, value in rules.items() if name != "autostart_requirement"
+        )
+        days = ", ".join(rules["autostart_requirement"]["days_of_week"]) or "none"
+        link = reverse("admin:templates_app_template_scheduling", args=[obj.pk])
+        return format_html('{}; autostart days: {} · <a href="{}">Edit</a>', text, days, link)
 
     @admin.display(description="provisioner tags")
     def provisioner_tags_display(self, obj: TemplateVersion) -> str:

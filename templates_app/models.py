@@ -18,6 +18,11 @@ template_name_validator = RegexValidator(
 )
 
 
+def every_day() -> list[int]:
+    """Autostart may run on every day of the week (Monday=0 ... Sunday=6)."""
+    return list(range(7))
+
+
 class File(models.Model):
     """An uploaded archive, stored once per content hash."""
 
@@ -46,7 +51,16 @@ class Template(models.Model):
     provisioner_tags = models.JSONField(
         default=dict, blank=True, help_text="Tags a provisioner must have to build this template."
     )
+    # Scheduling policy (workspaces/schedule.py acts on it). Core: the default TTL and the
+    # activity bump. Advanced (the advanced_template_scheduling feature; ignored while it is
+    # off): the maximum lifetime, the days autostart may run, whether users may change theirs.
     default_ttl_seconds = models.PositiveIntegerField(default=0)
+    activity_bump_seconds = models.PositiveIntegerField(default=3600)
+    max_lifetime_seconds = models.PositiveIntegerField(default=0)
+    # Monday=0 ... Sunday=6, as Python's weekday().
+    autostart_days = models.JSONField(default=every_day, blank=True)
+    allow_user_autostart = models.BooleanField(default=True)
+    allow_user_autostop = models.BooleanField(default=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )

@@ -40,6 +40,7 @@ def test_workspaces_registers_the_beat_schedule_it_had_in_settings():
         },
         "dispatch-pending-jobs": {"task": "workspaces.dispatch_pending", "schedule": 30.0},
         "refresh-waiting-reasons": {"task": "workspaces.refresh_waiting_reasons", "schedule": 30.0},
+        "workspace-schedules": {"task": "workspaces.run_schedules", "schedule": 30.0},
         "mark-inactive-agents": {"task": "workspaces.mark_inactive_agents", "schedule": 5.0},
         # enterprise.audit: retention (does nothing unless PORTAL_AUDIT_RETENTION_DAYS is set)
         "prune-audit-entries": {"task": "audit_log.prune_audit_entries", "schedule": 3600.0},

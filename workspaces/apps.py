@@ -44,6 +44,10 @@ class WorkspacesConfig(AppConfig):
         registry.register_periodic_task(
             "refresh-waiting-reasons", task="workspaces.refresh_waiting_reasons", schedule=30.0
         )
+        # Any worker may run it; its advisory lock makes it one pass per deployment at a time.
+        registry.register_periodic_task(
+            "workspace-schedules", task="workspaces.run_schedules", schedule=30.0
+        )
         registry.register_periodic_task(
             "mark-inactive-agents", task="workspaces.mark_inactive_agents", schedule=5.0
         )

@@ -33,6 +33,15 @@ class WorkspaceCreated(TypedDict):
     reason: str  # of its first build
 
 
+class ScheduleChanged(TypedDict):
+    """A workspace's autostart, TTL or running deadline changed (the diff says how), or the
+    scheduler's autostart/autostop of it was refused (`refused`: the reason)."""
+
+    owner: str
+    setting: str  # autostart | ttl | deadline
+    refused: NotRequired[str]
+
+
 class BuildPayload(TypedDict):
     """Every entry of a build: queued (start, stop, delete), finished (same action), canceled
     (write). Its initiator and reason are also the entry's columns."""
@@ -99,7 +108,7 @@ types.declare_actions(WorkspaceAction.choices)
 types.declare_resource(
     WorkspaceResourceType.WORKSPACE,
     label=WorkspaceResourceType.WORKSPACE.label,
-    payloads={AuditAction.CREATE: WorkspaceCreated},
+    payloads={AuditAction.CREATE: WorkspaceCreated, AuditAction.WRITE: ScheduleChanged},
 )
 types.declare_resource(
     WorkspaceResourceType.WORKSPACE_BUILD,

@@ -117,8 +117,15 @@ class Workspace(models.Model):
     latest_build = models.ForeignKey(
         "WorkspaceBuild", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # "CRON_TZ=<zone> <5-field cron>" as Coder stores it (workspaces/schedule.py parses it).
     autostart_schedule = models.CharField(max_length=128, blank=True)
     ttl_seconds = models.PositiveIntegerField(null=True, blank=True)
+    # When the scheduler should next look at its autostart (null: no schedule); the pass reads
+    # due rows through a partial index, and advances it whatever it did.
+    next_autostart_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Why the last autostart was refused (shown on the page); cleared by the next success or a
+    # schedule change. A refusal is retried at the next scheduled time, never every minute.
+    autostart_refusal = models.CharField(max_length=512, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
@@ -135,7 +142,14 @@ class Workspace(models.Model):
                 name="workspace_live_name_per_owner",
             )
         ]
-        indexes = [models.Index(fields=["owner", "-created_at"])]
+        indexes = [
+            models.Index(fields=["owner", "-created_at"]),
+            models.Index(
+                fields=["next_autostart_at"],
+                condition=models.Q(next_autostart_at__isnull=False, deleted_at__isnull=True),
+                name="workspace_autostart_due",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -168,6 +182,10 @@ class WorkspaceBuild(models.Model):
     # server queues itself (with these changed parameter values): no client has to stay around.
     then_start = models.BooleanField(default=False)
     then_start_parameters = models.JSONField(default=dict, blank=True)
+    # Autostop: a succeeded start build stops at `deadline` (its TTL, pushed by activity), never
+    # later than `max_deadline` (the template's maximum lifetime). Null: no autostop.
+    deadline = models.DateTimeField(null=True, blank=True)
+    max_deadline = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -175,6 +193,13 @@ class WorkspaceBuild(models.Model):
         ordering = ["-build_number"]
         constraints = [
             models.UniqueConstraint("workspace", "build_number", name="build_unique_number")
+        ]
+        indexes = [
+            models.Index(
+                fields=["deadline"],
+                condition=models.Q(deadline__isnull=False),
+                name="build_deadline",
+            )
         ]
 
     def __str__(self) -> str:

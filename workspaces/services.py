@@ -194,7 +194,13 @@ def create_workspace(
         raise taken
     try:
         with transaction.atomic():
-            workspace = Workspace.objects.create(owner=owner, template=template, name=name)
+            # The template's default TTL, as Coder gives new workspaces.
+            workspace = Workspace.objects.create(
+                owner=owner,
+                template=template,
+                name=name,
+                ttl_seconds=template.default_ttl_seconds or None,
+            )
             audit.record(
                 actor=actor,
                 action=AuditAction.CREATE,

@@ -9,6 +9,7 @@ from celery import shared_task
 
 from portal import config
 from portal.accounts.services import system_actor
+from workspaces import schedule_pass
 from workspaces.builds import dispatch, host_settings, jobs, logs, provisioning, worker
 from workspaces.builds.job_store import DatabaseJobStore
 from workspaces.choices import BuildReason, JobStatus
@@ -67,3 +68,14 @@ def refresh_waiting_reasons() -> None:
         "id", flat=True
     )[:500]:
         dispatch.note_if_unmatched(job_id)
+
+
+@shared_task(name="workspaces.run_schedules", ignore_result=True)
+def run_schedules() -> str:
+    """Autostop and autostart (workspaces/schedule_pass.py); once per deployment at a time."""
+    result = schedule_pass.run_pass()
+    return (
+        "skipped"
+        if result is None
+        else f"stopped {len(result.stopped)}, started {len(result.started)}"
+    )

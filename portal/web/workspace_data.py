@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from portal import policy
 from portal.web import log_text
+from portal.web.workspace_schedule import schedule_context
 from portal_shared import ide_links
 from workspaces import services as workspace_services
 from workspaces.choices import JOB_ACTIVE, BuildTransition, WorkspaceStatus
@@ -110,6 +111,7 @@ def live_context(workspace, user) -> dict:
         "start_refusal": None
         if workspace.deleted_at
         else workspace_services.start_refusal(workspace),
+        **schedule_context(workspace, now),
     }
 
 

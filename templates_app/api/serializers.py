@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.apps import apps
 from rest_framework import serializers
 
+from templates_app import scheduling
 from templates_app.models import ImportStatus
 
 _UNFINISHED = (ImportStatus.PENDING, ImportStatus.RUNNING)
@@ -113,9 +114,26 @@ class TemplateVersionSerializer(serializers.Serializer):
         }
 
 
+class AutostartRequirementSerializer(serializers.Serializer):
+    days_of_week = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Days autostart may run (monday ... sunday); advanced template scheduling.",
+    )
+
+
 class TemplateDetailSerializer(TemplateSerializer):
     provisioner_tags = serializers.DictField(child=serializers.CharField())
     active_version = TemplateVersionSerializer(allow_null=True)
+    default_ttl_ms = serializers.IntegerField(help_text="TTL given to new workspaces (0: none).")
+    activity_bump_ms = serializers.IntegerField(
+        help_text="How far activity pushes a running workspace's deadline."
+    )
+    max_ttl_ms = serializers.IntegerField(
+        help_text="Maximum lifetime of a start (0: none); advanced template scheduling."
+    )
+    autostart_requirement = AutostartRequirementSerializer()
+    allow_user_autostart = serializers.BooleanField()
+    allow_user_autostop = serializers.BooleanField()
 
     def to_representation(self, t):
         version = t.active_version
@@ -123,6 +141,7 @@ class TemplateDetailSerializer(TemplateSerializer):
             **super().to_representation(t),
             "provisioner_tags": t.provisioner_tags,
             "active_version": TemplateVersionSerializer(version).data if version else None,
+            **scheduling.as_api(t),
         }
 
 
@@ -155,6 +174,27 @@ class UpdateTemplateSerializer(serializers.Serializer):
     display_name = serializers.CharField(required=False, allow_blank=True)
     description = serializers.CharField(required=False, allow_blank=True)
     icon = serializers.CharField(required=False, allow_blank=True)
+    # Scheduling (Coder's names, milliseconds); the advanced ones need the
+    # advanced_template_scheduling feature.
+    default_ttl_ms = serializers.IntegerField(required=False, min_value=0)
+    activity_bump_ms = serializers.IntegerField(required=False, min_value=0)
+    max_ttl_ms = serializers.IntegerField(required=False, min_value=0)
+    autostart_requirement = AutostartRequirementSerializer(required=False)
+    allow_user_autostart = serializers.BooleanField(required=False)
+    allow_user_autostop = serializers.BooleanField(required=False)
+
+    def validate(self, attrs):
+        unknown = sorted(set(self.initial_data) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError(
+                {unknown[0]: f"Unknown field; use {', '.join(sorted(self.fields))}."}
+            )
+        for name in ("default_ttl_ms", "activity_bump_ms", "max_ttl_ms"):
+            if name in attrs and attrs[name] % 1000:
+                raise serializers.ValidationError(
+                    {name: "Give whole seconds (a multiple of 1000)."}
+                )
+        return attrs
 
 
 class CreateVersionSerializer(serializers.Serializer):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.apps import apps
+from django.db import transaction
 from django.db.models import F
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -17,7 +18,7 @@ from portal.api.params import LOG_PAGE_PARAMETERS, log_page
 from portal.api.views import ListView
 from portal.errors import NotFound, PayloadTooLarge, ValidationFailed
 from portal_shared import archive
-from templates_app import queries, services
+from templates_app import queries, scheduling, services
 from templates_app.api import serializers as s
 from templates_app.models import File, TemplateVersion
 from templates_app.queries import resolve_template, resolve_version, visible_versions
@@ -106,14 +107,31 @@ class TemplateDetailView(APIView):
                     "active_version_id",
                     f"No template version {str(data['active_version_id'])!r}.",
                 )
-        services.update_template(
-            target,
-            actor=request.user,
-            active_version=version,
-            display_name=data.get("display_name"),
-            description=data.get("description"),
-            icon=data.get("icon"),
-        )
+        days = data.get("autostart_requirement", {}).get("days_of_week")
+
+        def seconds(name):
+            return data[name] // 1000 if name in data else None
+
+        # All or nothing: a refused scheduling setting leaves the other fields unchanged too.
+        with transaction.atomic():
+            services.update_template(
+                target,
+                actor=request.user,
+                active_version=version,
+                display_name=data.get("display_name"),
+                description=data.get("description"),
+                icon=data.get("icon"),
+            )
+            scheduling.update_schedule_policy(
+                target,
+                actor=request.user,
+                default_ttl_seconds=seconds("default_ttl_ms"),
+                activity_bump_seconds=seconds("activity_bump_ms"),
+                max_lifetime_seconds=seconds("max_ttl_ms"),
+                autostart_days=days,
+                allow_user_autostart=data.get("allow_user_autostart"),
+                allow_user_autostop=data.get("allow_user_autostop"),
+            )
         return Response(s.TemplateDetailSerializer(resolve_template(template, request.user)).data)
 
 

@@ -10,6 +10,8 @@ and what the endpoints do cannot drift apart.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
@@ -46,6 +48,7 @@ SIGNED_IN = _row(200, 200, 200, 200, 200, 200, 403, 401)
 # act on it besides its owner; whoever may not see it is told it does not exist.
 MEMBER_WORKSPACE_READ = _row(200, 200, 404, 404, 200, 404, 403, 401)
 MEMBER_WORKSPACE_BUILD = _row(201, 403, 404, 404, 201, 404, 403, 401)
+MEMBER_WORKSPACE_SCHEDULE = _row(204, 403, 404, 404, 204, 404, 403, 401)
 
 # (url name, method) -> {caller: status}. "suspended" holds a token made before suspension.
 MATRIX: dict[tuple[str, str], dict[str, int]] = {
@@ -99,6 +102,9 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("api:workspace-builds", "GET"): MEMBER_WORKSPACE_READ,
     ("api:workspace-builds", "POST"): MEMBER_WORKSPACE_BUILD,
     ("api:workspace-restart", "POST"): MEMBER_WORKSPACE_BUILD,
+    ("api:workspace-autostart", "PUT"): MEMBER_WORKSPACE_SCHEDULE,
+    ("api:workspace-ttl", "PUT"): MEMBER_WORKSPACE_SCHEDULE,
+    ("api:workspace-extend", "PUT"): _row(200, 403, 404, 404, 200, 404, 403, 401),
     ("api:workspacebuild-detail", "GET"): MEMBER_WORKSPACE_READ,
     ("api:workspacebuild-cancel", "PATCH"): _row(200, 403, 404, 404, 200, 404, 403, 401),
     ("api:workspacebuild-logs", "GET"): MEMBER_WORKSPACE_READ,
@@ -213,6 +219,17 @@ def _request(
         case "api:workspace-restart", "POST":
             ws = _member_workspace(target)
             return {"workspace": str(ws.id)}, {}, ws
+        case "api:workspace-autostart", "PUT":
+            ws = _member_workspace(target)
+            body = {"schedule": f"{len(caller)} 9 * * 1-5", "tz": "Europe/Berlin"}
+            return {"workspace": str(ws.id)}, body, ws
+        case "api:workspace-ttl", "PUT":
+            ws = _member_workspace(target)
+            return {"workspace": str(ws.id)}, {"ttl_ms": 3_600_000 + len(caller) * 1000}, ws
+        case "api:workspace-extend", "PUT":
+            ws = _member_workspace(target)  # running: its start build succeeded
+            deadline = timezone.now() + timedelta(hours=2)
+            return {"workspace": str(ws.id)}, {"deadline": deadline.isoformat()}, ws
         case "api:workspace-detail" | "api:workspace-builds", _:
             ws = _member_workspace(target)
             body = {"transition": "stop"} if method == "POST" else None

@@ -27,6 +27,12 @@ class BuildSummarySerializer(serializers.Serializer):
     template_version_id = serializers.UUIDField()
     daily_cost = serializers.IntegerField()
     created_at = serializers.DateTimeField()
+    deadline = serializers.DateTimeField(
+        allow_null=True, help_text="When autostop stops it (a running start build); null: never."
+    )
+    max_deadline = serializers.DateTimeField(
+        allow_null=True, help_text="The latest the deadline may move to (maximum lifetime)."
+    )
 
 
 class WorkspaceSerializer(serializers.Serializer):
@@ -45,6 +51,16 @@ class WorkspaceSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
     last_used_at = serializers.DateTimeField(allow_null=True)
+    autostart_schedule = serializers.CharField(
+        help_text='"CRON_TZ=<zone> <cron>" (Coder\'s format), or "" for none.'
+    )
+    ttl_ms = serializers.IntegerField(
+        allow_null=True, help_text="How long each start runs before autostop; null: no TTL."
+    )
+    next_start_at = serializers.DateTimeField(
+        allow_null=True, help_text="The next time the scheduler looks at its autostart."
+    )
+    autostart_refusal = serializers.CharField(help_text="Why the last autostart was refused.")
 
     def to_representation(self, w):
         build = w.latest_build
@@ -70,10 +86,16 @@ class WorkspaceSerializer(serializers.Serializer):
                 "template_version_id": build.template_version_id,
                 "daily_cost": build.daily_cost,
                 "created_at": build.created_at,
+                "deadline": build.deadline,
+                "max_deadline": build.max_deadline,
             },
             "created_at": w.created_at,
             "updated_at": w.updated_at,
             "last_used_at": w.last_used_at,
+            "autostart_schedule": w.autostart_schedule,
+            "ttl_ms": w.ttl_seconds * 1000 if w.ttl_seconds else None,
+            "next_start_at": w.next_autostart_at,
+            "autostart_refusal": w.autostart_refusal,
         }
 
 
@@ -111,6 +133,12 @@ class BuildSerializer(serializers.Serializer):
     started_at = serializers.DateTimeField(allow_null=True)
     canceled_at = serializers.DateTimeField(allow_null=True)
     completed_at = serializers.DateTimeField(allow_null=True)
+    deadline = serializers.DateTimeField(
+        allow_null=True, help_text="When autostop stops it (a succeeded start); null: never."
+    )
+    max_deadline = serializers.DateTimeField(
+        allow_null=True, help_text="The latest the deadline may move to (maximum lifetime)."
+    )
 
     def to_representation(self, b):
         job, workspace = b.job, b.workspace
@@ -142,6 +170,8 @@ class BuildSerializer(serializers.Serializer):
             "started_at": job.started_at,
             "canceled_at": job.canceled_at,
             "completed_at": job.completed_at,
+            "deadline": b.deadline,
+            "max_deadline": b.max_deadline,
         }
 
 
@@ -289,7 +319,6 @@ class WorkspaceDetailSerializer(WorkspaceSerializer):
 
     latest_build = BuildSerializer(allow_null=True)
     template_active_version_id = serializers.UUIDField(allow_null=True)
-    autostart_schedule = serializers.CharField()
     ttl_seconds = serializers.IntegerField(allow_null=True)
     resources = ResourceSerializer(
         many=True,
@@ -307,7 +336,6 @@ class WorkspaceDetailSerializer(WorkspaceSerializer):
             **super().to_representation(w),
             "latest_build": BuildSerializer(build).data if build else None,
             "template_active_version_id": w.template.active_version_id,
-            "autostart_schedule": w.autostart_schedule,
             "ttl_seconds": w.ttl_seconds,
             "resources": [
                 resource_dict(r, reveal=reveal, now=now, workspace=w)
@@ -332,7 +360,24 @@ class CreateWorkspaceSerializer(serializers.Serializer):
         help_text="Parameter values by name; strings (numbers, bools and lists are accepted).",
     )
 
+    autostart_schedule = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=120,
+        help_text='"CRON_TZ=<zone> <5-field cron>" (or cron alone, UTC); "" for none.',
+    )
+    ttl_ms = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=0,
+        help_text="Autostop after each start; default: the template's default TTL.",
+    )
+
     def validate(self, data):
+        if data.get("ttl_ms") and data["ttl_ms"] % 1000:
+            raise serializers.ValidationError(
+                {"ttl_ms": "Give whole seconds (a multiple of 1000)."}
+            )
         if not data.get("template_id") and not data.get("template"):
             raise serializers.ValidationError({"template_id": "Give template_id or template."})
         return data

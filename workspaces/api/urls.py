@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from workspaces.api import agents, views
+from workspaces.api import agents, schedules, views
 from workspaces.api.agent_bundle import AgentBundleView, AgentWheelIndexView, AgentWheelView
 from workspaces.api.connection_policy import ConnectionPolicyView
 
@@ -24,6 +24,21 @@ urlpatterns = [
         "workspaces/<uuid:workspace>/restart",
         views.WorkspaceRestartView.as_view(),
         name="workspace-restart",
+    ),
+    path(
+        "workspaces/<uuid:workspace>/autostart",
+        schedules.WorkspaceAutostartView.as_view(),
+        name="workspace-autostart",
+    ),
+    path(
+        "workspaces/<uuid:workspace>/ttl",
+        schedules.WorkspaceTTLView.as_view(),
+        name="workspace-ttl",
+    ),
+    path(
+        "workspaces/<uuid:workspace>/extend",
+        schedules.WorkspaceExtendView.as_view(),
+        name="workspace-extend",
     ),
     path(
         "users/<str:user>/workspace/<str:name>",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db import transaction
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
@@ -13,7 +14,7 @@ from portal.api.params import LOG_PAGE_PARAMETERS, log_page
 from portal.api.views import ListView
 from portal.errors import NotFound, ValidationFailed
 from templates_app.queries import resolve_template, resolve_version
-from workspaces import queries, services
+from workspaces import queries, schedule, schedule_services, services
 from workspaces.api import serializers as s
 from workspaces.api.serializers import WorkspaceSerializer
 from workspaces.choices import WorkspaceStatus
@@ -29,6 +30,10 @@ LIST_COLUMNS = (
     "created_at",
     "updated_at",
     "last_used_at",
+    "autostart_schedule",
+    "ttl_seconds",
+    "next_autostart_at",
+    "autostart_refusal",
     "owner__username",
     "template__name",
     "template__display_name",
@@ -39,6 +44,8 @@ LIST_COLUMNS = (
     "latest_build__template_version_id",
     "latest_build__daily_cost",
     "latest_build__created_at",
+    "latest_build__deadline",
+    "latest_build__max_deadline",
     "latest_build__job__status",
 )
 
@@ -115,14 +122,24 @@ class WorkspacesView(ListView):
                 version = resolve_version(data["version_id"], user)
             except NotFound as e:
                 raise ValidationFailed.field("version_id", e.message) from None
-        workspace = services.create_workspace(
-            actor=user,
-            owner=owner,
-            template=template,
-            name=data["name"],
-            parameters=data["parameters"],
-            version=version,
-        )
+        schedule_text = data.get("autostart_schedule") or ""
+        if schedule_text:
+            schedule.parse(schedule_text, field="autostart_schedule")  # refused before creating
+        # The workspace and its schedule, or neither (Coder's create fields).
+        with transaction.atomic():
+            workspace = services.create_workspace(
+                actor=user,
+                owner=owner,
+                template=template,
+                name=data["name"],
+                parameters=data["parameters"],
+                version=version,
+            )
+            if schedule_text:
+                schedule_services.set_autostart(workspace, actor=user, schedule_text=schedule_text)
+            if "ttl_ms" in data:
+                ttl = data["ttl_ms"] // 1000 if data["ttl_ms"] else None
+                schedule_services.set_ttl(workspace, actor=user, ttl_seconds=ttl)
         body = _detail_body(resolve_workspace(workspace.id, user), user)
         return Response(body, status=status.HTTP_201_CREATED)
 

@@ -14,7 +14,7 @@ from portal.errors import ServiceError
 from templates_app import services as template_services
 from templates_app.choices import ImportStatus
 from templates_app.models import TemplateVersion
-from workspaces import events, services
+from workspaces import events, schedule_services, services
 from workspaces.audit_types import WorkspaceAction, WorkspaceResourceType
 from workspaces.builds import dispatch, jobs, logs
 from workspaces.choices import BuildReason, BuildTransition, JobStatus, JobType, LogLevel, LogSource
@@ -236,6 +236,8 @@ def finish_build(job_id, worker_id: str, result: JobResult, *, actor) -> str:
         if run.resources is not None:
             build.daily_cost = _store_resources(job, build.transition, run.resources)
             fields.append("daily_cost")
+        if status == JobStatus.SUCCEEDED and build.transition == BuildTransition.START:
+            fields += schedule_services.stamp_deadlines(build, at=timezone.now())
         build.save(update_fields=fields)
         workspace = build.workspace
         if status == JobStatus.SUCCEEDED and build.transition == BuildTransition.DELETE:

@@ -38,6 +38,7 @@ from portal.client_ip import client_ip_from_scope
 from portal.errors import ServiceError, ValidationFailed
 from portal.revocation import tracking
 from portal.ws_scope import bearer_token, close_reason
+from workspaces import schedule_activity
 from workspaces.connectivity import agents, connections, relay_link, revocable
 
 log = logging.getLogger(__name__)
@@ -362,6 +363,9 @@ async def _relay(stream: Stream, session: connections.Session) -> None:
     client, agent = stream.client, stream.agent
     started = time.monotonic()
     await database_sync_to_async(session.audit_connect)()
+    # An open stream keeps its workspace in use (last_used_at, the autostop deadline).
+    workspace_id = session.agent.resource.job.build.workspace_id  # loaded by audit_connect
+    schedule_activity.opened(workspace_id)
     readers = {
         asyncio.create_task(_read(client, agent)): client,
         asyncio.create_task(_read(agent, client)): agent,
@@ -391,6 +395,7 @@ async def _relay(stream: Stream, session: connections.Session) -> None:
                 with contextlib.suppress(Exception):
                     await other.send({"type": "websocket.close", "code": 1011})
     finally:
+        schedule_activity.closed(workspace_id)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

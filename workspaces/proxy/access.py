@@ -11,7 +11,7 @@ from portal.audit import context as audit_context
 from portal.audit.services import record
 from portal.client_ip import client_ip_from_scope
 from portal.errors import Conflict, Forbidden, ServiceError
-from workspaces import permissions
+from workspaces import permissions, schedule_activity
 from workspaces.audit_types import WorkspaceAction, WorkspaceResourceType
 from workspaces.choices import AppShareLevel
 from workspaces.connectivity import agents, connections
@@ -98,6 +98,9 @@ def authorize(match, user) -> tuple[WorkspaceApp, Refusal | None]:
 
 
 def audit_open(user, app: WorkspaceApp, path: str) -> None:
+    """Audit an app request (once a minute per user and app); every one marks the workspace
+    used (workspaces/schedule_activity.py)."""
+    schedule_activity.saw(app.agent.resource.job.build.workspace_id)
     key = (getattr(user, "pk", None), app.pk)
     now = time.monotonic()
     if now - _audited.get(key, -AUDIT_EVERY) < AUDIT_EVERY:

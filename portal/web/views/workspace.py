@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.db import transaction
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from portal.errors import ServiceError
+from portal.errors import ServiceError, ValidationFailed
 from portal.web import workspace_data
 from portal.web.access import find_workspace, not_found, signed_in
-from workspaces import services
+from templates_app import scheduling
+from workspaces import schedule_services, services
 from workspaces.choices import BuildTransition
 
 ACTIONS = ("start", "stop", "restart", "delete", "update")
@@ -107,3 +109,44 @@ def workspace_cancel(request, owner, name):
     else:
         messages.success(request, f"Build #{build.build_number} is {build.job.status}.")
     return _back(workspace)
+
+
+@require_POST
+@signed_in
+def workspace_schedule(request, owner, name):
+    """The schedule card's form: autostart (cron + zone) and TTL, through the services."""
+    workspace = find_workspace(request.user, owner, name)
+    if workspace is None or workspace.deleted_at is not None:
+        return _missing(request, owner, name)
+    rules = scheduling.effective(workspace.template)
+    try:
+        with transaction.atomic():  # both or neither
+            if rules.allow_user_autostart and "schedule" in request.POST:
+                schedule_services.set_autostart(
+                    workspace,
+                    actor=request.user,
+                    schedule_text=request.POST.get("schedule", "").strip(),
+                    tz=request.POST.get("tz", "").strip() or None,
+                )
+            if rules.allow_user_autostop and "ttl_hours" in request.POST:
+                schedule_services.set_ttl(
+                    workspace, actor=request.user, ttl_seconds=_ttl(request.POST["ttl_hours"])
+                )
+    except ServiceError as e:
+        messages.error(request, f"Schedule not saved: {e.message}")
+        return _back(workspace)
+    messages.success(request, f"Schedule of {workspace.name} saved.")
+    return _back(workspace)
+
+
+def _ttl(text: str) -> int | None:
+    text = text.strip().replace(",", ".")
+    if not text:
+        return None
+    try:
+        hours = float(text)
+    except ValueError:
+        raise ValidationFailed.field("ttl_ms", f"{text[:20]!r} is not a number of hours.") from None
+    if not 0 < hours <= 720:
+        raise ValidationFailed.field("ttl_ms", "Give between 1 minute and 720 hours.")
+    return round(hours * 3600)

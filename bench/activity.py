@@ -1,0 +1,85 @@
+"""Benchmark activity collection at 10,000 active workspaces: writes per second and DB time.
+
+Seeds 10,000 running workspaces with a TTL (bench/scheduler.py's seed), then: the cost of
+`saw()` (what the relay and the app proxy call per request), and flushes of the collector
+(workspaces/schedule_activity.py) with every workspace seen: one statement per flush updating
+last_used_at and bumping the deadlines. Writes per second follow from the flush period
+(FLUSH_SECONDS per process). Its own database (created and dropped); nothing else is touched.
+
+    .venv/bin/python bench/activity.py [--workspaces 10000] [--flushes 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from datetime import timedelta
+
+import scheduler  # bench/scheduler.py: the database, Django and the seed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--workspaces", type=int, default=10_000)
+    parser.add_argument("--flushes", type=int, default=5)
+    args = parser.parse_args()
+    name = f"portal_bench_activity_{scheduler.os.getpid()}"
+    db_url = scheduler.create_database(name)
+    try:
+        with tempfile.TemporaryDirectory(prefix="portal-bench-activity-") as data_dir:
+            scheduler.setup_django(db_url, data_dir)
+            from django.db import connection, connections
+            from django.utils import timezone
+
+            from workspaces import schedule_activity
+            from workspaces.models import Workspace, WorkspaceBuild
+
+            now = timezone.now()
+            workspaces = scheduler.seed(args.workspaces, 0, now)
+            ids = [w.id for w in workspaces]
+            collector = schedule_activity.ActivityCollector()
+            collector._ensure_thread = lambda: None  # flushed here, by hand, and timed
+
+            started = time.perf_counter()
+            for _ in range(10):
+                for workspace_id in ids:
+                    collector.saw(workspace_id)
+            per_call = (time.perf_counter() - started) / (10 * len(ids))
+            print(f"saw(): {per_call * 1e6:.2f} µs per call (relay/app proxy side, no I/O)")
+
+            times = []
+            for i in range(args.flushes):
+                at = now + timedelta(hours=3, minutes=30 + i)  # bumps the 4 h deadlines
+                for workspace_id in ids:
+                    collector.saw(workspace_id, at=at)
+                timer = scheduler.DbTimer()
+                with connection.execute_wrapper(timer):
+                    covered = collector.flush()
+                times.append(timer.seconds)
+                assert covered == len(ids)
+            bumped = WorkspaceBuild.objects.filter(deadline__gt=now + timedelta(hours=4)).count()
+            used = Workspace.objects.filter(last_used_at__isnull=False).count()
+            period = schedule_activity.FLUSH_SECONDS
+            statements = -(-len(ids) // schedule_activity.CHUNK)
+            print(
+                f"flush of {len(ids)} workspaces: {statements} statements, db p50 "
+                f"{statistics.median(times) * 1000:.0f} ms, max {max(times) * 1000:.0f} ms "
+                f"({used} last_used_at set, {bumped} deadlines bumped)"
+            )
+            print(
+                f"per process: {statements} writes every {period:.0f} s = "
+                f"{statements / period:.2f} writes/s "
+                f"(rows {len(ids) / period:.0f}/s); database busy "
+                f"{statistics.median(times) / period * 100:.1f}% of the time at {len(ids)} "
+                "active workspaces; last_used_at at most "
+                f"{period:.0f} s late"
+            )
+            connections.close_all()
+    finally:
+        scheduler.drop_database(name)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,241 @@
+"""Benchmark the scheduler's pass over 10,000 workspaces: database time per pass.
+
+Seeds (bulk inserts) 10,000 running or stopped workspaces of 100 owners with 3 builds each
+(older start builds keep their old deadlines, as in a real deployment), half with an autostart
+schedule; then times passes of workspaces/schedule_pass.run_pass: one with nothing due, and
+one with --due workspaces past their deadline and --due whose autostart time came (each queues a
+build through workspaces.services, audited). Database time is the sum of every statement's
+time as the client sees it (connection.execute_wrapper). Builds are not sent to a broker.
+Its own database (created and dropped) and data directory; nothing else is touched.
+
+    .venv/bin/python bench/scheduler.py [--workspaces 10000] [--due 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+REDIS_URL = os.environ.get("PORTAL_BENCH_REDIS_URL", "redis://127.0.0.1:6379/11")
+BASE_URL = os.environ.get(
+    "PORTAL_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+DB_NAME = f"portal_bench_sched_{os.getpid()}"
+
+
+def _admin_conn():
+    import psycopg
+
+    return psycopg.connect(BASE_URL.rsplit("/", 1)[0] + "/postgres", autocommit=True)
+
+
+def create_database(name: str = DB_NAME) -> str:
+    with _admin_conn() as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return BASE_URL.rsplit("/", 1)[0] + "/" + name
+
+
+def drop_database(name: str = DB_NAME) -> None:
+    with _admin_conn() as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def setup_django(db_url: str, data_dir: str) -> None:
+    for key in [k for k in os.environ if k.startswith("PORTAL_")]:
+        del os.environ[key]
+    os.environ.update(
+        DJANGO_SETTINGS_MODULE="portal.settings",
+        PORTAL_DATABASE_URL=db_url,
+        PORTAL_REDIS_URL=REDIS_URL,
+        PORTAL_DATA_DIR=data_dir,
+        PORTAL_SECRET_KEY="bench-secret-key-bench-secret-key-bench-secret-key",
+        PORTAL_LOG_LEVEL="WARNING",
+        PORTAL_STARTER_TEMPLATE="false",
+    )
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", "--noinput", verbosity=0)
+
+
+class DbTimer:
+    """Sums the time of every statement run on this connection while installed."""
+
+    def __init__(self):
+        self.seconds = 0.0
+        self.queries = 0
+        self.slowest: dict[str, list] = {}
+
+    def __call__(self, execute, sql, params, many, context):
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            took = time.perf_counter() - started
+            self.seconds += took
+            self.queries += 1
+            row = self.slowest.setdefault(sql[:90], [0, 0.0])
+            row[0] += 1
+            row[1] += took
+
+    def top(self, n: int = 5) -> str:
+        rows = sorted(self.slowest.items(), key=lambda kv: -kv[1][1])[:n]
+        return "\n".join(f"    {t * 1000:8.1f} ms {c:5d}x {sql}" for sql, (c, t) in rows)
+
+
+def seed(n: int, due: int, now):
+    """n workspaces (3 builds each); `due` running past their deadline, `due` stopped whose
+    autostart came; the others running with a deadline ahead or stopped, half scheduled."""
+    from portal.accounts.models import User
+    from portal.accounts.services import system_actor
+    from templates_app.models import File, Template, TemplateVersion
+    from workspaces.choices import JobStatus, JobType
+    from workspaces.models import ProvisionerJob, Workspace, WorkspaceBuild
+
+    system = system_actor()
+    owners = User.objects.bulk_create(
+        User(username=f"dev{i}", email=f"dev{i}@example.com", name=f"Dev {i}") for i in range(100)
+    )
+    file = File.objects.create(
+        hash="0" * 64, mimetype="application/gzip", size=1, data=b"x", created_by=system
+    )
+    template = Template.objects.create(name="bench", created_by=system)
+    version = TemplateVersion.objects.create(
+        template=template, name="v1", file=file, import_status="succeeded", created_by=system
+    )
+    template.active_version = version
+    template.save(update_fields=["active_version"])
+    from portal import hooks
+
+    for handler in hooks.template_created.handlers():  # e.g. the template ACL's Everyone: use
+        handler(template, actor=system, options={})
+    workspaces, jobs, builds = [], [], []
+    latest = {}
+    for i in range(n):
+        ws = Workspace(
+            id=uuid.uuid4(),
+            owner=owners[i % len(owners)],
+            template=template,
+            name=f"ws{i}",
+            ttl_seconds=8 * 3600,
+        )
+        running = i % 2 == 0
+        if i % 4 in (0, 1):
+            ws.autostart_schedule = "CRON_TZ=Europe/Berlin 0 9 * * 1-5"
+            ws.next_autostart_at = now + timedelta(hours=12)
+        workspaces.append(ws)
+        for number in (1, 2, 3):
+            transition = "start" if number != 3 or running else "stop"
+            job = ProvisionerJob(
+                id=uuid.uuid4(),
+                type=JobType.WORKSPACE_BUILD,
+                status=JobStatus.SUCCEEDED,
+                initiator=system,
+            )
+            old = now - timedelta(days=10 - number)
+            build = WorkspaceBuild(
+                id=uuid.uuid4(),
+                workspace=ws,
+                template_version=version,
+                build_number=number,
+                transition=transition,
+                initiator=system,
+                job=job,
+                deadline=old + timedelta(hours=8) if transition == "start" else None,
+            )
+            jobs.append(job)
+            builds.append(build)
+            latest[ws.id] = build
+        last = latest[ws.id]
+        if running:
+            last.deadline = now + timedelta(hours=4)
+    # The due ones: the first `due` running ones past their deadline, `due` stopped ones
+    # whose autostart came.
+    running_ones = [w for i, w in enumerate(workspaces) if i % 2 == 0]
+    stopped_ones = [w for i, w in enumerate(workspaces) if i % 2 == 1]
+    for ws in running_ones[:due]:
+        latest[ws.id].deadline = now - timedelta(seconds=20)
+    for ws in stopped_ones[:due]:
+        ws.autostart_schedule = "CRON_TZ=UTC */15 * * * *"
+        ws.next_autostart_at = now - timedelta(seconds=20)
+    Workspace.objects.bulk_create(workspaces, batch_size=2000)
+    ProvisionerJob.objects.bulk_create(jobs, batch_size=2000)
+    WorkspaceBuild.objects.bulk_create(builds, batch_size=2000)
+    for ws in workspaces:
+        ws.latest_build = latest[ws.id]
+    Workspace.objects.bulk_update(workspaces, ["latest_build"], batch_size=2000)
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    return workspaces
+
+
+def timed_pass(now):
+    from django.db import connection
+
+    from workspaces import schedule_pass
+
+    timer = DbTimer()
+    started = time.perf_counter()
+    with connection.execute_wrapper(timer):
+        result = schedule_pass.run_pass(now=now)
+    return result, time.perf_counter() - started, timer
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--workspaces", type=int, default=10_000)
+    parser.add_argument("--due", type=int, default=100)
+    args = parser.parse_args()
+    db_url = create_database()
+    try:
+        with tempfile.TemporaryDirectory(prefix="portal-bench-sched-") as data_dir:
+            setup_django(db_url, data_dir)
+            from django.utils import timezone
+
+            from workspaces.builds import dispatch
+
+            dispatch.enqueue = lambda job: None  # no broker: the pass's cost is what we time
+            now = timezone.now()
+            t0 = time.perf_counter()
+            seed(args.workspaces, args.due, now)
+            print(f"seeded {args.workspaces} workspaces in {time.perf_counter() - t0:.1f} s")
+            result, wall, timer = timed_pass(now - timedelta(minutes=5))
+            print(
+                f"idle pass (nothing due): db {timer.seconds * 1000:.1f} ms in "
+                f"{timer.queries} statements, wall {wall * 1000:.1f} ms"
+            )
+            result, wall, timer = timed_pass(now)
+            print(
+                f"pass with {len(result.stopped)} autostops + {len(result.started)} autostarts: "
+                f"db {timer.seconds * 1000:.1f} ms in {timer.queries} statements "
+                f"({timer.seconds * 1000 / max(1, len(result.stopped) + len(result.started)):.2f}"
+                f" ms per build), wall {wall * 1000:.1f} ms"
+            )
+            if os.environ.get("BENCH_VERBOSE"):
+                print(timer.top(8))
+            result, wall, timer = timed_pass(now + timedelta(seconds=30))
+            print(
+                f"next pass (the due ones are building): db {timer.seconds * 1000:.1f} ms, "
+                f"{len(result.stopped)} stops, {len(result.started)} starts"
+            )
+            from django.db import connections
+
+            connections.close_all()
+    finally:
+        drop_database()
+
+
+if __name__ == "__main__":
+    main()
