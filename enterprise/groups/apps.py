@@ -21,8 +21,22 @@ class GroupsConfig(AppConfig):
         from portal import hooks
 
         permissions.register_policies()
+        _track_field_history()
         hooks.user_groups.register(membership.group_ids_of)
         registry.register_api_routes("enterprise.groups.api.urls")
         registry.register_account_section(
             "Groups", template="groups/account_groups.html", context=account.account_groups
         )
+
+
+def _track_field_history() -> None:
+    from enterprise.groups.audit_types import GROUP
+    from enterprise.groups.models import Group, GroupMember
+    from portal.audit import field_history
+
+    field_history.track(Group, resource_type=GROUP)
+    field_history.track(
+        GroupMember,
+        resource_type=GROUP,
+        resource_of=lambda m: (m.group_id, m.group.name if m.group_id else ""),
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -11,6 +12,8 @@ class RequestContext:
     ip: str | None = None
     user_agent: str = ""
     request_id: str = ""
+    path: str = ""  # where the request went (field history tells console from API by it)
+    user: Callable[[], object] | None = None  # the requester, read late (auth runs after)
 
 
 _current: contextvars.ContextVar[RequestContext] = contextvars.ContextVar(

@@ -18,6 +18,8 @@ class RequestContextMiddleware:
                 ip=client_ip(request) or None,
                 user_agent=request.headers.get("User-Agent", "")[:512],
                 request_id=request_id,
+                path=request.path,
+                user=lambda: getattr(request, "user", None),
             )
         )
         try:
