@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextvars
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -14,6 +14,8 @@ class RequestContext:
     request_id: str = ""
     path: str = ""  # where the request went (field history tells console from API by it)
     user: Callable[[], object] | None = None  # the requester, read late (auth runs after)
+    # This request's facts audit writers share: "refused" once a refusal entry was recorded.
+    notes: dict = field(default_factory=dict, compare=False)
 
 
 _current: contextvars.ContextVar[RequestContext] = contextvars.ContextVar(

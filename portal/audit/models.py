@@ -1,10 +1,9 @@
 """AuditEntry: one row per audited action, never updated."""
 
+from auditlog.models import AbstractLogEntry, LogEntryManager
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
-
-from auditlog.models import AbstractLogEntry, LogEntryManager
 
 from portal.audit import types
 

@@ -55,6 +55,8 @@ def record(
     else:
         types.check_shape(payload_shape, additional_fields, f"({resource_type!r}, {action!r})")
     ctx = request_context or context.current()
+    if status_code >= 400 and ctx.request_id:
+        ctx.notes["refused"] = True  # audit.denied does not record this refusal again
     return AuditEntry.objects.create(
         actor=actor if actor is not None and actor.pk else None,
         actor_username=getattr(actor, "username", "") or "",
