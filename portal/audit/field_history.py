@@ -10,7 +10,7 @@ The rule, per object and per transaction: a change whose transaction also record
 entry (`portal.audit.services.record`) for the same resource came through a service, which
 already wrote the entry with its actor, diff and payload; nothing more is written. Any other
 change becomes one entry (`create`/`write`/`delete` of the tracked resource, the diff with
-secrets masked, `source`: console, request or shell) when its transaction commits. The decision
+secrets masked, `origin`: console, request or shell) when its transaction commits. The decision
 waits for the commit because a service saves before it records. Outside a transaction
 (autocommit, as in the shell) `on_commit` runs at once.
 """
@@ -34,7 +34,7 @@ SECRET = "*****"
 class OutsideServiceChange(TypedDict):
     """The payload of an entry written from field history (any tracked resource type)."""
 
-    source: str  # console (an admin form that saved the model itself), request, shell
+    origin: str  # console (an admin form that saved the model itself), request, shell
     model: str  # app_label.ModelName of the row that changed
     object_id: NotRequired[str]  # the row, when it is not the resource itself (an ACL row)
 
@@ -42,6 +42,7 @@ class OutsideServiceChange(TypedDict):
 @dataclass(frozen=True)
 class Tracked:
     resource_type: str
+    exclude_fields: frozenset[str]
     secret_fields: frozenset[str]
     # (instance) -> (resource id, target) of the resource the row belongs to
     resource_of: Callable[[Any], tuple[Any, str]]
@@ -65,15 +66,32 @@ def track(
     seen, updated at); `secret_fields`: shown as changed, never their values; `resource_of`:
     for a child row (an ACL entry, a membership), the (id, target) of its parent resource.
     """
+    from auditlog.receivers import log_update
     from auditlog.registry import auditlog
+    from django.db.models.signals import pre_save
 
-    auditlog.register(model, exclude_fields=list(exclude_fields))
+    # A save of bookkeeping fields only (last seen, at every sign-in) costs nothing: auditlog's
+    # own pre_save receiver reads the old row first, whatever the fields (pinned 3.4.1).
+    if auditlog._signals.get(pre_save) is log_update:
+        auditlog._signals[pre_save] = _log_update_unless_bookkeeping
     _tracked[model] = Tracked(
         resource_type=str(resource_type),
+        exclude_fields=frozenset(exclude_fields),
         secret_fields=frozenset(secret_fields),
         resource_of=resource_of or (lambda obj: (obj.pk, str(obj))),
         own_row=resource_of is None,
     )
+    auditlog.register(model, exclude_fields=list(exclude_fields))
+
+
+def _log_update_unless_bookkeeping(sender, instance, **kwargs) -> None:
+    from auditlog.receivers import log_update
+
+    update_fields = kwargs.get("update_fields")
+    spec = _tracked.get(sender)
+    if update_fields and spec is not None and set(update_fields) <= spec.exclude_fields:
+        return
+    log_update(sender, instance, **kwargs)
 
 
 def tracked_models() -> dict[type, Tracked]:
@@ -112,7 +130,7 @@ def note_recorded(resource_type: str, resource_id: Any) -> None:
     state["recorded"].add((str(resource_type), str(resource_id)))
 
 
-def _source() -> str:
+def _origin() -> str:
     ctx = context.current()
     if not ctx.request_id:
         return "shell"
@@ -141,7 +159,7 @@ def _on_change(sender, instance, action, changes, log_entry, **kwargs) -> None:
             "new": SECRET if secret and new not in (None, "None", "") else _value(new),
             "secret": secret,
         }
-    payload: dict = {"source": _source(), "model": sender._meta.label}
+    payload: dict = {"origin": _origin(), "model": sender._meta.label}
     if not spec.own_row:
         payload["object_id"] = str(instance.pk)
     ctx = context.current()
