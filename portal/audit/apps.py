@@ -11,10 +11,11 @@ class AuditConfig(AppConfig):
     def ready(self):
         from django.contrib import admin
 
-        from portal.audit import field_history
+        from portal.accounts.services import system_actor
+        from portal.audit import field_history, services
         from portal.audit.models import FieldChange
 
-        field_history.connect()
+        field_history.connect(write=services.record_outside_service, fallback_actor=system_actor)
         # One audit page: auditlog's own admin (autodiscovered) shows nothing of ours.
         if admin.site.is_registered(FieldChange):
             admin.site.unregister(FieldChange)

@@ -204,9 +204,6 @@ def _flush(state: dict) -> None:
     state["pending"], state["recorded"] = [], set()
     if not pending:
         return
-    from portal.accounts.services import system_actor
-    from portal.audit.services import record_outside_service
-
     merged: dict[tuple, dict] = {}
     for change in pending:
         key = (change["resource_type"], change["resource_id"])
@@ -226,8 +223,8 @@ def _flush(state: dict) -> None:
     for change in merged.values():
         actor = change["actor"]
         if actor is None or not getattr(actor, "is_authenticated", False):
-            actor = system_actor()
-        record_outside_service(
+            actor = _hooks["fallback_actor"]()
+        _hooks["write"](
             actor=actor,
             action=change["action"],
             resource_type=change["resource_type"],
@@ -239,7 +236,15 @@ def _flush(state: dict) -> None:
         )
 
 
-def connect() -> None:
+_hooks: dict[str, Callable] = {}
+
+
+def connect(*, write: Callable, fallback_actor: Callable) -> None:
+    """Listen to auditlog; `write(**entry)` stores an entry, `fallback_actor()` acts for nobody.
+
+    Passed in by AuditConfig.ready() (services and the system actor import this module).
+    """
     from auditlog.signals import post_log
 
+    _hooks.update(write=write, fallback_actor=fallback_actor)
     post_log.connect(_on_change, dispatch_uid="portal.audit.field_history")
