@@ -31,12 +31,9 @@ class GroupsConfig(AppConfig):
 
 def _track_field_history() -> None:
     from enterprise.groups.audit_types import GROUP
-    from enterprise.groups.models import Group, GroupMember
+    from enterprise.groups.models import Group
     from portal.audit import field_history
 
+    # Not GroupMember: a delete signal would cost its bulk deletes (a SCIM PATCH removing a
+    # thousand members) a row fetch and a diff each; memberships change through the services.
     field_history.track(Group, resource_type=GROUP)
-    field_history.track(
-        GroupMember,
-        resource_type=GROUP,
-        resource_of=lambda m: (m.group_id, m.group.name if m.group_id else ""),
-    )

@@ -68,7 +68,7 @@ def track(
     """
     from auditlog.receivers import log_update
     from auditlog.registry import auditlog
-    from django.db.models.signals import pre_save
+    from django.db.models.signals import post_save, pre_save
 
     # A save of bookkeeping fields only (last seen, at every sign-in) costs nothing: auditlog's
     # own pre_save receiver reads the old row first, whatever the fields (pinned 3.4.1).
@@ -82,6 +82,7 @@ def track(
         own_row=resource_of is None,
     )
     auditlog.register(model, exclude_fields=list(exclude_fields))
+    post_save.connect(_saved, sender=model, dispatch_uid=f"field_history.{model._meta.label}")
 
 
 def _log_update_unless_bookkeeping(sender, instance, **kwargs) -> None:
@@ -174,11 +175,26 @@ def _on_change(sender, instance, action, changes, log_entry, **kwargs) -> None:
         "actor": _actor(ctx),
     }
     conn = connections[DEFAULT_DB_ALIAS]
+    if not conn.in_atomic_block and verb != "delete":
+        # Autocommit (the shell): an update's diff comes before its UPDATE runs; the entry is
+        # written once the row is saved (_saved), so a save that fails writes none.
+        instance.__dict__[_UNSAVED] = change
+        return
     state = _state(conn)
     first = not state["pending"] and not state["recorded"]
     state["pending"].append(change)
     if first:  # outside a transaction this runs the flush at once
         transaction.on_commit(state["flush"], robust=True)
+
+
+_UNSAVED = "_portal_field_change"
+
+
+def _saved(sender, instance, **kwargs) -> None:
+    """post_save of a tracked model: write the change an autocommit save left on it."""
+    change = instance.__dict__.pop(_UNSAVED, None)
+    if change is not None:
+        _flush({"pending": [change], "recorded": set()})
 
 
 def _actor(ctx: context.RequestContext):

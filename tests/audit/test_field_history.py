@@ -166,3 +166,14 @@ def test_services_on_every_tracked_model_write_one_entry_each(owner, member):
         new = _new(before)
         assert len(new) == 1, [str(e) for e in new]
         assert "model" not in new[0].additional_fields
+
+
+def test_a_shell_save_that_fails_writes_no_entry(owner, member):
+    from django.db import IntegrityError
+
+    before = _ids()
+    u = User.objects.get(pk=member.pk)
+    u.username = owner.username  # taken
+    with pytest.raises(IntegrityError):
+        u.save()
+    assert _new(before) == []
