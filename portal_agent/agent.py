@@ -9,18 +9,21 @@ import asyncio
 import collections
 import contextlib
 import datetime as dt
+import itertools
 import json
 import os
 import platform
 import random
 import secrets
+import shlex
+import shutil
 import signal
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 
-from portal_agent import apps, health, pty, ssh, streams, watchdog
+from portal_agent import apps, gitssh, health, pty, ssh, streams, watchdog, workspace_cli
 from portal_agent.diagnostics import log
 from portal_agent.processes import ScriptGroups
 from portal_agent.scripts import Scripts
@@ -66,6 +69,11 @@ class Agent(Scripts):
         self.url = rpc_url(url)
         # SSH sessions start like scripts do: the agent's environment and directory.
         self._ssh = ssh.Server(url, self.script_env, self.workdir, log)
+        # git's ssh signs with the owner's key through this socket (never on disk).
+        self._gitssh = gitssh.GitSSHAgent(self._fetch_git_key, self._ssh.prepare, log)
+        self._git_requests: dict = {}  # request id -> Future of the server's answer
+        self._git_request_ids = itertools.count(1)
+        self._bin_dir = ""  # holds the workspace's `portal` launcher (dotfiles)
         self._token = token
         self.manifest: dict | None = None
         self.connected = False
@@ -120,12 +128,14 @@ class Agent(Scripts):
             batch, self._logs = self._logs[:LOG_BATCH_MAX], self._logs[LOG_BATCH_MAX:]
             self.send({"type": "logs", "logs": batch})
 
-    def lifecycle(self, state: str, reason: str = "") -> None:
+    def lifecycle(self, state: str, reason: str = "", directory: str = "") -> None:
         # Logs first, so a state never overtakes the output that led to it.
         self.flush_logs()
         message = {"type": "lifecycle", "state": state}
         if reason:
             message["reason"] = reason
+        if directory:
+            message["directory"] = directory
         log(f"lifecycle {state}" + (f": {reason}" if reason else ""))
         self.send(message)
 
@@ -320,6 +330,24 @@ class Agent(Scripts):
                 self.manifest = message
             elif message.get("type") == "open_stream":
                 self._open_stream(message)
+            elif message.get("type") == "gitsshkey":
+                waiter = self._git_requests.pop(message.get("id"), None)
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(message)
+
+    async def _fetch_git_key(self) -> tuple:
+        """The owner's git key from the server: (public key line, OpenSSH private key text)."""
+        request = next(self._git_request_ids)
+        waiter = asyncio.get_running_loop().create_future()
+        self._git_requests[request] = waiter
+        self.send({"type": "gitsshkey", "id": request})
+        try:
+            answer = await waiter
+        finally:
+            self._git_requests.pop(request, None)
+        if answer.get("error"):
+            raise RuntimeError(str(answer["error"]))
+        return str(answer["public_key"]), str(answer["private_key"])
 
     def _open_stream(self, message: dict) -> None:
         """Start one stream in the background: the control loop never waits for it."""
@@ -375,6 +403,17 @@ class Agent(Scripts):
         return task
 
     def _begin(self, manifest: dict) -> None:
+        if not self._bin_dir:
+            try:
+                self._bin_dir = workspace_cli.write_launcher()
+            except OSError as exc:
+                self.add_log("agent", "warn", f"the portal command is unavailable: {exc}")
+        if not self._gitssh.path:
+            try:
+                self._gitssh.bind()
+                self._spawn(self._gitssh.serve())
+            except OSError as exc:
+                self.add_log("agent", "warn", f"git SSH key socket unavailable: {exc}")
         self._spawn(self._startup(manifest))
         self._spawn(self._cron_loop())
         self._spawn(self._prepare_ssh())
@@ -393,6 +432,11 @@ class Agent(Scripts):
         ):
             if manifest.get(field):
                 env[key] = str(manifest[field])
+        if self._bin_dir:  # last: a portal CLI installed in the image comes first
+            env["PATH"] = os.pathsep.join(p for p in (env.get("PATH"), self._bin_dir) if p)
+        if self._gitssh.path:  # before the template's env: a template may set its own
+            env[gitssh.SOCKET_ENV] = self._gitssh.path
+            env["GIT_SSH_COMMAND"] = f"ssh -o IdentityAgent={shlex.quote(self._gitssh.path)}"
         for key, value in (manifest.get("env") or {}).items():
             env[str(key)] = "" if value is None else str(value)
         env[apps.INSTANCE_ENV] = self.instance  # after the template's: it cannot be overridden
@@ -406,6 +450,10 @@ class Agent(Scripts):
         self._groups.signal_all(sig)
 
     # -- shutdown ----------------------------------------------------------------------------
+
+    def _remove_bin_dir(self) -> None:
+        if self._bin_dir:
+            shutil.rmtree(self._bin_dir, ignore_errors=True)
 
     async def _shutdown(self, stop_scripts: bool = True) -> None:
         # Snapshot first: cancelled script tasks drop their process from self._procs.
@@ -422,6 +470,8 @@ class Agent(Scripts):
             if proc.returncode is None:
                 self._kill(proc, signal.SIGKILL)
         if self.manifest is None:
+            self._gitssh.close()
+            self._remove_bin_dir()
             return
         self.lifecycle("shutting_down")
         stops = [
@@ -432,4 +482,6 @@ class Agent(Scripts):
         if stops:
             await asyncio.gather(*stops, return_exceptions=True)
         await self._groups.stop(signal.SIGTERM, signal.SIGKILL, KILL_GRACE)
+        self._gitssh.close()  # after the stop scripts: they may push with git
+        self._remove_bin_dir()
         self.lifecycle("off")

@@ -38,7 +38,8 @@ class Scripts:
         return script.get("display_name") or "script"
 
     async def _startup(self, manifest: dict) -> None:
-        self.lifecycle("starting")
+        # The directory as this machine expands it: IDE links on the server need a full path.
+        self.lifecycle("starting", directory=self.workdir(self.script_env()))
         blocking = []
         if (manifest.get("startup_script") or "").strip():
             blocking.append(

@@ -29,7 +29,7 @@ DJANGO_APPS = ("portal", "workspaces", "templates_app", "enterprise", "licensing
 # The agent runs inside workspaces, vendored into a zipapp (workspaces/distribution/bundle.py)
 # with portal_shared/version.py beside it: the standard library, these and that only.
 AGENT_THIRD_PARTY = {"websockets", "asyncssh"}
-AGENT_SHARED = {"portal_shared.version"}
+AGENT_SHARED = {"portal_shared.version", "portal_shared.dotfiles"}
 
 # What the build pipeline's Django-free half may import besides the standard library.
 SHARED_THIRD_PARTY: set[str] = set()
@@ -205,7 +205,7 @@ def test_agent_imports_only_the_standard_library_websockets_and_asyncssh():
     assert not violations, _report(
         violations,
         "portal_agent may import the standard library, websockets, asyncssh and "
-        "portal_shared.version only",
+        "portal_shared.version and .dotfiles only",
     )
 
 

@@ -236,6 +236,8 @@ class WorkspaceAgent(models.Model):
     os = models.CharField(max_length=16, default="linux")
     arch = models.CharField(max_length=16, default="amd64")
     directory = models.CharField(max_length=1024, blank=True)
+    # `directory` as the agent expanded it (~ and variables), reported when it starts.
+    expanded_directory = models.CharField(max_length=1024, blank=True)
     env = models.JSONField(default=dict, blank=True)
     startup_script = models.TextField(blank=True)
     scripts = models.JSONField(

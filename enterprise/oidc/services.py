@@ -148,6 +148,18 @@ def _match_or_create(claims, cfg, *, issuer: str, email: str) -> tuple[User, OID
     return user, identity, created
 
 
+def _refresh_profile(user: User, claims: dict, email: str) -> User:
+    """The provider's current name and email on the account (audited when they changed).
+
+    An email another account already has is left alone rather than refusing the sign-in: the
+    person is who the provider says (matched by subject); an owner sorts the clash out.
+    """
+    name = str(claims.get("name") or "").strip()[:128] or user.name
+    if User.objects.exclude(pk=user.pk).filter(email__iexact=email).exists():
+        email = user.email
+    return accounts.update_profile(user, actor=OIDC_ACTOR, name=name, email=email)
+
+
 def sign_in(claims: dict, cfg: OIDCConfig, *, issuer: str) -> User:
     """The user these verified claims sign in, after group and role sync; else Refused.
 
@@ -172,6 +184,8 @@ def sign_in(claims: dict, cfg: OIDCConfig, *, issuer: str) -> User:
                 reason="suspended",
                 user=user,
             )
+        if not created:
+            user = _refresh_profile(user, claims, email)
         identity.last_sign_in_at = timezone.now()
         identity.save(update_fields=["last_sign_in_at"])
         sync.sync_groups(user, claims, cfg, actor=OIDC_ACTOR)

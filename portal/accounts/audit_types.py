@@ -64,6 +64,18 @@ types.declare_resource(
         AuditAction.CLOSE: ConnectionClosed,  # the events socket (connectivity.event_consumers)
     },
 )
+
+
+class GitSSHKeyChanged(TypedDict):
+    owner: str
+    fingerprint: str  # SHA256:... of the new public key, as ssh-keygen -l prints it
+
+
+types.declare_resource(
+    ResourceType.GIT_SSH_KEY,
+    label=ResourceType.GIT_SSH_KEY.label,
+    payloads={AuditAction.CREATE: GitSSHKeyChanged, AuditAction.WRITE: GitSSHKeyChanged},
+)
 types.declare_resource(
     ResourceType.API_TOKEN,
     label=ResourceType.API_TOKEN.label,

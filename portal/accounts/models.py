@@ -173,3 +173,25 @@ class APIToken(models.Model):
     @property
     def is_live(self) -> bool:
         return self.revoked_at is None and not self.is_expired
+
+
+class GitSSHKey(models.Model):
+    """A user's ed25519 key for git inside workspaces; the private half encrypted at rest.
+
+    The agent of the user's workspace holds it in memory to answer an ssh-agent socket, so it
+    is never written to the workspace's disk (portal_agent/gitssh.py).
+    """
+
+    user = models.OneToOneField(
+        User, on_delete=models.CASCADE, primary_key=True, related_name="git_ssh_key"
+    )
+    public_key = models.TextField()  # OpenSSH one-line form: "ssh-ed25519 AAAA... portal"
+    private_key = models.BinaryField()  # portal.crypto.encrypt(the 32-byte ed25519 seed)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "git SSH key"
+
+    def __str__(self) -> str:
+        return f"git SSH key of {self.user_id}"

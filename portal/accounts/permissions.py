@@ -22,6 +22,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "user.unlock": frozenset({OWNER, UADMIN}),  # clear failed sign-ins (throttling.py)
     "user.reset_password": frozenset({OWNER, UADMIN}),  # a one-time password (passwords.py)
     "user.update_login_type": frozenset({OWNER}),  # password / oidc / none
+    "user.update_profile": frozenset({OWNER, UADMIN}),  # another's username and name
     "token.read_all": frozenset({OWNER, UADMIN}),
     "token.revoke_all": frozenset({OWNER, UADMIN}),
     "audit.read": frozenset({OWNER, AUDITOR}),
@@ -116,7 +117,14 @@ def change_refusal(actor, user) -> str | None:
 
 
 # The actions on another user that change_refusal also limits.
-_CHANGES = ("update_status", "update_roles", "unlock", "reset_password", "update_login_type")
+_CHANGES = (
+    "update_status",
+    "update_roles",
+    "unlock",
+    "reset_password",
+    "update_login_type",
+    "update_profile",
+)
 
 
 class UserPolicy(RoleTablePolicy):
@@ -134,6 +142,8 @@ class UserPolicy(RoleTablePolicy):
         "update_password",
         "reset_password",
         "update_login_type",
+        "update_profile",
+        "update_git_ssh_key",  # regenerate: its owner only
     )
     site_wide = {
         "read": "user.read",
@@ -143,14 +153,16 @@ class UserPolicy(RoleTablePolicy):
         "unlock": "user.unlock",
         "reset_password": "user.reset_password",
         "update_login_type": "user.update_login_type",
+        "update_profile": "user.update_profile",
     }
 
     def allows(self, actor, action, obj) -> bool:
         own = obj is not None and policy.active(actor)
-        if action in ("read", "update_password") and own and obj.pk == actor.pk:
+        yours = ("read", "update_password", "update_profile", "update_git_ssh_key")
+        if action in yours and own and obj.pk == actor.pk:
             return True
-        if action == "update_password":  # nobody changes another's password: they reset it
-            return False
+        if action in ("update_password", "update_git_ssh_key"):
+            return False  # only its owner: another's password is reset, their key is theirs
         if not self.site_allows(actor, action):
             return False
         return action not in _CHANGES or obj is None or change_refusal(actor, obj) is None

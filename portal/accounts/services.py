@@ -16,7 +16,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from portal import hooks, secret_hash
+from portal import hooks, policy, secret_hash
 from portal.accounts import login_rules, permissions, throttling, tokens
 from portal.accounts.choices import SYSTEM_USERNAME, LoginType, Role, TokenKind, UserStatus
 from portal.accounts.models import APIToken, User, username_validator
@@ -206,6 +206,76 @@ def change_roles(user: User, *, actor: User, roles: Iterable[str]) -> User:
         user.save(update_fields=["roles", "updated_at"])
         _audit_user(user, actor=actor, action=AuditAction.WRITE, before=before)
         announce_user(user.pk, actor=actor, cause="roles_changed")
+    return user
+
+
+def _profile_problems(user: User, username: str, email: str) -> tuple[list, list]:
+    """(invalid fields, taken fields) of a profile change, as API validations."""
+    invalid, taken = [], []
+    if username != user.username:
+        try:
+            username_validator(username)
+        except DjangoValidationError as e:
+            invalid.append({"field": "username", "detail": " ".join(e.messages)})
+        if username.lower() in RESERVED_USERNAMES:
+            invalid.append({"field": "username", "detail": f"{username!r} is reserved by the API."})
+        others = User.objects.exclude(pk=user.pk)
+        if others.filter(username__iexact=username).exists():
+            taken.append({"field": "username", "detail": f"{username!r} is already taken."})
+    if email != user.email and email:
+        try:
+            validate_email(email)
+        except DjangoValidationError:
+            invalid.append({"field": "email", "detail": "Enter a valid email address."})
+        if User.objects.exclude(pk=user.pk).filter(email__iexact=email).exists():
+            taken.append({"field": "email", "detail": f"{email!r} is already in use."})
+    return invalid, taken
+
+
+def update_profile(
+    user: User,
+    *,
+    actor: User,
+    username: str | None = None,
+    name: str | None = None,
+    email: str | None = None,
+) -> User:
+    """Change a user's username, display name and (identity providers only) email.
+
+    People change their own username and name, as in Coder; owners and user admins anyone's
+    (an owner's only if they are owners). The email is the identity providers' to change (OIDC
+    at sign-in, SCIM): it is how an account is matched, so a person cannot retarget it.
+    None leaves a field as it is.
+    """
+    if email is not None and not actor.is_system:
+        raise Forbidden("An email address is changed by your identity provider or an owner.")
+    with transaction.atomic():
+        user = User.objects.select_for_update().get(pk=user.pk)
+        if not actor.is_system and not policy.can(actor, "update_profile", user):
+            raise Forbidden("You can only change your own profile.")
+        new_username = user.username if username is None else username.strip()
+        new_name = user.name if name is None else name.strip()
+        new_email = user.email if email is None else email.strip()
+        if len(new_name) > 128:
+            raise ValidationFailed.field("name", "Use at most 128 characters.")
+        invalid, taken = _profile_problems(user, new_username, new_email)
+        if invalid:
+            raise ValidationFailed("The profile could not be changed.", validations=invalid)
+        if taken:
+            raise Conflict("Another user has this username or email.", validations=taken)
+        if (new_username, new_name, new_email) == (user.username, user.name, user.email):
+            return user
+        before = _user_snapshot(user)
+        user.username, user.name, user.email = new_username, new_name, new_email
+        try:
+            with transaction.atomic():
+                user.save(update_fields=["username", "name", "email", "updated_at"])
+        except IntegrityError:  # a concurrent change took the name first
+            raise Conflict(
+                "Another user has this username or email.",
+                validations=[{"field": "username", "detail": f"{new_username!r} is taken."}],
+            ) from None
+        _audit_user(user, actor=actor, action=AuditAction.WRITE, before=before)
     return user
 
 

@@ -27,3 +27,4 @@ class ResourceType(models.TextChoices):
 
     USER = "user"
     API_TOKEN = "api_token"
+    GIT_SSH_KEY = "git_ssh_key"

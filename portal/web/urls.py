@@ -34,5 +34,6 @@ urlpatterns = [
     path("account/password", password.change_password, name="password"),
     path("cli-auth", cli_auth.cli_auth, name="cli-auth"),
     path("account/tokens", account.create_token, name="token-create"),
+    path("account/git-key", account.regenerate_git_key, name="git-key-regenerate"),
     path("account/tokens/<uuid:token>/revoke", account.revoke_token, name="token-revoke"),
 ]

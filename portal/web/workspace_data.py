@@ -6,15 +6,30 @@ from django.utils import timezone
 
 from portal import policy
 from portal.web import log_text
+from portal_shared import ide_links
 from workspaces import services as workspace_services
 from workspaces.choices import JOB_ACTIVE, BuildTransition, WorkspaceStatus
 from workspaces.connectivity.agents import agent_status
+from workspaces.connectivity.connections import policy_refusal
 from workspaces.models import WorkspaceAgentLog, WorkspaceBuild
 from workspaces.proxy import hosts as app_hosts
 from workspaces.queries import current_resources
 
 TIMELINE_BUILDS = 10
 AGENT_LOG_LINES = 200
+
+
+def _ide_links(workspace, agent) -> list[dict]:
+    """Desktop IDE links to the agent `ssh portal.<workspace>` reaches, once it has started."""
+    folder = agent.expanded_directory
+    if not folder:
+        return []
+    host = ide_links.ssh_host(workspace.name)
+    user = workspace.owner.username
+    return [
+        {"ide": ide, "label": label, "href": ide_links.link(ide, host, folder, user)}
+        for ide, label in ide_links.IDES.items()
+    ]
 
 
 def _agents(workspace, resources, now) -> list[dict]:
@@ -47,6 +62,8 @@ def _agents(workspace, resources, now) -> list[dict]:
                     "log": "\n".join(output for _, output in reversed(rows)),
                     # Where the page's startup-log WebSocket carries on from.
                     "log_after": rows[0][0] if rows else 0,
+                    # config-ssh's one host per workspace reaches its first agent.
+                    "ide_links": [] if agents else _ide_links(workspace, agent),
                 }
             )
     return agents
@@ -87,6 +104,8 @@ def live_context(workspace, user) -> dict:
         in {WorkspaceStatus.STOPPED, WorkspaceStatus.FAILED, WorkspaceStatus.CANCELED},
         "daily_cost": build.daily_cost if build else 0,
         "start": BuildTransition.START,
+        # The deployment may allow no SSH (browser-only mode): say so instead of the commands.
+        "ssh_refusal": policy_refusal(user, "ssh"),
         # Why it cannot start or update (the policy's "use" of its template), shown instead.
         "start_refusal": None
         if workspace.deleted_at

@@ -42,6 +42,8 @@ class FakeServer:
         self.reject = reject
         self.reject_http = reject_http
         self.lifecycle_error = ""  # when set, every lifecycle message is answered with this error
+        # What a gitsshkey request gets: {"public_key", "private_key"} or {"error"}.
+        self.git_key: dict = {"error": "no git key in this test"}
         self.messages: list[tuple[int, dict]] = []  # (connection number, message)
         self.auth_headers: list[str | None] = []
         self.paths: list[str] = []
@@ -77,6 +79,9 @@ class FakeServer:
                 await ws.send(json.dumps(self.manifest))
             elif message.get("type") == "lifecycle" and self.lifecycle_error:
                 await ws.send(json.dumps({"type": "error", "message": self.lifecycle_error}))
+            elif message.get("type") == "gitsshkey":
+                answer = {"type": "gitsshkey", "id": message.get("id"), **self.git_key}
+                await ws.send(json.dumps(answer))
             elif message.get("type") == "ping":
                 await ws.send(json.dumps({"type": "pong", "t": message["t"]}))
 

@@ -58,6 +58,8 @@ def test_startup_lifecycle_logs_and_stop_scripts(make_server, run_agent, tmp_pat
     agent = run_agent(server.url)
 
     server.wait(lambda: "ready" in server.states(), what="ready")
+    # The directory the server's IDE links open, as this machine expanded it.
+    assert server.of_type("lifecycle")[0]["directory"] == str(workdir)
     hello = server.of_type("hello")[0]
     assert hello["pid"] == agent.pid
     assert hello["version"] and hello["os"] == "linux" and hello["arch"]

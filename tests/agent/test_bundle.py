@@ -54,14 +54,24 @@ def test_bundle_runs_in_a_bare_venv(tmp_path, bare_python, make_server, run_agen
     assert help_run.returncode == 0, help_run.stderr
     assert "PORTAL_AGENT_TOKEN" in help_run.stdout
 
-    # And it really connects: websockets is loaded from inside the zip.
-    server = make_server({"startup_script": "echo from-the-bundle"})
+    # And it really connects: websockets is loaded from inside the zip. Its scripts find the
+    # workspace's `portal` command, which runs from the zip too.
+    dots = tmp_path / "dots"
+    subprocess.run(["git", "init", "-q", str(dots)], check=True, timeout=30)
+    (dots / ".profile").write_text("export FROM_DOTFILES=1\n")
+    git = ["git", "-C", str(dots), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "add", "-A"], check=True, timeout=30)
+    subprocess.run([*git, "commit", "-qm", "dots"], check=True, timeout=30)
+    script = (
+        f"echo from-the-bundle; portal dotfiles {dots.as_uri()} --yes >/dev/null && cat ~/.profile"
+    )
+    server = make_server({"startup_script": script})
     agent = run_agent(
         server.url,
         command=[str(bare_python), str(bundle)],
         env={"PYTHONPATH": "", "PIP_NO_INDEX": "1"},
     )
     server.wait(lambda: "ready" in server.states(), what="ready from the bundled agent")
-    assert server.outputs("startup_script") == ["from-the-bundle"]
+    assert server.outputs("startup_script") == ["from-the-bundle", "export FROM_DOTFILES=1"]
     assert stop_agent(agent) == 0
     assert server.states()[-1] == "off"

@@ -11,6 +11,7 @@ from channels.layers import get_channel_layer
 from django.utils import timezone
 
 from portal import config
+from portal.accounts import services
 from tests.agents.helpers import SCRIPTS, FakeAgent, agent_headers, make_agent
 from tests.workspaces.test_websocket import WAIT, bearer
 from workspaces.connectivity import agents
@@ -186,6 +187,41 @@ def test_lifecycle_starting_then_ready_is_recorded(agent):
     assert (row.lifecycle_state, row.lifecycle_reason) == ("ready", "startup done")
     assert row.started_at is not None and row.ready_at is not None
     assert row.started_at <= row.ready_at
+
+
+def test_the_expanded_directory_comes_with_starting_and_only_as_an_absolute_path(agent, alice):
+    async def go(directory):
+        fake = FakeAgent(TOKEN)
+        assert await fake.open() is None
+        await fake.send({"type": "lifecycle", "state": "starting", "directory": directory})
+        await fake.send({"type": "lifecycle", "state": "ready"})
+        await fake.hang_up()
+
+    asyncio.run(go("../relative"))
+    assert fresh(agent).expanded_directory == ""
+    WorkspaceAgent.objects.filter(pk=agent.pk).update(lifecycle_state="created")
+    asyncio.run(go("/home/alice/project"))
+    assert fresh(agent).expanded_directory == "/home/alice/project"
+
+
+def test_the_agent_gets_its_owners_git_key_and_not_once_they_are_suspended(
+    agent, alice, owner, client_for
+):
+    async def ask():
+        fake = FakeAgent(TOKEN)
+        assert await fake.open() is None
+        await fake.send({"type": "gitsshkey", "id": 7})
+        answer = await fake.receive()
+        await fake.hang_up()
+        return answer
+
+    answer = asyncio.run(ask())
+    public = client_for(alice).get("/api/v2/users/me/gitsshkey").json()["public_key"]
+    assert (answer["type"], answer["id"], answer["public_key"]) == ("gitsshkey", 7, public)
+    assert answer["private_key"].startswith("-----BEGIN OPENSSH PRIVATE KEY-----")
+    services.suspend_user(alice, actor=owner)
+    answer = asyncio.run(ask())
+    assert "private_key" not in answer and "cannot use git keys" in answer["error"]
 
 
 def test_bad_messages_get_errors_and_the_socket_stays_open(agent):

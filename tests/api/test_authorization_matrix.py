@@ -66,6 +66,11 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("api:user-status", "PUT"): _row(200, 403, 200, 403, 403, 403, 403, 401),
     ("api:user-roles", "PUT"): _row(200, 403, 200, 403, 403, 403, 403, 401),
     ("api:user-unlock", "POST"): _row(200, 403, 200, 403, 403, 403, 403, 401),
+    # Its own user and user admins rename an account; who may not read it is told it is not there.
+    ("api:user-profile", "PUT"): _row(200, 403, 200, 403, 200, 404, 403, 401),
+    # A git SSH public key: whoever reads the account sees it; only its owner replaces it.
+    ("api:user-gitsshkey", "GET"): _row(200, 200, 200, 200, 200, 404, 403, 401),
+    ("api:user-gitsshkey", "PUT"): _row(403, 403, 403, 403, 200, 404, 403, 401),
     # Only its own user changes a password (with the old one); admins reset it instead.
     ("api:user-password", "PUT"): _row(403, 403, 403, 403, 200, 403, 403, 401),
     ("api:user-password-reset", "POST"): _row(200, 403, 200, 403, 403, 403, 403, 401),
@@ -173,6 +178,10 @@ def _request(
             return {"user": target.username}, {"status": "suspended", "reason": "matrix"}, target
         case "api:user-unlock", "POST":
             return {"user": target.username}, None, target
+        case "api:user-gitsshkey", _:
+            return {"user": target.username}, None, target
+        case "api:user-profile", "PUT":
+            return {"user": str(target.id)}, {"name": f"Renamed by {caller}"}, target
         case "api:user-password", "PUT":
             body = {"old_password": PASSWORD, "password": STRONG_PASSWORD}
             return {"user": target.username}, body, target

@@ -7,6 +7,7 @@ import pytest
 from portal.accounts import services
 from portal.accounts.choices import Role, UserStatus
 from portal.accounts.models import User
+from portal.audit.models import AuditEntry
 from tests.api.conftest import STRONG_PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -250,3 +251,93 @@ def test_buildinfo_is_public(anon):
     r = anon.get("/api/v2/buildinfo")
     assert r.status_code == 200
     assert r.json()["version"]
+
+
+# Profile
+
+
+def _put_profile(client, ref, body):
+    return client.put(f"/api/v2/users/{ref}/profile", body, format="json")
+
+
+def test_a_user_renames_themselves_and_the_change_is_audited(member, client_for):
+    r = _put_profile(client_for(member), "me", {"username": "dana", "name": "Dana Scully"})
+    assert r.status_code == 200, r.json()
+    assert (r.json()["username"], r.json()["name"]) == ("dana", "Dana Scully")
+    member.refresh_from_db()
+    assert (member.username, member.name) == ("dana", "Dana Scully")
+    entry = AuditEntry.objects.filter(resource_id=str(member.pk), action="write").latest("time")
+    assert entry.diff["username"]["new"] == "dana" and entry.actor_id == member.pk
+
+
+def test_a_taken_or_reserved_username_is_refused_and_nothing_changes(owner, member, client_for):
+    client = client_for(member)
+    r = _put_profile(client, "me", {"username": owner.username.upper(), "name": "X"})
+    assert r.status_code == 409 and _fields(r) == {"username"}
+    r = _put_profile(client, "me", {"username": "me"})
+    assert r.status_code == 400 and _fields(r) == {"username"}
+    r = _put_profile(client, "me", {"username": "bad name!"})
+    assert r.status_code == 400 and _fields(r) == {"username"}
+    member.refresh_from_db()
+    assert member.name != "X"
+
+
+def test_email_and_unknown_fields_are_refused(member, client_for):
+    r = _put_profile(client_for(member), "me", {"email": "evil@example.com"})
+    assert r.status_code == 400 and _fields(r) == {"email"}
+    member.refresh_from_db()
+    assert member.email != "evil@example.com"
+
+
+def test_a_member_cannot_rename_another_user_or_learn_they_exist(owner, member, client_for):
+    client = client_for(member)
+    assert _put_profile(client, owner.username, {"name": "pwned"}).status_code == 404
+    assert _put_profile(client, "nobody", {"name": "pwned"}).status_code == 404
+    owner.refresh_from_db()
+    assert owner.name != "pwned"
+
+
+def test_a_user_admin_renames_members_but_not_owners(owner, member, make_user, client_for):
+    client = client_for(make_user(Role.USER_ADMIN))
+    assert _put_profile(client, member.username, {"name": "Renamed"}).status_code == 200
+    assert _put_profile(client, owner.username, {"name": "Renamed"}).status_code == 403
+    owner.refresh_from_db()
+    assert owner.name != "Renamed"
+
+
+# Git SSH key
+
+
+def test_the_git_key_is_made_once_and_its_fingerprint_is_openssh_s(member, client_for, tmp_path):
+    import subprocess
+
+    client = client_for(member)
+    first = client.get("/api/v2/users/me/gitsshkey").json()
+    assert first["public_key"].startswith("ssh-ed25519 ")
+    assert client.get(f"/api/v2/users/{member.username}/gitsshkey").json() == first
+    (tmp_path / "k.pub").write_text(first["public_key"] + "\n")
+    listed = subprocess.run(
+        ["ssh-keygen", "-l", "-f", str(tmp_path / "k.pub")], capture_output=True, text=True
+    )
+    assert listed.stdout.split()[1] == first["fingerprint"]
+    created = AuditEntry.objects.get(resource_type="git_ssh_key", action="create")
+    assert created.additional_fields == {
+        "owner": member.username,
+        "fingerprint": first["fingerprint"],
+    }
+    assert "PRIVATE" not in repr(created.diff) + repr(created.additional_fields)
+
+
+def test_regenerating_replaces_the_key_and_only_its_owner_may(owner, member, client_for):
+    before = client_for(member).get("/api/v2/users/me/gitsshkey").json()
+    r = client_for(owner).put(f"/api/v2/users/{member.username}/gitsshkey")
+    assert r.status_code == 403
+    assert client_for(member).get("/api/v2/users/me/gitsshkey").json() == before
+    after = client_for(member).put("/api/v2/users/me/gitsshkey").json()
+    assert after["public_key"] != before["public_key"]
+    assert (
+        after["created_at"] == before["created_at"] and after["updated_at"] > before["updated_at"]
+    )
+    entry = AuditEntry.objects.get(resource_type="git_ssh_key", action="write")
+    assert entry.additional_fields["fingerprint"] == after["fingerprint"]
+    assert entry.actor_id == member.pk

@@ -61,3 +61,18 @@ def test_admin_link_only_for_roles_that_may_use_the_console(browser_for, member,
     assert 'href="/admin/"' not in browser_for(member).get("/account").content.decode()
     auditor = browser_for(make_user(Role.AUDITOR)).get("/account").content.decode()
     assert 'href="/admin/"' in auditor
+
+
+def test_the_git_key_is_shown_with_its_fingerprint_and_can_be_regenerated(browser_for, member):
+    from portal.accounts.models import GitSSHKey
+
+    client = browser_for(member)
+    html = client.get("/account").content.decode()
+    key = GitSSHKey.objects.get(user=member)
+    assert key.public_key in html
+    r = client.post("/account/git-key", follow=True)
+    assert r.status_code == 200
+    new = GitSSHKey.objects.get(user=member).public_key
+    assert new != key.public_key and new in r.content.decode()
+    assert "New git SSH key SHA256:" in r.content.decode()
+    assert client.get("/account/git-key").status_code == 405

@@ -63,6 +63,24 @@ def test_page_shows_status_log_resources_agents_and_apps(browser_for, member, ru
     assert ">Stop</button>" in html and ">Restart</button>" in html
 
 
+def test_desktop_ide_links_open_the_agents_directory_once_it_has_started(
+    browser_for, make_user, member, running
+):
+    client = browser_for(member)
+    html = client.get("/workspaces/alice/dev").content.decode()
+    assert "data-ide=" not in html  # no directory reported yet: no link to a wrong folder
+    WorkspaceAgent.objects.filter(name="main").update(expanded_directory="/home/alice/my project")
+    html = client.get("/workspaces/alice/dev").content.decode()
+    assert 'href="vscode://vscode-remote/ssh-remote+portal.dev/home/alice/my%20project"' in html
+    gateway = re.search(r'href="(jetbrains-gateway://connect#[^"]+)"', html).group(1)
+    assert "host=portal.dev" in gateway and "projectPath=%2Fhome%2Falice%2Fmy%20project" in gateway
+    assert "user=alice" in gateway
+    assert "portal config-ssh" in html
+    # Others who may see the workspace get no links: only its owner connects.
+    html = browser_for(make_user(Role.TEMPLATE_ADMIN)).get("/workspaces/alice/dev").content
+    assert b"data-ide=" not in html
+
+
 def test_another_users_workspace_is_not_found(browser_for, make_user, running):
     client = browser_for(make_user(username="bob"))
     for url in (

@@ -169,6 +169,10 @@ class AgentSerializer(serializers.Serializer):
     os = serializers.CharField()
     arch = serializers.CharField()
     directory = serializers.CharField()
+    expanded_directory = serializers.CharField(
+        help_text="The directory as the agent expanded it when it started (an absolute path); "
+        "empty until the agent has started. IDE links open it."
+    )
     lifecycle_state = serializers.ChoiceField(choices=AgentLifecycle.choices)
     lifecycle_reason = serializers.CharField()
     # Not a ChoiceField: a third enum called "status" would need a settings override to name it.
@@ -196,6 +200,7 @@ def agent_dict(agent, now=None, workspace=None) -> dict:
         "os": agent.os,
         "arch": agent.arch,
         "directory": agent.directory,
+        "expanded_directory": agent.expanded_directory,
         "lifecycle_state": agent.lifecycle_state,
         "lifecycle_reason": agent.lifecycle_reason,
         "status": agent_status(agent, now),

@@ -413,7 +413,10 @@ async def _on_hello(sock: AgentSocket, body: dict) -> None:
 
 async def _on_lifecycle(sock: AgentSocket, body: dict) -> None:
     await database_sync_to_async(agents.report_lifecycle)(
-        sock.stub(), str(body.get("state") or ""), str(body.get("reason") or "")
+        sock.stub(),
+        str(body.get("state") or ""),
+        str(body.get("reason") or ""),
+        directory=body.get("directory"),
     )
 
 
@@ -433,8 +436,19 @@ async def _on_app_health(sock: AgentSocket, body: dict) -> None:
     )
 
 
+async def _on_gitsshkey(sock: AgentSocket, body: dict) -> None:
+    """The workspace owner's git key for the agent's ssh-agent socket (portal_agent/gitssh.py)."""
+    request = body.get("id")
+    try:
+        key = await database_sync_to_async(agents.git_ssh_key)(sock.agent_id)
+    except ServiceError as e:
+        return await sock.send_json({"type": "gitsshkey", "id": request, "error": e.message})
+    await sock.send_json({"type": "gitsshkey", "id": request, **key})
+
+
 HANDLERS = {
     "hello": _on_hello,
+    "gitsshkey": _on_gitsshkey,
     "lifecycle": _on_lifecycle,
     "logs": _on_logs,
     "app_health": _on_app_health,

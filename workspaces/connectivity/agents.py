@@ -18,7 +18,10 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from portal import config, secret_hash
-from portal.errors import NotFound, ValidationFailed
+from portal.accounts import git_ssh_keys
+from portal.accounts.choices import UserStatus
+from portal.accounts.services import system_actor
+from portal.errors import Forbidden, NotFound, ValidationFailed
 from workspaces import events
 from workspaces.choices import AgentLifecycle, AppHealth, BuildTransition, LogLevel
 from workspaces.models import WorkspaceAgent, WorkspaceAgentLog, WorkspaceApp, WorkspaceBuild
@@ -260,8 +263,13 @@ def mark_inactive(timeout: float | timedelta | None = None) -> int:
     return marked
 
 
-def report_lifecycle(agent: WorkspaceAgent, state: str, reason: str = "") -> WorkspaceAgent:
-    """Move the agent's lifecycle; raises InvalidTransition (409) for a move not allowed."""
+def report_lifecycle(
+    agent: WorkspaceAgent, state: str, reason: str = "", *, directory=None
+) -> WorkspaceAgent:
+    """Move the agent's lifecycle; raises InvalidTransition (409) for a move not allowed.
+
+    `directory`: the working directory as the agent expanded it (sent with `starting`).
+    """
     if state not in AgentLifecycle.values:
         raise ValidationFailed.field(
             "state",
@@ -271,6 +279,9 @@ def report_lifecycle(agent: WorkspaceAgent, state: str, reason: str = "") -> Wor
     with transaction.atomic():
         row = WorkspaceAgent.objects.select_for_update().get(pk=agent.pk)
         fields = row.transition(state, reason=str(reason or "")[:255])
+        if isinstance(directory, str) and directory.startswith("/"):
+            row.expanded_directory = directory.replace("\x00", "")[:1024]
+            fields = [*fields, "expanded_directory"]
         row.save(update_fields=fields)
         # Startup log followers end on the lifecycle, sent after the lines published before it.
         transaction.on_commit(lambda: publish_lifecycle(agent.pk, state))
@@ -395,4 +406,23 @@ def manifest(agent: WorkspaceAgent) -> dict:
             }
             for app in agent.apps.order_by("slug")
         ],
+    }
+
+
+def git_ssh_key(agent_id) -> dict:
+    """The agent's workspace owner's git SSH key (made on first need), for its ssh-agent socket.
+
+    Refused once the workspace is deleted or its owner suspended: the key is the owner's.
+    """
+    agent = WorkspaceAgent.objects.select_related("resource__job__build__workspace__owner").get(
+        pk=agent_id
+    )
+    workspace = agent.resource.job.build.workspace
+    owner = workspace.owner
+    if workspace.deleted_at is not None or owner.status != UserStatus.ACTIVE:
+        raise Forbidden("The workspace's owner cannot use git keys now.")
+    key = git_ssh_keys.get_or_create(owner, actor=system_actor())
+    return {
+        "public_key": key.public_key,
+        "private_key": git_ssh_keys.private_openssh(key),
     }

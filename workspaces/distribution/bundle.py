@@ -12,7 +12,7 @@ from pathlib import Path
 import websockets
 
 import portal_agent
-from portal_shared import version
+from portal_shared import dotfiles, version
 
 BUNDLE_NAME = "portal-agent.pyz"
 # Fixed timestamps make the bytes depend only on the sources, so the server can cache/ETag them.
@@ -87,9 +87,10 @@ def build_bundle(dest: Path) -> Path:
                         minimum=minimum, minimum_text=f"{minimum[0]}.{minimum[1]}"
                     ).encode(),
                 )
-                # Of the shared package only the version: its other modules are the server's.
+                # Of the shared package only what the agent uses: the rest is the server's.
                 _add(zf, "portal_shared/__init__.py", b"")
                 _add(zf, "portal_shared/version.py", Path(version.__file__).read_bytes())
+                _add(zf, "portal_shared/dotfiles.py", Path(dotfiles.__file__).read_bytes())
                 for path, arcname in (
                     *_package_files(agent_dir, "portal_agent"),
                     *_package_files(websockets_dir, "websockets"),

@@ -65,7 +65,7 @@ data "portal_parameter" "shell" {
 data "portal_parameter" "dotfiles_repo" {
   name         = "dotfiles_repo"
   display_name = "Dotfiles repository"
-  description  = "An https:// Git URL, cloned into ~/.dotfiles on the first start; its install script (install.sh, bootstrap.sh or setup.sh) runs once. Leave empty for none."
+  description  = "An https:// Git URL installed with `portal dotfiles` at each start: cloned (then pulled) into ~/.config/portal/dotfiles; its install script runs, or its dotfiles are linked into your home. Leave empty for none."
   type         = "string"
   default      = ""
   mutable      = true
@@ -125,21 +125,10 @@ resource "portal_agent" "main" {
   startup_script = <<-EOT
     #!/bin/sh
     set -e
-    if [ -n "$DOTFILES_REPO" ] && [ ! -d "$HOME/.dotfiles" ]; then
-      if ! command -v git >/dev/null 2>&1; then
-        echo "git is not installed on this host: skipping the dotfiles"
-        exit 0
-      fi
-      echo "Cloning $DOTFILES_REPO into ~/.dotfiles"
-      git clone --depth 1 -- "$DOTFILES_REPO" "$HOME/.dotfiles"
-      cd "$HOME/.dotfiles"
-      for script in install.sh install bootstrap.sh bootstrap setup.sh setup; do
-        if [ -x "$script" ]; then
-          echo "Running ~/.dotfiles/$script"
-          "./$script"
-          break
-        fi
-      done
+    if [ -n "$DOTFILES_REPO" ]; then
+      # The workspace's `portal` command (the agent puts it on PATH): clone or pull, then
+      # the repository's install script, or links to its dotfiles.
+      portal dotfiles --yes -- "$DOTFILES_REPO"
     fi
   EOT
 }

@@ -81,6 +81,29 @@ class RolesSerializer(serializers.Serializer):
     roles = serializers.ListField(child=serializers.ChoiceField(choices=Role.choices))
 
 
+class GitSSHKeySerializer(serializers.Serializer):
+    user_id = serializers.UUIDField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    public_key = serializers.CharField(help_text="Add it to your git host (OpenSSH form).")
+    fingerprint = serializers.CharField()
+
+
+class ProfileSerializer(serializers.Serializer):
+    """PUT /users/{user}/profile: fields left out stay as they are (Coder's profile request)."""
+
+    username = serializers.CharField(max_length=64, required=False)
+    name = serializers.CharField(max_length=128, required=False, allow_blank=True)
+
+    def validate(self, attrs):
+        unknown = sorted(set(self.initial_data) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError(
+                {unknown[0]: f"Unknown field; use {', '.join(sorted(self.fields))}."}
+            )
+        return attrs
+
+
 class UnlockSerializer(serializers.Serializer):
     username = serializers.CharField()
     cleared_failures = serializers.IntegerField(

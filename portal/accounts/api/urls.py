@@ -18,6 +18,8 @@ urlpatterns = [
     path("users/<str:user>", views.UserDetailView.as_view(), name="user-detail"),
     path("users/<str:user>/status", views.UserStatusView.as_view(), name="user-status"),
     path("users/<str:user>/roles", views.UserRolesView.as_view(), name="user-roles"),
+    path("users/<str:user>/gitsshkey", views.UserGitSSHKeyView.as_view(), name="user-gitsshkey"),
+    path("users/<str:user>/profile", views.UserProfileView.as_view(), name="user-profile"),
     path("users/<str:user>/unlock", views.UserUnlockView.as_view(), name="user-unlock"),
     path("users/<str:user>/password", views.UserPasswordView.as_view(), name="user-password"),
     path(

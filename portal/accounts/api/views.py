@@ -10,13 +10,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from portal import policy
-from portal.accounts import passwords, queries, services
+from portal.accounts import git_ssh_keys, passwords, queries, services
 from portal.accounts.api import serializers as s
 from portal.accounts.choices import Role, UserStatus
 from portal.accounts.models import APIToken
 from portal.api.authz import Authz
 from portal.api.views import ListView
-from portal.errors import Forbidden, ValidationFailed
+from portal.errors import Forbidden, NotFound, ValidationFailed
 
 
 def _valid(serializer_class, request):
@@ -102,6 +102,68 @@ class UserRolesView(APIView):
         target = queries.resolve_user(user, me=request.user)
         target = services.change_roles(target, actor=request.user, roles=data["roles"])
         return Response(s.UserSerializer(target).data)
+
+
+class UserProfileView(APIView):
+    authorizes = {"PUT": Authz("user", "update_profile")}
+
+    @extend_schema(
+        request=s.ProfileSerializer,
+        responses=s.UserSerializer,
+        description=(
+            "Your own username and display name (`me`); owners and user admins change anyone's "
+            "(an owner's only if they are owners). The email is your identity provider's."
+        ),
+    )
+    def put(self, request, user):
+        data = _valid(s.ProfileSerializer, request).validated_data
+        target = queries.resolve_user(user, me=request.user)
+        if not policy.can(request.user, "read", target):  # no hint that the account exists
+            raise NotFound(f"No user {user!r}.")
+        if not policy.can(request.user, "update_profile", target):
+            raise Forbidden(policy.policy_for("user").refusal("update_profile"))
+        target = services.update_profile(target, actor=request.user, **data)
+        return Response(s.UserSerializer(target).data)
+
+
+def _git_ssh_key_body(key) -> dict:
+    return {
+        "user_id": key.user_id,
+        "created_at": key.created_at,
+        "updated_at": key.updated_at,
+        "public_key": key.public_key,
+        "fingerprint": git_ssh_keys.fingerprint(key.public_key),
+    }
+
+
+class UserGitSSHKeyView(APIView):
+    authorizes = {"GET": Authz("user", "read"), "PUT": Authz("user", "update_git_ssh_key")}
+
+    def _target(self, request, user, action: str):
+        target = queries.resolve_user(user, me=request.user)
+        if not policy.can(request.user, "read", target):  # no hint that the account exists
+            raise NotFound(f"No user {user!r}.")
+        if not policy.can(request.user, action, target):
+            raise Forbidden("Only its owner regenerates a git SSH key.")
+        return target
+
+    @extend_schema(
+        responses=s.GitSSHKeySerializer,
+        description="The user's git SSH public key, made on first request. Workspaces' git "
+        "uses the private half through the agent; add the public one to your git host.",
+    )
+    def get(self, request, user):
+        target = self._target(request, user, "read")
+        return Response(_git_ssh_key_body(git_ssh_keys.get_or_create(target, actor=request.user)))
+
+    @extend_schema(
+        request=None,
+        responses=s.GitSSHKeySerializer,
+        description="A new key pair replaces yours: remove the old public key from git hosts.",
+    )
+    def put(self, request, user):
+        target = self._target(request, user, "update_git_ssh_key")
+        return Response(_git_ssh_key_body(git_ssh_keys.regenerate(target, actor=request.user)))
 
 
 class UserUnlockView(APIView):

@@ -9,8 +9,8 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_POST
 
+from portal.accounts import git_ssh_keys, services
 from portal.accounts import queries as account_queries
-from portal.accounts import services
 from portal.accounts.login_rules import (
     PASSWORD_AUTH_DISABLED,
     not_password_refusal,
@@ -33,6 +33,7 @@ def _sections(request) -> list[dict]:
 
 
 def _page(request, *, created=None, secret="", name="", lifetime="", error="", status=200):
+    git_key = git_ssh_keys.get_or_create(request.user, actor=request.user)
     context = {
         "tokens": account_queries.live_tokens(request.user).order_by("-created_at"),
         "created": created,
@@ -46,6 +47,8 @@ def _page(request, *, created=None, secret="", name="", lifetime="", error="", s
         "user_refusal": not_password_refusal(request.user)
         or (PASSWORD_AUTH_DISABLED if password_auth_disabled_for(request.user) else None),
         "sections": _sections(request),
+        "git_key": git_key,
+        "git_key_fingerprint": git_ssh_keys.fingerprint(git_key.public_key),
     }
     response = TemplateResponse(request, "web/account.html", context, status=status)
     if secret:
@@ -97,4 +100,16 @@ def revoke_token(request, token):
         messages.error(request, f"Could not revoke the token: {e.message}")
     else:
         messages.success(request, f"Token {found.name!r} is revoked; it no longer works.")
+    return redirect("web:account")
+
+
+@require_POST
+@signed_in
+def regenerate_git_key(request):
+    key = git_ssh_keys.regenerate(request.user, actor=request.user)
+    messages.success(
+        request,
+        f"New git SSH key {git_ssh_keys.fingerprint(key.public_key)}: add it to your git hosts "
+        "and remove the old one.",
+    )
     return redirect("web:account")

@@ -13,7 +13,6 @@ from portal.web import workspace_data
 from portal.web.access import find_workspace, not_found, signed_in
 from workspaces import services
 from workspaces.choices import BuildTransition
-from workspaces.connectivity.connections import policy_refusal
 
 ACTIONS = ("start", "stop", "restart", "delete", "update")
 
@@ -30,8 +29,6 @@ def workspace_page(request, owner, name):
     context = {
         **workspace_data.live_context(workspace, request.user),
         **workspace_data.log_context(workspace),
-        # The deployment may allow no SSH (browser-only mode): say so instead of the commands.
-        "ssh_refusal": policy_refusal(request.user, "ssh"),
     }
     return TemplateResponse(request, "web/workspace.html", context)
 

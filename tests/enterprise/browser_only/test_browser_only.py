@@ -16,6 +16,7 @@ from tests.factories import workspace
 from tests.relay.helpers import EchoAgent, Socket, client_path
 from tests.workspaces.test_websocket import bearer
 from workspaces.connectivity import connections, relay
+from workspaces.models import WorkspaceAgent, WorkspaceResource
 
 TOKEN = "agent-secret-token"
 cli = cli_conftest.cli  # `portal` against a live server
@@ -121,14 +122,22 @@ def test_the_api_says_what_is_allowed(mode, make_user, client_for):
 @pytest.mark.django_db
 def test_the_workspace_page_says_so_instead_of_ssh_commands(mode, make_user, client):
     alice = make_user(username="alice")
-    workspace(alice, name="dev")
+    ws = workspace(alice, name="dev")
+    resource = WorkspaceResource.objects.create(
+        job=ws.latest_build.job, transition="start", type="terraform_data", name="vm"
+    )
+    WorkspaceAgent.objects.create(
+        resource=resource, name="main", token_hash="t", expanded_directory="/home/alice"
+    )
     client.force_login(alice)
     page = client.get("/workspaces/alice/dev").content.decode()
     assert browser_only.MESSAGE in page
     assert "portal config-ssh" not in page
+    assert "vscode://" not in page and "jetbrains-gateway://" not in page
     mode(False)
     page = client.get("/workspaces/alice/dev").content.decode()
     assert "portal config-ssh" in page
+    assert "vscode://vscode-remote/ssh-remote+portal.dev/home/alice" in page
 
 
 @pytest.mark.django_db(transaction=True)
@@ -141,3 +150,8 @@ def test_config_ssh_refuses_with_the_same_message(mode, cli, make_user, tmp_path
     assert result.returncode == 1
     assert result.stderr.strip() == f"error: {browser_only.MESSAGE}"
     assert not config_file.exists()
+    # Desktop IDEs connect over SSH too: `portal open` refuses with the same sentence.
+    for ide in ("vscode", "jetbrains"):
+        result = cli("open", ide, "dev", "/home/alice", "--no-open")
+        assert (result.returncode, result.stdout) == (1, "")
+        assert result.stderr.strip() == f"error: {browser_only.MESSAGE}"

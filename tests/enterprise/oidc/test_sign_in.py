@@ -45,6 +45,31 @@ def test_a_second_sign_in_matches_the_subject_even_when_the_email_changed(oidc, 
     assert User.objects.filter(username__startswith="dave").count() == 1
 
 
+def test_a_later_sign_in_takes_the_providers_new_name_and_email(oidc, idp):
+    idp.set_account("fay", email="fay@corp.example", name="Fay Old")
+    oidc.sign_in(Client(), "fay")
+    idp.set_account("fay", email="fay.wong@corp.example", name="Fay Wong")
+    client = Client()
+    assert oidc.sign_in(client, "fay").error is None
+    user = signed_in_user(client)
+    assert (user.username, user.email, user.name) == ("fay", "fay.wong@corp.example", "Fay Wong")
+    entry = AuditEntry.objects.filter(action="write", resource_id=str(user.pk)).latest("time")
+    assert entry.actor_username == "OIDC"
+    assert entry.diff["email"]["new"] == "fay.wong@corp.example"
+    assert entry.diff["name"] == {"old": "Fay Old", "new": "Fay Wong", "secret": False}
+
+
+def test_a_new_email_another_account_holds_is_not_taken(oidc, idp, make_user):
+    make_user(username="gus-other", email="gus.new@corp.example")
+    idp.set_account("gus", email="gus@corp.example", name="Gus")
+    oidc.sign_in(Client(), "gus")
+    idp.set_account("gus", email="gus.new@corp.example", name="Gus G")
+    client = Client()
+    assert oidc.sign_in(client, "gus").error is None
+    user = signed_in_user(client)
+    assert (user.email, user.name) == ("gus@corp.example", "Gus G")
+
+
 def test_usernames_are_sanitised_and_deduplicated(oidc, idp, make_user):
     make_user(username="erin-s")
     idp.set_account("erin", preferred_username="Erin S!", email="erin@corp.example")
