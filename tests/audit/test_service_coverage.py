@@ -179,6 +179,9 @@ SCENARIOS = {
     "portal.accounts.services.change_roles": lambda w: call(
         accounts.change_roles, w.member, actor=w.owner, roles=[Role.AUDITOR]
     ),
+    "portal.accounts.services.update_profile": lambda w: call(
+        accounts.update_profile, w.member, actor=w.member, name="Alice Renamed"
+    ),
     "portal.accounts.services.set_status": lambda w: call(
         accounts.set_status, w.member, "suspended", actor=w.owner
     ),
