@@ -1,12 +1,15 @@
-"""Refused changes: a signed-in caller's mutating API request answered 403 or 404 is audited.
+"""Refused changes: a signed-in caller's mutating request answered 403 or 404 is audited.
 
-Called once, from the API's exception handler (portal/api/errors.py), so every endpoint is
-covered without each view remembering. Only authenticated callers: a refusal to an anonymous
-caller (401) is not recorded, so a flood of unauthenticated requests cannot fill the audit log
-(failed sign-ins are audited, and throttled, by the sign-in service). Reads are not recorded.
-A refusal a service already recorded (with its own resource and reason) is not recorded twice.
-The entry names the requested method and path, never the hidden object's name: a 404 may be
-about something the caller must not learn exists; auditors read the path.
+Called from two places, so no view has to remember: the API's exception handler
+(portal/api/errors.py), which knows the view's resource, and the request middleware
+(portal/audit/middleware.py) for the portal's and the console's refusals (resource type
+`request`); the first one that records marks the request, so it is one entry. Only
+authenticated callers: a refusal to an anonymous caller (401) is not recorded, so a flood of
+unauthenticated requests cannot fill the audit log (failed sign-ins are audited, and
+throttled, by the sign-in service). Reads are not recorded. A refusal a service already
+recorded (with its own resource and reason) is not recorded twice. The entry names the
+requested method and path, never the hidden object's name: a 404 may be about something the
+caller must not learn exists; auditors read the path.
 """
 
 from __future__ import annotations
@@ -44,8 +47,11 @@ def record_refusal(request, *, resource: str, status_code: int, message: str) ->
         return
     if user is None or not user.is_authenticated:
         return
-    if context.current().notes.get("refused"):
-        return
+    ctx = context.current()
+    if ctx.request_id:  # within a request (outside one there is nothing to share)
+        if ctx.notes.get("refused"):
+            return
+        ctx.notes["refused"] = True  # the API's handler, then the middleware: one entry
     from portal.audit.services import record
 
     record(
@@ -60,3 +66,10 @@ def record_refusal(request, *, resource: str, status_code: int, message: str) ->
         status_code=status_code,
         payload_shape=DeniedRequest,
     )
+
+
+def declare() -> None:
+    """The `request` resource type: a refused change whose view names no resource."""
+    from portal.audit import types
+
+    types.declare_resource("request", label="Request", payloads={AuditAction.DENIED: DeniedRequest})

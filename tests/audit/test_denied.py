@@ -79,3 +79,25 @@ def test_without_a_recorded_refusal_the_same_call_records_one(member):
         context.reset(token)
     entry = AuditEntry.objects.get(action="denied")
     assert (entry.resource_type, entry.status_code, entry.request_id) == ("api_token", 403, "r2")
+
+
+def test_a_portal_refusal_is_one_denied_entry_of_the_request(client, member, owner):
+    from tests import factories
+    from tests.workspaces.helpers import buildable_template
+
+    ws = factories.workspace(owner, template=buildable_template(), name="not-yours")
+    client.force_login(member)
+    response = client.post(f"/workspaces/{owner.username}/{ws.name}/builds", {"transition": "stop"})
+    assert response.status_code == 404
+    entry = AuditEntry.objects.get(action="denied")
+    assert (entry.actor, entry.resource_type, entry.status_code) == (member, "request", 404)
+    assert entry.additional_fields["path"] == f"/workspaces/{owner.username}/{ws.name}/builds"
+
+
+def test_an_api_refusal_is_recorded_once_not_again_by_the_middleware(client_for, member):
+    template = TemplateFactory()
+    response = client_for(member).patch(
+        f"/api/v2/templates/{template.name}", {"description": "x"}, format="json"
+    )
+    assert response.status_code == 403
+    assert AuditEntry.objects.filter(action="denied").count() == 1
