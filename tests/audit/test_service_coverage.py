@@ -25,7 +25,7 @@ from enterprise.scim import keys as scim_keys
 from enterprise.scim import services as scim
 from enterprise.template_acl import services as template_acl
 from licensing import services as licensing
-from portal.accounts import cli_tokens, passwords
+from portal.accounts import cli_tokens, git_ssh_keys, passwords
 from portal.accounts import services as accounts
 from portal.accounts.choices import Role
 from portal.audit.models import AuditEntry
@@ -48,17 +48,29 @@ PACKAGES = ("portal", "templates_app", "workspaces", "enterprise", "licensing")
 OTHER_SERVICE_MODULES = (
     "portal.accounts.passwords",
     "portal.accounts.cli_tokens",
+    "portal.accounts.git_ssh_keys",
     "enterprise.scim.keys",
     "workspaces.builds.provisioning",
 )
 NOT_SERVICES = {"portal.embedded.services"}  # the embedded PostgreSQL/Redis processes
 NOT_SERVICES |= {"portal.audit.services"}  # the audit writer itself
+# Modules that record entries but are not services: where they record is tested with them.
+RECORDS_BUT_NOT_SERVICES = {
+    "portal.accounts.throttling": "lockouts (axes' signal), tests/security/test_login_throttling",
+    "portal.audit.denied": "refused requests, tests/audit/test_denied",
+    "portal.audit.field_history": "changes made outside services, tests/audit/test_field_history",
+    "portal.revocation.registry": "closed connections, tests of portal/revocation",
+    "workspaces.connectivity.connections": "connect/disconnect, tests/relay",
+    "workspaces.proxy.access": "app opens, tests/relay/test_app_proxy",
+}
 
 # Reads, pure helpers and bookkeeping: they change nothing an auditor asks about.
 READ_ONLY = {
     "portal.accounts.services.system_actor": "returns the system actor (made once, at install)",
     "portal.accounts.services.touch": "a token's last-used time, at most once a minute",
     "portal.accounts.cli_tokens.token_name": "pure: the CLI token's name for a host",
+    "portal.accounts.git_ssh_keys.fingerprint": "pure",
+    "portal.accounts.git_ssh_keys.private_openssh": "a read (for the agent's memory)",
     "portal.accounts.passwords.keep_session_signed_in": "rewrites this browser's auth hash",
     "templates_app.services.attach_import_job": "links a version to its import job (bookkeeping)",
     "workspaces.services.may_manage": "a question",
@@ -235,6 +247,14 @@ SCENARIOS = {
     "portal.accounts.passwords.set_login_type": lambda w: call(
         passwords.set_login_type, w.member, actor=w.owner, login_type="none"
     ),
+    "portal.accounts.git_ssh_keys.get_or_create": lambda w: call(
+        git_ssh_keys.get_or_create, w.member, actor=w.member
+    ),
+    "portal.accounts.git_ssh_keys.regenerate": lambda w: call(
+        git_ssh_keys.regenerate,
+        git_ssh_keys.get_or_create(w.member, actor=w.member).user,
+        actor=w.member,
+    ),
     "portal.accounts.cli_tokens.create_cli_token": lambda w: call(
         cli_tokens.create_cli_token, w.member, actor=w.member, host="laptop"
     ),
@@ -389,6 +409,22 @@ FUNCTIONS = service_functions()
 def test_the_introspection_finds_the_services():
     assert len(FUNCTIONS) >= 50, FUNCTIONS
     assert "workspaces.builds.provisioning.finish_build" in FUNCTIONS
+
+
+def test_every_module_that_records_is_enumerated_or_explained():
+    """A new module of services (one that writes audit entries) joins the enumeration."""
+    recording = set()
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            if "migrations" in path.parts:
+                continue
+            text = path.read_text()
+            if "portal.audit.services" in text or "portal.audit import services" in text:
+                recording.add(".".join(path.relative_to(ROOT).with_suffix("").parts))
+    unexplained = recording - set(service_modules()) - set(RECORDS_BUT_NOT_SERVICES)
+    assert not unexplained, (
+        f"modules that record audit entries but are not enumerated: {unexplained}"
+    )
 
 
 def test_every_service_function_is_covered_or_exempt():
