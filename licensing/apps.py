@@ -22,6 +22,11 @@ class LicensingConfig(AppConfig):
         from portal.accounts.admin_permissions import declare_admin_permission
 
         permissions.register_policies()
+        from licensing.audit_types import LICENSE
+        from licensing.models import License
+        from portal.audit import field_history
+
+        field_history.track(License, resource_type=LICENSE, secret_fields=("jwt",))
         hooks.feature_gate.register(gate_cache.gate)
         registry.register_api_routes("licensing.api.urls")
         registry.register_banner(banners.license_banners)

@@ -89,7 +89,13 @@ INSTALLED_APPS = [
     "enterprise.audit_stream",
     "licensing",
     "axes",  # sign-in throttling (portal/accounts/throttling.py)
+    "auditlog",  # field diffs of configuration models (portal/audit/field_history.py)
 ]
+
+# django-auditlog computes diffs; its entries become AuditEntry rows, never rows of their own.
+AUDITLOG_LOGENTRY_MODEL = "audit.FieldChange"
+# Its migrations would create the table of its swapped-out LogEntry, which nothing writes.
+MIGRATION_MODULES = {"auditlog": None}
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

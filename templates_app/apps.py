@@ -16,4 +16,8 @@ class TemplatesAppConfig(AppConfig):
         )
 
         permissions.register_policies()
+        from portal.audit import field_history
+        from templates_app.models import Template
+
+        field_history.track(Template, resource_type="template", exclude_fields=("updated_at",))
         registry.register_api_routes("templates_app.api.urls")

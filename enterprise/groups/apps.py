@@ -21,8 +21,19 @@ class GroupsConfig(AppConfig):
         from portal import hooks
 
         permissions.register_policies()
+        _track_field_history()
         hooks.user_groups.register(membership.group_ids_of)
         registry.register_api_routes("enterprise.groups.api.urls")
         registry.register_account_section(
             "Groups", template="groups/account_groups.html", context=account.account_groups
         )
+
+
+def _track_field_history() -> None:
+    from enterprise.groups.audit_types import GROUP
+    from enterprise.groups.models import Group
+    from portal.audit import field_history
+
+    # Not GroupMember: a delete signal would cost its bulk deletes (a SCIM PATCH removing a
+    # thousand members) a row fetch and a diff each; memberships change through the services.
+    field_history.track(Group, resource_type=GROUP)

@@ -18,5 +18,15 @@ class ScimConfig(AppConfig):
         )
 
         permissions.register_policies()
+        from enterprise.scim.audit_types import SCIM_KEY
+        from enterprise.scim.models import ScimKey
+        from portal.audit import field_history
+
+        field_history.track(
+            ScimKey,
+            resource_type=SCIM_KEY,
+            exclude_fields=("last_used_at",),
+            secret_fields=("hashed_secret",),
+        )
         registry.register_http_routes("scim/v2/", "enterprise.scim.urls", namespace="scim")
         registry.register_api_routes("enterprise.scim.api.urls")

@@ -16,6 +16,14 @@ class TemplateACLConfig(AppConfig):
         from portal import hooks
 
         rules.register()
+        from enterprise.template_acl.models import TemplateACL
+        from portal.audit import field_history
+
+        field_history.track(
+            TemplateACL,
+            resource_type="template",
+            resource_of=lambda acl: (acl.template_id, acl.template.name),
+        )
         hooks.template_created.register(services.on_template_created)
         registry.register_api_routes("enterprise.template_acl.api.urls")
         # The console's form to change an ACL (linked from the template's console page).

@@ -12,3 +12,17 @@ class AccountsConfig(AppConfig):
         from portal.accounts import audit_types, permissions, schema, signals, throttling  # noqa: F401
 
         permissions.register_policies()
+        _track_field_history()
+
+
+def _track_field_history() -> None:
+    from portal.accounts.models import User
+    from portal.audit import field_history
+
+    field_history.track(
+        User,
+        resource_type="user",
+        # bookkeeping every sign-in or request moves; not configuration
+        exclude_fields=("last_login", "last_seen_at", "updated_at"),
+        secret_fields=("password",),
+    )

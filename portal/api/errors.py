@@ -8,6 +8,7 @@ from django.http import Http404, HttpResponse, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
+from portal.audit import denied
 from portal.errors import ServiceError
 
 
@@ -36,6 +37,7 @@ def error_body(message: str, detail: str = "", validations=None) -> dict:
 
 def exception_handler(exc, context):
     if isinstance(exc, ServiceError):
+        _audit_refusal(context, exc.status_code, exc.as_dict().get("message", ""))
         return Response(exc.as_dict(), status=exc.status_code)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
@@ -57,9 +59,20 @@ def exception_handler(exc, context):
     else:
         body = error_body(str(exc.detail))
     response = Response(body, status=exc.status_code, headers=headers)
+    _audit_refusal(context, exc.status_code, body["message"])
     if exc.status_code == status.HTTP_401_UNAUTHORIZED:
         response["WWW-Authenticate"] = 'Bearer realm="portal"'
     return response
+
+
+def _audit_refusal(context, status_code: int, message: str) -> None:
+    """A signed-in caller's refused change (403/404) is audited (portal/audit/denied.py)."""
+    request, view = context.get("request"), context.get("view")
+    if request is None or request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    authz = (getattr(view, "authorizes", None) or {}).get(request.method)
+    resource = authz.resource if authz is not None else "request"
+    denied.record_refusal(request, resource=resource, status_code=status_code, message=message)
 
 
 def speaks_json(path: str) -> bool:

@@ -19,6 +19,7 @@ class AuditAction(models.TextChoices):
     ACTIVATE = "activate"
     REVOKE = "revoke"
     CLOSE = "close"  # portal.revocation closed an open connection
+    DENIED = "denied"  # a signed-in caller's change the API refused (403/404): audit.denied
 
 
 class ResourceType(models.TextChoices):

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextvars
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -11,6 +12,10 @@ class RequestContext:
     ip: str | None = None
     user_agent: str = ""
     request_id: str = ""
+    path: str = ""  # where the request went (field history tells console from API by it)
+    user: Callable[[], object] | None = None  # the requester, read late (auth runs after)
+    # This request's facts audit writers share: "refused" once a refusal entry was recorded.
+    notes: dict = field(default_factory=dict, compare=False)
 
 
 _current: contextvars.ContextVar[RequestContext] = contextvars.ContextVar(

@@ -1,5 +1,6 @@
 """AuditEntry: one row per audited action, never updated."""
 
+from auditlog.models import AbstractLogEntry, LogEntryManager
 from django.conf import settings
 from django.db import models
 from django.db.models import F
@@ -59,3 +60,24 @@ class AuditEntry(models.Model):
     def __str__(self) -> str:
         actor = self.actor_username or "system"
         return f"{actor} {self.action} {self.resource_type} {self.resource_target}"
+
+
+class _UnsavedLogEntries(LogEntryManager):
+    """django-auditlog's manager, except that its entries are handed over instead of stored."""
+
+    def create(self, **kwargs):
+        return self.model(**kwargs)
+
+
+class FieldChange(AbstractLogEntry):
+    """django-auditlog's LogEntry as Portal uses it: a field diff in memory, never a row.
+
+    AUDITLOG_LOGENTRY_MODEL names it; portal.audit.field_history turns each into an AuditEntry
+    when no service recorded the change, so the audit log stays the one log (no table).
+    """
+
+    objects = _UnsavedLogEntries()
+
+    class Meta:
+        managed = False
+        db_table = "audit_field_change_unused"

@@ -8,7 +8,7 @@ from typing import Any
 from django.db import transaction
 
 from portal import hooks
-from portal.audit import context, types
+from portal.audit import context, field_history, types
 from portal.audit.models import AuditEntry
 
 SECRET = "*****"
@@ -44,14 +44,23 @@ def record(
     status_code: int = 200,
     build_initiator_id=None,
     build_reason: str | None = None,
+    payload_shape: type | None = None,
+    request_context: context.RequestContext | None = None,
 ) -> AuditEntry:
     """One entry; `additional_fields` must have the shape declared for (resource_type, action).
 
     build_initiator_id and build_reason: who asked for a build and why, on a build's entries.
+    payload_shape and request_context: only for record_outside_service.
     """
     additional_fields = additional_fields or {}
-    types.check(resource_type, action, additional_fields)  # AuditTypeError: fix the caller
-    ctx = context.current()
+    if payload_shape is None:
+        types.check(resource_type, action, additional_fields)  # AuditTypeError: fix the caller
+        field_history.note_recorded(resource_type, resource_id)
+    else:
+        types.check_shape(payload_shape, additional_fields, f"({resource_type!r}, {action!r})")
+    ctx = request_context or context.current()
+    if status_code >= 400 and ctx.request_id:
+        ctx.notes["refused"] = True  # audit.denied does not record this refusal again
     entry = AuditEntry(
         actor=actor if actor is not None and actor.pk else None,
         actor_username=getattr(actor, "username", "") or "",
@@ -76,3 +85,12 @@ def record(
         for handler in hooks.audit_recorded.handlers():
             handler(entry)
     return entry
+
+
+def record_outside_service(*, request_context: context.RequestContext, **fields) -> AuditEntry:
+    """An entry for a configuration change no service made (portal.audit.field_history)."""
+    return record(
+        payload_shape=field_history.OutsideServiceChange,
+        request_context=request_context,
+        **fields,
+    )

@@ -133,7 +133,11 @@ def _fields(shape: type) -> tuple[frozenset[str], dict[str, Any]]:
 def check(resource_type: str, action: str, payload: Mapping[str, Any]) -> None:
     """Raise AuditTypeError unless `payload` has the shape declared for (resource_type, action)."""
     shape = payload_shape(resource_type, action)
-    where = f"({str(resource_type)!r}, {str(action)!r})"
+    check_shape(shape, payload, f"({str(resource_type)!r}, {str(action)!r})")
+
+
+def check_shape(shape: type, payload: Mapping[str, Any], where: str) -> None:
+    """Raise AuditTypeError unless `payload` fits the TypedDict `shape`."""
     required, hints = _fields(shape)
     missing = required - payload.keys()
     if missing:

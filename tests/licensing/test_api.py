@@ -32,6 +32,7 @@ def test_owner_uploads_lists_and_deletes_a_license_and_each_step_is_audited(
     assert [(e.action, e.actor_username, e.status_code) for e in entries] == [
         ("create", "admin", 201),
         ("delete", "admin", 200),
+        ("denied", "admin", 404),  # the second delete (portal/audit/denied.py)
     ]
     assert entries[0].additional_fields["account_id"] == "acme"
     assert entries[0].additional_fields["features"] == {"scim": 1}

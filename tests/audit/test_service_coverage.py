@@ -1,0 +1,447 @@
+"""Every public service function writes at least one audit entry.
+
+The functions are found by introspection (every `services.py` of the project's packages, plus
+the other modules that hold services), so a new one fails here, named, until it has a scenario
+in SCENARIOS (a small callable that sets up with the factories and calls it) or a justified
+place in READ_ONLY / AUDITED_BY_CALLER.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import inspect
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from django.test import RequestFactory
+
+from enterprise.groups import services as groups
+from enterprise.oidc import services as oidc
+from enterprise.oidc.actor import OIDC_ACTOR
+from enterprise.oidc.config import OIDCConfig
+from enterprise.scim import keys as scim_keys
+from enterprise.scim import services as scim
+from enterprise.template_acl import services as template_acl
+from licensing import services as licensing
+from portal.accounts import cli_tokens, git_ssh_keys, passwords
+from portal.accounts import services as accounts
+from portal.accounts.choices import Role
+from portal.audit.models import AuditEntry
+from portal.errors import ServiceError
+from templates_app import services as templates
+from templates_app.choices import ImportStatus
+from tests import factories
+from tests.conftest import PASSWORD
+from tests.licensing import helpers as licensing_helpers
+from tests.templates.helpers import template_tar
+from tests.workspaces.helpers import buildable_template
+from workspaces import services as workspaces
+from workspaces.builds import jobs, provisioning
+from workspaces.choices import BuildReason, JobStatus
+from workspaces.provisioner.protocol import JobResult, RunResult
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ("portal", "templates_app", "workspaces", "enterprise", "licensing")
+# Modules of services that are not called services.py.
+OTHER_SERVICE_MODULES = (
+    "portal.accounts.passwords",
+    "portal.accounts.cli_tokens",
+    "portal.accounts.git_ssh_keys",
+    "enterprise.scim.keys",
+    "workspaces.builds.provisioning",
+)
+NOT_SERVICES = {"portal.embedded.services"}  # the embedded PostgreSQL/Redis processes
+NOT_SERVICES |= {"portal.audit.services"}  # the audit writer itself
+# Modules that record entries but are not services: where they record is tested with them.
+RECORDS_BUT_NOT_SERVICES = {
+    "portal.accounts.throttling": "lockouts (axes' signal), tests/security/test_login_throttling",
+    "portal.audit.denied": "refused requests, tests/audit/test_denied",
+    "portal.audit.field_history": "changes made outside services, tests/audit/test_field_history",
+    "portal.revocation.registry": "closed connections, tests of portal/revocation",
+    "workspaces.connectivity.connections": "connect/disconnect, tests/relay",
+    "workspaces.proxy.access": "app opens, tests/relay/test_app_proxy",
+}
+
+# Reads, pure helpers and bookkeeping: they change nothing an auditor asks about.
+READ_ONLY = {
+    "portal.accounts.services.system_actor": "returns the system actor (made once, at install)",
+    "portal.accounts.services.touch": "a token's last-used time, at most once a minute",
+    "portal.accounts.cli_tokens.token_name": "pure: the CLI token's name for a host",
+    "portal.accounts.git_ssh_keys.fingerprint": "pure",
+    "portal.accounts.git_ssh_keys.private_openssh": "a read (for the agent's memory)",
+    "portal.accounts.passwords.keep_session_signed_in": "rewrites this browser's auth hash",
+    "templates_app.services.attach_import_job": "links a version to its import job (bookkeeping)",
+    "workspaces.services.may_manage": "a question",
+    "workspaces.services.start_refusal": "a question",
+    "workspaces.builds.provisioning.owner_groups": "a read",
+    "workspaces.builds.provisioning.prior_state": "a read",
+    "workspaces.builds.provisioning.log_daemon": "a job's log line, not an action",
+    "enterprise.oidc.services.username_from": "pure",
+    "enterprise.oidc.services.unique_username": "a read",
+    "enterprise.scim.keys.live_key": "a read",
+    "enterprise.template_acl.services.refusal": "a question",
+    "enterprise.template_acl.services.acl_of": "a read",
+    "licensing.services.verify": "pure: checks a license's signature and dates",
+}
+# Steps of a larger audited action whose entry their caller writes.
+AUDITED_BY_CALLER = {
+    "portal.accounts.passwords.end_sessions": "password change/reset/login type (user write)",
+    "enterprise.template_acl.services.on_template_created": "create_template (template create)",
+    "workspaces.builds.provisioning.create_import_job": "create_version (template_version)",
+    # Progress of background work whose conclusion is audited (finish_import, fail_job).
+    "workspaces.builds.provisioning.import_started": "the import's end (template_version write)",
+}
+
+
+def service_modules() -> list[str]:
+    names = set(OTHER_SERVICE_MODULES)
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("services.py"):
+            names.add(".".join(path.relative_to(ROOT).with_suffix("").parts))
+    return sorted(names - NOT_SERVICES)
+
+
+def service_functions() -> list[str]:
+    found = []
+    for name in service_modules():
+        module = importlib.import_module(name)
+        for attr, value in vars(module).items():
+            if attr.startswith("_") or not inspect.isfunction(value):
+                continue
+            if value.__module__ == module.__name__:
+                found.append(f"{name}.{attr}")
+    return sorted(found)
+
+
+# -- scenarios: (w) -> None; w has owner, member, system, make_user --------------------------
+
+
+def _version(w):
+    file = templates.upload_file(template_tar(), actor=w.owner)
+    return templates.create_version(actor=w.owner, file=file)
+
+
+def _running_job(w):
+    ws = workspaces.create_workspace(
+        actor=w.member, owner=w.member, template=buildable_template(), name="cov"
+    )
+    job = jobs.acquire("cov-worker", job_id=ws.latest_build.job_id)
+    assert job is not None
+    return ws, job
+
+
+def _import_job(w):
+    version = _version(w)
+    job = provisioning.create_import_job(version, actor=w.owner)
+    assert jobs.acquire("cov-worker", job_id=job.id) is not None
+    return version, job
+
+
+def _group(w, **kw):
+    return groups.create_group(actor=w.owner, name=kw.pop("name", "cov-team"), **kw)
+
+
+def _scim_identity(w):
+    return scim.create_user(
+        actor=w.system,
+        user_name="carol@example.com",
+        external_id="c1",
+        email="carol@example.com",
+        name="Carol",
+        active=True,
+        attributes={},
+    )
+
+
+def _oidc_claims(login: str) -> dict:
+    return {
+        "sub": f"sub-{login}",
+        "email": f"{login}@example.com",
+        "email_verified": True,
+        "preferred_username": login,
+    }
+
+
+def call(fn, *args, **kwargs):
+    """The call under test; its arguments (the set-up) are evaluated before it runs."""
+    return functools.partial(fn, *args, **kwargs)
+
+
+def refused(fn, *args, **kwargs):
+    """A call the service refuses: the refusal is what must be audited."""
+
+    def run():
+        with pytest.raises(ServiceError):
+            fn(*args, **kwargs)
+
+    return run
+
+
+SCENARIOS = {
+    # accounts
+    "portal.accounts.services.create_user": lambda w: call(
+        accounts.create_user,
+        actor=w.owner,
+        username="bob",
+        email="bob@example.com",
+        password=PASSWORD,
+    ),
+    "portal.accounts.services.change_roles": lambda w: call(
+        accounts.change_roles, w.member, actor=w.owner, roles=[Role.AUDITOR]
+    ),
+    "portal.accounts.services.update_profile": lambda w: call(
+        accounts.update_profile, w.member, actor=w.member, name="Alice Renamed"
+    ),
+    "portal.accounts.services.set_status": lambda w: call(
+        accounts.set_status, w.member, "suspended", actor=w.owner
+    ),
+    "portal.accounts.services.suspend_user": lambda w: call(
+        accounts.suspend_user, w.member, actor=w.owner
+    ),
+    "portal.accounts.services.activate_user": lambda w: call(
+        accounts.activate_user, accounts.suspend_user(w.member, actor=w.owner), actor=w.owner
+    ),
+    "portal.accounts.services.create_token": lambda w: call(
+        accounts.create_token, w.member, actor=w.member, name="cov"
+    ),
+    "portal.accounts.services.revoke_token": lambda w: call(
+        accounts.revoke_token,
+        accounts.create_token(w.member, actor=w.member, name="cov")[0],
+        actor=w.member,
+    ),
+    "portal.accounts.services.authenticate_password": lambda w: refused(
+        accounts.authenticate_password, w.member.username, "wrong"
+    ),
+    "portal.accounts.services.login": lambda w: call(
+        accounts.login, login=w.member.username, password=PASSWORD
+    ),
+    "portal.accounts.services.unlock_sign_in": lambda w: (
+        refused(
+            accounts.login,
+            login=w.member.username,
+            password="wrong",
+            request=RequestFactory().post("/api/v2/users/login"),
+        )(),
+        call(accounts.unlock_sign_in, w.member, actor=w.owner),
+    )[1],
+    "portal.accounts.services.record_browser_login": lambda w: call(
+        accounts.record_browser_login, w.member
+    ),
+    "portal.accounts.services.logout": lambda w: call(
+        accounts.logout,
+        actor=w.member,
+        token=accounts.login(login=w.member.username, password=PASSWORD)[1],
+    ),
+    "portal.accounts.passwords.change_password": lambda w: call(
+        passwords.change_password,
+        w.member,
+        actor=w.member,
+        old_password=PASSWORD,
+        new_password="An0ther-Strong-pass!",
+    ),
+    "portal.accounts.passwords.reset_password": lambda w: call(
+        passwords.reset_password, w.member, actor=w.owner
+    ),
+    "portal.accounts.passwords.set_login_type": lambda w: call(
+        passwords.set_login_type, w.member, actor=w.owner, login_type="none"
+    ),
+    "portal.accounts.git_ssh_keys.get_or_create": lambda w: call(
+        git_ssh_keys.get_or_create, w.member, actor=w.member
+    ),
+    "portal.accounts.git_ssh_keys.regenerate": lambda w: call(
+        git_ssh_keys.regenerate,
+        git_ssh_keys.get_or_create(w.member, actor=w.member).user,
+        actor=w.member,
+    ),
+    "portal.accounts.cli_tokens.create_cli_token": lambda w: call(
+        cli_tokens.create_cli_token, w.member, actor=w.member, host="laptop"
+    ),
+    # templates
+    "templates_app.services.upload_file": lambda w: call(
+        templates.upload_file, template_tar(), actor=w.owner
+    ),
+    "templates_app.services.create_version": lambda w: call(
+        templates.create_version,
+        actor=w.owner,
+        file=templates.upload_file(template_tar(), actor=w.owner),
+    ),
+    "templates_app.services.create_template": lambda w: call(
+        templates.create_template,
+        actor=w.owner,
+        name="cov",
+        version=factories.TemplateVersionFactory(template=None, import_status="succeeded"),
+    ),
+    "templates_app.services.update_template": lambda w: call(
+        templates.update_template, factories.TemplateFactory(), actor=w.owner, description="changed"
+    ),
+    "templates_app.services.record_import_result": lambda w: call(
+        templates.record_import_result,
+        _version(w),
+        actor=w.system,
+        status=ImportStatus.FAILED,
+        error="cov",
+    ),
+    # workspaces and builds
+    "workspaces.services.create_workspace": lambda w: call(
+        workspaces.create_workspace,
+        actor=w.member,
+        owner=w.member,
+        template=buildable_template(),
+        name="cov",
+    ),
+    "workspaces.services.create_build": lambda w: call(
+        workspaces.create_build,
+        factories.workspace(w.member, template=buildable_template()),
+        actor=w.member,
+        transition="stop",
+    ),
+    "workspaces.services.restart_workspace": lambda w: call(
+        workspaces.restart_workspace,
+        factories.workspace(w.member, template=buildable_template()),
+        actor=w.member,
+    ),
+    "workspaces.services.cancel_build": lambda w: call(
+        workspaces.cancel_build,
+        factories.workspace(
+            w.member, template=buildable_template(), job_status=JobStatus.PENDING
+        ).latest_build,
+        actor=w.member,
+    ),
+    "workspaces.builds.provisioning.finish_import": lambda w: call(
+        provisioning.finish_import, _import_job(w)[1].id, "cov-worker", JobResult(), actor=w.system
+    ),
+    "workspaces.builds.provisioning.finish_build": lambda w: call(
+        provisioning.finish_build,
+        _running_job(w)[1].id,
+        "cov-worker",
+        JobResult(run=RunResult(ok=True)),
+        actor=w.system,
+    ),
+    "workspaces.builds.provisioning.fail_job": lambda w: call(
+        provisioning.fail_job, _running_job(w)[1].id, "cov-worker", error="cov", actor=w.system
+    ),
+    "workspaces.builds.provisioning.audit_lost_builds": lambda w: call(
+        provisioning.audit_lost_builds,
+        jobs.fail_orphaned("cov-worker", "cov") if _running_job(w) else [],
+        reason=BuildReason.REAPER,
+        actor=w.system,
+    ),
+    # groups, template ACL, SCIM, OIDC
+    "enterprise.groups.services.create_group": lambda w: call(
+        groups.create_group, actor=w.owner, name="cov-team"
+    ),
+    "enterprise.groups.services.update_group": lambda w: call(
+        groups.update_group, _group(w), actor=w.owner, display_name="Changed"
+    ),
+    "enterprise.groups.services.delete_group": lambda w: call(
+        groups.delete_group, _group(w), actor=w.owner
+    ),
+    "enterprise.groups.services.add_members": lambda w: call(
+        groups.add_members, _group(w), [w.member], actor=w.owner
+    ),
+    "enterprise.groups.services.remove_members": lambda w: call(
+        groups.remove_members,
+        groups.add_members(g := _group(w), [w.member], actor=w.owner) and g,
+        [w.member],
+        actor=w.owner,
+    ),
+    "enterprise.groups.services.set_members": lambda w: call(
+        groups.set_members, _group(w), [w.member], actor=w.owner
+    ),
+    "enterprise.groups.services.sync_user_groups": lambda w: call(
+        groups.sync_user_groups,
+        w.member,
+        [groups.create_group(actor=OIDC_ACTOR, name="idp-team", source="oidc")],
+        source="oidc",
+        actor=OIDC_ACTOR,
+    ),
+    "enterprise.template_acl.services.update_acl": lambda w: call(
+        template_acl.update_acl,
+        factories.TemplateFactory(),
+        actor=w.owner,
+        group_perms={"everyone": "admin"},
+    ),
+    "enterprise.scim.services.create_user": lambda w: call(_scim_identity, w),
+    "enterprise.scim.services.update_user": lambda w: call(
+        scim.update_user,
+        _scim_identity(w),
+        actor=w.system,
+        user_name="carol@example.com",
+        external_id="c1",
+        email="carol@example.com",
+        name="Carol Changed",
+        active=True,
+        attributes={},
+    ),
+    "enterprise.scim.services.delete_user": lambda w: call(
+        scim.delete_user, _scim_identity(w), actor=w.system
+    ),
+    "enterprise.scim.keys.create_key": lambda w: call(
+        scim_keys.create_key, actor=w.owner, name="k"
+    ),
+    "enterprise.scim.keys.revoke_key": lambda w: call(
+        scim_keys.revoke_key, scim_keys.create_key(actor=w.owner, name="k")[0], actor=w.owner
+    ),
+    "enterprise.scim.keys.authenticate": lambda w: call(scim_keys.authenticate, "Bearer not-a-key"),
+    "enterprise.oidc.services.sign_in": lambda w: call(
+        oidc.sign_in,
+        _oidc_claims("dora"),
+        OIDCConfig(issuer_url="https://idp.example", client_id="p", client_secret="s"),
+        issuer="https://idp.example",
+    ),
+    "enterprise.oidc.services.audit_failure": lambda w: call(
+        oidc.audit_failure, ValueError("bad token"), login="dora"
+    ),
+    # licensing
+    "licensing.services.add_license": lambda w: call(
+        licensing.add_license, licensing_helpers.signed(all_features=True), actor=w.owner
+    ),
+    "licensing.services.delete_license": lambda w: call(
+        licensing.delete_license, licensing_helpers.stored(all_features=True), actor=w.owner
+    ),
+}
+
+FUNCTIONS = service_functions()
+
+
+def test_the_introspection_finds_the_services():
+    assert len(FUNCTIONS) >= 50, FUNCTIONS
+    assert "workspaces.builds.provisioning.finish_build" in FUNCTIONS
+
+
+def test_every_module_that_records_is_enumerated_or_explained():
+    """A new module of services (one that writes audit entries) joins the enumeration."""
+    recording = set()
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            if "migrations" in path.parts:
+                continue
+            text = path.read_text()
+            if "portal.audit.services" in text or "portal.audit import services" in text:
+                recording.add(".".join(path.relative_to(ROOT).with_suffix("").parts))
+    unexplained = recording - set(service_modules()) - set(RECORDS_BUT_NOT_SERVICES)
+    assert not unexplained, (
+        f"modules that record audit entries but are not enumerated: {unexplained}"
+    )
+
+
+def test_every_service_function_is_covered_or_exempt():
+    covered = set(SCENARIOS) | set(READ_ONLY) | set(AUDITED_BY_CALLER)
+    missing = [name for name in FUNCTIONS if name not in covered]
+    assert not missing, f"service functions without an audit scenario: {missing}"
+    stale = sorted(covered - set(FUNCTIONS))
+    assert not stale, f"entries for functions that no longer exist: {stale}"
+    assert not set(SCENARIOS) & (set(READ_ONLY) | set(AUDITED_BY_CALLER))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_service_writes_an_audit_entry(name, owner, member, system, make_user):
+    w = SimpleNamespace(owner=owner, member=member, system=system, make_user=make_user)
+    the_call = SCENARIOS[name](w)  # the set-up runs here; its own entries are not counted
+    before = AuditEntry.objects.order_by("-id").values_list("id", flat=True).first() or 0
+    the_call()
+    new = AuditEntry.objects.filter(id__gt=before)
+    assert new.exists(), f"{name} wrote no audit entry"
