@@ -12,7 +12,9 @@ from django.contrib import admin
 from django.contrib.admin import helpers
 from django.test import RequestFactory
 from django.urls import reverse
+from django.utils import timezone
 
+from enterprise.audit_stream.models import OutboxRow, StreamDestination
 from enterprise.groups import services as groups
 from enterprise.scim import keys as scim_keys
 from portal.accounts import services as accounts
@@ -43,6 +45,14 @@ def _failed_sign_in(user):
     return user
 
 
+def _refused_webhook(w):
+    """The webhook destination holding a batch its receiver refused for good."""
+    accounts.create_token(w.member, actor=w.member, name="cov-stream")
+    entry = AuditEntry.objects.order_by("-id").first()
+    OutboxRow.objects.create(destination="webhook", entry_id=entry.pk, dead_at=timezone.now())
+    return StreamDestination.objects.get_or_create(name="webhook")[0]
+
+
 def _ws(w, **kw):
     return factories.workspace(w.member, template=w.template, **kw)
 
@@ -70,6 +80,7 @@ SCENARIOS = {
         [licensing_helpers.stored(all_features=True)],
         {},
     ),
+    "audit_stream.StreamDestination:resend_refused": lambda w: ([_refused_webhook(w)], {}),
     "scim.ScimKey:revoke_keys": lambda w: (
         [scim_keys.create_key(actor=w.owner, name="cov")[0]],
         {},

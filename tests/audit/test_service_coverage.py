@@ -11,16 +11,24 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
+from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 from django.test import RequestFactory
+from django.utils import timezone
 
+from enterprise.appearance import services as appearance
+from enterprise.audit import services as audit_log
+from enterprise.audit_stream import services as audit_stream
+from enterprise.audit_stream.models import OutboxRow
 from enterprise.groups import services as groups
+from enterprise.groups.models import Group
 from enterprise.oidc import services as oidc
 from enterprise.oidc.actor import OIDC_ACTOR
 from enterprise.oidc.config import OIDCConfig
+from enterprise.quotas import services as quotas
 from enterprise.scim import keys as scim_keys
 from enterprise.scim import services as scim
 from enterprise.template_acl import services as template_acl
@@ -30,6 +38,7 @@ from portal.accounts import services as accounts
 from portal.accounts.choices import Role
 from portal.audit.models import AuditEntry
 from portal.errors import ServiceError
+from templates_app import scheduling
 from templates_app import services as templates
 from templates_app.choices import ImportStatus
 from tests import factories
@@ -37,6 +46,7 @@ from tests.conftest import PASSWORD
 from tests.licensing import helpers as licensing_helpers
 from tests.templates.helpers import template_tar
 from tests.workspaces.helpers import buildable_template
+from workspaces import schedule_services
 from workspaces import services as workspaces
 from workspaces.builds import jobs, provisioning
 from workspaces.choices import BuildReason, JobStatus
@@ -51,6 +61,8 @@ OTHER_SERVICE_MODULES = (
     "portal.accounts.git_ssh_keys",
     "enterprise.scim.keys",
     "workspaces.builds.provisioning",
+    "workspaces.schedule_services",
+    "templates_app.scheduling",
 )
 NOT_SERVICES = {"portal.embedded.services"}  # the embedded PostgreSQL/Redis processes
 NOT_SERVICES |= {"portal.audit.services"}  # the audit writer itself
@@ -62,6 +74,7 @@ RECORDS_BUT_NOT_SERVICES = {
     "portal.revocation.registry": "closed connections, tests of portal/revocation",
     "workspaces.connectivity.connections": "connect/disconnect, tests/relay",
     "workspaces.proxy.access": "app opens, tests/relay/test_app_proxy",
+    "portal.hooks": "names record() in the audit_recorded hook's docstring only",
 }
 
 # Reads, pure helpers and bookkeeping: they change nothing an auditor asks about.
@@ -84,6 +97,14 @@ READ_ONLY = {
     "enterprise.template_acl.services.refusal": "a question",
     "enterprise.template_acl.services.acl_of": "a read",
     "licensing.services.verify": "pure: checks a license's signature and dates",
+    "templates_app.scheduling.effective": "a read: the template's scheduling rules",
+    "templates_app.scheduling.as_api": "pure: the policy in the API's shape",
+    "enterprise.appearance.services.served_logo_url": "pure: the logo's URL",
+    "enterprise.audit_stream.services.resolve": "a read: a destination by name, else 404",
+    "enterprise.quotas.services.in_force": "a question",
+    "enterprise.quotas.services.lock_user": "a lock for the check, no write",
+    "enterprise.quotas.services.refusal_message": "pure: the refusal's sentence",
+    "enterprise.quotas.services.budget_preview": "a read, for the create form",
 }
 # Steps of a larger audited action whose entry their caller writes.
 AUDITED_BY_CALLER = {
@@ -92,6 +113,8 @@ AUDITED_BY_CALLER = {
     "workspaces.builds.provisioning.create_import_job": "create_version (template_version)",
     # Progress of background work whose conclusion is audited (finish_import, fail_job).
     "workspaces.builds.provisioning.import_started": "the import's end (template_version write)",
+    "workspaces.schedule_services.audit_schedule": "the entry writer of the schedule services",
+    "workspaces.schedule_services.stamp_deadlines": "finish_build (the build's entry)",
 }
 
 
@@ -402,6 +425,78 @@ SCENARIOS = {
         licensing.delete_license, licensing_helpers.stored(all_features=True), actor=w.owner
     ),
 }
+
+
+def _quota_refused(w):
+    everyone = Group.objects.get(is_everyone=True)
+    groups.update_group(everyone, actor=w.system, quota_allowance=1)
+    ws = factories.workspace(w.member, template=buildable_template(), transition="stop")
+    build = workspaces.create_build(ws, actor=w.member, transition="start")
+    return call(quotas.check_build_cost, build, daily_cost=5)
+
+
+def _refused_stream_rows(w):
+    """A webhook batch the receiver refused for good, waiting for an owner to re-send it."""
+    entry = AuditEntry.objects.order_by("-id").first()
+    if entry is None:
+        accounts.create_token(w.member, actor=w.member, name="cov-stream")
+        entry = AuditEntry.objects.order_by("-id").first()
+    OutboxRow.objects.create(destination="webhook", entry_id=entry.pk, dead_at=timezone.now())
+    return call(audit_stream.resend_refused, "webhook", actor=w.owner)
+
+
+def _old_entries_pruned(w):
+    """Entries older than the retention period, deleted by retention (which says so)."""
+    accounts.create_token(w.member, actor=w.member, name="cov-old")
+    AuditEntry.objects.update(time=timezone.now() - timedelta(days=400))
+    return call(audit_log.prune, actor=w.system, days=30)
+
+
+def _running_with_deadline(w):
+    ws = factories.workspace(w.member, template=buildable_template())
+    ws.latest_build.deadline = timezone.now() + timedelta(hours=1)
+    ws.latest_build.save(update_fields=["deadline"])
+    return call(
+        schedule_services.extend_deadline,
+        ws,
+        actor=w.member,
+        deadline=timezone.now() + timedelta(hours=3),
+    )
+
+
+SCENARIOS.update(
+    {
+        "workspaces.schedule_services.set_autostart": lambda w: call(
+            schedule_services.set_autostart,
+            factories.workspace(w.member),
+            actor=w.member,
+            schedule_text="0 9 * * 1-5",
+            tz="Europe/Berlin",
+        ),
+        "workspaces.schedule_services.set_ttl": lambda w: call(
+            schedule_services.set_ttl,
+            factories.workspace(w.member),
+            actor=w.member,
+            ttl_seconds=3600,
+        ),
+        "workspaces.schedule_services.extend_deadline": _running_with_deadline,
+        "templates_app.scheduling.update_schedule_policy": lambda w: call(
+            scheduling.update_schedule_policy,
+            factories.TemplateFactory(),
+            actor=w.owner,
+            default_ttl_seconds=7200,
+        ),
+        "enterprise.appearance.services.update_appearance": lambda w: call(
+            appearance.update_appearance, actor=w.owner, changes={"application_name": "Acme"}
+        ),
+        "enterprise.audit.services.record_export": lambda w: call(
+            audit_log.record_export, actor=w.owner, params={"q": "action:create"}, fmt="csv"
+        ),
+        "enterprise.audit.services.prune": _old_entries_pruned,
+        "enterprise.audit_stream.services.resend_refused": _refused_stream_rows,
+        "enterprise.quotas.services.check_build_cost": _quota_refused,
+    }
+)
 
 FUNCTIONS = service_functions()
 
