@@ -81,7 +81,10 @@ def track(
         resource_of=resource_of or (lambda obj: (obj.pk, str(obj))),
         own_row=resource_of is None,
     )
-    auditlog.register(model, exclude_fields=list(exclude_fields))
+    # Only the model's own columns: auditlog would otherwise list reverse relations (a user's
+    # "api_tokens", "workspaces") as changed fields of every created row.
+    own = [f.name for f in model._meta.concrete_fields if f.name not in set(exclude_fields)]
+    auditlog.register(model, include_fields=own)
     post_save.connect(_saved, sender=model, dispatch_uid=f"field_history.{model._meta.label}")
 
 

@@ -231,8 +231,8 @@ def test_with_the_gate_off_the_api_names_the_feature_and_entries_are_still_recor
     r = client.get("/api/v2/audit")
     assert r.status_code == 403
     assert r.json()["message"] == (
-        "The audit log: browsing and exporting audit entries needs a license with the "
-        "audit_log feature."
+        "The audit log: browsing, exporting and streaming audit entries to a SIEM needs a "
+        "license with the audit_log feature."
     )
     assert client.get("/api/v2/audit/export").status_code == 403
     services.create_token(member, actor=member, name="still-recorded")
