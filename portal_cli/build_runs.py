@@ -277,11 +277,14 @@ def run_build(
     *,
     parameters: dict | None = None,
     orphan: bool = False,
+    version_id: str | None = None,
 ) -> dict:
     """Queue a build of the workspace, follow it, report it; the ended build."""
     body: dict = {"transition": transition}
     if parameters:
         body["parameters"] = parameters
+    if version_id:
+        body["version_id"] = version_id
     if orphan:
         body["orphan"] = True
     try:

@@ -29,6 +29,7 @@ from portal_cli.parameters import (
     complete_parameters,
     normalize_values,
     parse_parameters,
+    to_ask_on_update,
 )
 
 # --- Commands ----------------------------------------------------------------------------
@@ -58,8 +59,19 @@ parameter_option = click.option(
 @parameter_option
 @click.option("--version", "version_name", help="A template version (default: the active one).")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask: take defaults for missing parameters.")
+@click.option(
+    "--copy-parameters-from",
+    "copy_from",
+    metavar="WORKSPACE",
+    help="Start from that workspace's parameter values (--parameter overrides them).",
+)
 def create(
-    name: str, template: str, parameters: tuple[str, ...], version_name: str | None, yes: bool
+    name: str,
+    template: str,
+    parameters: tuple[str, ...],
+    version_name: str | None,
+    yes: bool,
+    copy_from: str | None,
 ) -> None:
     """Create workspace NAME from a template and build it, showing the build log live.
 
@@ -69,6 +81,8 @@ def create(
     owner, short = split_name(name)
     given = parse_parameters(parameters)
     with logged_in() as client:
+        if copy_from:
+            given = {**_copied_values(client, copy_from), **given}
         tpl = client.get(f"/templates/{quote(template)}")
         if version_name:
             version = client.get(f"/templates/{tpl['id']}/versions/{quote(version_name)}")
@@ -82,6 +96,9 @@ def create(
                 f"{version.get('import_status')}."
             )
         schema = version.get("parameters") or []
+        if copy_from:  # only what this version has: another template's extra values are dropped
+            names = {p["name"] for p in schema}
+            given = {k: v for k, v in given.items() if k in names}
         values = complete_parameters(schema, normalize_values(schema, given), yes=yes)
         cost = version.get("daily_cost")
         what = f"workspace {name} from {tpl['name']} (version {version['name']})"
@@ -370,4 +387,56 @@ def cancel(name: str) -> None:
         )
 
 
-COMMANDS = (create, list_workspaces, show, start, stop, restart, delete, cancel)
+def _copied_values(client: Client, ref: str) -> dict[str, str]:
+    """The parameter values of workspace `ref`'s latest build."""
+    source = get_workspace(client, ref)
+    latest = source.get("latest_build")
+    if not latest:
+        raise CLIError(f"workspace {ref} has no build to copy parameters from.")
+    return dict(client.get(f"/workspacebuilds/{latest['id']}").get("parameters") or {})
+
+
+@click.command("update", epilog=EXIT_CODES_HELP)
+@click.argument("name")
+@parameter_option
+@click.option("-y", "--yes", is_flag=True, help="Do not ask: take defaults for new parameters.")
+def update(name: str, parameters: tuple[str, ...], yes: bool) -> None:
+    """Move workspace NAME to its template's active version (a start build).
+
+    Only parameters the new version adds, or whose previous value it no longer accepts, are
+    asked for (or given with --parameter); the others keep their values.
+    """
+    with logged_in() as client:
+        workspace = get_workspace(client, name)
+        latest = workspace.get("latest_build")
+        template = client.get(f"/templates/{workspace['template_id']}")
+        active_id = template.get("active_version_id")
+        if not active_id:
+            raise CLIError(f"template {template['name']} has no active version.")
+        shown = display(name, workspace)
+        if latest and str(latest["template_version_id"]) == str(active_id):
+            click.echo(f"{shown} is already on the active version of {template['name']}.")
+            return
+        version = client.get(f"/templateversions/{active_id}")
+        if version.get("import_status") != "succeeded":
+            raise CLIError(
+                f"version {version['name']} of {template['name']} cannot be built: its import "
+                f"{version.get('import_status')}."
+            )
+        schema = version.get("parameters") or []
+        previous, previous_schema = {}, []
+        if latest:
+            previous = client.get(f"/workspacebuilds/{latest['id']}").get("parameters") or {}
+            old = client.get(f"/templateversions/{latest['template_version_id']}")
+            previous_schema = old.get("parameters") or []
+        ask = to_ask_on_update(schema, previous_schema, previous)
+        given = normalize_values(schema, parse_parameters(parameters))
+        values = complete_parameters(ask, given, yes=yes)
+        for param in ask:  # not asked (--yes, no terminal): the new default, not the old value
+            if param["name"] not in values and param.get("default") is not None:
+                values[param["name"]] = str(param["default"])
+        click.echo(f"Updating {shown} to version {version['name']} of {template['name']}.")
+        run_build(client, workspace, name, "start", parameters=values, version_id=active_id)
+
+
+COMMANDS = (create, list_workspaces, show, start, stop, restart, update, delete, cancel)
