@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "portal.accounts",
     "portal.audit",
     "portal.ops",
+    "portal.external_auth",
     "templates_app",
     "workspaces",
     "portal.web",

@@ -23,7 +23,17 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from portal_agent import apps, gitssh, health, pty, ssh, streams, watchdog, workspace_cli
+from portal_agent import (
+    apps,
+    gitaskpass,
+    gitssh,
+    health,
+    pty,
+    ssh,
+    streams,
+    watchdog,
+    workspace_cli,
+)
 from portal_agent.diagnostics import log
 from portal_agent.processes import ScriptGroups
 from portal_agent.scripts import Scripts
@@ -71,6 +81,8 @@ class Agent(Scripts):
         self._ssh = ssh.Server(url, self.script_env, self.workdir, log)
         # git's ssh signs with the owner's key through this socket (never on disk).
         self._gitssh = gitssh.GitSSHAgent(self._fetch_git_key, self._ssh.prepare, log)
+        # git over HTTPS asks GIT_ASKPASS, which asks this socket (external auth tokens).
+        self._extauth = gitaskpass.Server(self._fetch_external_auth, log)
         self._git_requests: dict = {}  # request id -> Future of the server's answer
         self._git_request_ids = itertools.count(1)
         self._bin_dir = ""  # holds the workspace's `portal` launcher (dotfiles)
@@ -330,7 +342,7 @@ class Agent(Scripts):
                 self.manifest = message
             elif message.get("type") == "open_stream":
                 self._open_stream(message)
-            elif message.get("type") == "gitsshkey":
+            elif message.get("type") in ("gitsshkey", "external_auth"):
                 waiter = self._git_requests.pop(message.get("id"), None)
                 if waiter is not None and not waiter.done():
                     waiter.set_result(message)
@@ -348,6 +360,18 @@ class Agent(Scripts):
         if answer.get("error"):
             raise RuntimeError(str(answer["error"]))
         return str(answer["public_key"]), str(answer["private_key"])
+
+    async def _fetch_external_auth(self, request: dict) -> dict:
+        """The server's answer about git credentials: {username, password, ...} or {url, ...}."""
+        number = next(self._git_request_ids)
+        waiter = asyncio.get_running_loop().create_future()
+        self._git_requests[number] = waiter
+        self.send({"type": "external_auth", "id": number, **request})
+        try:
+            answer = await waiter
+        finally:
+            self._git_requests.pop(number, None)
+        return {k: v for k, v in answer.items() if k not in ("type", "id")}
 
     def _open_stream(self, message: dict) -> None:
         """Start one stream in the background: the control loop never waits for it."""
@@ -414,6 +438,12 @@ class Agent(Scripts):
                 self._spawn(self._gitssh.serve())
             except OSError as exc:
                 self.add_log("agent", "warn", f"git SSH key socket unavailable: {exc}")
+        if not self._extauth.path:
+            try:
+                self._extauth.bind()
+                self._spawn(self._extauth.serve())
+            except OSError as exc:
+                self.add_log("agent", "warn", f"git credential socket unavailable: {exc}")
         self._spawn(self._startup(manifest))
         self._spawn(self._cron_loop())
         self._spawn(self._prepare_ssh())
@@ -437,6 +467,9 @@ class Agent(Scripts):
         if self._gitssh.path:  # before the template's env: a template may set its own
             env[gitssh.SOCKET_ENV] = self._gitssh.path
             env["GIT_SSH_COMMAND"] = f"ssh -o IdentityAgent={shlex.quote(self._gitssh.path)}"
+        if self._extauth.path and self._bin_dir:
+            env[gitaskpass.SOCKET_ENV] = self._extauth.path
+            env[gitaskpass.ASKPASS_ENV] = os.path.join(self._bin_dir, workspace_cli.ASKPASS_NAME)
         for key, value in (manifest.get("env") or {}).items():
             env[str(key)] = "" if value is None else str(value)
         env[apps.INSTANCE_ENV] = self.instance  # after the template's: it cannot be overridden
@@ -471,6 +504,7 @@ class Agent(Scripts):
                 self._kill(proc, signal.SIGKILL)
         if self.manifest is None:
             self._gitssh.close()
+            self._extauth.close()
             self._remove_bin_dir()
             return
         self.lifecycle("shutting_down")
@@ -483,5 +517,6 @@ class Agent(Scripts):
             await asyncio.gather(*stops, return_exceptions=True)
         await self._groups.stop(signal.SIGTERM, signal.SIGKILL, KILL_GRACE)
         self._gitssh.close()  # after the stop scripts: they may push with git
+        self._extauth.close()
         self._remove_bin_dir()
         self.lifecycle("off")

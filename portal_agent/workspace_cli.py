@@ -13,7 +13,11 @@ import sys
 import tempfile
 from pathlib import Path
 
+from portal_agent import gitaskpass
 from portal_shared import dotfiles
+
+# GIT_ASKPASS must name one executable (git runs it with the prompt as its only argument).
+ASKPASS_NAME = "portal-gitaskpass"
 
 
 def write_launcher() -> str:
@@ -30,6 +34,9 @@ def write_launcher() -> str:
         f'exec {shlex.quote(sys.executable)} -m portal_agent.workspace_cli "$@"\n'
     )
     os.chmod(launcher, 0o700)  # its directory is private anyway (mkdtemp)
+    askpass = Path(directory) / ASKPASS_NAME
+    askpass.write_text(f'#!/bin/sh\nexec {shlex.quote(str(launcher))} gitaskpass "$@"\n')
+    os.chmod(askpass, 0o700)
     return directory
 
 
@@ -46,11 +53,30 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("-b", "--branch", default="")
     d.add_argument("--repo-dir", type=Path)
     d.add_argument("--symlink-dir", type=Path)
+    a = sub.add_parser("gitaskpass", help="git's GIT_ASKPASS: credentials from external auth.")
+    a.add_argument("prompt", nargs="?", default="")
+    e = sub.add_parser("external-auth", help="Tokens of your linked external accounts.")
+    esub = e.add_subparsers(dest="external_auth_command", required=True)
+    t = esub.add_parser("access-token", help="Print your access token for a provider.")
+    t.add_argument("provider")
     return p
+
+
+def access_token(provider: str) -> int:
+    answer = gitaskpass.wait_for_credentials({"provider": provider})
+    if "error" in answer:
+        print(f"error: {answer['error']}", file=sys.stderr)
+        return 1
+    print(answer["access_token"])
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.command == "gitaskpass":
+        return gitaskpass.askpass_main(args.prompt)
+    if args.command == "external-auth":
+        return access_token(args.provider)
 
     def confirm(question: str) -> bool:
         if args.yes:

@@ -446,8 +446,24 @@ async def _on_gitsshkey(sock: AgentSocket, body: dict) -> None:
     await sock.send_json({"type": "gitsshkey", "id": request, **key})
 
 
+async def _on_external_auth(sock: AgentSocket, body: dict) -> None:
+    """The owner's git credentials for a URL or provider, for the askpass helper (or the link
+    to follow when there are none); portal_agent/gitaskpass.py."""
+    request = body.get("id")
+    try:
+        answer = await database_sync_to_async(agents.external_auth)(
+            sock.agent_id,
+            match=str(body.get("match") or ""),
+            provider=str(body.get("provider") or ""),
+        )
+    except ServiceError as e:
+        return await sock.send_json({"type": "external_auth", "id": request, "error": e.message})
+    await sock.send_json({"type": "external_auth", "id": request, **answer})
+
+
 HANDLERS = {
     "hello": _on_hello,
+    "external_auth": _on_external_auth,
     "gitsshkey": _on_gitsshkey,
     "lifecycle": _on_lifecycle,
     "logs": _on_logs,

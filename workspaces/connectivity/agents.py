@@ -22,6 +22,8 @@ from portal.accounts import git_ssh_keys
 from portal.accounts.choices import UserStatus
 from portal.accounts.services import system_actor
 from portal.errors import Forbidden, NotFound, ValidationFailed
+from portal.external_auth import queries as external_auth_queries
+from portal.external_auth import services as external_auth_services
 from workspaces import events
 from workspaces.choices import AgentLifecycle, AppHealth, BuildTransition, LogLevel
 from workspaces.models import WorkspaceAgent, WorkspaceAgentLog, WorkspaceApp, WorkspaceBuild
@@ -406,6 +408,49 @@ def manifest(agent: WorkspaceAgent) -> dict:
             }
             for app in agent.apps.order_by("slug")
         ],
+    }
+
+
+def _owner_of(agent_id):
+    """The agent's workspace owner, refused once the workspace is deleted or the owner
+    suspended: what the agent asks for (git keys, tokens) is the owner's."""
+    agent = WorkspaceAgent.objects.select_related("resource__job__build__workspace__owner").get(
+        pk=agent_id
+    )
+    workspace = agent.resource.job.build.workspace
+    owner = workspace.owner
+    if workspace.deleted_at is not None or owner.status != UserStatus.ACTIVE:
+        raise Forbidden("The workspace's owner cannot use git credentials now.")
+    return owner
+
+
+def external_auth(agent_id, *, match: str = "", provider: str = "") -> dict:
+    """Git credentials of the workspace owner for a git URL (`match`, through the providers'
+    REGEX) or a provider id: {username, password, access_token, provider} when linked, else
+    {url, provider, message} (the page where the owner links it; the askpass helper prints it
+    and asks again)."""
+    owner = _owner_of(agent_id)
+    if provider:
+        found = external_auth_queries.resolve(provider)
+    else:
+        found = external_auth_queries.matching(str(match)[:2048])
+        if found is None:
+            raise NotFound(f"No external auth provider is configured for {str(match)[:200]!r}.")
+    try:
+        token = external_auth_services.access_token(owner, found, actor=system_actor())
+    except external_auth_services.NotLinked as e:
+        return {
+            "provider": found.display_name,
+            "provider_id": found.id,
+            "url": e.url,
+            "message": e.message,
+            "detail": e.detail,
+        }
+    return {
+        "provider": found.display_name,
+        "provider_id": found.id,
+        "access_token": token,
+        **found.git_credentials(token),
     }
 
 
