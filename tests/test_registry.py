@@ -102,6 +102,7 @@ def test_an_apps_http_routes_are_served_at_their_prefix(client, reload_urls):
 
 def test_the_apps_api_routes_are_under_api_v2_in_their_order():
     assert registry.registry["api_routes"] == [
+        "portal.external_auth.api.urls",
         "templates_app.api.urls",
         "workspaces.api.urls",
         "enterprise.groups.api.urls",
@@ -116,6 +117,7 @@ def test_the_apps_api_routes_are_under_api_v2_in_their_order():
     assert reverse("api:workspaces") == "/api/v2/workspaces"
     assert reverse("api:buildinfo") == "/api/v2/buildinfo"
     assert reverse("api:audit") == "/api/v2/audit"
+    assert reverse("api:external-auth") == "/api/v2/external-auth"
 
 
 # Core's modules that read the registries: none may name an app to fill them.

@@ -24,6 +24,8 @@ from enterprise.scim import keys as scim_keys
 from portal import policy
 from portal.accounts.services import system_actor
 from portal.api.authz import declared
+from portal.external_auth import config as external_auth_config
+from portal.external_auth.models import ExternalAuthLink
 from tests import factories
 from tests.api.conftest import CALLERS, STRONG_PASSWORD
 from tests.conftest import PASSWORD
@@ -138,7 +140,19 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     # The member's workspace quota: themself, owners and user admins; others: no such user.
     ("api:user-quota", "GET"): _row(200, 404, 200, 404, 200, 404, 403, 401),
     ("api:workspace-quota", "GET"): _row(200, 404, 200, 404, 200, 404, 403, 401),
+    # External auth: everyone sees the providers and their own link, and unlinks their own.
+    ("api:external-auth", "GET"): SIGNED_IN,
+    ("api:external-auth-detail", "GET"): SIGNED_IN,
+    ("api:external-auth-detail", "DELETE"): _row(204, 204, 204, 204, 204, 204, 403, 401),
 }
+
+EXTERNAL_AUTH = external_auth_config.parse(
+    {
+        "PORTAL_EXTERNAL_AUTH_0_TYPE": "github",
+        "PORTAL_EXTERNAL_AUTH_0_CLIENT_ID": "matrix",
+        "PORTAL_EXTERNAL_AUTH_0_CLIENT_SECRET": "matrix-secret",
+    }
+)
 
 
 def _member_group(member):
@@ -302,6 +316,13 @@ def _request(
             return {"group": group.name}, body, group
         case "api:user-quota" | "api:workspace-quota", "GET":
             return {"user": target.username}, None, QuotaSubject.objects.get(pk=target.pk)
+        case "api:external-auth-detail", "DELETE":
+            link = ExternalAuthLink.objects.create(
+                user=me or target, provider_id="github", access_token=b"", linked_at=timezone.now()
+            )
+            return {"provider": "github"}, None, link
+        case "api:external-auth-detail", "GET":
+            return {"provider": "github"}, None, None
         case "api:file-detail", "GET":
             file = factories.TemplateFactory().active_version.file
             return {"hash": file.hash}, None, file
@@ -389,6 +410,7 @@ def test_status_code(world, name, method, caller, monkeypatch, tmp_path):
     assert (name, method) in MATRIX, f"{method} {name} has no row in MATRIX"
     (tmp_path / AGENT_WHEEL).write_bytes(b"PK\x05\x06" + bytes(18))  # an empty zip
     monkeypatch.setattr(agent_bundle, "wheelhouse", lambda: tmp_path)
+    monkeypatch.setattr(external_auth_config, "current", lambda: EXTERNAL_AUTH)
     kwargs, body, obj = _request(world, caller, name, method)
     client = world.clients[caller]
     if isinstance(body, bytes):  # an upload: the raw archive, not JSON

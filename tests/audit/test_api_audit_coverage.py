@@ -11,8 +11,9 @@ import pytest
 from django.urls import reverse
 
 from portal.audit.models import AuditEntry
+from portal.external_auth import config as external_auth_config
 from tests.api.conftest import CALLERS, world  # noqa: F401  (the fixture)
-from tests.api.test_authorization_matrix import AGENT_WHEEL, MATRIX, _request
+from tests.api.test_authorization_matrix import AGENT_WHEEL, EXTERNAL_AUTH, MATRIX, _request
 from workspaces.api import agent_bundle
 
 MUTATING = ("POST", "PUT", "PATCH", "DELETE")
@@ -71,6 +72,7 @@ def test_the_walk_found_mutating_endpoints():
 def test_mutating_endpoint_is_audited(world, name, method, caller, kind, monkeypatch, tmp_path):  # noqa: F811
     (tmp_path / AGENT_WHEEL).write_bytes(b"PK\x05\x06" + bytes(18))
     monkeypatch.setattr(agent_bundle, "wheelhouse", lambda: tmp_path)
+    monkeypatch.setattr(external_auth_config, "current", lambda: EXTERNAL_AUTH)
     before = AuditEntry.objects.order_by("-id").values_list("id", flat=True).first() or 0
     response = _call(world, name, method, caller)
     assert response.status_code == MATRIX[name, method][caller], response.content[:300]

@@ -14,7 +14,9 @@ import inspect
 from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
+from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 from django.test import RequestFactory
 from django.utils import timezone
@@ -33,16 +35,22 @@ from enterprise.scim import keys as scim_keys
 from enterprise.scim import services as scim
 from enterprise.template_acl import services as template_acl
 from licensing import services as licensing
+from portal import crypto
 from portal.accounts import cli_tokens, git_ssh_keys, passwords
 from portal.accounts import services as accounts
 from portal.accounts.choices import Role
 from portal.audit.models import AuditEntry
 from portal.errors import ServiceError
+from portal.external_auth import config as external_auth_config
+from portal.external_auth import oauth as external_auth_oauth
+from portal.external_auth import services as external_auth
+from portal.external_auth.models import ExternalAuthLink
 from templates_app import scheduling
 from templates_app import services as templates
 from templates_app.choices import ImportStatus
 from tests import factories
 from tests.conftest import PASSWORD
+from tests.external_auth.oauth_server import OAuthProvider
 from tests.licensing import helpers as licensing_helpers
 from tests.templates.helpers import template_tar
 from tests.workspaces.helpers import buildable_template
@@ -53,6 +61,13 @@ from workspaces.choices import BuildReason, JobStatus
 from workspaces.provisioner.protocol import JobResult, RunResult
 
 ROOT = Path(__file__).resolve().parents[2]
+_EXTERNAL_PROVIDER = external_auth_config.parse(
+    {
+        "PORTAL_EXTERNAL_AUTH_0_TYPE": "github",
+        "PORTAL_EXTERNAL_AUTH_0_CLIENT_ID": "coverage",
+        "PORTAL_EXTERNAL_AUTH_0_CLIENT_SECRET": "coverage-secret",
+    }
+)[0]
 PACKAGES = ("portal", "templates_app", "workspaces", "enterprise", "licensing")
 # Modules of services that are not called services.py.
 OTHER_SERVICE_MODULES = (
@@ -105,6 +120,7 @@ READ_ONLY = {
     "enterprise.quotas.services.lock_user": "a lock for the check, no write",
     "enterprise.quotas.services.refusal_message": "pure: the refusal's sentence",
     "enterprise.quotas.services.budget_preview": "a read, for the create form",
+    "portal.external_auth.services.access_token": "a read; its refresh is audited by refresh",
 }
 # Steps of a larger audited action whose entry their caller writes.
 AUDITED_BY_CALLER = {
@@ -185,6 +201,44 @@ def _oidc_claims(login: str) -> dict:
         "email_verified": True,
         "preferred_username": login,
     }
+
+
+def _external_link(w, refresh_token: str = ""):
+    """A stored link of the member's, as the callback leaves it (no provider needed)."""
+    return ExternalAuthLink.objects.create(
+        user=w.member,
+        provider_id=_EXTERNAL_PROVIDER.id,
+        access_token=crypto.encrypt(b"token"),
+        refresh_token=crypto.encrypt(refresh_token.encode()),
+        linked_at=timezone.now(),
+    )
+
+
+def _link_with_forge(w):
+    """A real authorization code from the local OAuth2 provider, then the service's call."""
+    forge = OAuthProvider().start()
+    provider = external_auth_config.parse(forge.env())[0]
+    verifier = "v" * 50
+    redirect = "http://127.0.0.1/external-auth/forge/callback"
+    url = external_auth_oauth.authorization_url(
+        provider, state="s", verifier=verifier, redirect_uri=redirect
+    )
+    code = parse_qs(urlsplit(httpx.get(url).headers["Location"]).query)["code"][0]
+
+    def run():
+        try:
+            external_auth.link(
+                w.member,
+                provider,
+                actor=w.member,
+                code=code,
+                verifier=verifier,
+                redirect_uri=redirect,
+            )
+        finally:
+            forge.stop()
+
+    return run
 
 
 def call(fn, *args, **kwargs):
@@ -277,6 +331,14 @@ SCENARIOS = {
         git_ssh_keys.regenerate,
         git_ssh_keys.get_or_create(w.member, actor=w.member).user,
         actor=w.member,
+    ),
+    "portal.external_auth.services.link": _link_with_forge,
+    "portal.external_auth.services.unlink": lambda w: call(
+        external_auth.unlink, _external_link(w).user, _EXTERNAL_PROVIDER.id, actor=w.member
+    ),
+    # A refresh with no refresh token left marks the link invalid (audited as a write).
+    "portal.external_auth.services.refresh": lambda w: call(
+        external_auth.refresh, _external_link(w), _EXTERNAL_PROVIDER, actor=w.system
     ),
     "portal.accounts.cli_tokens.create_cli_token": lambda w: call(
         cli_tokens.create_cli_token, w.member, actor=w.member, host="laptop"
