@@ -94,6 +94,12 @@ class TemplateVersion(models.Model):
     parameters_schema = models.JSONField(
         default=list, blank=True, help_text="Parameters found by the import job."
     )
+    external_auth = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="External auth providers the owner must link ([{id, optional}]), found by "
+        "the import job (portal_external_auth data sources).",
+    )
     provisioner_tags = models.JSONField(
         default=dict, blank=True, help_text="Tags a provisioner must have to import this version."
     )

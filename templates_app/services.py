@@ -457,6 +457,7 @@ def record_import_result(
     error: str = "",
     parameters_schema: list | None = None,
     resources: dict | None = None,
+    external_auth: list | None = None,
     daily_cost: int = 0,
 ) -> TemplateVersion:
     """The import job's progress: running when it starts, then its result (idempotent)."""
@@ -483,7 +484,8 @@ def record_import_result(
             version.parameters_schema = list(parameters_schema or [])
             version.resources = dict(resources or {})
             version.daily_cost = max(0, int(daily_cost or 0))
-            fields += ["parameters_schema", "resources", "daily_cost"]
+            version.external_auth = list(external_auth or [])
+            fields += ["parameters_schema", "resources", "daily_cost", "external_auth"]
         version.save(update_fields=fields)
         # The start of an import is in its job's logs; the audit log keeps what it concluded.
         if status in IMPORT_FINISHED:

@@ -10,6 +10,7 @@ from portal import hooks, policy
 from portal.audit import services as audit
 from portal.audit.choices import AuditAction
 from portal.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from portal.external_auth import queries as external_auth_queries
 from templates_app import parameters as params
 from templates_app.models import ImportStatus, Template, TemplateVersion
 from workspaces import events
@@ -186,6 +187,13 @@ def create_workspace(
         )
     version = _usable_version(template, version)
     values = params.validate(version.parameters_schema or [], parameters, creating=True)
+    unlinked = external_auth_queries.missing_refusal(owner, version.external_auth)
+    if unlinked:
+        raise ValidationFailed(
+            "This template needs external accounts linked first: "
+            + "; ".join(p["detail"] for p in unlinked),
+            validations=unlinked,
+        )
     taken = Conflict(
         f"{owner.username} already has a workspace named {name!r}.",
         validations=[{"field": "name", "detail": "Choose another name or delete that one."}],

@@ -58,6 +58,42 @@ class Status:
         return self.link is not None and not self.link.invalid_reason and not self.unavailable
 
 
+def required_statuses(user, required: list[dict]) -> list[dict]:
+    """The providers a template version requires ([{id, optional}] from its import) with the
+    user's state: [{id, optional, status (None: not configured here), missing}]."""
+    links = {link.provider_id: link for link in ExternalAuthLink.objects.filter(user=user)}
+    out = []
+    for entry in required or []:
+        provider = config.provider(str(entry.get("id") or ""))
+        status = Status(provider, links.get(provider.id), refusal(provider)) if provider else None
+        linked = status is not None and status.authenticated
+        out.append(
+            {
+                "id": str(entry.get("id") or ""),
+                "optional": bool(entry.get("optional")),
+                "status": status,
+                "missing": not linked and not entry.get("optional"),
+            }
+        )
+    return out
+
+
+def missing_refusal(user, required: list[dict]) -> list[dict]:
+    """Validation entries naming each required provider the user has not linked ([] if none)."""
+    problems = []
+    for r in required_statuses(user, required):
+        if not r["missing"]:
+            continue
+        if r["status"] is None:
+            detail = f"The template needs the external auth provider {r['id']!r}, which is not "
+            detail += "configured on this deployment: ask an administrator."
+        else:
+            p = r["status"].provider
+            detail = f"Link your {p.display_name} account first: {link_url(p)}"
+        problems.append({"field": f"external_auth.{r['id']}", "detail": detail})
+    return problems
+
+
 def statuses(user) -> list[Status]:
     """Every configured provider with the user's link (one query)."""
     links = {link.provider_id: link for link in ExternalAuthLink.objects.filter(user=user)}

@@ -15,6 +15,9 @@ from django.db import close_old_connections, connection, transaction
 
 from portal import config, crypto, hooks
 from portal.accounts.services import system_actor
+from portal.errors import ServiceError
+from portal.external_auth import config as external_auth_config
+from portal.external_auth import services as external_auth
 from workspaces.builds import jobs, logs, provisioning
 from workspaces.choices import BuildTransition, JobType, LogLevel
 from workspaces.models import ProvisionerJob, ProvisionerJobLog, WorkspaceBuild
@@ -218,6 +221,21 @@ def wants_cost_check(build: WorkspaceBuild) -> bool:
 # ---------------------------------------------------------------- job specs
 
 
+def external_auth_tokens(user, version) -> dict[str, str]:
+    """The owner's tokens of the providers the version requires (refreshed if about to
+    expire); one not linked, unknown or unavailable is left out: its data source reads ""."""
+    tokens = {}
+    for required in version.external_auth or []:
+        provider = external_auth_config.provider(str(required.get("id") or ""))
+        if provider is None:
+            continue
+        try:
+            tokens[provider.id] = external_auth.access_token(user, provider, actor=system_actor())
+        except ServiceError:
+            continue
+    return tokens
+
+
 def _owner(user) -> Owner:
     return Owner(
         id=str(user.id),
@@ -268,6 +286,7 @@ def _build_spec(job: ProvisionerJob, common: dict) -> JobSpec:
         orphan=orphan,
         check_cost=not orphan and wants_cost_check(build),
         owner=_owner(workspace.owner),
+        external_auth=external_auth_tokens(workspace.owner, version),
         workspace=WorkspaceMeta(
             id=str(workspace.id),
             name=workspace.name,

@@ -110,6 +110,7 @@ def finish_import(job_id, worker_id: str, result: JobResult, *, actor) -> str:
             }[status],
             error=error,
             parameters_schema=parameters,
+            external_auth=result.external_auth if status == JobStatus.SUCCEEDED else [],
             resources=summary,
             daily_cost=daily_cost,
         )

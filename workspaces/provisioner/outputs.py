@@ -338,6 +338,21 @@ def path_app_problems(resources: list[Resource]) -> list[str]:
     return problems
 
 
+def external_auth(nodes: list[Node]) -> list[dict[str, Any]]:
+    """The portal_external_auth data sources: the providers a workspace's owner must link."""
+    found: dict[str, dict[str, Any]] = {}
+    for n in nodes:
+        if n.mode != "data" or n.type != "portal_external_auth":
+            continue
+        provider_id = str(n.values.get("id") or "")
+        if provider_id:
+            optional = bool(n.values.get("optional")) and found.get(provider_id, {}).get(
+                "optional", True
+            )
+            found[provider_id] = {"id": provider_id, "optional": optional}
+    return sorted(found.values(), key=lambda p: p["id"])
+
+
 def parameters(nodes: list[Node]) -> list[dict[str, Any]]:
     """The portal_parameter data sources as the schema kept on a template version."""
     params: dict[str, dict[str, Any]] = {}

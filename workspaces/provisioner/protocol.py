@@ -86,6 +86,9 @@ class JobSpec:
     # A start build whose planned cost the store must accept before anything is applied:
     # the runner plans, asks commit_quota(), then applies that plan (else one plain apply).
     check_cost: bool = False
+    # The owner's access tokens of the external auth providers the version requires (provider
+    # id -> token; a provider the owner has not linked is absent): portal_external_auth reads them.
+    external_auth: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -121,6 +124,8 @@ class JobResult:
     orphan: bool = False
     dry_runs: dict[str, RunResult] = field(default_factory=dict)  # an import's, by transition
     parameters: list[dict] = field(default_factory=list)  # what an import found
+    # The portal_external_auth data sources an import found: [{"id", "optional"}].
+    external_auth: list[dict] = field(default_factory=list)
 
     @property
     def daily_cost(self) -> int:

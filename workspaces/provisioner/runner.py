@@ -37,6 +37,7 @@ from workspaces.provisioner.protocol import (
 )
 from workspaces.provisioner.reporter import Reporter
 from workspaces.provisioner.session import Outcome, Session
+from workspaces.terraform_provider import external_auth_env
 from workspaces.terraform_provider.mirror import install_mirror
 from workspaces.terraform_provider.reattach import start_provider
 
@@ -85,6 +86,7 @@ def provider_env(spec: JobSpec, host: HostSettings) -> dict[str, str]:
         "PORTAL_WORKSPACE_OWNER_LOGIN_TYPE": owner.login_type,
         "PORTAL_WORKSPACE_OWNER_SSH_PUBLIC_KEY": owner.ssh_public_key,
         **parameter_env(spec.parameters),
+        **{external_auth_env(p): token for p, token in spec.external_auth.items()},
         "PORTAL_WORKSPACE_ID": workspace.id,
         "PORTAL_WORKSPACE_NAME": workspace.name,
         "PORTAL_WORKSPACE_BUILD_ID": workspace.build_id,
@@ -255,4 +257,5 @@ def _run_import(spec: JobSpec, host: HostSettings, workdir: Path, reporter, box)
     return JobResult(
         dry_runs={t: _run_result(o) for t, o in results.items()},
         parameters=outputs.parameters(start.nodes) if ok and start is not None else [],
+        external_auth=outputs.external_auth(start.nodes) if ok and start is not None else [],
     )

@@ -18,6 +18,11 @@ def parameter_env(name: str) -> str:
     return PARAMETER_ENV_PREFIX + name.encode().hex().upper()
 
 
+def external_auth_env(provider_id: str) -> str:
+    """The environment variable that carries the owner's access token of a provider."""
+    return "PORTAL_EXTERNAL_AUTH_ACCESS_TOKEN_" + provider_id.encode().hex().upper()
+
+
 def init_script_env(os_name: str, arch: str) -> str:
     """The environment variable that carries the agent init script for `os_name`/`arch`."""
     return f"{INIT_SCRIPT_ENV_PREFIX}{os_name.upper()}_{arch.upper()}"

@@ -12,7 +12,7 @@ from tf.schema import Block, Schema
 from tf.types import Bool, List, Number, String
 from tf.utils import Diagnostics
 
-from workspaces.terraform_provider import parameter_env
+from workspaces.terraform_provider import external_auth_env, parameter_env
 from workspaces.terraform_provider.blocks import ListBlock, SingleBlock
 from workspaces.terraform_provider.parameters import Declaration, declaration_problems, known, q
 from workspaces.terraform_provider.schema_helpers import attr, env, report
@@ -280,4 +280,39 @@ class Provisioner(_DataSource):
         }
 
 
-ALL = (Workspace, WorkspaceOwner, Parameter, Provisioner)
+class ExternalAuth(_DataSource):
+    """Coder's coder_external_auth: the owner's token of a git host the template requires."""
+
+    name = "external_auth"
+    schema = Schema(
+        version=0,
+        description="An external auth provider (git host) the workspace owner must link; its "
+        "access token for this build.",
+        attributes=[
+            attr("id", String(), "The provider's id (PORTAL_EXTERNAL_AUTH_<N>_ID).", required=True),
+            attr(
+                "optional",
+                Bool(),
+                "Whether workspaces may be created without linking it.",
+                optional=True,
+            ),
+            attr(
+                "access_token",
+                String(),
+                "The owner's access token (empty when not linked, and during a template import).",
+                computed=True,
+                sensitive=True,
+            ),
+        ],
+    )
+
+    def read(self, ctx: ReadDataContext, config: Config) -> dict[str, Any] | None:
+        provider_id = config["id"]
+        return {
+            "id": provider_id,
+            "optional": config.get("optional"),
+            "access_token": env(external_auth_env(provider_id)) or "",
+        }
+
+
+ALL = (Workspace, WorkspaceOwner, Parameter, Provisioner, ExternalAuth)

@@ -9,6 +9,7 @@ from django.views.decorators.http import require_http_methods
 
 from portal import hooks
 from portal.errors import ServiceError
+from portal.external_auth import queries as external_auth_queries
 from portal.web import parameter_form
 from portal.web.access import not_found, signed_in
 from templates_app import queries as template_queries
@@ -29,6 +30,15 @@ def _page(request, template, fields, *, name="", errors=None, problems=(), summa
         "daily_cost": version.daily_cost if version else 0,
         "budget": _budget(request.user),
     }
+    required = external_auth_queries.required_statuses(
+        request.user, version.external_auth if version else []
+    )
+    context["external_auth"] = required
+    context["unlinked"] = [
+        r["status"].provider.display_name if r["status"] else r["id"]
+        for r in required
+        if r["missing"]
+    ]
     return TemplateResponse(request, "web/create.html", context, status=status)
 
 
