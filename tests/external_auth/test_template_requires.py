@@ -13,13 +13,14 @@ from portal import crypto
 from tests.external_auth.conftest import link_in_browser
 from tests.provisioning.conftest import make_template, run_job, tar_of
 from workspaces.choices import JobStatus
+from workspaces.models import WorkspaceBuild
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 MAIN_TF = """
 terraform {
   required_providers {
-    portal = { source = "portal/portal" }
+    portal = { source = "portal.local/portal/portal" }
   }
 }
 data "portal_external_auth" "forge" {
@@ -70,11 +71,11 @@ def test_import_records_the_requirement_and_create_refuses_until_linked(
     created = api.post("/api/v2/workspaces", body, format="json")
     assert created.status_code == 201, created.content
     build_id = created.json()["latest_build"]["id"]
-    from workspaces.models import WorkspaceBuild  # noqa: PLC0415
-
     build = WorkspaceBuild.objects.get(pk=build_id)
     assert run_job(build.job_id).status == JobStatus.SUCCEEDED
     build.refresh_from_db()
     state = json.loads(crypto.decrypt(bytes(build.state)))
     [uses] = [r for r in state["resources"] if r["type"] == "terraform_data"]
-    assert uses["instances"][0]["attributes"]["input"] == 40  # the forge's token: 40 hex chars
+    assert (
+        uses["instances"][0]["attributes"]["input"]["value"] == 40
+    )  # the forge's token: 40 hex chars
