@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "django_filters",
     "portal.accounts",
     "portal.audit",
+    "portal.notifications",
     "portal.ops",
     "templates_app",
     "workspaces",
