@@ -16,6 +16,7 @@ import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 ASGIApp = Callable[..., Awaitable[None]]
 
@@ -356,3 +357,13 @@ def sign_in_buttons() -> list[SignInButton]:
     """The buttons of the configured sign-in methods, in registration order."""
     buttons = (method.button() for method in registry["sign_in_methods"].values())
     return [b for b in buttons if b is not None]
+
+
+def sign_in_links(next_url: str) -> list[dict]:
+    """The buttons as a sign-in page shows them, each carrying `next` (already checked to be
+    safe) through its flow: the portal's sign-in page and the console's."""
+    query = urlencode({"next": next_url})
+    return [
+        {"text": b.text, "icon_url": b.icon_url, "url": f"{b.url}?{query}"}
+        for b in sign_in_buttons()
+    ]
