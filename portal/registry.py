@@ -39,7 +39,7 @@ class Registry(dict):
 
 @dataclass(frozen=True)
 class PeriodicTask:
-    """A beat schedule entry: `task` (a Celery task name) every `schedule` seconds."""
+    """A periodic task: `task` (a Celery task name) every `schedule` seconds."""
 
     name: str
     task: str
@@ -252,12 +252,13 @@ def remove(store: str, entry) -> None:
 def register_periodic_task(
     name: str, *, task: str, schedule: float, options: Mapping[str, Any] | None = None
 ) -> PeriodicTask:
-    """Beat runs `task` every `schedule` seconds (`portal.celery.Scheduler` reads this store)."""
+    """`task` every `schedule` seconds, sent to the workers by the process leading the periodic
+    work (portal/periodic.py reads this store); options `{IN_SCHEDULER: True}` run it there."""
     return _put("periodic_tasks", name, PeriodicTask(name, task, schedule, dict(options or {})))
 
 
 def beat_schedule() -> dict[str, dict]:
-    """The registered periodic tasks in the shape of Celery's beat_schedule setting."""
+    """The registered periodic tasks as {name: {task, schedule[, options]}} (for inspection)."""
     return {name: entry.beat_entry() for name, entry in registry["periodic_tasks"].items()}
 
 
