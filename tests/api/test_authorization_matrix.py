@@ -24,6 +24,7 @@ from enterprise.scim import keys as scim_keys
 from portal import policy
 from portal.accounts.services import system_actor
 from portal.api.authz import declared
+from portal.notifications import services as notification_services
 from tests import factories
 from tests.api.conftest import CALLERS, STRONG_PASSWORD
 from tests.conftest import PASSWORD
@@ -138,7 +139,23 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     # The member's workspace quota: themself, owners and user admins; others: no such user.
     ("api:user-quota", "GET"): _row(200, 404, 200, 404, 200, 404, 403, 401),
     ("api:workspace-quota", "GET"): _row(200, 404, 200, 404, 200, 404, 403, 401),
+    # Notifications: your inbox is yours (another's notification is not found, owners too);
+    # owners edit the messages and send a test; preferences: their user, or owners.
+    ("api:notifications-inbox", "GET"): SIGNED_IN,
+    ("api:notifications-inbox-read-status", "PUT"): _row(404, 404, 404, 404, 200, 404, 403, 401),
+    ("api:notifications-inbox-mark-all-read", "PUT"): SIGNED_IN,
+    ("api:notifications-templates", "GET"): _row(200, 403, 403, 403, 403, 403, 403, 401),
+    ("api:notifications-template", "PUT"): _row(200, 403, 403, 403, 403, 403, 403, 401),
+    ("api:notifications-test", "POST"): _row(200, 403, 403, 403, 403, 403, 403, 401),
+    ("api:user-notification-preferences", "GET"): _row(200, 403, 403, 403, 200, 404, 403, 401),
+    ("api:user-notification-preferences", "PUT"): _row(200, 403, 403, 403, 200, 404, 403, 401),
 }
+
+
+def _notification(user):
+    """An unread notification of `user` (the inbox's endpoints act on it)."""
+    context = {"workspace": "dev", "transition": "start", "error": "matrix"}
+    return notification_services.notify("build_failed", user, context=context)
 
 
 def _member_group(member):
@@ -302,6 +319,20 @@ def _request(
             return {"group": group.name}, body, group
         case "api:user-quota" | "api:workspace-quota", "GET":
             return {"user": target.username}, None, QuotaSubject.objects.get(pk=target.pk)
+        case "api:notifications-inbox", "GET":
+            return {}, None, _notification(target)
+        case "api:notifications-inbox-read-status", "PUT":
+            row = _notification(target)
+            return {"notification": str(row.pk)}, {"is_read": True}, row
+        case "api:notifications-inbox-mark-all-read", "PUT":
+            if me is not None and me.is_active:
+                _notification(me)  # something to mark: the success is audited
+            return {}, None, None
+        case "api:notifications-template", "PUT":
+            return {"kind": "build_failed"}, {"title": f"Failed ({caller})"}, None
+        case "api:user-notification-preferences", _:
+            body = {"preferences": {"build_failed": {"email": False}}} if method == "PUT" else None
+            return {"user": target.username}, body, target
         case "api:file-detail", "GET":
             file = factories.TemplateFactory().active_version.file
             return {"hash": file.hash}, None, file
