@@ -19,6 +19,7 @@ from portal_cli import (
     dotfiles,
     groups,
     licenses,
+    notifications,
     open_ide,
     port_forward,
     publickey,
@@ -89,6 +90,7 @@ for _command in (
     *licenses.COMMANDS,
     *quota.COMMANDS,
     *appearance.COMMANDS,
+    *notifications.COMMANDS,
     *_plugin_commands(),
 ):
     main.add_command(_command)
