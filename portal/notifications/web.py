@@ -4,6 +4,7 @@ and the account page's preferences form; thin, through the services."""
 from __future__ import annotations
 
 from django.contrib import messages as flash
+from django.contrib.auth import get_user_model
 from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -74,8 +75,9 @@ def save_preferences(request):
         for kind in kinds.all_kinds()
         if kind.optional
     }
+    me = get_user_model().objects.get(pk=request.user.pk)  # the model, not the lazy wrapper
     try:
-        services.set_preferences(request.user, actor=request.user, changes=changes, via="portal")
+        services.set_preferences(me, actor=request.user, changes=changes, via="portal")
     except ServiceError as e:
         flash.error(request, e.message)
     else:
