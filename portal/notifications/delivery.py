@@ -8,6 +8,7 @@ when to try again (exponential backoff) until MAX_ATTEMPTS, then the row is give
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -105,6 +106,13 @@ def signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
+@functools.cache
+def _http() -> httpx.Client:
+    """One client per process: its connection pool and TLS context are reused (building a TLS
+    context per request costs more than the request)."""
+    return httpx.Client(timeout=TIMEOUT_SECONDS, follow_redirects=False)
+
+
 def send_webhook(notification) -> None:
     config = webhook_settings()
     if not config.get("url"):
@@ -114,7 +122,7 @@ def send_webhook(notification) -> None:
     if config.get("secret"):
         headers[SIGNATURE_HEADER] = signature(config["secret"], body)
     try:
-        response = httpx.post(config["url"], content=body, headers=headers, timeout=TIMEOUT_SECONDS)
+        response = _http().post(config["url"], content=body, headers=headers)
     except httpx.HTTPError as e:
         raise DeliveryFailed(f"webhook: {e.__class__.__name__}: {e}") from None
     if response.status_code >= 300:
