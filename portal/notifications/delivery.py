@@ -2,8 +2,8 @@
 
 `attempt(delivery_id)` locks its row with `FOR UPDATE SKIP LOCKED` and sends while holding it,
 so two runs of the same task (a retry, the sweep, a redelivered message) never send twice: the
-second finds the row locked (skips) or already sent (`sent_at`). A failure records the error and
-when to try again (exponential backoff) until MAX_ATTEMPTS, then the row is given up.
+second finds the row locked (skips), already sent (`sent_at`) or not due yet. A failure records
+the error and when to try again (exponential backoff) until MAX_ATTEMPTS, then it is given up.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ MAX_ATTEMPTS = 8
 BASE_BACKOFF_SECONDS = 30.0
 MAX_BACKOFF_SECONDS = 3600.0
 TIMEOUT_SECONDS = 10.0
+EARLY_TOLERANCE = timedelta(seconds=2)  # a retry's countdown may fire a little early
 SIGNATURE_HEADER = "X-Portal-Signature"  # "sha256=<hex HMAC of the body>"
 
 
@@ -180,16 +181,22 @@ class Outcome:
 
 def attempt(delivery_id: int) -> Outcome:
     """Try one delivery once; what happened, and when to try again if it should be."""
+    now = timezone.now()
     with transaction.atomic():
         row = (
             Delivery.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("notification__user")
-            .filter(pk=delivery_id, sent_at__isnull=True, gave_up_at__isnull=True)
+            # Not before its backoff: a duplicate message (a broker redelivery) waits its turn.
+            .filter(
+                pk=delivery_id,
+                sent_at__isnull=True,
+                gave_up_at__isnull=True,
+                next_attempt_at__lte=now + EARLY_TOLERANCE,
+            )
             .first()
         )
         if row is None:
             return Outcome("skipped")
-        now = timezone.now()
         row.attempts += 1
         try:
             SENDERS[row.method](row.notification)

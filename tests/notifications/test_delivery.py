@@ -84,6 +84,8 @@ def test_a_failing_receiver_is_retried_later_then_given_up_on_a_refusal(make_use
     assert row.last_error == "webhook answered 503"
     assert row.next_attempt_at > row.created_at
     assert queued == [row.pk]  # the next attempt, after its backoff
+    assert tasks.deliver(row.pk) == "skipped"  # a duplicate before its backoff: not yet
+    Delivery.objects.filter(pk=row.pk).update(next_attempt_at=row.created_at)  # time passed
     webhook.status = 410  # gone: sending again cannot help
     assert tasks.deliver(row.pk) == "gave_up"
     row.refresh_from_db()
