@@ -94,6 +94,18 @@ class Config:
     # Audit retention (enterprise/audit, gate `audit_log`): entries older than this many days
     # are deleted by a periodic task; 0 keeps them forever.
     audit_retention_days: int = 0
+    # Notifications (portal/notifications): SMTP for email (no host: email off), TLS mode
+    # starttls | tls | none; the deployment's webhook (no URL: off) and its HMAC secret.
+    email_host: str = ""
+    email_port: int = 587
+    email_username: str = ""
+    email_password: str = ""
+    email_tls: str = "starttls"
+    email_from: str = "Portal <portal@localhost>"
+    notifications_webhook_url: str = ""
+    notifications_webhook_secret: str = ""
+    # A running workspace's owner is told this many minutes before its schedule stops it.
+    autostop_notice_minutes: int = 30
 
     @property
     def access_host(self) -> str:
@@ -224,6 +236,21 @@ def load() -> Config:
         license_required=env.bool("PORTAL_LICENSE_REQUIRED", False),
         audit_retention_days=_at_least_zero(
             "PORTAL_AUDIT_RETENTION_DAYS", env.int("PORTAL_AUDIT_RETENTION_DAYS", 0)
+        ),
+        email_host=env.str("PORTAL_EMAIL_HOST", ""),
+        email_port=env.int("PORTAL_EMAIL_PORT", 587),
+        email_username=env.str("PORTAL_EMAIL_USERNAME", ""),
+        email_password=env.str("PORTAL_EMAIL_PASSWORD", ""),
+        email_tls=_one_of(
+            "PORTAL_EMAIL_TLS",
+            env.str("PORTAL_EMAIL_TLS", "") or "starttls",
+            ("starttls", "tls", "none"),
+        ),
+        email_from=env.str("PORTAL_EMAIL_FROM", "") or "Portal <portal@localhost>",
+        notifications_webhook_url=env.str("PORTAL_NOTIFICATIONS_WEBHOOK_URL", ""),
+        notifications_webhook_secret=env.str("PORTAL_NOTIFICATIONS_WEBHOOK_SECRET", ""),
+        autostop_notice_minutes=_at_least_zero(
+            "PORTAL_AUTOSTOP_NOTICE_MINUTES", env.int("PORTAL_AUTOSTOP_NOTICE_MINUTES", 30)
         ),
     )
 

@@ -60,6 +60,21 @@ CSRF_TRUSTED_ORIGINS = [CONFIG.access_url]
 PORTAL_ACCESS_URL = CONFIG.access_url
 PORTAL_LICENSE_REQUIRED = CONFIG.license_required
 PORTAL_AUDIT_RETENTION_DAYS = CONFIG.audit_retention_days
+# Notifications' outward methods (portal/notifications/delivery.py reads these settings, so
+# tests point them at their own receivers).
+PORTAL_NOTIFICATIONS_EMAIL = {
+    "host": CONFIG.email_host,
+    "port": CONFIG.email_port,
+    "username": CONFIG.email_username,
+    "password": CONFIG.email_password,
+    "tls": CONFIG.email_tls,
+    "from": CONFIG.email_from,
+}
+PORTAL_NOTIFICATIONS_WEBHOOK = {
+    "url": CONFIG.notifications_webhook_url,
+    "secret": CONFIG.notifications_webhook_secret,
+}
+PORTAL_AUTOSTOP_NOTICE_MINUTES = CONFIG.autostop_notice_minutes
 
 INSTALLED_APPS = [
     "portal.admin_site.PortalAdminConfig",  # django.contrib.admin with the Portal site
@@ -134,6 +149,7 @@ TEMPLATES = [
                 "portal.banners.context",
                 "portal.branding.context",
                 "portal.web.nav.context",
+                "portal.notifications.context.bell",
             ],
         },
     },

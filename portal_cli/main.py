@@ -20,6 +20,7 @@ from portal_cli import (
     external_auth,
     groups,
     licenses,
+    notifications,
     open_ide,
     port_forward,
     publickey,
@@ -91,6 +92,7 @@ for _command in (
     *licenses.COMMANDS,
     *quota.COMMANDS,
     *appearance.COMMANDS,
+    *notifications.COMMANDS,
     *_plugin_commands(),
 ):
     main.add_command(_command)

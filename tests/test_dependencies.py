@@ -49,6 +49,8 @@ PROVISIONER_MAY_IMPORT = (
 LAYERS = {
     "templates_app": ("workspaces",),
     "portal/accounts": ("workspaces", "templates_app"),
+    # Core's notifications: apps call notify(); it never reaches back into them.
+    "portal/notifications": ("workspaces", "templates_app", "enterprise"),
     "licensing": ("enterprise",),
 }
 

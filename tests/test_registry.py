@@ -33,6 +33,9 @@ def test_workspaces_registers_the_beat_schedule_it_had_in_settings():
         "refresh-waiting-reasons": {"task": "workspaces.refresh_waiting_reasons", "schedule": 30.0},
         "workspace-schedules": {"task": "workspaces.run_schedules", "schedule": 30.0},
         "mark-inactive-agents": {"task": "workspaces.mark_inactive_agents", "schedule": 5.0},
+        "autostop-notices": {"task": "workspaces.send_autostop_notices", "schedule": 60.0},
+        # portal.notifications: re-queues deliveries left unsent
+        "notifications-sweep": {"task": "notifications.sweep", "schedule": 60.0},
         # enterprise.audit: retention (does nothing unless PORTAL_AUDIT_RETENTION_DAYS is set)
         "prune-audit-entries": {"task": "audit_log.prune_audit_entries", "schedule": 3600.0},
     }
@@ -90,6 +93,7 @@ def test_an_apps_http_routes_are_served_at_their_prefix(client, reload_urls):
 
 def test_the_apps_api_routes_are_under_api_v2_in_their_order():
     assert registry.registry["api_routes"] == [
+        "portal.notifications.api.urls",
         "portal.external_auth.api.urls",
         "templates_app.api.urls",
         "workspaces.api.urls",

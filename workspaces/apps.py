@@ -17,6 +17,7 @@ class WorkspacesConfig(AppConfig):
         from portal.periodic import IN_SCHEDULER
         from workspaces import (
             audit_types,  # noqa: F401  (declares its audit resource types)
+            notices,
             permissions,
             suspension,
         )
@@ -27,6 +28,7 @@ class WorkspacesConfig(AppConfig):
 
         hooks.template_version_created.register(provisioning.create_import_job)
         hooks.user_status_changed.register(suspension.stop_workspaces_of_suspended)
+        hooks.build_finished.register(notices.notify_build_failed)
         revocable.install()
         signals.worker_ready.connect(_worker_ready, weak=False)
         signals.worker_shutdown.connect(_worker_shutdown, weak=False)
@@ -47,6 +49,9 @@ class WorkspacesConfig(AppConfig):
         # Any worker may run it; its advisory lock makes it one pass per deployment at a time.
         registry.register_periodic_task(
             "workspace-schedules", task="workspaces.run_schedules", schedule=30.0
+        )
+        registry.register_periodic_task(
+            "autostop-notices", task="workspaces.send_autostop_notices", schedule=60.0
         )
         registry.register_periodic_task(
             "mark-inactive-agents", task="workspaces.mark_inactive_agents", schedule=5.0

@@ -22,7 +22,7 @@ from portal import features
 from portal.accounts.services import system_actor
 from portal.errors import Conflict, ServiceError
 from templates_app import scheduling
-from workspaces import schedule, services
+from workspaces import schedule, schedule_notices, services
 from workspaces.choices import BuildReason, BuildTransition, JobStatus
 from workspaces.models import Workspace, WorkspaceBuild
 from workspaces.schedule_services import audit_schedule
@@ -112,6 +112,7 @@ def _autostop(build: WorkspaceBuild, *, actor, now: datetime, result: PassResult
             services.create_build(
                 workspace, actor=actor, transition=BuildTransition.STOP, reason=BuildReason.AUTOSTOP
             )
+            schedule_notices.notify_autostopped(workspace, build)
     except Conflict as e:  # another build started meanwhile: nothing to stop now
         result.skipped.append((workspace.id, e.message))
         return

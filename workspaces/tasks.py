@@ -9,7 +9,7 @@ from celery import shared_task
 
 from portal import config
 from portal.accounts.services import system_actor
-from workspaces import schedule_pass
+from workspaces import schedule_notices, schedule_pass
 from workspaces.builds import dispatch, host_settings, jobs, logs, provisioning, worker
 from workspaces.builds.job_store import DatabaseJobStore
 from workspaces.choices import BuildReason, JobStatus
@@ -79,3 +79,9 @@ def run_schedules() -> str:
         if result is None
         else f"stopped {len(result.stopped)}, started {len(result.started)}"
     )
+
+
+@shared_task(name="workspaces.send_autostop_notices", ignore_result=True)
+def send_autostop_notices() -> int:
+    """Tell owners their workspace stops soon (workspaces/schedule_notices.py; once per build)."""
+    return schedule_notices.send_autostop_soon()

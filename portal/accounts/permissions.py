@@ -31,6 +31,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "workspace.read_all": frozenset({OWNER, TADMIN}),
     "workspace.manage_all": frozenset({OWNER}),
     "job.read_all": frozenset({OWNER, TADMIN}),
+    # Another user's notification preferences (portal/notifications): yours are yours.
+    "user.notification_preferences": frozenset({OWNER}),
 }
 
 
@@ -144,6 +146,7 @@ class UserPolicy(RoleTablePolicy):
         "update_login_type",
         "update_profile",
         "update_git_ssh_key",  # regenerate: its owner only
+        "notification_preferences",  # read and change them: yours, or owners
     )
     site_wide = {
         "read": "user.read",
@@ -154,11 +157,18 @@ class UserPolicy(RoleTablePolicy):
         "reset_password": "user.reset_password",
         "update_login_type": "user.update_login_type",
         "update_profile": "user.update_profile",
+        "notification_preferences": "user.notification_preferences",
     }
 
     def allows(self, actor, action, obj) -> bool:
         own = obj is not None and policy.active(actor)
-        yours = ("read", "update_password", "update_profile", "update_git_ssh_key")
+        yours = (
+            "read",
+            "update_password",
+            "update_profile",
+            "update_git_ssh_key",
+            "notification_preferences",
+        )
         if action in yours and own and obj.pk == actor.pk:
             return True
         if action in ("update_password", "update_git_ssh_key"):

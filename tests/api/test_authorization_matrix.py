@@ -26,6 +26,7 @@ from portal.accounts.services import system_actor
 from portal.api.authz import declared
 from portal.external_auth import config as external_auth_config
 from portal.external_auth.models import ExternalAuthLink
+from portal.notifications import services as notification_services
 from tests import factories
 from tests.api.conftest import CALLERS, STRONG_PASSWORD
 from tests.conftest import PASSWORD
@@ -144,6 +145,16 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("api:external-auth", "GET"): SIGNED_IN,
     ("api:external-auth-detail", "GET"): SIGNED_IN,
     ("api:external-auth-detail", "DELETE"): _row(204, 204, 204, 204, 204, 204, 403, 401),
+    # Notifications: your inbox is yours (another's notification is not found, owners too);
+    # owners edit the messages and send a test; preferences: their user, or owners.
+    ("api:notifications-inbox", "GET"): SIGNED_IN,
+    ("api:notifications-inbox-read-status", "PUT"): _row(404, 404, 404, 404, 200, 404, 403, 401),
+    ("api:notifications-inbox-mark-all-read", "PUT"): SIGNED_IN,
+    ("api:notifications-templates", "GET"): _row(200, 403, 403, 403, 403, 403, 403, 401),
+    ("api:notifications-template", "PUT"): _row(200, 403, 403, 403, 403, 403, 403, 401),
+    ("api:notifications-test", "POST"): _row(200, 403, 403, 403, 403, 403, 403, 401),
+    ("api:user-notification-preferences", "GET"): _row(200, 403, 403, 403, 200, 404, 403, 401),
+    ("api:user-notification-preferences", "PUT"): _row(200, 403, 403, 403, 200, 404, 403, 401),
 }
 
 EXTERNAL_AUTH = external_auth_config.parse(
@@ -153,6 +164,12 @@ EXTERNAL_AUTH = external_auth_config.parse(
         "PORTAL_EXTERNAL_AUTH_0_CLIENT_SECRET": "matrix-secret",
     }
 )
+
+
+def _notification(user):
+    """An unread notification of `user` (the inbox's endpoints act on it)."""
+    context = {"workspace": "dev", "transition": "start", "error": "matrix"}
+    return notification_services.notify("build_failed", user, context=context)
 
 
 def _member_group(member):
@@ -323,6 +340,20 @@ def _request(
             return {"provider": "github"}, None, link
         case "api:external-auth-detail", "GET":
             return {"provider": "github"}, None, None
+        case "api:notifications-inbox", "GET":
+            return {}, None, _notification(target)
+        case "api:notifications-inbox-read-status", "PUT":
+            row = _notification(target)
+            return {"notification": str(row.pk)}, {"is_read": True}, row
+        case "api:notifications-inbox-mark-all-read", "PUT":
+            if me is not None and me.is_active:
+                _notification(me)  # something to mark: the success is audited
+            return {}, None, None
+        case "api:notifications-template", "PUT":
+            return {"kind": "build_failed"}, {"title": f"Failed ({caller})"}, None
+        case "api:user-notification-preferences", _:
+            body = {"preferences": {"build_failed": {"email": False}}} if method == "PUT" else None
+            return {"user": target.username}, body, target
         case "api:file-detail", "GET":
             file = factories.TemplateFactory().active_version.file
             return {"hash": file.hash}, None, file

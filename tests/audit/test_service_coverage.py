@@ -45,6 +45,7 @@ from portal.external_auth import config as external_auth_config
 from portal.external_auth import oauth as external_auth_oauth
 from portal.external_auth import services as external_auth
 from portal.external_auth.models import ExternalAuthLink
+from portal.notifications import services as notifications
 from templates_app import scheduling
 from templates_app import services as templates
 from templates_app.choices import ImportStatus
@@ -122,6 +123,8 @@ READ_ONLY = {
     "enterprise.quotas.services.budget_preview": "a read, for the create form",
     "portal.external_auth.services.access_token": "a read; its refresh is audited by refresh",
     "portal.notifications.services.render": "pure: a message template with its context",
+    "portal.notifications.services.chosen_methods": "a read: the user's methods for a kind",
+    "portal.notifications.services.current_preferences": "a read (locks the user to write)",
 }
 # Steps of a larger audited action whose entry their caller writes.
 AUDITED_BY_CALLER = {
@@ -242,6 +245,11 @@ def _link_with_forge(w):
             forge.stop()
 
     return run
+
+
+def _notification(user):
+    context = {"workspace": "dev", "transition": "start", "error": "coverage"}
+    return notifications.notify("build_failed", user, context=context)
 
 
 def call(fn, *args, **kwargs):
@@ -560,6 +568,31 @@ SCENARIOS.update(
         "enterprise.audit.services.prune": _old_entries_pruned,
         "enterprise.audit_stream.services.resend_refused": _refused_stream_rows,
         "enterprise.quotas.services.check_build_cost": _quota_refused,
+        "portal.notifications.services.set_read_status": lambda w: call(
+            notifications.set_read_status, _notification(w.member), actor=w.member, is_read=True
+        ),
+        "portal.notifications.services.mark_all_read": lambda w: (
+            _notification(w.member) and call(notifications.mark_all_read, actor=w.member)
+        ),
+        "portal.notifications.services.set_preferences": lambda w: call(
+            notifications.set_preferences,
+            w.member,
+            actor=w.member,
+            changes={"build_failed": {"email": False}},
+        ),
+        "portal.notifications.services.update_message_template": lambda w: call(
+            notifications.update_message_template, "build_failed", actor=w.owner, title="Oops"
+        ),
+        "portal.notifications.services.reset_message_template": lambda w: call(
+            notifications.reset_message_template,
+            notifications.update_message_template(
+                "build_failed", actor=w.owner, enabled=False
+            ).kind.name,
+            actor=w.owner,
+        ),
+        "portal.notifications.services.send_test": lambda w: call(
+            notifications.send_test, actor=w.owner
+        ),
     }
 )
 

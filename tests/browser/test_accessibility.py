@@ -163,6 +163,9 @@ def test_every_page_passes_axe(page: Page, base_url, new_user, viewport):
     expect(page.locator("#token-secret")).to_be_visible()
     check("account, token just created")
 
+    page.goto(f"{base_url}/notifications/")
+    check("notifications")
+
     page.goto(f"{base_url}/workspaces/nobody/nothing")
     check("not found")
     assert not problems, "\n".join(["axe-core and layout problems:", *problems])

@@ -4,6 +4,7 @@
 // scoped to one workspace (an element with data-events and data-workspace) hears only its own.
 // Events are not replayed, so each time the socket subscribes the page re-reads once (what changed
 // before it listened); while the socket cannot connect, a slow poll (60 s) keeps it current.
+// A notification for the user fires `notifications-changed` on <body> (the bell re-reads).
 "use strict";
 
 (() => {
@@ -17,7 +18,12 @@
 
   const listening = () => document.querySelector("[data-events]");
 
+  function notified(detail) {
+    document.body.dispatchEvent(new CustomEvent("notifications-changed", { detail }));
+  }
+
   function changed(detail) {
+    if (detail.subscribed || detail.fallback) notified(detail);
     if (pending || !listening()) return;
     pending = setTimeout(() => {
       pending = null;
@@ -43,6 +49,8 @@
         // Changes between the page's rendering (or the last socket's end) and now were not
         // heard: read the page's state once, now that no further event can be lost.
         changed({ subscribed: true });
+      } else if (data.type === "event" && data.event.kind === "notification") {
+        notified(data.event);
       } else if (data.type === "event" && relevant(data.event)) {
         changed(data.event);
       }

@@ -1,0 +1,1 @@
+"""The notifications API: inbox, preferences, owners' message templates, the test."""
