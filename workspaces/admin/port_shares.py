@@ -5,9 +5,13 @@ from __future__ import annotations
 from django.contrib import admin
 
 from portal import policy
+from portal.accounts.admin_permissions import declare_admin_permission
 from portal.admin_site import ReadOnlyAdmin, run_service_per_object
 from workspaces import port_sharing
 from workspaces.models import WorkspacePortShare
+
+# Who sees every workspace (workspace.read_all) sees their shares.
+declare_admin_permission("workspaces.view_workspaceportshare", "workspace", "read")
 
 
 @admin.register(WorkspacePortShare)
