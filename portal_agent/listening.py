@@ -100,7 +100,8 @@ class Watcher:
     so a server that lost track (restarted, another replica) learns the current set.
     """
 
-    def __init__(self, send, log, interval: float = SCAN_INTERVAL):
+    def __init__(self, send, log, interval: float = SCAN_INTERVAL, own_pid: int | None = -1):
+        self.own_pid = os.getpid() if own_pid == -1 else own_pid  # None: leave nothing out
         self.send = send
         self.log = log
         self.interval = interval
@@ -111,10 +112,9 @@ class Watcher:
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
-        own = os.getpid()
         while True:
             try:
-                ports = await loop.run_in_executor(None, scan, own)
+                ports = await loop.run_in_executor(None, scan, self.own_pid)
             except Exception as exc:  # noqa: BLE001 - a scan failing must not stop the agent
                 self.log(f"listening ports scan failed: {type(exc).__name__}: {exc}")
                 ports = None
