@@ -41,7 +41,9 @@ def _ports(workspace, agent, shares: dict) -> list[dict]:
     for entry in listening_ports(agent):
         urls = app_hosts.port_urls(entry["port"], *names)
         share = shares.get((agent.name.lower(), entry["port"]))
-        ports.append({**entry, "href": urls["path"], "host_url": urls["host"], "share": share})
+        # On this page's own host, as app links are: the session cookie goes along.
+        href = "/" + urls["path"].split("/", 3)[3]
+        ports.append({**entry, "href": href, "host_url": urls["host"], "share": share})
     return ports
 
 

@@ -14,7 +14,7 @@ from portal.errors import Forbidden
 from tests.agents.helpers import make_agent
 from tests.relay.test_app_proxy import TOKEN, HttpAgent
 from tests.relay.test_app_proxy_hosts import DOMAIN, Session, configure
-from tests.relay.test_app_proxy_ws import App, Browser, auth, run
+from tests.relay.test_app_proxy_ws import App, Browser, auth, run, session_cookie
 from workspaces import port_sharing
 from workspaces.models import WorkspacePortShare
 
@@ -213,3 +213,13 @@ def test_only_the_owner_or_an_admin_shares(agent, alice, bob, make_user):
         share(agent, 8080, "public", bob)
     admin = make_user("owner", username="root")
     assert share(agent, 8080, "public", admin).share_level == "public"
+
+
+def test_a_browser_signed_in_to_portal_opens_its_port_by_path(agent, alice):
+    cookie = {"Cookie": session_cookie(alice), "Accept": "text/html"}
+
+    async def scenario(session, app):
+        return await session.get(f"http://portal.test/@alice/dev.main/ports/{app.port}/", cookie)
+
+    response = with_app(scenario)
+    assert response.status_code == 200, (response.status_code, response.headers, response.text)
