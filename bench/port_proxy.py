@@ -14,6 +14,7 @@ Everything it starts is stopped at the end.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import threading
 import time
@@ -72,6 +73,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--redis-db", type=int, default=2)
     args = parser.parse_args()
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request otherwise
     port = free_port()
     server = file_server(port, args.megabytes)
     expected = args.megabytes * CHUNK
