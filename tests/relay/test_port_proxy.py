@@ -223,3 +223,30 @@ def test_a_browser_signed_in_to_portal_opens_its_port_by_path(agent, alice):
 
     response = with_app(scenario)
     assert response.status_code == 200, (response.status_code, response.headers, response.text)
+
+
+def test_unsharing_closes_a_visitors_open_websocket_on_the_port_host(agent, alice, wildcard):
+    from portal.revocation.registry import registry
+
+    async def scenario(session, app):
+        await database_sync_to_async(share)(agent, app.port, "public", alice)
+        name = host(app.port).split("//")[1]
+        ws = Browser("/ws", {"Origin": host(app.port)}, host=name)
+        await ws.open()
+        await ws.send("still here")
+        assert await ws.receive() == "still here"
+        workspace = agent.resource.job.build.workspace
+        await database_sync_to_async(port_sharing.unshare_port)(
+            workspace, actor=alice, agent_name="main", port=app.port
+        )
+        # The announcement closes it; the periodic re-check would too (run now, not waited on).
+        await registry().sweep()
+        return await ws.next()
+
+    closed = with_app(scenario)
+    assert closed["type"] == "websocket.close"
+    assert (closed["code"], closed["reason"]) == (4403, "This port is no longer shared.")
+    entry = AuditEntry.objects.filter(action="close").latest("id")
+    assert entry.resource_type == "workspace_app"
+    # alice when the announcement closed it, nobody when the re-check got there first.
+    assert entry.actor in (alice, None)

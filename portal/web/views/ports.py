@@ -38,7 +38,8 @@ def workspace_port_share(request, owner, name):
             port_sharing.share_port(
                 workspace, actor=request.user, agent_name=agent, port=port, share_level=level
             )
-            messages.success(request, f"Port {port} is shared with {level} users.")
+            who = "anyone" if level == "public" else "signed-in users"
+            messages.success(request, f"Port {port} is shared with {who}, on its own host.")
     except ServiceError as e:
         messages.error(request, f"Port {port} not changed: {e.message}")
     return back
