@@ -76,10 +76,22 @@ def _process_name(pid: str, proc: str) -> str:
         return ""
 
 
-def scan(own_pid: int | None = None, proc: str = "/proc") -> list[dict]:
-    """[{"port", "network", "process_name"}] sorted by port; the agent's own sockets left out."""
+def scan(own_pid: int | None = None, proc: str = "/proc", owners: dict | None = None) -> list[dict]:
+    """[{"port", "network", "process_name"}] sorted by port; the agent's own sockets left out.
+
+    `owners` ({inode: (pid, name)}) is a cache kept between scans: the walk of every process's
+    descriptors (the costly part) runs only when a socket appears that it does not know.
+    """
     inodes = _listening_inodes(proc)
-    owners = _socket_owners(set(inodes), proc)
+    if owners is None:
+        owners = {}
+    unknown = set(inodes) - set(owners)
+    if unknown:
+        found = _socket_owners(unknown, proc)
+        # Another user's sockets stay nameless: remembered too, so they cost no walk again.
+        owners.update({inode: found.get(inode, (0, "")) for inode in unknown})
+    for gone in set(owners) - set(inodes):
+        del owners[gone]
     ports: dict[int, str] = {}
     for inode, port in inodes.items():
         pid, name = owners.get(inode, (0, ""))
@@ -106,6 +118,7 @@ class Watcher:
         self.log = log
         self.interval = interval
         self.last: list | None = None
+        self._owners: dict = {}  # socket inode -> (pid, process name), between scans
 
     def resend(self) -> None:
         self.last = None
@@ -114,7 +127,7 @@ class Watcher:
         loop = asyncio.get_running_loop()
         while True:
             try:
-                ports = await loop.run_in_executor(None, scan, self.own_pid)
+                ports = await loop.run_in_executor(None, scan, self.own_pid, "/proc", self._owners)
             except Exception as exc:  # noqa: BLE001 - a scan failing must not stop the agent
                 self.log(f"listening ports scan failed: {type(exc).__name__}: {exc}")
                 ports = None

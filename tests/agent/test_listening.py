@@ -95,3 +95,26 @@ def test_the_watcher_reports_only_changes_and_again_after_a_reconnect():
     assert sent[0]["type"] == "listening_ports"
     # Other processes on a shared host may open ports meanwhile: few reports, not one per scan.
     assert reports < 5
+
+
+def test_the_owner_cache_walks_processes_only_for_new_sockets(monkeypatch):
+    walks = []
+    real = listening._socket_owners
+
+    def counting(inodes, proc="/proc"):
+        walks.append(set(inodes))
+        return real(inodes, proc)
+
+    monkeypatch.setattr(listening, "_socket_owners", counting)
+    owners: dict = {}
+    listening.scan(owners=owners)
+    listening.scan(owners=owners)
+    sock = _listener()
+    try:
+        ports = {p["port"]: p for p in listening.scan(owners=owners)}
+        assert ports[sock.getsockname()[1]]["process_name"]  # this process: readable
+    finally:
+        sock.close()
+    # No socket was looked for twice (others on a shared host may come and go meanwhile).
+    asked = [inode for walk in walks for inode in walk]
+    assert len(asked) == len(set(asked))
