@@ -1,8 +1,8 @@
 """Per-user live events: a workspace's build or agent changed; pages then re-fetch what they show.
 
-Each user has one Channels group, `user-events-<user id hex>`, that their browser's events
-WebSocket (connectivity.event_consumers) joins. Messages carry ids and the new status only: the
-database stays the truth, and a page re-reads its fragment when told something changed.
+Events go to each owner's group (portal.user_events), which their browser's events WebSocket
+(connectivity.event_consumers) joins. Messages carry ids and the new status only: the database
+stays the truth, and a page re-reads its fragment when told something changed.
 
 Publishing happens after commit (`transaction.on_commit`), so a page never re-reads a change that
 is not visible yet, and a rolled-back change is never announced.
@@ -10,41 +10,17 @@ is not visible yet, and a rolled-back change is never announced.
 
 from __future__ import annotations
 
-import logging
-from uuid import UUID
-
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.db import transaction
 
-from portal import hooks
-
-log = logging.getLogger(__name__)
+from portal import hooks, user_events
 
 BUILD = "build"
 AGENT = "agent"
 
 
-def group_name(user_id) -> str:
-    return f"user-events-{UUID(str(user_id)).hex}"
-
-
-def publish(user_id, event: dict) -> None:
-    """Send one event ({"kind", "workspace_id", ...}, plain JSON values) to the user's sockets."""
-    async_to_sync(get_channel_layer().group_send)(
-        group_name(user_id), {"type": "user.event", "event": event}
-    )
-
-
 def _send_all(events: list[tuple[object, dict]]) -> None:
     for user_id, event in events:
-        try:
-            publish(user_id, event)
-        except Exception:
-            # The change itself is committed; pages catch up on their next refresh.
-            log.warning(
-                "could not publish %s event to user %s", event["kind"], user_id, exc_info=True
-            )
+        user_events.publish_quietly(user_id, event)
 
 
 def _build_events(job_ids, status: str | None) -> list[tuple[object, dict]]:

@@ -107,6 +107,7 @@ READ_ONLY = {
     "enterprise.quotas.services.lock_user": "a lock for the check, no write",
     "enterprise.quotas.services.refusal_message": "pure: the refusal's sentence",
     "enterprise.quotas.services.budget_preview": "a read, for the create form",
+    "portal.notifications.services.render": "pure: a message template with its context",
 }
 # Steps of a larger audited action whose entry their caller writes.
 AUDITED_BY_CALLER = {
@@ -117,6 +118,8 @@ AUDITED_BY_CALLER = {
     "workspaces.builds.provisioning.import_started": "the import's end (template_version write)",
     "workspaces.schedule_services.audit_schedule": "the entry writer of the schedule services",
     "workspaces.schedule_services.stamp_deadlines": "finish_build (the build's entry)",
+    # A message to its recipient about an action that has its own entry (a stop, a suspension).
+    "portal.notifications.services.notify": "the action it tells of",
 }
 
 

@@ -1,8 +1,10 @@
-"""The signed-in user's live events WebSocket (/api/v2/users/me/events): builds and agents changed.
+"""The signed-in user's live events WebSocket (/api/v2/users/me/events): builds, agents, notices.
 
 Protocol: once subscribed the server sends {"type": "subscribed"}; then one
 {"type": "event", "event": {"kind": "build" | "agent", "workspace_id", ...ids, "status"}} per
-change to a workspace the user owns (see workspaces.events). The client says nothing. Events are
+change to a workspace the user owns (see workspaces.events), and
+{"kind": "notification", "notification_id"} per notification sent to them
+(portal.notifications). The client says nothing. Events are
 not replayed: a client that reconnects should re-read what it shows once. Refusals close with
 4401 (not signed in) or 4403 (suspended) and a reason, like the log WebSockets.
 """
@@ -14,10 +16,10 @@ import json
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.urls import path
 
+from portal import user_events
 from portal.audit.choices import ResourceType
 from portal.revocation import tracking
 from portal.ws_scope import refusal
-from workspaces import events
 
 
 class UserEventsConsumer(AsyncWebsocketConsumer):
@@ -30,7 +32,7 @@ class UserEventsConsumer(AsyncWebsocketConsumer):
         if (refused := refusal(self.scope)) is not None:
             return await self.close(code=refused[0], reason=refused[1])
         user = self.scope["user"]
-        self.group = events.group_name(user.pk)
+        self.group = user_events.group_name(user.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)
         # From here on no event is missed: a client may re-read its page now.
         await self.send(text_data=json.dumps({"type": "subscribed"}))
