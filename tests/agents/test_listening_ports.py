@@ -9,9 +9,9 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from rest_framework.test import APIClient
 
+from portal import user_events
 from tests.agents.helpers import FakeAgent, make_agent
 from tests.workspaces.test_websocket import WAIT
-from workspaces import events
 from workspaces.models import WorkspaceAgent
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -47,7 +47,7 @@ def test_a_report_is_stored_sorted_announced_once_and_listed_with_urls(agent, al
     async def go():
         layer = get_channel_layer()
         channel = await layer.new_channel()
-        await layer.group_add(events.group_name(alice.pk), channel)
+        await layer.group_add(user_events.group_name(alice.pk), channel)
         fake = FakeAgent(TOKEN)
         assert await fake.open() is None
         await fake.send({"type": "listening_ports", "ports": PORTS})
