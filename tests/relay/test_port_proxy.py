@@ -250,3 +250,24 @@ def test_unsharing_closes_a_visitors_open_websocket_on_the_port_host(agent, alic
     assert entry.resource_type == "workspace_app"
     # alice when the announcement closed it, nobody when the re-check got there first.
     assert entry.actor in (alice, None)
+
+
+def test_a_signed_in_browser_reaches_a_shared_port_through_a_one_time_token(
+    agent, alice, bob, wildcard
+):
+    cookie = {"Cookie": session_cookie(bob), "Accept": "text/html"}
+
+    async def scenario(session, app):
+        await database_sync_to_async(share)(agent, app.port, "authenticated", alice)
+        first = await session.get(host(app.port) + "/page", {"Accept": "text/html"})
+        to = host(app.port) + "/page"
+        signed = await session.get(f"http://portal.test/@/app-auth?to={to}", cookie)
+        landing = await session.get(signed.headers["location"])
+        page = await session.get(host(app.port) + landing.headers["location"])
+        return first, signed, landing, page
+
+    first, signed, landing, page = with_app(scenario)
+    assert first.status_code == 302 and "/@/app-auth?to=" in first.headers["location"]
+    assert signed.status_code == 302 and "portal_app_token=" in signed.headers["location"]
+    assert landing.headers["set-cookie"].startswith("portal_app_session=")
+    assert page.status_code == 200 and page.json()["path"] == "/page"
