@@ -28,6 +28,7 @@ from portal_agent import (
     gitaskpass,
     gitssh,
     health,
+    listening,
     pty,
     ssh,
     streams,
@@ -104,6 +105,7 @@ class Agent(Scripts):
         self._apps = apps.Apps(self.instance, lambda: self._groups.ids, lambda: self.manifest)
         self._directories = watchdog.Directories()
         self._ptys = pty.Sessions()  # web terminals, kept across their streams by reconnect id
+        self._ports = listening.Watcher(lambda message: self.send(message), log)
         self._tasks: set = set()  # background work cancelled at shutdown
         self._running_cron: set = set()
         self._closing = False
@@ -281,6 +283,7 @@ class Agent(Scripts):
             log(f"connected as agent {manifest.get('name') or ''} ({manifest.get('agent_id')})")
             if first and not self._stop.is_set():
                 self._begin(manifest)
+            self._ports.resend()  # this server may not know the current set
             tasks = [
                 asyncio.ensure_future(self._sender(ws)),
                 asyncio.ensure_future(self._receiver(ws)),
@@ -447,6 +450,7 @@ class Agent(Scripts):
         self._spawn(self._startup(manifest))
         self._spawn(self._cron_loop())
         self._spawn(self._prepare_ssh())
+        self._spawn(self._ports.run())
         for app in manifest.get("apps") or []:
             if app.get("healthcheck_url") and (app.get("healthcheck_interval") or 0) > 0:
                 self._spawn(health.watch(app, self.send, log, self._apps.probe))

@@ -21,3 +21,12 @@ IMPORT_TRANSITIONS = {
     ImportStatus.FAILED: frozenset(),
     ImportStatus.CANCELED: frozenset(),
 }
+
+
+class PortShareLevel(models.TextChoices):
+    """The most a template's workspaces may share a listening port with (Coder's
+    max_port_share_level); workspaces keep their own copy of these values."""
+
+    OWNER = "owner"
+    AUTHENTICATED = "authenticated"
+    PUBLIC = "public"

@@ -10,7 +10,7 @@ from django.db import models
 from django.utils import timezone
 
 from portal.state import check_transition
-from templates_app.choices import IMPORT_TRANSITIONS, ImportStatus
+from templates_app.choices import IMPORT_TRANSITIONS, ImportStatus, PortShareLevel
 
 template_name_validator = RegexValidator(
     r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$",
@@ -61,6 +61,10 @@ class Template(models.Model):
     autostart_days = models.JSONField(default=every_day, blank=True)
     allow_user_autostart = models.BooleanField(default=True)
     allow_user_autostop = models.BooleanField(default=True)
+    # Shares above this level are refused, and existing ones honoured only up to it.
+    max_port_share_level = models.CharField(
+        max_length=16, choices=PortShareLevel, default=PortShareLevel.PUBLIC
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )

@@ -19,7 +19,7 @@ from portal.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from portal.state import InvalidTransition
 from portal_shared import archive
 from templates_app.audit_types import TemplateResourceType
-from templates_app.choices import IMPORT_FINISHED, ImportStatus
+from templates_app.choices import IMPORT_FINISHED, ImportStatus, PortShareLevel
 from templates_app.models import (
     File,
     Template,
@@ -297,6 +297,7 @@ def _template_snapshot(template: Template) -> dict:
         "display_name": template.display_name,
         "description": template.description,
         "icon": template.icon,
+        "max_port_share_level": template.max_port_share_level,
         "provisioner_tags": template.provisioner_tags,
         "active_version_id": str(template.active_version_id) if version else None,
         "active_version": version.name if version else None,
@@ -387,11 +388,17 @@ def update_template(
     display_name: str | None = None,
     description: str | None = None,
     icon: str | None = None,
+    max_port_share_level: str | None = None,
 ) -> Template:
-    """Promote a version and/or change how the template is shown; None leaves a field alone."""
+    """Promote a version and/or change how the template is shown or the most its workspaces
+    may share a port with; None leaves a field alone."""
     # Asked of this template: a policy rule may grant it to one who may not change them all.
     _check_manage(actor, "change templates", template, "update")
     _validate_template_fields(display_name=display_name, description=description, icon=icon)
+    if max_port_share_level is not None and max_port_share_level not in PortShareLevel.values:
+        raise ValidationFailed.field(
+            "max_port_share_level", "Use one of owner, authenticated or public."
+        )
     with transaction.atomic():
         template = (
             Template.objects.select_for_update(of=("self",))
@@ -416,6 +423,7 @@ def update_template(
             ("display_name", display_name),
             ("description", description),
             ("icon", icon),
+            ("max_port_share_level", max_port_share_level),
         ):
             if value is not None and getattr(template, field) != value:
                 setattr(template, field, value)

@@ -18,13 +18,13 @@ from workspaces.connectivity import agent_consumer, consumers, event_consumers, 
 from workspaces.proxy import hosts as app_hosts
 from workspaces.proxy import http as app_http
 from workspaces.proxy import websocket as app_websocket
-from workspaces.proxy.resolve import APP_PATH, PREFIX
+from workspaces.proxy.resolve import APP_PATH, PREFIX, own_path_end
 
 
 def _app_proxy_own_path(path: str) -> str | None:
-    """/@user/workspace/apps/<slug> is Portal's; what follows the slug is the app's."""
+    """/@user/workspace/apps/<slug> (or /ports/<port>) is Portal's; what follows is the app's."""
     match = APP_PATH.match(path)
-    return path[: match.end("slug")] if match else None
+    return path[: own_path_end(match)] if match else None
 
 
 async def _start_relay_link() -> None:

@@ -24,6 +24,7 @@ class WorkspaceResourceType(models.TextChoices):
     WORKSPACE_BUILD = "workspace_build"
     WORKSPACE_AGENT = "workspace_agent"
     WORKSPACE_APP = "workspace_app"
+    WORKSPACE_PORT_SHARE = "workspace_port_share"
 
 
 class WorkspaceCreated(TypedDict):
@@ -104,6 +105,18 @@ class AppClosed(ConnectionClosed):
     path: NotRequired[str]  # app-http
 
 
+class PortShared(TypedDict):
+    """A listening port shared (create), its level or protocol changed (write; the diff says
+    how), or unshared (delete)."""
+
+    workspace: str  # owner/name
+    workspace_id: str
+    agent: str
+    port: int
+    share_level: str
+    protocol: str
+
+
 types.declare_actions(WorkspaceAction.choices)
 types.declare_resource(
     WorkspaceResourceType.WORKSPACE,
@@ -134,4 +147,13 @@ types.declare_resource(
     WorkspaceResourceType.WORKSPACE_APP,
     label=WorkspaceResourceType.WORKSPACE_APP.label,
     payloads={WorkspaceAction.OPEN: AppOpened, AuditAction.CLOSE: AppClosed},
+)
+types.declare_resource(
+    WorkspaceResourceType.WORKSPACE_PORT_SHARE,
+    label="workspace port share",
+    payloads={
+        AuditAction.CREATE: PortShared,
+        AuditAction.WRITE: PortShared,
+        AuditAction.DELETE: PortShared,
+    },
 )

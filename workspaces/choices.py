@@ -133,6 +133,20 @@ class AppShareLevel(models.TextChoices):
     PUBLIC = "public"
 
 
+class PortShareLevel(models.TextChoices):
+    """Who besides its owner may open a shared port (on its port host)."""
+
+    AUTHENTICATED = "authenticated"
+    PUBLIC = "public"
+
+
+class PortShareProtocol(models.TextChoices):
+    """How the agent speaks to the port: plain HTTP, or HTTPS (the port's own certificate)."""
+
+    HTTP = "http"
+    HTTPS = "https"
+
+
 class AppHealth(models.TextChoices):
     DISABLED = "disabled"
     INITIALIZING = "initializing"

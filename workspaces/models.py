@@ -25,6 +25,8 @@ from workspaces.choices import (
     JobType,
     LogLevel,
     LogSource,
+    PortShareLevel,
+    PortShareProtocol,
     workspace_status,
 )
 
@@ -281,6 +283,9 @@ class WorkspaceAgent(models.Model):
     disconnected_at = models.DateTimeField(null=True, blank=True)
     last_seen_at = models.DateTimeField(null=True, blank=True)
     version = models.CharField(max_length=64, blank=True)
+    # What the agent last reported listening ([{port, network, process_name}]); written only
+    # when it changes (portal_agent/listening.py sends only changes).
+    listening_ports = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
@@ -360,3 +365,28 @@ class WorkspaceApp(models.Model):
         check_transition("workspace app", APP_HEALTH_TRANSITIONS, self.health, health)
         self.health = health
         return ["health"]
+
+
+class WorkspacePortShare(models.Model):
+    """A listening port of a workspace's agent opened to other users on its port host (only
+    there: a port's path URL stays its owner's, like a path app). Shares outlive builds: they
+    name the agent, not an agent row."""
+
+    id = models.BigAutoField(primary_key=True)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="port_shares")
+    agent_name = models.CharField(max_length=64)
+    port = models.PositiveIntegerField()
+    share_level = models.CharField(max_length=16, choices=PortShareLevel)
+    protocol = models.CharField(max_length=8, choices=PortShareProtocol, default="http")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["agent_name", "port"]
+        constraints = [
+            models.UniqueConstraint(
+                "workspace", "agent_name", "port", name="port_share_unique_port"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.agent_name}:{self.port} ({self.share_level})"

@@ -7,7 +7,13 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from portal import policy
 from portal.errors import NotFound
 from workspaces.choices import BuildTransition, JobStatus, WorkspaceStatus
-from workspaces.models import Workspace, WorkspaceAgent, WorkspaceBuild, WorkspaceResource
+from workspaces.models import (
+    Workspace,
+    WorkspaceAgent,
+    WorkspaceBuild,
+    WorkspacePortShare,
+    WorkspaceResource,
+)
 
 
 def live() -> QuerySet[Workspace]:
@@ -118,3 +124,8 @@ STATUS_FILTERS: dict[str, Q] = {
     WorkspaceStatus.DELETING: _build(BuildTransition.DELETE, JobStatus.RUNNING),
     WorkspaceStatus.DELETED: _build(BuildTransition.DELETE, JobStatus.SUCCEEDED),
 }
+
+
+def port_shares(workspace: Workspace):
+    """The workspace's shared ports, by agent and port."""
+    return WorkspacePortShare.objects.filter(workspace=workspace).select_related("workspace__owner")

@@ -12,9 +12,10 @@ from workspaces import services as workspace_services
 from workspaces.choices import JOB_ACTIVE, BuildTransition, WorkspaceStatus
 from workspaces.connectivity.agents import agent_status
 from workspaces.connectivity.connections import policy_refusal
+from workspaces.connectivity.listening_ports import listening_ports
 from workspaces.models import WorkspaceAgentLog, WorkspaceBuild
 from workspaces.proxy import hosts as app_hosts
-from workspaces.queries import current_resources
+from workspaces.queries import current_resources, port_shares
 
 TIMELINE_BUILDS = 10
 AGENT_LOG_LINES = 200
@@ -33,9 +34,23 @@ def _ide_links(workspace, agent) -> list[dict]:
     ]
 
 
+def _ports(workspace, agent, shares: dict) -> list[dict]:
+    """The agent's listening ports, with where each opens and how it is shared."""
+    names = (agent.name, workspace.name, workspace.owner.username)
+    ports = []
+    for entry in listening_ports(agent):
+        urls = app_hosts.port_urls(entry["port"], *names)
+        share = shares.get((agent.name.lower(), entry["port"]))
+        # On this page's own host, as app links are: the session cookie goes along.
+        href = "/" + urls["path"].split("/", 3)[3]
+        ports.append({**entry, "href": href, "host_url": urls["host"], "share": share})
+    return ports
+
+
 def _agents(workspace, resources, now) -> list[dict]:
     several = sum(len(r.agents.all()) for r in resources) > 1
     owner = workspace.owner.username
+    shares = {(s.agent_name.lower(), s.port): s for s in port_shares(workspace)}
     agents = []
     for resource in resources:
         for agent in resource.agents.all():
@@ -60,6 +75,7 @@ def _agents(workspace, resources, now) -> list[dict]:
                         }
                         for app in agent.apps.all()
                     ],
+                    "ports": _ports(workspace, agent, shares),
                     "log": "\n".join(output for _, output in reversed(rows)),
                     # Where the page's startup-log WebSocket carries on from.
                     "log_after": rows[0][0] if rows else 0,
@@ -77,6 +93,7 @@ def live_context(workspace, user) -> dict:
     status = workspace.status if workspace.deleted_at is None else WorkspaceStatus.DELETED
     resources = current_resources(workspace) if workspace.deleted_at is None else []
     agents = _agents(workspace, resources, now)
+    shared = list(port_shares(workspace)) if workspace.deleted_at is None else []
     active_version = workspace.template.active_version
     builds = list(
         WorkspaceBuild.objects.filter(workspace=workspace)
@@ -95,6 +112,9 @@ def live_context(workspace, user) -> dict:
             if not r.hide
         ],
         "agents": agents,
+        "port_shares": shared,
+        "wildcard_apps": app_hosts.wildcard() is not None,
+        "max_port_share_level": workspace.template.max_port_share_level,
         "may_manage": policy.can(user, "build", workspace) and workspace.deleted_at is None,
         "is_owner": user.pk == workspace.owner_id,
         "update_available": build is not None

@@ -36,6 +36,7 @@ class TemplateSerializer(serializers.Serializer):
     display_name = serializers.CharField()
     description = serializers.CharField()
     icon = serializers.CharField()
+    max_port_share_level = serializers.CharField()
     active_version_id = serializers.UUIDField(allow_null=True)
     active_version_name = serializers.CharField(allow_null=True)
     created_by = serializers.CharField()
@@ -49,6 +50,7 @@ class TemplateSerializer(serializers.Serializer):
             "display_name": t.display_name or t.name,
             "description": t.description,
             "icon": t.icon,
+            "max_port_share_level": t.max_port_share_level,
             "active_version_id": t.active_version_id,
             "active_version_name": _active_version_name(t),
             "created_by": t.created_by.username,
@@ -174,6 +176,11 @@ class UpdateTemplateSerializer(serializers.Serializer):
     display_name = serializers.CharField(required=False, allow_blank=True)
     description = serializers.CharField(required=False, allow_blank=True)
     icon = serializers.CharField(required=False, allow_blank=True)
+    max_port_share_level = serializers.ChoiceField(
+        choices=["owner", "authenticated", "public"],
+        required=False,
+        help_text="The most a workspace of this template may share a port with.",
+    )
     # Scheduling (Coder's names, milliseconds); the advanced ones need the
     # advanced_template_scheduling feature.
     default_ttl_ms = serializers.IntegerField(required=False, min_value=0)

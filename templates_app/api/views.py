@@ -121,6 +121,7 @@ class TemplateDetailView(APIView):
                 display_name=data.get("display_name"),
                 description=data.get("description"),
                 icon=data.get("icon"),
+                max_port_share_level=data.get("max_port_share_level"),
             )
             scheduling.update_schedule_policy(
                 target,

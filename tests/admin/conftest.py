@@ -119,12 +119,16 @@ def seed(make_user, owner):
     from enterprise.audit_stream.models import OutboxRow, StreamDestination
     from enterprise.scim import keys as scim_keys
     from portal.accounts import services
+    from workspaces.models import WorkspacePortShare
 
     def add(n: int):
         for _ in range(n):
             user = make_user(Role.MEMBER)
             template = make_template(owner)
-            make_workspace(user, template)
+            workspace = make_workspace(user, template)
+            WorkspacePortShare.objects.create(
+                workspace=workspace, agent_name="main", port=8080, share_level="authenticated"
+            )
             services.create_token(user, actor=user, name="ci")
             Provisioner.objects.create(id=f"worker-{user.username}", tags={"owner": user.username})
             licensing_helpers.stored(features={"scim": 1}, account_id=f"acme-{user.username}")

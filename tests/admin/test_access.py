@@ -26,6 +26,7 @@ ALL = {
     "workspaces.workspaceresource",
     "workspaces.workspaceagent",
     "workspaces.workspaceapp",
+    "workspaces.workspaceportshare",
     "licensing.license",
     "scim.scimkey",  # owners only (scim.manage)
     "groups.group",  # enterprise.groups: group.read_all (owner, both admins, auditor)

@@ -35,7 +35,7 @@ from tests.templates.helpers import template_tar
 from tests.workspaces import helpers as workspace_helpers
 from workspaces.api import agent_bundle
 from workspaces.choices import JobStatus
-from workspaces.models import WorkspaceAgent, WorkspaceResource
+from workspaces.models import WorkspaceAgent, WorkspacePortShare, WorkspaceResource
 
 API_PREFIX = "api/v2/"
 
@@ -108,11 +108,16 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("api:workspace-autostart", "PUT"): MEMBER_WORKSPACE_SCHEDULE,
     ("api:workspace-ttl", "PUT"): MEMBER_WORKSPACE_SCHEDULE,
     ("api:workspace-extend", "PUT"): _row(200, 403, 404, 404, 200, 404, 403, 401),
+    # Port shares: read with the workspace; its owner (or workspace.manage_all) shares.
+    ("api:workspace-port-share", "GET"): MEMBER_WORKSPACE_READ,
+    ("api:workspace-port-share", "POST"): _row(200, 403, 404, 404, 200, 404, 403, 401),
+    ("api:workspace-port-share", "DELETE"): _row(204, 403, 404, 404, 204, 404, 403, 401),
     ("api:workspacebuild-detail", "GET"): MEMBER_WORKSPACE_READ,
     ("api:workspacebuild-cancel", "PATCH"): _row(200, 403, 404, 404, 200, 404, 403, 401),
     ("api:workspacebuild-logs", "GET"): MEMBER_WORKSPACE_READ,
     ("api:workspaceagent-detail", "GET"): MEMBER_WORKSPACE_READ,
     ("api:workspaceagent-logs", "GET"): MEMBER_WORKSPACE_READ,
+    ("api:workspaceagent-listening-ports", "GET"): MEMBER_WORKSPACE_READ,
     ("api:audit", "GET"): _row(200, 403, 403, 200, 403, 403, 403, 401),
     ("api:audit-export", "GET"): _row(200, 403, 403, 200, 403, 403, 403, 401),
     # Audit streaming's delivery state: who may read the audit log; owners re-send refusals.
@@ -261,6 +266,16 @@ def _request(
             ws = _member_workspace(target)  # running: its start build succeeded
             deadline = timezone.now() + timedelta(hours=2)
             return {"workspace": str(ws.id)}, {"deadline": deadline.isoformat()}, ws
+        case "api:workspace-port-share", _:
+            ws = _member_workspace(target)
+            body = {"agent_name": "main", "port": 8080}
+            if method == "POST":
+                body["share_level"] = "authenticated"
+            if method == "DELETE":
+                WorkspacePortShare.objects.get_or_create(
+                    workspace=ws, agent_name="main", port=8080, share_level="public"
+                )
+            return {"workspace": str(ws.id)}, (None if method == "GET" else body), ws
         case "api:workspace-detail" | "api:workspace-builds", _:
             ws = _member_workspace(target)
             body = {"transition": "stop"} if method == "POST" else None
@@ -271,7 +286,12 @@ def _request(
         case "api:workspacebuild-detail" | "api:workspacebuild-logs", "GET":
             build = _member_workspace(target).latest_build
             return {"build": str(build.id)}, None, build
-        case "api:workspaceagent-detail" | "api:workspaceagent-logs", "GET":
+        case (
+            "api:workspaceagent-detail"
+            | "api:workspaceagent-logs"
+            | "api:workspaceagent-listening-ports",
+            "GET",
+        ):
             agent = _member_agent(target)
             return {"agent": str(agent.id)}, None, agent
         case "api:workspacebuild-cancel", "PATCH":

@@ -22,6 +22,7 @@ from portal.audit.models import AuditEntry
 from tests import factories
 from tests.licensing import helpers as licensing_helpers
 from tests.workspaces.helpers import buildable_template
+from workspaces import port_sharing
 from workspaces.choices import BuildTransition, JobStatus
 
 pytestmark = pytest.mark.django_db
@@ -100,6 +101,14 @@ SCENARIOS = {
     "workspaces.Workspace:stop_workspaces": lambda w: ([_ws(w)], {}),
     "workspaces.Workspace:delete_workspaces": lambda w: ([_ws(w)], {}),
     "workspaces.Workspace:cancel_builds": lambda w: ([_ws(w, job_status=JobStatus.PENDING)], {}),
+    "workspaces.WorkspacePortShare:unshare": lambda w: (
+        [
+            port_sharing.share_port(
+                _ws(w), actor=w.member, agent_name="main", port=3000, share_level="public"
+            )
+        ],
+        {},
+    ),
     "workspaces.Workspace:orphan_delete_workspaces": lambda w: (
         [_ws(w)],
         {"apply": "1", "understood": "on"},

@@ -55,7 +55,7 @@ from tests.external_auth.oauth_server import OAuthProvider
 from tests.licensing import helpers as licensing_helpers
 from tests.templates.helpers import template_tar
 from tests.workspaces.helpers import buildable_template
-from workspaces import schedule_services
+from workspaces import port_sharing, schedule_services
 from workspaces import services as workspaces
 from workspaces.builds import jobs, provisioning
 from workspaces.choices import BuildReason, JobStatus
@@ -78,6 +78,7 @@ OTHER_SERVICE_MODULES = (
     "enterprise.scim.keys",
     "workspaces.builds.provisioning",
     "workspaces.schedule_services",
+    "workspaces.port_sharing",
     "templates_app.scheduling",
 )
 NOT_SERVICES = {"portal.embedded.services"}  # the embedded PostgreSQL/Redis processes
@@ -99,6 +100,7 @@ READ_ONLY = {
     "portal.accounts.services.touch": "a token's last-used time, at most once a minute",
     "portal.accounts.cli_tokens.token_name": "pure: the CLI token's name for a host",
     "portal.accounts.git_ssh_keys.fingerprint": "pure",
+    "workspaces.port_sharing.share_key": "pure: a shared port's revocation id",
     "portal.accounts.git_ssh_keys.private_openssh": "a read (for the agent's memory)",
     "portal.accounts.passwords.keep_session_signed_in": "rewrites this browser's auth hash",
     "templates_app.services.attach_import_job": "links a version to its import job (bookkeeping)",
@@ -525,6 +527,14 @@ def _old_entries_pruned(w):
     return call(audit_log.prune, actor=w.system, days=30)
 
 
+def _shared_port(w):
+    ws = factories.workspace(w.member)
+    port_sharing.share_port(
+        ws, actor=w.member, agent_name="main", port=8080, share_level="authenticated"
+    )
+    return call(port_sharing.unshare_port, ws, actor=w.owner, agent_name="main", port=8080)
+
+
 def _running_with_deadline(w):
     ws = factories.workspace(w.member, template=buildable_template())
     ws.latest_build.deadline = timezone.now() + timedelta(hours=1)
@@ -553,6 +563,15 @@ SCENARIOS.update(
             ttl_seconds=3600,
         ),
         "workspaces.schedule_services.extend_deadline": _running_with_deadline,
+        "workspaces.port_sharing.share_port": lambda w: call(
+            port_sharing.share_port,
+            factories.workspace(w.member),
+            actor=w.member,
+            agent_name="main",
+            port=8080,
+            share_level="public",
+        ),
+        "workspaces.port_sharing.unshare_port": _shared_port,
         "templates_app.scheduling.update_schedule_policy": lambda w: call(
             scheduling.update_schedule_policy,
             factories.TemplateFactory(),

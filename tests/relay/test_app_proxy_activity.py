@@ -29,3 +29,14 @@ def test_a_refused_request_marks_nothing(agent, make_user):  # noqa: F811
     response, _ = through_agent("GET", "/@alice/dev/apps/preview/", headers=auth(bob))
     assert response.status_code == 404
     assert agent.resource.job.build.workspace_id not in collector.seen
+
+
+def test_a_port_request_marks_the_workspace_used(agent, alice, server_port):  # noqa: F811
+    ws_id = agent.resource.job.build.workspace_id
+    collector = schedule_activity.collector
+    collector.take()
+    path = f"/@alice/dev/ports/{server_port}/"
+    response, opened = through_agent("GET", path, headers=auth(alice))
+    assert response.status_code == 200
+    assert opened[0]["kind"] == "tcp" and opened[0]["port"] == server_port
+    assert ws_id in collector.seen

@@ -293,7 +293,8 @@ def test_list_templates_keeps_its_shape_with_the_active_version_name(api, dev, m
     assert r.status_code == 200
     (row,) = r.json()["results"]
     assert set(row) == {
-        "id", "name", "display_name", "description", "icon", "active_version_id",
+        "id", "name", "display_name", "description", "icon", "max_port_share_level",
+        "active_version_id",
         "active_version_name", "created_by", "created_at", "updated_at",
     }  # fmt: skip
     assert row["active_version_name"] == "v1"

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from workspaces.api import agents, schedules, views
+from workspaces.api import agents, ports, schedules, views
 from workspaces.api.agent_bundle import AgentBundleView, AgentWheelIndexView, AgentWheelView
 from workspaces.api.connection_policy import ConnectionPolicyView
 
@@ -41,6 +41,11 @@ urlpatterns = [
         name="workspace-extend",
     ),
     path(
+        "workspaces/<uuid:workspace>/port-share",
+        ports.PortShareView.as_view(),
+        name="workspace-port-share",
+    ),
+    path(
         "users/<str:user>/workspace/<str:name>",
         views.UserWorkspaceView.as_view(),
         name="user-workspace",
@@ -69,5 +74,10 @@ urlpatterns = [
         "workspaceagents/<uuid:agent>/logs",
         agents.WorkspaceAgentLogsView.as_view(),
         name="workspaceagent-logs",
+    ),
+    path(
+        "workspaceagents/<uuid:agent>/listening-ports",
+        ports.ListeningPortsView.as_view(),
+        name="workspaceagent-listening-ports",
     ),
 ]

@@ -3,8 +3,9 @@
 Authenticated by the agent token only (`Authorization: Bearer <agent token>`), never by a user's
 token or session: this route is dispatched before the user authentication middleware. JSON text
 frames with a "type": hello -> manifest, ping -> pong, lifecycle,
-logs, app_health. A message the server cannot accept is answered with {"type": "error",
-"message": ...}; the connection stays open. A refused token closes with 4401 and a reason.
+logs, app_health, listening_ports. A message the server cannot accept is answered with
+{"type": "error", "message": ...}; the connection stays open. A refused token closes with 4401
+and a reason.
 
 A raw ASGI app, not a Channels consumer: one server process holds thousands of these idle
 sockets, and a consumer costs two tasks, a channel-layer receive and an ORM row per socket.
@@ -32,7 +33,7 @@ from django.utils import timezone
 from portal.errors import ServiceError
 from portal.revocation import tracking
 from portal.ws_scope import bearer_token, close_reason
-from workspaces.connectivity import agent_json, agents, relay
+from workspaces.connectivity import agent_json, agents, listening_ports, relay
 from workspaces.models import WorkspaceAgent
 
 log = logging.getLogger(__name__)
@@ -436,6 +437,12 @@ async def _on_app_health(sock: AgentSocket, body: dict) -> None:
     )
 
 
+async def _on_listening_ports(sock: AgentSocket, body: dict) -> None:
+    await database_sync_to_async(listening_ports.report_listening_ports)(
+        sock.stub(), body.get("ports")
+    )
+
+
 async def _on_gitsshkey(sock: AgentSocket, body: dict) -> None:
     """The workspace owner's git key for the agent's ssh-agent socket (portal_agent/gitssh.py)."""
     request = body.get("id")
@@ -468,6 +475,7 @@ HANDLERS = {
     "lifecycle": _on_lifecycle,
     "logs": _on_logs,
     "app_health": _on_app_health,
+    "listening_ports": _on_listening_ports,
 }
 
 websocket_urlpatterns = [path(PATH, app)]

@@ -54,7 +54,9 @@ def _hostname(host: str) -> str:
 
 
 def match_host(host: str) -> dict | None:
-    """{"slug", "agent", "workspace", "user", "host"} of a host on the app domain, else None."""
+    """{"slug", "port", "agent", "workspace", "user", "host"} of a host on the app domain, else
+    None. A port host's first part is the port (digits): 8080--agent--workspace--user; an app
+    host's is its slug (one of digits only is refused at import: it would read as a port)."""
     wc = wildcard()
     if wc is None or not host:
         return None
@@ -72,7 +74,17 @@ def match_host(host: str) -> dict | None:
         return None
     if not all(parts):
         return None
-    return {"slug": slug, "agent": agent, "workspace": workspace, "user": user, "host": name}
+    port = None
+    if slug.isdigit():
+        slug, port = None, slug
+    return {
+        "slug": slug,
+        "port": port,
+        "agent": agent,
+        "workspace": workspace,
+        "user": user,
+        "host": name,
+    }
 
 
 def match_scope(scope) -> dict | None:
@@ -92,6 +104,19 @@ def app_host(slug: str, agent: str, workspace: str, user: str) -> str | None:
     if len(label) > MAX_LABEL or not all(_LABEL.match(p) for p in parts):
         return None
     return f"{label}.{wc.domain}"
+
+
+def port_host(port: int, agent: str, workspace: str, user: str) -> str | None:
+    """A port's host name (PORT--agent--workspace--user.<domain>), or None (see app_host)."""
+    return app_host(str(port), agent, workspace, user)
+
+
+def port_urls(port: int, agent: str, workspace: str, user: str) -> dict:
+    """{"path": the owner's path URL, "host": the port host's URL or None} of a listening port."""
+    base = config.load().access_url
+    path = f"{base}/@{quote(user)}/{quote(workspace)}.{quote(agent)}/ports/{port}/"
+    host = port_host(port, agent, workspace, user)
+    return {"path": path, "host": wildcard().url(host) + "/" if host else None}
 
 
 def path_url(slug: str, agent: str, workspace: str, user: str) -> str:

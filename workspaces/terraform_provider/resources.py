@@ -281,6 +281,15 @@ class App(_Resource):
                     ["slug"],
                 )
             )
+        elif known(slug) and slug.isdigit():
+            problems.append(
+                Problem(
+                    f"Invalid app slug {q(slug)}",
+                    "A slug of digits only would read as a port on app hosts "
+                    '(8080--agent--workspace--user): add a letter (e.g. "app-8080").',
+                    ["slug"],
+                )
+            )
         problems += _choice(config, "share", SHARE_LEVELS, "share level")
         url, command = config.get("url"), config.get("command")
         if known(url) and known(command):
