@@ -17,6 +17,7 @@ class WorkspacesConfig(AppConfig):
         from portal.celery import IN_SCHEDULER
         from workspaces import (
             audit_types,  # noqa: F401  (declares its audit resource types)
+            deprecation_notices,
             permissions,
             suspension,
         )
@@ -27,6 +28,7 @@ class WorkspacesConfig(AppConfig):
 
         hooks.template_version_created.register(provisioning.create_import_job)
         hooks.user_status_changed.register(suspension.stop_workspaces_of_suspended)
+        hooks.template_deprecated.register(deprecation_notices.notify_owners)
         revocable.install()
         signals.worker_ready.connect(_worker_ready, weak=False)
         signals.worker_shutdown.connect(_worker_shutdown, weak=False)
