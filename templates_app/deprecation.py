@@ -131,7 +131,10 @@ def creation_refusal(template: Template, version: TemplateVersion | None) -> str
     if template.deprecation_message:
         return f"Template {label} is deprecated: {template.deprecation_message}"
     if version is not None and version.deprecation_message:
-        return f"Version {version.name} of template {label} is deprecated: {version.deprecation_message}"
+        return (
+            f"Version {version.name} of template {label} is deprecated: "
+            f"{version.deprecation_message}"
+        )
     return None
 
 
