@@ -95,9 +95,7 @@ def current_resources(workspace: Workspace) -> list[WorkspaceResource]:
 
 
 def with_latest_build(qs: QuerySet[Workspace]) -> QuerySet[Workspace]:
-    return qs.select_related(
-        "owner", "template", "latest_build", "latest_build__job", "latest_build__template_version"
-    )
+    return qs.select_related("owner", "template", "latest_build", "latest_build__job")
 
 
 def _build(transition, job_status) -> Q:

@@ -16,7 +16,8 @@ from templates_app import scheduling
 from workspaces import schedule_services, services
 from workspaces.choices import BuildTransition
 
-ACTIONS = ("start", "stop", "restart", "delete", "update")
+# Update has its own view (portal/web/views/update.py): it may have parameters to ask.
+ACTIONS = ("start", "stop", "restart", "delete")
 
 
 def _missing(request, owner, name):
@@ -66,20 +67,16 @@ def workspace_build(request, owner, name):
         return _back(workspace)
     transition = {
         "start": BuildTransition.START,
-        "update": BuildTransition.START,
         "stop": BuildTransition.STOP,
         "restart": BuildTransition.STOP,
         "delete": BuildTransition.DELETE,
     }[action]
-    version = workspace.template.active_version if action == "update" else None
     try:
         if action == "restart":
             # The server starts it again once the stop succeeded: the page may be closed.
             build = services.restart_workspace(workspace, actor=request.user)
         else:
-            build = services.create_build(
-                workspace, actor=request.user, transition=transition, version=version
-            )
+            build = services.create_build(workspace, actor=request.user, transition=transition)
     except ServiceError as e:
         messages.error(request, f"Could not {action} {workspace.name}: {e.message}")
         for problem in e.validations:
@@ -87,7 +84,6 @@ def workspace_build(request, owner, name):
         return _back(workspace)
     done = {
         "start": "is starting",
-        "update": f"is updating to version {version.name if version else ''}",
         "stop": "is stopping",
         "restart": "is stopping; it starts again once stopped",
         "delete": "is being deleted",
