@@ -169,8 +169,14 @@ resource "portal_script" "code_server" {
     fi
     if [ -z "$BIN" ]; then
       echo "Installing code-server into ~/.local (the official standalone release)"
-      curl -fsSL https://code-server.dev/install.sh | sh -s -- --method=standalone --prefix="$HOME/.local"
+      # Downloaded first: a failed download must not look like an install that did nothing.
+      curl -fsSL https://code-server.dev/install.sh -o "$HOME/.cache/code-server-install.sh"
+      sh "$HOME/.cache/code-server-install.sh" --method=standalone --prefix="$HOME/.local"
       BIN="$HOME/.local/bin/code-server"
+    fi
+    if [ ! -x "$BIN" ]; then
+      echo "code-server could not be installed ($BIN is missing): the VS Code app stays down"
+      exit 1
     fi
     # Backgrounded: a start script must end; code-server stops with the workspace.
     "$BIN" --auth none --bind-addr 127.0.0.1:13337 --disable-telemetry "$HOME" \
