@@ -85,6 +85,13 @@ template_version_created = Hook(
     "template_version_created",
     "handler(version, *, actor): start the version's import (workspaces registers the job).",
 )
+template_deprecated = Hook(
+    "template_deprecated",
+    "handler(template_id, version_id, *, actor): a template (version_id None) or one of its "
+    "versions was newly deprecated; called after commit by templates_app.deprecation. Handlers "
+    "tell whom it concerns (workspaces notifies the owners of the workspaces on it); ids, "
+    "since the rows may change again before they run.",
+)
 user_groups = Hook(
     "user_groups",
     "handler(user) -> iterable of group names or ids the user is in, besides 'Everyone' "

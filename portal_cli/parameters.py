@@ -8,6 +8,7 @@ import sys
 import click
 
 from portal_cli.client import CLIError
+from portal_shared.parameters import ordered
 
 # --- Parameters --------------------------------------------------------------------------
 
@@ -38,8 +39,7 @@ def normalize_values(schema: list[dict], values: dict[str, str]) -> dict[str, st
     }
 
 
-def _ordered(schema: list[dict]) -> list[dict]:
-    return sorted(schema, key=lambda p: (p.get("order") or 0, p["name"]))
+_ordered = ordered
 
 
 def _is_required(param: dict) -> bool:
@@ -140,42 +140,3 @@ def complete_parameters(schema: list[dict], given: dict[str, str], *, yes: bool)
             "  pass each with --parameter NAME=VALUE"
         )
     return values
-
-
-def _option_values(param: dict) -> set[str]:
-    return {str(o.get("value")) for o in param.get("options") or []}
-
-
-def still_valid(param: dict, value: str) -> bool:
-    """Whether a previous build's value still fits this parameter (its type and options)."""
-    options = _option_values(param)
-    if not options:
-        return True
-    if param.get("type") == "list(string)":
-        try:
-            chosen = json.loads(value)
-        except ValueError:
-            return False
-        return isinstance(chosen, list) and all(str(v) in options for v in chosen)
-    return value in options
-
-
-def to_ask_on_update(
-    schema: list[dict], previous_schema: list[dict], previous: dict[str, str]
-) -> list[dict]:
-    """The new version's parameters an update must ask about: new ones, and those whose type
-    changed or whose previous value is no longer one of its options. The rest keep their
-    values on the server."""
-    before = {p["name"]: p for p in previous_schema}
-    ask = []
-    for param in _ordered(schema):
-        name = param["name"]
-        old = before.get(name)
-        if (
-            name not in previous
-            or old is None
-            or old.get("type") != param.get("type")
-            or not still_valid(param, previous[name])
-        ):
-            ask.append(param)
-    return ask

@@ -204,12 +204,29 @@ def _ms(text: str | None, option: str) -> int | None:
 )
 @click.option("--allow-user-autostart/--no-allow-user-autostart", default=None, help="Advanced.")
 @click.option("--allow-user-autostop/--no-allow-user-autostop", default=None, help="Advanced.")
-def edit_template(name, default_ttl, activity_bump, max_ttl, autostart_days, **flags) -> None:
-    """Change template NAME's scheduling policy (owners and template admins).
+@click.option(
+    "--deprecated",
+    "deprecated",
+    metavar="MESSAGE",
+    help="Deprecate it with this reason: no new workspaces, existing ones warned.",
+)
+@click.option("--undeprecated", is_flag=True, help="Withdraw its deprecation.")
+def edit_template(
+    name, default_ttl, activity_bump, max_ttl, autostart_days, deprecated, undeprecated, **flags
+) -> None:
+    """Change template NAME's scheduling policy or deprecation (owners and template admins).
 
     The advanced options need the advanced_template_scheduling feature.
     """
     body: dict = {}
+    if deprecated is not None and undeprecated:
+        raise click.UsageError("give --deprecated or --undeprecated, not both.")
+    if deprecated is not None:
+        if not deprecated.strip():
+            raise click.BadParameter("give the reason.", param_hint="--deprecated")
+        body["deprecation_message"] = deprecated
+    if undeprecated:
+        body["deprecation_message"] = ""
     for key, value, option in (
         ("default_ttl_ms", default_ttl, "--default-ttl"),
         ("activity_bump_ms", activity_bump, "--activity-bump"),
@@ -230,6 +247,14 @@ def edit_template(name, default_ttl, activity_bump, max_ttl, autostart_days, **f
         raise click.UsageError("give at least one option to change.")
     with logged_in() as client:
         template = client.request("PATCH", f"/templates/{quote(name)}", json=body)
+    if "deprecation_message" in body:
+        click.echo(
+            f"{template['name']} is deprecated: {template['deprecation_message']}"
+            if template["deprecated"]
+            else f"{template['name']} is not deprecated."
+        )
+        if len(body) == 1:
+            return
     days = ", ".join(template["autostart_requirement"]["days_of_week"]) or "none"
 
     def length(ms: int) -> str:

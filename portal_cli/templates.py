@@ -25,6 +25,7 @@ TEMPLATE_COLUMNS = (
     ("NAME", lambda t: t["name"]),
     ("DISPLAY NAME", lambda t: t["display_name"]),
     ("ACTIVE VERSION", lambda t: t.get("active_version_name") or "-"),
+    ("DEPRECATED", lambda t: "deprecated" if t.get("deprecated") else ""),
     ("CREATED BY", lambda t: t["created_by"]),
     ("UPDATED", lambda t: when(t["updated_at"])),
 )
@@ -35,6 +36,7 @@ VERSION_COLUMNS = (
     ("CREATED BY", lambda v: v["created_by"]),
     ("STATUS", lambda v: v["import_status"]),
     ("ACTIVE", lambda v: "active" if v["active"] else ""),
+    ("DEPRECATED", lambda v: "deprecated" if v.get("deprecated") else ""),
     ("MESSAGE", lambda v: v["message"].splitlines()[0] if v["message"] else ""),
 )
 
@@ -373,6 +375,33 @@ def promote(name: str, version: str) -> None:
         target = client.get(f"/templates/{quote(name)}/versions/{quote(version)}")
         template = _patch(client, f"/templates/{quote(name)}", {"active_version_id": target["id"]})
     click.echo(f"Version {target['name']} is now the active version of {template['name']}.")
+
+
+def _set_version_deprecation(name: str, version: str, message: str) -> dict:
+    with logged_in() as client:
+        target = client.get(f"/templates/{quote(name)}/versions/{quote(version)}")
+        return _patch(client, f"/templateversions/{target['id']}", {"deprecation_message": message})
+
+
+@versions.command("deprecate")
+@click.argument("name")
+@click.argument("version")
+@click.option("-m", "--message", required=True, help="Why: shown to those it refuses and warns.")
+def deprecate_version(name: str, version: str, message: str) -> None:
+    """Deprecate VERSION of template NAME: no new workspaces, updates or promotion to it."""
+    if not message.strip():
+        raise click.BadParameter("give the reason.", param_hint="--message")
+    target = _set_version_deprecation(name, version, message)
+    click.echo(f"Version {target['name']} of {name} is deprecated: {target['deprecation_message']}")
+
+
+@versions.command("undeprecate")
+@click.argument("name")
+@click.argument("version")
+def undeprecate_version(name: str, version: str) -> None:
+    """Make VERSION of template NAME usable again."""
+    target = _set_version_deprecation(name, version, "")
+    click.echo(f"Version {target['name']} of {name} is no longer deprecated.")
 
 
 ACL_ROLES = ("use", "admin")

@@ -25,12 +25,8 @@ from portal_cli.build_runs import (
 from portal_cli.build_runs import _conflict_hint as conflict_hint
 from portal_cli.client import ApiError, Client, CLIError, logged_in, quote
 from portal_cli.output import output_option, print_json, print_rows, when
-from portal_cli.parameters import (
-    complete_parameters,
-    normalize_values,
-    parse_parameters,
-    to_ask_on_update,
-)
+from portal_cli.parameters import complete_parameters, normalize_values, parse_parameters
+from portal_shared.parameters import to_ask_on_update
 
 # --- Commands ----------------------------------------------------------------------------
 
@@ -185,6 +181,11 @@ def _metadata_value(item: dict) -> str:
     return "" if item.get("value") is None else str(item["value"])
 
 
+def warn_deprecated(w: dict) -> None:
+    """A deprecated template still builds existing workspaces; their owners are told so."""
+    click.secho(f"Warning: {w['deprecation_warning']}", fg="yellow", err=True)
+
+
 def print_workspace(w: dict) -> None:
     build = w.get("latest_build")
     rows = [("Workspace", full_name(w)), ("Status", w["status"])]
@@ -193,6 +194,8 @@ def print_workspace(w: dict) -> None:
         template += f" (version {build['template_version_name']}"
         template += ", outdated)" if w.get("outdated") else ")"
     rows.append(("Template", template))
+    if w.get("deprecation_warning"):
+        rows.append(("Warning", w["deprecation_warning"]))
     if build:
         line = (
             f"#{build['build_number']} {build['transition']} {build['job_status']}, by "
@@ -273,6 +276,8 @@ def _build_command(transition: str, summary: str, with_parameters: bool = False)
         with logged_in() as client:
             workspace = get_workspace(client, name)
             values = _typed_values(client, workspace, parameters)
+            if transition == "start" and workspace.get("deprecation_warning"):
+                warn_deprecated(workspace)
             run_build(client, workspace, name, transition, parameters=values)
 
     command.__doc__ = summary

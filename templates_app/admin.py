@@ -21,7 +21,7 @@ from portal.admin_site import (
     run_service_per_object,
 )
 from portal.errors import Conflict, ServiceError
-from templates_app import admin_scheduling, permissions, scheduling, services
+from templates_app import admin_deprecation, admin_scheduling, permissions, scheduling, services
 from templates_app.models import File, ImportStatus, Template, TemplateVersion
 
 SERVICE_FORM_TEMPLATE = "admin/portal/service_form.html"
@@ -277,7 +277,7 @@ class TemplateAdmin(ReadOnlyAdmin):
         "created_at",
         "deleted_at",
     )
-    list_filter = (DeletedFilter, "created_at")
+    list_filter = (DeletedFilter, admin_deprecation.DeprecatedFilter, "created_at")
     search_fields = ("name", "display_name", "description")
     date_hierarchy = "created_at"
     fields = (
@@ -290,6 +290,7 @@ class TemplateAdmin(ReadOnlyAdmin):
         "workspace_count",
         "provisioner_tags_display",
         "scheduling_display",
+        "deprecation_display",
         "created_by",
         "created_at",
         "updated_at",
@@ -334,6 +335,15 @@ class TemplateAdmin(ReadOnlyAdmin):
                 ),
                 name="templates_app_template_scheduling",
             ),
+            path(
+                "<uuid:object_id>/deprecation/",
+                self.admin_site.admin_view(
+                    lambda request, object_id: admin_deprecation.deprecation_view(
+                        self, request, object_id, version=False
+                    )
+                ),
+                name="templates_app_template_deprecation",
+            ),
         ]
         return own + super().get_urls()
 
@@ -367,6 +377,10 @@ class TemplateAdmin(ReadOnlyAdmin):
     @admin.display(description="provisioner tags")
     def provisioner_tags_display(self, obj: Template) -> str:
         return pretty_json(obj.provisioner_tags)
+
+    @admin.display(description="deprecation")
+    def deprecation_display(self, obj: Template) -> str:
+        return admin_deprecation.display(obj, "admin:templates_app_template_deprecation")
 
     def promote_view(self, request, object_id):
         """Choose a version and make it the active one (update_template decides if it may be)."""
@@ -434,7 +448,12 @@ class TemplateVersionAdmin(ReadOnlyAdmin):
         "created_by",
         "created_at",
     )
-    list_filter = ("import_status", ActiveVersionFilter, "created_at")
+    list_filter = (
+        "import_status",
+        ActiveVersionFilter,
+        admin_deprecation.DeprecatedFilter,
+        "created_at",
+    )
     search_fields = ("name", "template__name", "message", "file__hash")
     date_hierarchy = "created_at"
     fields = (
@@ -443,6 +462,7 @@ class TemplateVersionAdmin(ReadOnlyAdmin):
         "is_active",
         "message",
         "status_display",
+        "deprecation_display",
         "import_error_display",
         "import_job_links",
         "parameters_table",
@@ -481,6 +501,26 @@ class TemplateVersionAdmin(ReadOnlyAdmin):
             done="Promoted",
             label=str,
         )
+
+    def get_urls(self):
+        own = [
+            path(
+                "<uuid:object_id>/deprecation/",
+                self.admin_site.admin_view(
+                    lambda request, object_id: admin_deprecation.deprecation_view(
+                        self, request, object_id, version=True
+                    )
+                ),
+                name="templates_app_templateversion_deprecation",
+            ),
+        ]
+        return own + super().get_urls()
+
+    @admin.display(description="deprecation")
+    def deprecation_display(self, obj: TemplateVersion) -> str:
+        if obj.template_id is None:
+            return "-"
+        return admin_deprecation.display(obj, "admin:templates_app_templateversion_deprecation")
 
     @admin.display(description="import status", ordering="import_status")
     def status_display(self, obj: TemplateVersion) -> str:

@@ -65,6 +65,11 @@ class Template(models.Model):
     max_port_share_level = models.CharField(
         max_length=16, choices=PortShareLevel, default=PortShareLevel.PUBLIC
     )
+    # "" = not deprecated. A deprecated template takes no new workspaces; existing ones are
+    # warned (Coder's `templates edit --deprecated`). deprecated_at marks one deprecation, so
+    # owners are notified once per deprecation, not per edit of its message.
+    deprecation_message = models.TextField(blank=True, default="")
+    deprecated_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
@@ -82,6 +87,10 @@ class Template(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def deprecated(self) -> bool:
+        return bool(self.deprecation_message)
 
 
 class TemplateVersion(models.Model):
@@ -120,6 +129,9 @@ class TemplateVersion(models.Model):
     daily_cost = models.PositiveIntegerField(
         default=0, help_text="Sum of daily_cost of what a start build would create."
     )
+    # "" = not deprecated: no new workspaces, no promotion, no updates to it; existing ones warned.
+    deprecation_message = models.TextField(blank=True, default="")
+    deprecated_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
@@ -134,6 +146,10 @@ class TemplateVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.template.name if self.template else '?'}@{self.name}"
+
+    @property
+    def deprecated(self) -> bool:
+        return bool(self.deprecation_message)
 
     def transition(self, status: str, *, reason: str = "") -> list[str]:
         """Change the import status if allowed; returns the fields to save.

@@ -59,12 +59,17 @@ class TemplateVersionPolicy(RoleTablePolicy):
 
     resource = "template_version"
     model = TemplateVersion
-    actions = ("read", "create")
-    site_wide = {"create": "template.manage"}
+    actions = ("read", "create", "update")
+    site_wide = {"create": "template.manage", "update": "template.manage"}
 
     def allows(self, actor, action, obj) -> bool:
         if action == "create" or obj is None:
             return self.site_allows(actor, action)
+        if action == "update":
+            # Changing a version (deprecating it) is changing its template.
+            if obj.template_id is None:
+                return self.site_allows(actor, action)
+            return policy.can(actor, "update", obj.template)
         if obj.template_id is not None:
             return policy.can(actor, "read", obj.template)
         return policy.active(actor) and (obj.created_by_id == actor.pk or has_manage(actor))

@@ -417,6 +417,12 @@ def update_template(
                     f"Version {version.name!r} belongs to another template.",
                 )
             _check_importable(version, "active_version_id")
+            if version.deprecation_message:
+                raise ValidationFailed.field(
+                    "active_version_id",
+                    f"Version {version.name!r} is deprecated ({version.deprecation_message}); "
+                    "it cannot become the active version.",
+                )
             template.active_version = version
             fields.append("active_version")
         for field, value in (

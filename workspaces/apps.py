@@ -17,6 +17,7 @@ class WorkspacesConfig(AppConfig):
         from portal.periodic import IN_SCHEDULER
         from workspaces import (
             audit_types,  # noqa: F401  (declares its audit resource types)
+            deprecation_notices,
             notices,
             permissions,
             suspension,
@@ -29,6 +30,7 @@ class WorkspacesConfig(AppConfig):
         hooks.template_version_created.register(provisioning.create_import_job)
         hooks.user_status_changed.register(suspension.stop_workspaces_of_suspended)
         hooks.build_finished.register(notices.notify_build_failed)
+        hooks.template_deprecated.register(deprecation_notices.notify_owners)
         revocable.install()
         signals.worker_ready.connect(_worker_ready, weak=False)
         signals.worker_shutdown.connect(_worker_shutdown, weak=False)

@@ -11,6 +11,7 @@ from portal.audit import services as audit
 from portal.audit.choices import AuditAction
 from portal.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from portal.external_auth import queries as external_auth_queries
+from templates_app import deprecation
 from templates_app import parameters as params
 from templates_app.models import ImportStatus, Template, TemplateVersion
 from workspaces import events
@@ -186,6 +187,8 @@ def create_workspace(
             f"{owner.username} may not use template {template.name!r}: ask a template admin."
         )
     version = _usable_version(template, version)
+    if refusal := deprecation.creation_refusal(template, version):
+        raise Forbidden(refusal, detail="Deprecated templates and versions take no new workspaces.")
     values = params.validate(version.parameters_schema or [], parameters, creating=True)
     unlinked = external_auth_queries.missing_refusal(owner, version.external_auth)
     if unlinked:
@@ -338,6 +341,14 @@ def _create_build(
             version = previous.template_version
         else:
             version = _usable_version(workspace.template, version)
+            if version.deprecation_message and (
+                previous is None or previous.template_version_id != version.pk
+            ):
+                # Workspaces already on it keep building; none moves onto it.
+                raise Conflict(
+                    f"Version {version.name!r} is deprecated: {version.deprecation_message}",
+                    detail="Ask a template admin to promote a version that is not deprecated.",
+                )
         old_values = previous.parameters if previous else {}
         if transition == BuildTransition.START:
             values = params.validate(

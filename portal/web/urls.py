@@ -11,6 +11,7 @@ from portal.web.views import (
     session,
     templates,
     terminal,
+    update,
     workspace,
     workspaces,
 )
@@ -29,7 +30,9 @@ urlpatterns = [
     path(_WS, workspace.workspace_page, name="workspace"),
     path(f"{_WS}/live", workspace.workspace_live, name="workspace-live"),
     path(f"{_WS}/builds", workspace.workspace_build, name="workspace-build"),
+    path(f"{_WS}/update", update.update_workspace, name="workspace-update"),
     path(f"{_WS}/cancel", workspace.workspace_cancel, name="workspace-cancel"),
+    path(f"{_WS}/extend", workspace.workspace_extend, name="workspace-extend"),
     path(f"{_WS}/schedule", workspace.workspace_schedule, name="workspace-schedule"),
     path(f"{_WS}/port-share", ports.workspace_port_share, name="workspace-port-share"),
     path(f"{_WS}/terminal/<str:agent>", terminal.terminal_page, name="terminal"),

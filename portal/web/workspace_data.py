@@ -5,9 +5,10 @@ from __future__ import annotations
 from django.utils import timezone
 
 from portal import policy
-from portal.web import log_text
+from portal.web import log_text, workspace_update
 from portal.web.workspace_schedule import schedule_context
 from portal_shared import ide_links
+from templates_app import deprecation
 from workspaces import services as workspace_services
 from workspaces.choices import JOB_ACTIVE, BuildTransition, WorkspaceStatus
 from workspaces.connectivity.agents import agent_status
@@ -95,6 +96,7 @@ def live_context(workspace, user) -> dict:
     agents = _agents(workspace, resources, now)
     shared = list(port_shares(workspace)) if workspace.deleted_at is None else []
     active_version = workspace.template.active_version
+    update = workspace_update.plan(workspace)
     builds = list(
         WorkspaceBuild.objects.filter(workspace=workspace)
         .select_related("job", "initiator", "template_version")
@@ -117,10 +119,13 @@ def live_context(workspace, user) -> dict:
         "max_port_share_level": workspace.template.max_port_share_level,
         "may_manage": policy.can(user, "build", workspace) and workspace.deleted_at is None,
         "is_owner": user.pk == workspace.owner_id,
-        "update_available": build is not None
-        and active_version is not None
-        and build.template_version_id != active_version.pk,
+        "update_available": update.version is not None,
+        "update": update,
         "active_version": active_version,
+        # Existing workspaces keep building on a deprecated template; their page says so.
+        "deprecation_warning": deprecation.warning(
+            workspace.template, build.template_version if build else None
+        ),
         "stopped_like": status
         in {WorkspaceStatus.STOPPED, WorkspaceStatus.FAILED, WorkspaceStatus.CANCELED},
         "daily_cost": build.daily_cost if build else 0,

@@ -11,6 +11,8 @@ from templates_app import scheduling
 from workspaces import schedule
 from workspaces.choices import BuildTransition, JobStatus
 
+EXTEND_CHOICES = (1, 2, 4, 8)  # hours the card offers to push the stop back by
+
 
 def _in(seconds: float) -> str:
     minutes = max(0, int(seconds // 60))
@@ -60,5 +62,6 @@ def schedule_context(workspace, now: datetime | None = None) -> dict:
             "refusal": workspace.autostart_refusal,
             "may_autostart": rules.allow_user_autostart,
             "may_autostop": rules.allow_user_autostop,
-        }
+        },
+        "extend_choices": EXTEND_CHOICES,
     }

@@ -39,6 +39,8 @@ class TemplateSerializer(serializers.Serializer):
     max_port_share_level = serializers.CharField()
     active_version_id = serializers.UUIDField(allow_null=True)
     active_version_name = serializers.CharField(allow_null=True)
+    deprecated = serializers.BooleanField(help_text="No new workspaces; existing ones warned.")
+    deprecation_message = serializers.CharField(help_text='Why it is deprecated ("": it is not).')
     created_by = serializers.CharField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
@@ -53,6 +55,8 @@ class TemplateSerializer(serializers.Serializer):
             "max_port_share_level": t.max_port_share_level,
             "active_version_id": t.active_version_id,
             "active_version_name": _active_version_name(t),
+            "deprecated": t.deprecated,
+            "deprecation_message": t.deprecation_message,
             "created_by": t.created_by.username,
             "created_at": t.created_at,
             "updated_at": t.updated_at,
@@ -82,6 +86,8 @@ class TemplateVersionSerializer(serializers.Serializer):
         help_text='What builds would create: {"start": [...], "stop": [...]}.'
     )
     daily_cost = serializers.IntegerField()
+    deprecated = serializers.BooleanField(help_text="Not for new workspaces, updates or promotion.")
+    deprecation_message = serializers.CharField(help_text='Why it is deprecated ("": it is not).')
     created_by = serializers.CharField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
@@ -110,6 +116,8 @@ class TemplateVersionSerializer(serializers.Serializer):
             "parameters": v.parameters_schema,
             "resources": v.resources,
             "daily_cost": v.daily_cost,
+            "deprecated": v.deprecated,
+            "deprecation_message": v.deprecation_message,
             "created_by": v.created_by.username,
             "created_at": v.created_at,
             "updated_at": v.updated_at,
@@ -181,6 +189,11 @@ class UpdateTemplateSerializer(serializers.Serializer):
         required=False,
         help_text="The most a workspace of this template may share a port with.",
     )
+    deprecation_message = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        help_text='Deprecate the template with this reason; "" un-deprecates it.',
+    )
     # Scheduling (Coder's names, milliseconds); the advanced ones need the
     # advanced_template_scheduling feature.
     default_ttl_ms = serializers.IntegerField(required=False, min_value=0)
@@ -201,6 +214,22 @@ class UpdateTemplateSerializer(serializers.Serializer):
                 raise serializers.ValidationError(
                     {name: "Give whole seconds (a multiple of 1000)."}
                 )
+        return attrs
+
+
+class UpdateVersionSerializer(serializers.Serializer):
+    deprecation_message = serializers.CharField(
+        allow_blank=True,
+        trim_whitespace=False,
+        help_text='Deprecate the version with this reason; "" un-deprecates it.',
+    )
+
+    def validate(self, attrs):
+        unknown = sorted(set(self.initial_data) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError(
+                {unknown[0]: "Unknown field; use deprecation_message."}
+            )
         return attrs
 
 

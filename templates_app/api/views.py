@@ -18,7 +18,7 @@ from portal.api.params import LOG_PAGE_PARAMETERS, log_page
 from portal.api.views import ListView
 from portal.errors import NotFound, PayloadTooLarge, ValidationFailed
 from portal_shared import archive
-from templates_app import queries, scheduling, services
+from templates_app import deprecation, queries, scheduling, services
 from templates_app.api import serializers as s
 from templates_app.models import File, TemplateVersion
 from templates_app.queries import resolve_template, resolve_version, visible_versions
@@ -133,6 +133,10 @@ class TemplateDetailView(APIView):
                 allow_user_autostart=data.get("allow_user_autostart"),
                 allow_user_autostop=data.get("allow_user_autostop"),
             )
+            if "deprecation_message" in data:
+                deprecation.deprecate_template(
+                    target, actor=request.user, message=data["deprecation_message"]
+                )
         return Response(s.TemplateDetailSerializer(resolve_template(template, request.user)).data)
 
 
@@ -215,10 +219,28 @@ class TemplateVersionCreateView(APIView):
 
 
 class TemplateVersionDetailView(APIView):
-    authorizes = {"GET": Authz("template_version", "read")}
+    authorizes = {
+        "GET": Authz("template_version", "read"),
+        # Its template's update (a template ACL admin may be granted it for one template).
+        "PATCH": Authz("template_version", "update"),
+    }
 
     @extend_schema(operation_id="template_version_get", responses=s.TemplateVersionSerializer)
     def get(self, request, version):
+        return Response(s.TemplateVersionSerializer(resolve_version(version, request.user)).data)
+
+    @extend_schema(
+        operation_id="template_version_update",
+        request=s.UpdateVersionSerializer,
+        responses=s.TemplateVersionSerializer,
+    )
+    def patch(self, request, version):
+        """Deprecate a version (or un-deprecate it with an empty message)."""
+        data = _valid(s.UpdateVersionSerializer, request)
+        target = resolve_version(version, request.user)
+        deprecation.deprecate_version(
+            target, actor=request.user, message=data["deprecation_message"]
+        )
         return Response(s.TemplateVersionSerializer(resolve_version(version, request.user)).data)
 
 

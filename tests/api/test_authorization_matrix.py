@@ -95,6 +95,7 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("api:template-version-by-name", "GET"): SIGNED_IN,
     ("api:templateversions", "POST"): _row(201, 201, 403, 403, 403, 403, 403, 401),
     ("api:templateversion-detail", "GET"): SIGNED_IN,
+    ("api:templateversion-detail", "PATCH"): _row(200, 200, 403, 403, 403, 403, 403, 401),
     ("api:templateversion-logs", "GET"): SIGNED_IN,
     ("api:files", "POST"): _row(201, 201, 403, 403, 403, 403, 403, 401),
     ("api:file-detail", "GET"): SIGNED_IN,
@@ -317,6 +318,9 @@ def _request(
         case "api:templateversion-detail" | "api:templateversion-logs", "GET":
             version = factories.TemplateFactory().active_version
             return {"version": version.id}, None, version
+        case "api:templateversion-detail", "PATCH":
+            version = factories.TemplateFactory().active_version
+            return {"version": version.id}, {"deprecation_message": f"by {caller}"}, version
         case "api:templateversions", "POST":
             file = factories.FileFactory(data=template_tar())
             return {}, {"file_hash": file.hash}, None

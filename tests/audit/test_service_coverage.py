@@ -46,7 +46,7 @@ from portal.external_auth import oauth as external_auth_oauth
 from portal.external_auth import services as external_auth
 from portal.external_auth.models import ExternalAuthLink
 from portal.notifications import services as notifications
-from templates_app import scheduling
+from templates_app import deprecation, scheduling
 from templates_app import services as templates
 from templates_app.choices import ImportStatus
 from tests import factories
@@ -80,6 +80,7 @@ OTHER_SERVICE_MODULES = (
     "workspaces.schedule_services",
     "workspaces.port_sharing",
     "templates_app.scheduling",
+    "templates_app.deprecation",
 )
 NOT_SERVICES = {"portal.embedded.services"}  # the embedded PostgreSQL/Redis processes
 NOT_SERVICES |= {"portal.audit.services"}  # the audit writer itself
@@ -117,6 +118,8 @@ READ_ONLY = {
     "licensing.services.verify": "pure: checks a license's signature and dates",
     "templates_app.scheduling.effective": "a read: the template's scheduling rules",
     "templates_app.scheduling.as_api": "pure: the policy in the API's shape",
+    "templates_app.deprecation.creation_refusal": "a question",
+    "templates_app.deprecation.warning": "pure: the sentence owners are shown",
     "enterprise.appearance.services.served_logo_url": "pure: the logo's URL",
     "enterprise.audit_stream.services.resolve": "a read: a destination by name, else 404",
     "enterprise.quotas.services.in_force": "a question",
@@ -572,6 +575,18 @@ SCENARIOS.update(
             share_level="public",
         ),
         "workspaces.port_sharing.unshare_port": _shared_port,
+        "templates_app.deprecation.deprecate_template": lambda w: call(
+            deprecation.deprecate_template,
+            factories.TemplateFactory(),
+            actor=w.owner,
+            message="Use the new one.",
+        ),
+        "templates_app.deprecation.deprecate_version": lambda w: call(
+            deprecation.deprecate_version,
+            factories.TemplateFactory().active_version,
+            actor=w.owner,
+            message="Broken image.",
+        ),
         "templates_app.scheduling.update_schedule_policy": lambda w: call(
             scheduling.update_schedule_policy,
             factories.TemplateFactory(),

@@ -72,8 +72,8 @@ def test_push_creates_the_template_and_shows_the_import_log(cli, admin, source, 
     assert out.rstrip().endswith("Created template dev with version v1 (active).")
 
     lines = cli.ok("templates", "list").stdout.splitlines()
-    assert lines[0].split() == ["NAME", "DISPLAY", "NAME", "ACTIVE", "VERSION", "CREATED", "BY",
-                                "UPDATED"]  # fmt: skip
+    assert lines[0].split() == ["NAME", "DISPLAY", "NAME", "ACTIVE", "VERSION", "DEPRECATED",
+                                "CREATED", "BY", "UPDATED"]  # fmt: skip
     assert lines[1].split()[:4] == ["dev", "dev", "v1", "tadmin"]
     (row,) = cli.json("templates", "list")
     assert (row["name"], row["active_version_name"]) == ("dev", "v1")

@@ -12,12 +12,13 @@ from workspaces.provisioner.terraform import base_env, terraform_command
 from workspaces.terraform_provider import SOURCE
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "templates"
-NAMES = ["local", "docker", "kubernetes"]
+NAMES = ["local", "code-server", "docker", "kubernetes"]
 
 # The public providers each example needs: air-gapped sites mirror exactly these, so each one
 # must carry a version constraint.
 PUBLIC_PROVIDERS = {
     "local": {},
+    "code-server": {},
     "docker": {"docker": "kreuzwerker/docker"},
     "kubernetes": {"kubernetes": "hashicorp/kubernetes"},
 }

@@ -294,8 +294,8 @@ def test_list_templates_keeps_its_shape_with_the_active_version_name(api, dev, m
     (row,) = r.json()["results"]
     assert set(row) == {
         "id", "name", "display_name", "description", "icon", "max_port_share_level",
-        "active_version_id",
-        "active_version_name", "created_by", "created_at", "updated_at",
+        "active_version_id", "active_version_name", "deprecated", "deprecation_message",
+        "created_by", "created_at", "updated_at",
     }  # fmt: skip
     assert row["active_version_name"] == "v1"
 

@@ -167,8 +167,8 @@ def test_update_to_the_active_version(browser_for, member, running, template):
     template.save()
     client = browser_for(member)
     html = client.get("/workspaces/alice/dev").content.decode()
-    assert "version v-new is available" in html and ">Update to v-new</button>" in html
-    client.post("/workspaces/alice/dev/builds", {"action": "update"})
+    assert "Update available:</strong> version v-new" in html and ">Update</button>" in html
+    client.post("/workspaces/alice/dev/update")
     assert running.builds.get(build_number=2).template_version == new
 
 

@@ -57,3 +57,24 @@ def test_others_cannot_post_the_form(browser_for, make_user, running):
     r = browser_for(mallory).post("/workspaces/alice/dev/schedule", {"ttl_hours": "1"})
     assert r.status_code == 404
     assert Workspace.objects.get(pk=running.pk).ttl_seconds is None
+
+
+def test_extend_pushes_the_stop_back_from_the_current_deadline(browser_for, member, running):
+    browser = browser_for(member)
+    before = WorkspaceBuild.objects.get(pk=running.latest_build_id).deadline
+    page = browser.get("/workspaces/alice/dev").content.decode()
+    assert 'id="schedule-extend"' in page
+    r = browser.post("/workspaces/alice/dev/extend", {"hours": "2"}, follow=True)
+    assert "dev now stops 2 h later." in r.content.decode()
+    after = WorkspaceBuild.objects.get(pk=running.latest_build_id).deadline
+    assert after - before == timedelta(hours=2)
+    assert "(in 5 h)" in r.content.decode()
+
+
+def test_extend_refuses_odd_hours_and_strangers(browser_for, member, make_user, running):
+    before = WorkspaceBuild.objects.get(pk=running.latest_build_id).deadline
+    r = browser_for(member).post("/workspaces/alice/dev/extend", {"hours": "999"}, follow=True)
+    assert "Not extended: choose one of" in r.content.decode()
+    stranger = browser_for(make_user(username="mallory"))
+    assert stranger.post("/workspaces/alice/dev/extend", {"hours": "1"}).status_code == 404
+    assert WorkspaceBuild.objects.get(pk=running.latest_build_id).deadline == before

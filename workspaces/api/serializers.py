@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.utils import timezone
 from rest_framework import serializers
 
+from templates_app import deprecation
 from templates_app.api.serializers import JobLogSerializer
 from workspaces.choices import (
     AgentLifecycle,
@@ -35,6 +36,11 @@ class BuildSummarySerializer(serializers.Serializer):
     )
 
 
+def _deprecation(template, build) -> dict:
+    warning = deprecation.warning(template, build.template_version if build else None)
+    return {"template_deprecated": bool(warning), "deprecation_warning": warning}
+
+
 class WorkspaceSerializer(serializers.Serializer):
     """One row of the workspaces list."""
 
@@ -61,6 +67,12 @@ class WorkspaceSerializer(serializers.Serializer):
         allow_null=True, help_text="The next time the scheduler looks at its autostart."
     )
     autostart_refusal = serializers.CharField(help_text="Why the last autostart was refused.")
+    template_deprecated = serializers.BooleanField(
+        help_text="Its template, or the version it runs, is deprecated."
+    )
+    deprecation_warning = serializers.CharField(
+        help_text='What its owner is told of that deprecation ("" when none).'
+    )
 
     def to_representation(self, w):
         build = w.latest_build
@@ -96,6 +108,7 @@ class WorkspaceSerializer(serializers.Serializer):
             "ttl_ms": w.ttl_seconds * 1000 if w.ttl_seconds else None,
             "next_start_at": w.next_autostart_at,
             "autostart_refusal": w.autostart_refusal,
+            **_deprecation(template, build),
         }
 
 

@@ -38,6 +38,9 @@ LIST_COLUMNS = (
     "template__name",
     "template__display_name",
     "template__active_version_id",
+    "template__deprecation_message",
+    "latest_build__template_version__name",
+    "latest_build__template_version__deprecation_message",
     "latest_build__build_number",
     "latest_build__transition",
     "latest_build__reason",
@@ -88,7 +91,12 @@ class WorkspacesView(ListView):
                     "status", f"Use one of: {', '.join(WorkspaceStatus.values)}."
                 )
             qs = qs.filter(queries.STATUS_FILTERS[st])
-        return queries.with_latest_build(qs).only(*LIST_COLUMNS).order_by("-created_at", "-id")
+        return (
+            queries.with_latest_build(qs)
+            .select_related("latest_build__template_version")
+            .only(*LIST_COLUMNS)
+            .order_by("-created_at", "-id")
+        )
 
     @extend_schema(
         parameters=[

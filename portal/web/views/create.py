@@ -12,6 +12,7 @@ from portal.errors import ServiceError
 from portal.external_auth import queries as external_auth_queries
 from portal.web import parameter_form
 from portal.web.access import not_found, signed_in
+from templates_app import deprecation
 from templates_app import queries as template_queries
 from templates_app.models import ImportStatus
 from workspaces import services
@@ -66,6 +67,9 @@ def create_workspace(request, template):
     version = found.active_version
     if version is None or version.import_status != ImportStatus.SUCCEEDED:
         messages.error(request, f"Template {found.name!r} has no usable version yet.")
+        return redirect("web:templates")
+    if refusal := deprecation.creation_refusal(found, version):
+        messages.error(request, f"{refusal} It takes no new workspaces.")
         return redirect("web:templates")
     schema = version.parameters_schema or []
     if request.method == "GET":

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.contrib import messages
 from django.db import transaction
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from portal.errors import ServiceError, ValidationFailed
 from portal.web import workspace_data
 from portal.web.access import find_workspace, not_found, signed_in
+from portal.web.workspace_schedule import EXTEND_CHOICES
 from templates_app import scheduling
 from workspaces import schedule_services, services
 from workspaces.choices import BuildTransition
 
-ACTIONS = ("start", "stop", "restart", "delete", "update")
+# Update has its own view (portal/web/views/update.py): it may have parameters to ask.
+ACTIONS = ("start", "stop", "restart", "delete")
 
 
 def _missing(request, owner, name):
@@ -66,20 +71,16 @@ def workspace_build(request, owner, name):
         return _back(workspace)
     transition = {
         "start": BuildTransition.START,
-        "update": BuildTransition.START,
         "stop": BuildTransition.STOP,
         "restart": BuildTransition.STOP,
         "delete": BuildTransition.DELETE,
     }[action]
-    version = workspace.template.active_version if action == "update" else None
     try:
         if action == "restart":
             # The server starts it again once the stop succeeded: the page may be closed.
             build = services.restart_workspace(workspace, actor=request.user)
         else:
-            build = services.create_build(
-                workspace, actor=request.user, transition=transition, version=version
-            )
+            build = services.create_build(workspace, actor=request.user, transition=transition)
     except ServiceError as e:
         messages.error(request, f"Could not {action} {workspace.name}: {e.message}")
         for problem in e.validations:
@@ -87,7 +88,6 @@ def workspace_build(request, owner, name):
         return _back(workspace)
     done = {
         "start": "is starting",
-        "update": f"is updating to version {version.name if version else ''}",
         "stop": "is stopping",
         "restart": "is stopping; it starts again once stopped",
         "delete": "is being deleted",
@@ -150,3 +150,33 @@ def _ttl(text: str) -> int | None:
     if not 0 < hours <= 720:
         raise ValidationFailed.field("ttl_ms", "Give between 1 minute and 720 hours.")
     return round(hours * 3600)
+
+
+@require_POST
+@signed_in
+def workspace_extend(request, owner, name):
+    """The schedule card's Extend: the running build's stop moves later (the service checks)."""
+    workspace = find_workspace(request.user, owner, name)
+    if workspace is None or workspace.deleted_at is not None:
+        return _missing(request, owner, name)
+    try:
+        hours = int(request.POST.get("hours", ""))
+    except ValueError:
+        hours = 0
+    if hours not in EXTEND_CHOICES:
+        messages.error(request, f"Not extended: choose one of {EXTEND_CHOICES} hours.")
+        return _back(workspace)
+    build = workspace.latest_build
+    # From the current stop time when there is one in the future, so "+1 h" adds an hour.
+    base = max(build.deadline, timezone.now()) if build and build.deadline else timezone.now()
+    try:
+        build = schedule_services.extend_deadline(
+            workspace, actor=request.user, deadline=base + timedelta(hours=hours)
+        )
+    except ServiceError as e:
+        messages.error(request, f"Not extended: {e.message}")
+        for problem in e.validations:
+            messages.error(request, problem.get("detail", ""))
+        return _back(workspace)
+    messages.success(request, f"{workspace.name} now stops {hours} h later.")
+    return _back(workspace)
