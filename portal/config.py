@@ -94,6 +94,9 @@ class Config:
     # Audit retention (enterprise/audit, gate `audit_log`): entries older than this many days
     # are deleted by a periodic task; 0 keeps them forever.
     audit_retention_days: int = 0
+    # Users not seen (no sign-in, no token use) for this many days become dormant: not counted
+    # against the license's user limit; any sign-in or token use reactivates them. 0: never.
+    user_dormancy_days: int = 90
 
     @property
     def access_host(self) -> str:
@@ -224,6 +227,9 @@ def load() -> Config:
         license_required=env.bool("PORTAL_LICENSE_REQUIRED", False),
         audit_retention_days=_at_least_zero(
             "PORTAL_AUDIT_RETENTION_DAYS", env.int("PORTAL_AUDIT_RETENTION_DAYS", 0)
+        ),
+        user_dormancy_days=_at_least_zero(
+            "PORTAL_USER_DORMANCY_DAYS", env.int("PORTAL_USER_DORMANCY_DAYS", 90)
         ),
     )
 

@@ -60,6 +60,7 @@ CSRF_TRUSTED_ORIGINS = [CONFIG.access_url]
 PORTAL_ACCESS_URL = CONFIG.access_url
 PORTAL_LICENSE_REQUIRED = CONFIG.license_required
 PORTAL_AUDIT_RETENTION_DAYS = CONFIG.audit_retention_days
+PORTAL_USER_DORMANCY_DAYS = CONFIG.user_dormancy_days
 
 INSTALLED_APPS = [
     "portal.admin_site.PortalAdminConfig",  # django.contrib.admin with the Portal site

@@ -61,6 +61,11 @@ class Template(models.Model):
     autostart_days = models.JSONField(default=every_day, blank=True)
     allow_user_autostart = models.BooleanField(default=True)
     allow_user_autostop = models.BooleanField(default=True)
+    # Cleanup (advanced too; 0 = off): a failed start is stopped this long after it failed;
+    # a workspace unused this long is marked dormant; a dormant one is deleted this much later.
+    failure_ttl_seconds = models.PositiveIntegerField(default=0)
+    time_til_dormant_seconds = models.PositiveIntegerField(default=0)
+    time_til_dormant_autodelete_seconds = models.PositiveIntegerField(default=0)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )

@@ -15,7 +15,21 @@ from templates_app.audit_types import TemplateResourceType
 from templates_app.models import Template
 
 GATE = "advanced_template_scheduling"
-ADVANCED = ("max_lifetime_seconds", "autostart_days", "allow_user_autostart", "allow_user_autostop")
+# Failure cleanup, dormancy threshold, dormancy auto-deletion (0: off), as Coder's template.
+CLEANUP = ("failure_ttl_seconds", "time_til_dormant_seconds", "time_til_dormant_autodelete_seconds")
+# Their API names (milliseconds, as Coder's).
+CLEANUP_API = {
+    "failure_ttl_seconds": "failure_ttl_ms",
+    "time_til_dormant_seconds": "time_til_dormant_ms",
+    "time_til_dormant_autodelete_seconds": "time_til_dormant_autodelete_ms",
+}
+ADVANCED = (
+    "max_lifetime_seconds",
+    "autostart_days",
+    "allow_user_autostart",
+    "allow_user_autostop",
+    *CLEANUP,
+)
 BASIC = ("default_ttl_seconds", "activity_bump_seconds")
 # The console form's names of the advanced settings.
 ADVANCED_FORM_FIELDS = (
@@ -23,9 +37,13 @@ ADVANCED_FORM_FIELDS = (
     "autostart_days",
     "allow_user_autostart",
     "allow_user_autostop",
+    "failure_ttl_hours",
+    "dormancy_threshold_days",
+    "dormancy_autodelete_days",
 )
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 MAX_SECONDS = 30 * 24 * 3600  # the longest TTL, bump or lifetime a template may set
+MAX_CLEANUP_SECONDS = 3650 * 24 * 3600  # cleanup periods: up to ten years
 
 
 @dataclass(frozen=True)
@@ -38,6 +56,9 @@ class SchedulePolicy:
     autostart_days: tuple[int, ...]  # Monday=0
     allow_user_autostart: bool
     allow_user_autostop: bool
+    failure_ttl_seconds: int = 0  # 0: off (and with the gate off)
+    time_til_dormant_seconds: int = 0
+    time_til_dormant_autodelete_seconds: int = 0
 
 
 def effective(template: Template, *, advanced: bool | None = None) -> SchedulePolicy:
@@ -52,6 +73,7 @@ def effective(template: Template, *, advanced: bool | None = None) -> SchedulePo
         autostart_days=tuple(template.autostart_days) if advanced else tuple(range(7)),
         allow_user_autostart=template.allow_user_autostart if advanced else True,
         allow_user_autostop=template.allow_user_autostop if advanced else True,
+        **{name: getattr(template, name) if advanced else 0 for name in CLEANUP},
     )
 
 
@@ -59,12 +81,13 @@ def _snapshot(template: Template) -> dict:
     return {f"scheduling.{name}": getattr(template, name) for name in (*BASIC, *ADVANCED)}
 
 
-def _seconds(field: str, value, *, allow_zero: bool = True) -> int:
+def _seconds(field: str, value, *, allow_zero: bool = True, most: int = MAX_SECONDS) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValidationFailed.field(field, "Give a whole number of seconds.")
-    if value < 0 or value > MAX_SECONDS or (value == 0 and not allow_zero):
+    if value < 0 or value > most or (value == 0 and not allow_zero):
         raise ValidationFailed.field(
-            field, f"Give between {0 if allow_zero else 1} and {MAX_SECONDS} seconds (30 days)."
+            field,
+            f"Give between {0 if allow_zero else 1} and {most} seconds ({most // 86400} days).",
         )
     return value
 
@@ -116,6 +139,9 @@ def update_schedule_policy(template: Template, *, actor, **changes) -> Template:
         clean["max_lifetime_seconds"] = _seconds("max_ttl_ms", changes["max_lifetime_seconds"])
     if "autostart_days" in changes:
         clean["autostart_days"] = _days(changes["autostart_days"])
+    for name in CLEANUP:
+        if name in changes:
+            clean[name] = _seconds(CLEANUP_API[name], changes[name], most=MAX_CLEANUP_SECONDS)
     for flag in ("allow_user_autostart", "allow_user_autostop"):
         if flag in changes:
             if not isinstance(changes[flag], bool):
@@ -160,4 +186,5 @@ def as_api(template: Template) -> dict:
         },
         "allow_user_autostart": template.allow_user_autostart,
         "allow_user_autostop": template.allow_user_autostop,
+        **{api: getattr(template, name) * 1000 for name, api in CLEANUP_API.items()},
     }

@@ -30,6 +30,7 @@ urlpatterns = [
     path(f"{_WS}/builds", workspace.workspace_build, name="workspace-build"),
     path(f"{_WS}/cancel", workspace.workspace_cancel, name="workspace-cancel"),
     path(f"{_WS}/schedule", workspace.workspace_schedule, name="workspace-schedule"),
+    path(f"{_WS}/reactivate", workspace.workspace_reactivate, name="workspace-reactivate"),
     path(f"{_WS}/terminal/<str:agent>", terminal.terminal_page, name="terminal"),
     path("account", account.account_page, name="account"),
     path("account/password", password.change_password, name="password"),

@@ -131,6 +131,9 @@ class TemplateDetailView(APIView):
                 autostart_days=days,
                 allow_user_autostart=data.get("allow_user_autostart"),
                 allow_user_autostop=data.get("allow_user_autostop"),
+                failure_ttl_seconds=seconds("failure_ttl_ms"),
+                time_til_dormant_seconds=seconds("time_til_dormant_ms"),
+                time_til_dormant_autodelete_seconds=seconds("time_til_dormant_autodelete_ms"),
             )
         return Response(s.TemplateDetailSerializer(resolve_template(template, request.user)).data)
 

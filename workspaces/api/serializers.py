@@ -61,6 +61,12 @@ class WorkspaceSerializer(serializers.Serializer):
         allow_null=True, help_text="The next time the scheduler looks at its autostart."
     )
     autostart_refusal = serializers.CharField(help_text="Why the last autostart was refused.")
+    dormant_at = serializers.DateTimeField(
+        allow_null=True, help_text="When it was marked dormant (it cannot start until reactivated)."
+    )
+    deleting_at = serializers.DateTimeField(
+        allow_null=True, help_text="When the scheduler deletes this dormant workspace; null: never."
+    )
 
     def to_representation(self, w):
         build = w.latest_build
@@ -96,6 +102,8 @@ class WorkspaceSerializer(serializers.Serializer):
             "ttl_ms": w.ttl_seconds * 1000 if w.ttl_seconds else None,
             "next_start_at": w.next_autostart_at,
             "autostart_refusal": w.autostart_refusal,
+            "dormant_at": w.dormant_at,
+            "deleting_at": w.deleting_at,
         }
 
 

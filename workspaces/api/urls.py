@@ -41,6 +41,11 @@ urlpatterns = [
         name="workspace-extend",
     ),
     path(
+        "workspaces/<uuid:workspace>/dormant",
+        schedules.WorkspaceDormantView.as_view(),
+        name="workspace-dormant",
+    ),
+    path(
         "users/<str:user>/workspace/<str:name>",
         views.UserWorkspaceView.as_view(),
         name="user-workspace",
