@@ -44,6 +44,8 @@ def test_workspaces_registers_the_beat_schedule_it_had_in_settings():
         "mark-inactive-agents": {"task": "workspaces.mark_inactive_agents", "schedule": 5.0},
         # enterprise.audit: retention (does nothing unless PORTAL_AUDIT_RETENTION_DAYS is set)
         "prune-audit-entries": {"task": "audit_log.prune_audit_entries", "schedule": 3600.0},
+        # portal.accounts: user dormancy (PORTAL_USER_DORMANCY_DAYS; 0 turns it off)
+        "mark-dormant-users": {"task": "accounts.mark_dormant_users", "schedule": 3600.0},
     }
 
 

@@ -34,6 +34,7 @@ from enterprise.scim import services as scim
 from enterprise.template_acl import services as template_acl
 from licensing import services as licensing
 from portal.accounts import cli_tokens, git_ssh_keys, passwords
+from portal.accounts import dormancy as user_dormancy
 from portal.accounts import services as accounts
 from portal.accounts.choices import Role
 from portal.audit.models import AuditEntry
@@ -46,7 +47,7 @@ from tests.conftest import PASSWORD
 from tests.licensing import helpers as licensing_helpers
 from tests.templates.helpers import template_tar
 from tests.workspaces.helpers import buildable_template
-from workspaces import schedule_services
+from workspaces import dormancy, schedule_services
 from workspaces import services as workspaces
 from workspaces.builds import jobs, provisioning
 from workspaces.choices import BuildReason, JobStatus
@@ -63,6 +64,8 @@ OTHER_SERVICE_MODULES = (
     "workspaces.builds.provisioning",
     "workspaces.schedule_services",
     "templates_app.scheduling",
+    "workspaces.dormancy",
+    "portal.accounts.dormancy",
 )
 NOT_SERVICES = {"portal.embedded.services"}  # the embedded PostgreSQL/Redis processes
 NOT_SERVICES |= {"portal.audit.services"}  # the audit writer itself
@@ -106,6 +109,8 @@ READ_ONLY = {
     "enterprise.quotas.services.refusal_message": "pure: the refusal's sentence",
     "enterprise.quotas.services.budget_preview": "a read, for the create form",
     "portal.notifications.services.render": "pure: a message template with its context",
+    "workspaces.dormancy.page_link": "pure: the workspace page's path",
+    "workspaces.dormancy.fmt_time": "pure: a time as the notifications say it",
 }
 # Steps of a larger audited action whose entry their caller writes.
 AUDITED_BY_CALLER = {
@@ -455,6 +460,13 @@ def _old_entries_pruned(w):
     return call(audit_log.prune, actor=w.system, days=30)
 
 
+def _long_unseen_member(w):
+    from portal.accounts.models import User
+
+    User.objects.filter(pk=w.member.pk).update(last_seen_at=timezone.now() - timedelta(days=400))
+    return call(user_dormancy.mark_dormant_users, actor=w.system, days=90)
+
+
 def _running_with_deadline(w):
     ws = factories.workspace(w.member, template=buildable_template())
     ws.latest_build.deadline = timezone.now() + timedelta(hours=1)
@@ -483,6 +495,10 @@ SCENARIOS.update(
             ttl_seconds=3600,
         ),
         "workspaces.schedule_services.extend_deadline": _running_with_deadline,
+        "workspaces.dormancy.set_dormant": lambda w: call(
+            dormancy.set_dormant, factories.workspace(w.member), actor=w.member, dormant=True
+        ),
+        "portal.accounts.dormancy.mark_dormant_users": _long_unseen_member,
         "templates_app.scheduling.update_schedule_policy": lambda w: call(
             scheduling.update_schedule_policy,
             factories.TemplateFactory(),
