@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.db import transaction
+from django.db.models import F, Value
+from django.db.models.functions import Greatest
+from django.utils import timezone
 
 from portal import features, policy
 from portal.accounts.permissions import PERMISSIONS
@@ -164,6 +168,8 @@ def update_schedule_policy(template: Template, *, actor, **changes) -> Template:
                 f"The default TTL ({ttl} s) is longer than the maximum lifetime ({lifetime} s).",
             )
         template.save(update_fields=[*fields, "updated_at"])
+        if "time_til_dormant_autodelete_seconds" in fields:
+            _reschedule_deletions(template)
         audit.record(
             actor=actor,
             action=AuditAction.WRITE,
@@ -173,6 +179,22 @@ def update_schedule_policy(template: Template, *, actor, **changes) -> Template:
             diff=audit.diff(before, _snapshot(template)),
         )
     return template
+
+
+def _reschedule_deletions(template: Template) -> None:
+    """The template's dormant workspaces follow a changed auto-deletion period (as Coder's do):
+    deleted that long after they became dormant (never earlier than a warning's lead from now,
+    so their owners are still told first), or never when it is turned off."""
+    dormant = template.workspaces.filter(dormant_at__isnull=False, deleted_at__isnull=True)
+    period = template.time_til_dormant_autodelete_seconds
+    if not period:
+        dormant.update(deleting_at=None, delete_warn_at=None)
+        return
+    lead = min(timedelta(days=1), timedelta(seconds=period / 2))
+    deleting_at = Greatest(
+        F("dormant_at") + timedelta(seconds=period), Value(timezone.now() + lead)
+    )
+    dormant.update(deleting_at=deleting_at, delete_warn_at=deleting_at - lead)
 
 
 def as_api(template: Template) -> dict:

@@ -173,12 +173,21 @@ def test_auto_deletion_and_a_failed_delete_is_not_retried_every_pass(member, tem
     assert ws.deleted_at is not None
 
 
-def test_turning_auto_deletion_off_keeps_dormant_workspaces(member, owner, template):
+def test_changing_auto_deletion_moves_the_dormant_workspaces_dates(member, owner, template):
     ws = make_ws(member, template, stop=True)
     unused(ws, 31)
     schedule_pass.run_pass()
+    ws.refresh_from_db()
+    scheduling.update_schedule_policy(
+        template, actor=owner, time_til_dormant_autodelete_seconds=14 * DAY
+    )
+    moved = Workspace.objects.get(pk=ws.pk)
+    assert moved.deleting_at == ws.dormant_at + timedelta(days=14)
+    assert moved.delete_warn_at == moved.deleting_at - timedelta(days=1)
     scheduling.update_schedule_policy(template, actor=owner, time_til_dormant_autodelete_seconds=0)
-    assert schedule_pass.run_pass(now=timezone.now() + timedelta(days=8)).deleted == []
+    kept = Workspace.objects.get(pk=ws.pk)
+    assert kept.deleting_at is None and kept.dormant_at is not None
+    assert schedule_pass.run_pass(now=timezone.now() + timedelta(days=30)).deleted == []
 
 
 def test_gate_off_ignores_the_cleanup_rules(member, owner, template, gate_off):  # noqa: F811
