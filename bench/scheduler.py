@@ -220,6 +220,40 @@ def timed_pass(now):
     return result, time.perf_counter() - started, timer
 
 
+def explain_finders(now) -> str:
+    """The server's own execution time of each finding query (EXPLAIN ANALYZE), load aside."""
+    from django.db import connection
+
+    from templates_app.models import Template
+    from workspaces import schedule_cleanup, schedule_pass
+
+    template = Template.objects.get(name="bench")
+    queries = {
+        "due stops": schedule_pass.due_stops(now),
+        "due starts": schedule_pass.due_starts(now),
+        "failed starts": schedule_cleanup.due_failed_starts_query(
+            template.pk, now - timedelta(hours=24), now
+        ),
+        "dormancy": schedule_cleanup.due_dormant_query(template.pk, now - timedelta(days=30), now),
+        "auto-delete": schedule_cleanup.due_deletes_query(now),
+    }
+    lines = []
+    for label, qs in queries.items():
+        sql, params = qs.query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN ANALYZE " + sql, params)
+            plan = [row[0] for row in cursor.fetchall()]
+        took = next(line for line in plan if line.startswith("Execution Time"))
+        words = [line.split() for line in plan]
+        index = sorted({w[w.index("using") + 1] for w in words if "using" in w})
+        seq = sorted({w[w.index("on") + 1] for w in words if "Seq" in w and "on" in w})
+        lines.append(
+            f"    {label:14s} {took.split(': ')[1]:>12s}  indexes: {', '.join(index) or '-'}"
+            f"{'; seq scans: ' + ', '.join(seq) if seq else ''}"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--workspaces", type=int, default=10_000)
@@ -239,17 +273,26 @@ def main() -> None:
             t0 = time.perf_counter()
             seed(args.workspaces, args.due, now, cleanup=not args.no_cleanup)
             print(f"seeded {args.workspaces} workspaces in {time.perf_counter() - t0:.1f} s")
+            print("finding queries (EXPLAIN ANALYZE, at the due pass's time):")
+            print(explain_finders(now))
             result, wall, timer = timed_pass(now - timedelta(minutes=5))
             print(
                 f"idle pass (nothing due): db {timer.seconds * 1000:.1f} ms in "
                 f"{timer.queries} statements, wall {wall * 1000:.1f} ms"
             )
             result, wall, timer = timed_pass(now)
+            builds = (
+                len(result.stopped)
+                + len(result.started)
+                + len(result.failed_stopped)
+                + len(result.deleted)
+                + len(result.dormant)  # each a stop (running ones)
+            )
             print(
                 f"pass with {len(result.stopped)} autostops + {len(result.started)} autostarts: "
                 f"db {timer.seconds * 1000:.1f} ms in {timer.queries} statements "
-                f"({timer.seconds * 1000 / max(1, len(result.stopped) + len(result.started)):.2f}"
-                f" ms per build), wall {wall * 1000:.1f} ms"
+                f"({timer.seconds * 1000 / max(1, builds):.2f} ms per build of {builds}), "
+                f"wall {wall * 1000:.1f} ms"
             )
             print(
                 f"  cleanup in that pass: {len(result.dormant)} marked dormant (running ones "

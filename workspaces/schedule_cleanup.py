@@ -65,10 +65,14 @@ def run(now: datetime, *, actor, advanced: bool, result) -> None:
     _warn(now, result=result)
 
 
-def due_failed_starts(template_id, failed_before: datetime, now: datetime):
+def due_failed_starts(template_id, failed_before: datetime, now: datetime) -> list:
     """Live workspaces of the template whose latest build is a start that failed before then
     (jobs' (status, created_at) index finds the failed ones)."""
-    return list(
+    return list(due_failed_starts_query(template_id, failed_before, now))
+
+
+def due_failed_starts_query(template_id, failed_before: datetime, now: datetime):
+    return (
         WorkspaceBuild.objects.filter(
             workspace__template_id=template_id,
             workspace__latest_build=F("pk"),
@@ -85,10 +89,14 @@ def due_failed_starts(template_id, failed_before: datetime, now: datetime):
     )
 
 
-def due_dormant(template_id, unused_since: datetime, now: datetime):
+def due_dormant(template_id, unused_since: datetime, now: datetime) -> list:
     """Live, not dormant, not building workspaces of the template unused since then (partial
     index workspace_dormancy_due on (template, coalesce(last_used_at, created_at)))."""
-    return list(
+    return list(due_dormant_query(template_id, unused_since, now))
+
+
+def due_dormant_query(template_id, unused_since: datetime, now: datetime):
+    return (
         Workspace.objects.annotate(used=Coalesce("last_used_at", "created_at"))
         .filter(
             template_id=template_id,
@@ -103,10 +111,14 @@ def due_dormant(template_id, unused_since: datetime, now: datetime):
     )
 
 
-def due_deletes(now: datetime):
+def due_deletes(now: datetime) -> list:
     """Dormant workspaces whose deletion time came (partial index workspace_autodelete_due),
     while their template still deletes dormant ones, not building, not recently tried."""
-    return list(
+    return list(due_deletes_query(now))
+
+
+def due_deletes_query(now: datetime):
+    return (
         Workspace.objects.filter(
             deleting_at__lte=now,
             deleted_at__isnull=True,
