@@ -14,9 +14,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.html import format_html, format_html_join
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from portal.errors import ServiceError
-from portal.registry import registry
+from portal.registry import registry, sign_in_links
 
 
 class PortalAdminSite(admin.AdminSite):
@@ -29,6 +30,19 @@ class PortalAdminSite(admin.AdminSite):
     def index(self, request, extra_context=None):
         context = {"portal_counts": dashboard_counts(request.user), **(extra_context or {})}
         return super().index(request, context)
+
+    def login(self, request, extra_context=None):
+        # The single sign-on buttons of the portal's sign-in page, back to the console after.
+        target = request.GET.get("next") or ""
+        if not url_has_allowed_host_and_scheme(
+            target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        ):
+            target = reverse("admin:index", current_app=self.name)
+        context = {
+            "sign_in_buttons": sign_in_links(target),
+            **(extra_context or {}),
+        }
+        return super().login(request, context)
 
 
 class PortalAdminConfig(AdminConfig):

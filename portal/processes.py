@@ -2,11 +2,13 @@
 
 `portal server` supervises: it owns the data directory (and the embedded PostgreSQL and Redis
 when no URLs are configured), migrates, creates the first owner, then runs its children: the web
-processes (on one listening socket it opened) and, unless disabled, an embedded Celery worker and
-beat (portal/supervisor.py). A child that dies after start-up is logged and restarted with
-exponential backoff while the others keep serving. Only Ctrl-C or SIGTERM stops everything: first
-the host-process workspaces of the laptop default (unless kept), then the children, then the
-databases; children die with it even if it is SIGKILLed.
+processes (on one listening socket it opened) and, unless disabled, an embedded Celery worker
+(portal/supervisor.py). Periodic work has no process of its own: every web process is a
+candidate scheduler and the one holding the deployment's lock leads (portal/periodic.py). A
+child that dies after start-up is logged and restarted with exponential backoff while the others
+keep serving. Only Ctrl-C or SIGTERM stops everything: first the host-process workspaces of the
+laptop default (unless kept), then the children, then the databases; children die with it even
+if it is SIGKILLed.
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ def _banner(cfg: config.Config, supervisor: Supervisor) -> None:
 @click.option(
     "--embedded-worker/--no-embedded-worker",
     default=None,
-    help="Run a Celery worker and beat inside the server (default: PORTAL_EMBEDDED_WORKER, on).",
+    help="Run a Celery worker inside the server (default: PORTAL_EMBEDDED_WORKER, on).",
 )
 @click.option(
     "--workers",
@@ -88,7 +90,7 @@ def _banner(cfg: config.Config, supervisor: Supervisor) -> None:
     "stopped with the embedded database, kept otherwise).",
 )
 def server(embedded_worker: bool | None, workers: int | None, keep_workspaces: bool | None) -> None:
-    """Run the Portal server (web, API, and by default a worker and beat)."""
+    """Run the Portal server (web, API, periodic work, and by default a worker)."""
     from portal.bootstrap import start_embedded
 
     # Our lines must interleave with the children's, also when piped (`make run | tee`).
@@ -194,7 +196,15 @@ def web_process(fd: int) -> None:
         proxy_headers=trust,
         forwarded_allow_ips="*" if trust else None,
     )
-    uvicorn.Server(uvicorn_config).run(sockets=[socket.socket(fileno=fd)])
+    uvicorn_config.load()  # the application, and Django with it, before the periodic runner
+    from portal.periodic import PeriodicRunner
+
+    runner = PeriodicRunner()
+    runner.start()
+    try:
+        uvicorn.Server(uvicorn_config).run(sockets=[socket.socket(fileno=fd)])
+    finally:
+        runner.stop()  # lets go of the lock at once: another process leads within seconds
 
 
 def _django_ready(purpose: str) -> None:
@@ -264,14 +274,34 @@ def worker(name: str, concurrency: int, tags: tuple[str, ...], loglevel: str, qu
 @click.option("--loglevel", default="WARNING", show_default=True)
 @click.option("--quiet", is_flag=True, hidden=True, help="No banner (as run by `portal server`).")
 def beat(loglevel: str, quiet: bool) -> None:
-    """Run Celery beat: schedules, reaper and periodic maintenance."""
-    _django_ready("portal beat")
-    from portal.celery import app
+    """Run the periodic work (schedules, reaper, maintenance) in a process of its own.
 
-    schedule = config.load().data_dir / "celerybeat-schedule"
-    app.start(
-        [*(["--quiet"] if quiet else []), "beat", "-l", loglevel, "--schedule", str(schedule)]
-    )
+    Optional: every `portal server` web process is already a candidate; this one competes for
+    the same lock, for deployments that want a candidate apart from the web processes.
+    """
+    import logging
+
+    _django_ready("portal beat")
+    import django
+
+    django.setup()
+    logging.getLogger("portal.periodic").setLevel(loglevel.upper())
+    from portal.periodic import PeriodicRunner
+
+    if not quiet:
+        click.echo("portal beat: a candidate for the periodic work; Ctrl-C stops it.")
+    runner = PeriodicRunner()
+    stopped = []
+
+    def on_signal(signum, frame):
+        stopped.append(signum)
+
+    for sig in _STOP_SIGNALS:
+        signal.signal(sig, on_signal)
+    runner.start()
+    while not stopped and runner.is_alive():
+        time.sleep(0.2)
+    runner.stop()
 
 
 @click.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})

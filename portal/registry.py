@@ -16,6 +16,7 @@ import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 ASGIApp = Callable[..., Awaitable[None]]
 
@@ -38,7 +39,7 @@ class Registry(dict):
 
 @dataclass(frozen=True)
 class PeriodicTask:
-    """A beat schedule entry: `task` (a Celery task name) every `schedule` seconds."""
+    """A periodic task: `task` (a Celery task name) every `schedule` seconds."""
 
     name: str
     task: str
@@ -251,12 +252,13 @@ def remove(store: str, entry) -> None:
 def register_periodic_task(
     name: str, *, task: str, schedule: float, options: Mapping[str, Any] | None = None
 ) -> PeriodicTask:
-    """Beat runs `task` every `schedule` seconds (`portal.celery.Scheduler` reads this store)."""
+    """`task` every `schedule` seconds, sent to the workers by the process leading the periodic
+    work (portal/periodic.py reads this store); options `{IN_SCHEDULER: True}` run it there."""
     return _put("periodic_tasks", name, PeriodicTask(name, task, schedule, dict(options or {})))
 
 
 def beat_schedule() -> dict[str, dict]:
-    """The registered periodic tasks in the shape of Celery's beat_schedule setting."""
+    """The registered periodic tasks as {name: {task, schedule[, options]}} (for inspection)."""
     return {name: entry.beat_entry() for name, entry in registry["periodic_tasks"].items()}
 
 
@@ -356,3 +358,13 @@ def sign_in_buttons() -> list[SignInButton]:
     """The buttons of the configured sign-in methods, in registration order."""
     buttons = (method.button() for method in registry["sign_in_methods"].values())
     return [b for b in buttons if b is not None]
+
+
+def sign_in_links(next_url: str) -> list[dict]:
+    """The buttons as a sign-in page shows them, each carrying `next` (already checked to be
+    safe) through its flow: the portal's sign-in page and the console's."""
+    query = urlencode({"next": next_url})
+    return [
+        {"text": b.text, "icon_url": b.icon_url, "url": f"{b.url}?{query}"}
+        for b in sign_in_buttons()
+    ]

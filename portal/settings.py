@@ -257,10 +257,8 @@ CELERY_TASK_IGNORE_RESULT = True
 # Maintenance tasks go to the queue every worker serves; provisioner jobs go to tag queues
 # (workspaces.builds.dispatch).
 CELERY_TASK_DEFAULT_QUEUE = "portal"
-CELERY_BEAT_SCHEDULER = "portal.celery:Scheduler"
-# The schedule is what the apps register (portal.registry.register_periodic_task) in their
-# ready(); the scheduler reads it after django.setup().
-CELERY_BEAT_SCHEDULE: dict = {}
+# No Celery beat: periodic tasks (portal.registry.register_periodic_task) are sent by the
+# process that leads them (portal/periodic.py).
 
 LOGGING = {
     "version": 1,

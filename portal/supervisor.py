@@ -157,7 +157,6 @@ class Supervisor:
             self.children.append(
                 Child("worker", [*portal, "worker", "--name", "embedded", "--quiet"])
             )
-            self.children.append(Child("beat", [*portal, "beat", "--quiet"]))
         for child in self.children:
             child.start()
 

@@ -9,10 +9,9 @@ from django.http import HttpResponse
 from django.urls import clear_url_caches, path, reverse
 
 import portal.urls
-from portal import config, features, hooks, registry
+from portal import config, features, hooks, periodic, registry
 from portal.accounts.choices import Role
 from portal.accounts.groups import EVERYONE, groups_of
-from portal.celery import Scheduler
 from portal.celery import app as celery_app
 from tests.test_dependencies import ROOT, imports
 
@@ -20,15 +19,7 @@ from tests.test_dependencies import ROOT, imports
 urlpatterns = [path("hello", lambda request: HttpResponse("hello"), name="hello")]
 
 
-# ---------------------------------------------------------------- beat
-
-
-@pytest.fixture
-def beat_conf():
-    """Beat's schedule setting as it was, put back after the test (the scheduler fills it)."""
-    saved = dict(celery_app.conf.beat_schedule)
-    yield
-    celery_app.conf.beat_schedule = saved
+# ---------------------------------------------------------------- periodic tasks
 
 
 def test_workspaces_registers_the_beat_schedule_it_had_in_settings():
@@ -49,23 +40,20 @@ def test_workspaces_registers_the_beat_schedule_it_had_in_settings():
     }
 
 
-def test_a_registered_periodic_task_is_in_the_schedule_beat_runs(tmp_path, beat_conf):
+def test_a_registered_periodic_task_is_sent_with_its_options(monkeypatch):
     entry = registry.register_periodic_task(
         "say-hello", task="tests.say_hello", schedule=12.0, options={"queue": "portal"}
     )
+    sent = []
+    monkeypatch.setattr(
+        celery_app, "send_task", lambda name, **options: sent.append((name, options))
+    )
     try:
-        scheduler = Scheduler(app=celery_app, schedule_filename=str(tmp_path / "beat"))
-        try:
-            schedule = scheduler.schedule
-            assert schedule["say-hello"].task == "tests.say_hello"
-            assert schedule["say-hello"].schedule.run_every.total_seconds() == 12.0
-            assert schedule["say-hello"].options == {"queue": "portal"}
-            assert schedule["reap-hung-jobs"].options == {"run_in_scheduler": True}
-            assert {"dispatch-pending-jobs", "mark-inactive-agents"} <= set(schedule)
-        finally:
-            scheduler.close()
+        periodic._send(registry.registry["periodic_tasks"]["say-hello"])
     finally:
         registry.remove("periodic_tasks", entry)
+    # A message no worker took within its period is superseded by the next one (at least 30 s).
+    assert sent == [("tests.say_hello", {"queue": "portal", "expires": 30.0})]
 
 
 def test_a_periodic_task_name_is_registered_once():

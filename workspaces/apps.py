@@ -14,7 +14,7 @@ class WorkspacesConfig(AppConfig):
 
         import portal.celery  # noqa: F401  (tasks enqueued from web processes use its broker)
         from portal import hooks
-        from portal.celery import IN_SCHEDULER
+        from portal.periodic import IN_SCHEDULER
         from workspaces import (
             audit_types,  # noqa: F401  (declares its audit resource types)
             permissions,

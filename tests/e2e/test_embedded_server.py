@@ -37,7 +37,7 @@ ENV_OWNER = {
     "PORTAL_FIRST_USER_PASSWORD": "a-long-enough-passphrase-42",
 }
 # What a clean `make run` must not show: tracebacks, warnings, Celery's banners.
-NOISE = ("Traceback", "RuntimeDirWarning", "SecurityWarning", "celery beat v", "[config]")
+NOISE = ("Traceback", "RuntimeDirWarning", "SecurityWarning", "[config]")
 
 
 def leftovers(data_dir: Path) -> list:
@@ -178,7 +178,6 @@ def test_ctrl_c_stops_every_process_cleanly(first):
         "redis-server",
         "portal web-process",
         "portal worker",
-        "portal beat",
     ):
         assert expected in commands
 

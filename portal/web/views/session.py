@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout
@@ -27,21 +25,12 @@ def _next_url(request) -> str:
     return reverse("web:workspaces")
 
 
-def _sign_in_buttons(next_url: str) -> list[dict]:
-    """The single sign-on buttons the apps registered, each carrying `next` through its flow."""
-    query = urlencode({"next": next_url})
-    return [
-        {"text": b.text, "icon_url": b.icon_url, "url": f"{b.url}?{query}"}
-        for b in registry.sign_in_buttons()
-    ]
-
-
 @require_http_methods(["GET", "POST"])
 def login_view(request):
     if request.user.is_authenticated and request.user.is_active and request.method == "GET":
         return redirect(_next_url(request))
     next_url = _next_url(request)
-    buttons = _sign_in_buttons(next_url)
+    buttons = registry.sign_in_links(next_url)
     context = {
         "next": next_url,
         "login": "",

@@ -207,3 +207,15 @@ def test_a_provider_error_is_shown_and_audited(oidc, idp):
     assert b"The identity provider did not sign you in: User cancelled." in response.content
     failed = AuditEntry.objects.filter(action="login_failed").latest("time")
     assert failed.additional_fields == {"reason": "provider error: access_denied", "method": "oidc"}
+
+
+def test_the_console_sign_in_page_offers_single_sign_on_back_to_the_console(oidc, owner):
+    client = Client()
+    page = client.get("/admin/login/", {"next": "/admin/workspaces/"})
+    assert page.status_code == 200
+    assert b'href="/oidc/authenticate/?next=%2Fadmin%2Fworkspaces%2F"' in page.content
+    assert b'name="password"' in page.content  # and the console's own form, for owners
+    # A next that leaves the site is not carried: the button goes back to the console's index.
+    hostile = client.get("/admin/login/", {"next": "https://evil.example/"})
+    assert b"/oidc/authenticate/?next=https" not in hostile.content
+    assert b'href="/oidc/authenticate/?next=%2Fadmin%2F"' in hostile.content

@@ -1,0 +1,165 @@
+"""Memory of `make run`'s control plane: PSS of every Portal process, and of the whole platform.
+
+Usage: .venv/bin/python bench/control_plane_memory.py [--idle 30] [--workers N]
+
+Starts `portal server` as `make run` does (embedded PostgreSQL and Redis, embedded worker and
+beat) in a temporary data directory on a free port, waits until it answers /healthz and then
+`--idle` seconds more, and reads each process of its tree from /proc: PSS (proportional set
+size: a page shared by N processes counts 1/N in each, so the sum is what the tree really
+costs) and RSS. Portal's processes (supervisor, web, worker, beat) are the control plane;
+PostgreSQL and Redis are reported apart. The server is stopped by its process group at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from portal_setup import free_port  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+PORTAL = ROOT / ".venv" / "bin" / "portal"
+
+
+def children_of() -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # The command may hold spaces and parentheses: the fields follow the last ")".
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        tree.setdefault(parent, []).append(int(entry.name))
+    return tree
+
+
+def tree_of(root: int) -> list[int]:
+    tree, found, todo = children_of(), [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(tree.get(pid, []))
+    return found
+
+
+def memory_of(pid: int) -> tuple[int, int] | None:
+    """(PSS, RSS) in KiB, or None for a process that is gone."""
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return None
+    fields = {}
+    for line in text.splitlines()[1:]:
+        name, _, rest = line.partition(":")
+        fields[name] = int(rest.split()[0])
+    return fields.get("Pss", 0), fields.get("Rss", 0)
+
+
+def describe(pid: int) -> str:
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return "?"
+    words = [a.decode(errors="replace") for a in argv if a]
+    return " ".join(Path(words[0]).name.split() + words[1:4]) if words else "?"
+
+
+def kind_of(pid: int) -> str:
+    try:  # the executable's name: PostgreSQL and Redis rewrite their command lines
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return "portal"
+    if comm.startswith("postgres"):
+        return "postgresql"
+    if comm.startswith("redis"):
+        return "redis"
+    return "portal"
+
+
+def measure(root: int) -> list[tuple[int, str, str, int, int]]:
+    rows = []
+    for pid in tree_of(root):
+        found = memory_of(pid)
+        if found is not None and found[1] > 0:  # kernel threads and zombies have no pages
+            rows.append((pid, kind_of(pid), describe(pid), *found))
+    return rows
+
+
+def report(rows, title: str) -> None:
+    print(f"\n{title}")
+    print(f"{'pid':>8}  {'PSS MiB':>8}  {'RSS MiB':>8}  process")
+    totals: dict[str, float] = {}
+    for pid, kind, command, pss, rss in sorted(rows, key=lambda r: -r[3]):
+        print(f"{pid:>8}  {pss / 1024:8.1f}  {rss / 1024:8.1f}  {command[:90]}")
+        totals[kind] = totals.get(kind, 0) + pss / 1024
+    for kind in ("portal", "postgresql", "redis"):
+        print(f"{kind + ' PSS':>20}: {totals.get(kind, 0):7.1f} MiB")
+    print(f"{'whole platform PSS':>20}: {sum(totals.values()):7.1f} MiB")
+
+
+def wait_healthy(port: int, process: subprocess.Popen, timeout: float = 180) -> float:
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if process.poll() is not None:
+            raise SystemExit(f"portal server exited with {process.returncode} before it answered")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                if r.status == 200:
+                    return time.monotonic() - start
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit(f"portal server did not answer /healthz within {timeout:.0f} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--idle", type=float, default=30, help="seconds to wait once healthy")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="web processes (default: as make run)"
+    )
+    args = parser.parse_args()
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="portal-bench-memory-") as data_dir:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
+        env.update(
+            PORTAL_DATA_DIR=data_dir,
+            PORTAL_HTTP_ADDRESS=f"127.0.0.1:{port}",
+            PORTAL_LOG_LEVEL="WARNING",
+        )
+        argv = [str(PORTAL), "server"]
+        if args.workers:
+            argv += ["--workers", str(args.workers)]
+        with open(Path(data_dir) / "server.log", "wb") as log:
+            server = subprocess.Popen(
+                argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        try:
+            took = wait_healthy(port, server)
+            print(f"portal server answered /healthz after {took:.1f} s; idle {args.idle:.0f} s")
+            time.sleep(args.idle)
+            report(measure(server.pid), f"idle, {args.idle:.0f} s after start-up")
+        finally:
+            try:
+                os.killpg(server.pid, signal.SIGTERM)
+                server.wait(timeout=60)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(server.pid, signal.SIGKILL)
+
+
+if __name__ == "__main__":
+    main()
