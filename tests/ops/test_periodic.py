@@ -114,26 +114,35 @@ def test_a_new_leader_sends_what_came_due_while_no_one_led(only_task, runners):
     assert recorder.ran == []  # ran just now by the record
 
 
-def test_a_leader_whose_lock_connection_dies_stops_leading_and_another_takes_over(
-    only_task, runners, monkeypatch
-):
-    monkeypatch.setattr(periodic, "CHECK_EVERY", 0.1)
-    first, second = Recorder(), Recorder()
-    a = runners(first)
-    wait_for(a.leading.is_set)
-    b = runners(second)
-    # The database ends the leader's session (a failover, an operator's pg_terminate_backend).
+def _lock_holder_backend() -> int | None:
     from django.db import connection
 
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE application_name LIKE %s AND pid IN (SELECT pid FROM pg_locks "
-            "WHERE locktype = 'advisory' AND granted)",
+            "SELECT l.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.locktype = 'advisory' AND l.granted AND a.application_name LIKE %s",
             [periodic.APPLICATION_NAME + " %"],
         )
-    wait_for(b.leading.is_set)
-    wait_for(lambda: not a.leading.is_set() or a._conn is None)
-    # Then exactly one of them leads again (b, or a after it reconnected and b let go).
-    time.sleep(0.5)
-    assert [r.leading.is_set() for r in (a, b)].count(True) == 1
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def test_a_leader_whose_lock_connection_dies_stops_leading_and_one_leads_again(
+    only_task, runners, monkeypatch
+):
+    monkeypatch.setattr(periodic, "CHECK_EVERY", 0.1)
+    a, b = runners(Recorder()), runners(Recorder())
+    wait_for(lambda: a.leading.is_set() or b.leading.is_set())
+    first = a if a.leading.is_set() else b
+    backend = _lock_holder_backend()
+    assert backend is not None
+    # The database ends the leader's session (a failover, an operator's pg_terminate_backend).
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s)", [backend])
+    # The leader notices, and a new session holds the lock: the other runner, or the same one
+    # after it reconnected (whoever tries first).
+    wait_for(lambda: _lock_holder_backend() not in (None, backend))
+    wait_for(lambda: [r.leading.is_set() for r in (a, b)].count(True) == 1)
+    assert first._conn is None or first._conn.pgconn.backend_pid != backend
