@@ -7,6 +7,7 @@ last_used_at and bumping the deadlines. Writes per second follow from the flush 
 (FLUSH_SECONDS per process). Its own database (created and dropped); nothing else is touched.
 
     .venv/bin/python bench/activity.py [--workspaces 10000] [--flushes 5]
+        [--without-dormancy-index]
 """
 
 from __future__ import annotations
@@ -24,6 +25,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--workspaces", type=int, default=10_000)
     parser.add_argument("--flushes", type=int, default=5)
+    parser.add_argument(
+        "--without-dormancy-index",
+        action="store_true",
+        help="drop workspace_dormancy_due first: what the dormancy index costs the flushes",
+    )
     args = parser.parse_args()
     name = f"portal_bench_activity_{scheduler.os.getpid()}"
     db_url = scheduler.create_database(name)
@@ -38,6 +44,9 @@ def main() -> None:
 
             now = timezone.now()
             workspaces = scheduler.seed(args.workspaces, 0, now)
+            if args.without_dormancy_index:
+                with connection.cursor() as cursor:
+                    cursor.execute("DROP INDEX workspace_dormancy_due")
             ids = [w.id for w in workspaces]
             collector = schedule_activity.ActivityCollector()
             collector._ensure_thread = lambda: None  # flushed here, by hand, and timed

@@ -106,6 +106,9 @@ class Config:
     notifications_webhook_secret: str = ""
     # A running workspace's owner is told this many minutes before its schedule stops it.
     autostop_notice_minutes: int = 30
+    # Users not seen (no sign-in, no token use) for this many days become dormant: not counted
+    # against the license's user limit; any sign-in or token use reactivates them. 0: never.
+    user_dormancy_days: int = 90
 
     @property
     def access_host(self) -> str:
@@ -251,6 +254,9 @@ def load() -> Config:
         notifications_webhook_secret=env.str("PORTAL_NOTIFICATIONS_WEBHOOK_SECRET", ""),
         autostop_notice_minutes=_at_least_zero(
             "PORTAL_AUTOSTOP_NOTICE_MINUTES", env.int("PORTAL_AUTOSTOP_NOTICE_MINUTES", 30)
+        ),
+        user_dormancy_days=_at_least_zero(
+            "PORTAL_USER_DORMANCY_DAYS", env.int("PORTAL_USER_DORMANCY_DAYS", 90)
         ),
     )
 

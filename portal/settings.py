@@ -75,6 +75,7 @@ PORTAL_NOTIFICATIONS_WEBHOOK = {
     "secret": CONFIG.notifications_webhook_secret,
 }
 PORTAL_AUTOSTOP_NOTICE_MINUTES = CONFIG.autostop_notice_minutes
+PORTAL_USER_DORMANCY_DAYS = CONFIG.user_dormancy_days
 
 INSTALLED_APPS = [
     "portal.admin_site.PortalAdminConfig",  # django.contrib.admin with the Portal site

@@ -205,6 +205,13 @@ def _ms(text: str | None, option: str) -> int | None:
 @click.option("--allow-user-autostart/--no-allow-user-autostart", default=None, help="Advanced.")
 @click.option("--allow-user-autostop/--no-allow-user-autostop", default=None, help="Advanced.")
 @click.option(
+    "--failure-ttl", help="Stop workspaces whose start failed this long ago, e.g. 24h (0: off)."
+)
+@click.option("--dormancy-threshold", help="Mark workspaces unused this long dormant, e.g. 30d.")
+@click.option(
+    "--dormancy-auto-deletion", help="Delete dormant workspaces this long after, e.g. 7d."
+)
+@click.option(
     "--deprecated",
     "deprecated",
     metavar="MESSAGE",
@@ -212,7 +219,17 @@ def _ms(text: str | None, option: str) -> int | None:
 )
 @click.option("--undeprecated", is_flag=True, help="Withdraw its deprecation.")
 def edit_template(
-    name, default_ttl, activity_bump, max_ttl, autostart_days, deprecated, undeprecated, **flags
+    name,
+    default_ttl,
+    activity_bump,
+    max_ttl,
+    autostart_days,
+    failure_ttl,
+    dormancy_threshold,
+    dormancy_auto_deletion,
+    deprecated,
+    undeprecated,
+    **flags,
 ) -> None:
     """Change template NAME's scheduling policy or deprecation (owners and template admins).
 
@@ -231,6 +248,9 @@ def edit_template(
         ("default_ttl_ms", default_ttl, "--default-ttl"),
         ("activity_bump_ms", activity_bump, "--activity-bump"),
         ("max_ttl_ms", max_ttl, "--max-ttl"),
+        ("failure_ttl_ms", failure_ttl, "--failure-ttl"),
+        ("time_til_dormant_ms", dormancy_threshold, "--dormancy-threshold"),
+        ("time_til_dormant_autodelete_ms", dormancy_auto_deletion, "--dormancy-auto-deletion"),
     ):
         ms = _ms(value, option)
         if ms is not None:
@@ -263,5 +283,8 @@ def edit_template(
     click.echo(
         f"{template['name']}: default TTL {length(template['default_ttl_ms'])}, "
         f"activity bump {length(template['activity_bump_ms'])}, "
-        f"max lifetime {length(template['max_ttl_ms'])}, autostart days {days}."
+        f"max lifetime {length(template['max_ttl_ms'])}, autostart days {days}, "
+        f"failure cleanup {length(template.get('failure_ttl_ms', 0))}, "
+        f"dormant after {length(template.get('time_til_dormant_ms', 0))}, "
+        f"deleted when dormant {length(template.get('time_til_dormant_autodelete_ms', 0))}."
     )

@@ -147,7 +147,7 @@ def ago(stamp: str | None) -> str:
 WORKSPACE_COLUMNS = (
     ("NAME", lambda w: w["name"]),
     ("TEMPLATE", lambda w: w["template_name"] + (" (outdated)" if w.get("outdated") else "")),
-    ("STATUS", lambda w: w["status"]),
+    ("STATUS", lambda w: w["status"] + (" (dormant)" if w.get("dormant_at") else "")),
     ("LAST BUILD", _last_build),
     ("COST/DAY", lambda w: str((w.get("latest_build") or {}).get("daily_cost") or 0)),
 )
@@ -214,6 +214,10 @@ def print_workspace(w: dict) -> None:
         rows.append(("Cost/day", str(build.get("daily_cost") or 0)))
     rows.append(("Created", when(w.get("created_at"))))
     rows.append(("Last used", when(w.get("last_used_at"))))
+    if w.get("dormant_at"):
+        line = f"since {when(w['dormant_at'])}"
+        line += f", deleted at {when(w['deleting_at'])}" if w.get("deleting_at") else ""
+        rows.append(("Dormant", f"{line} (reactivate with: portal reactivate {w['name']})"))
     width = max(len(k) for k, _ in rows) + 2
     for key, value in rows:
         click.echo(f"{(key + ':') if key else '':<{width}}{value}")
@@ -444,4 +448,28 @@ def update(name: str, parameters: tuple[str, ...], yes: bool) -> None:
         run_build(client, workspace, name, "start", parameters=values, version_id=active_id)
 
 
-COMMANDS = (create, list_workspaces, show, start, stop, restart, update, delete, cancel)
+@click.command("reactivate")
+@click.argument("name")
+def reactivate(name: str) -> None:
+    """Reactivate dormant workspace NAME so it can start again (clears its deletion date)."""
+    with logged_in() as client:
+        workspace = get_workspace(client, name)
+        if not workspace.get("dormant_at"):
+            click.echo(f"{full_name(workspace)} is not dormant; nothing to do.")
+            return
+        client.put(f"/workspaces/{workspace['id']}/dormant", json={"dormant": False})
+    click.echo(f"Reactivated {full_name(workspace)}; start it with: portal start {name}")
+
+
+COMMANDS = (
+    create,
+    list_workspaces,
+    show,
+    start,
+    stop,
+    restart,
+    update,
+    delete,
+    cancel,
+    reactivate,
+)

@@ -39,6 +39,24 @@ class SchedulingForm(forms.Form):
     )
     allow_user_autostart = forms.BooleanField(required=False, help_text="Advanced.")
     allow_user_autostop = forms.BooleanField(required=False, help_text="Advanced.")
+    failure_ttl_hours = forms.FloatField(
+        min_value=0,
+        max_value=87600,
+        required=False,
+        help_text="Advanced: stop a workspace whose start failed this long ago (0: never).",
+    )
+    dormancy_threshold_days = forms.FloatField(
+        min_value=0,
+        max_value=3650,
+        required=False,
+        help_text="Advanced: mark workspaces unused this long dormant (0: never).",
+    )
+    dormancy_autodelete_days = forms.FloatField(
+        min_value=0,
+        max_value=3650,
+        required=False,
+        help_text="Advanced: delete dormant workspaces this long after (0: never).",
+    )
 
     def __init__(self, *args, advanced: bool, **kwargs):
         super().__init__(*args, **kwargs)
@@ -55,6 +73,9 @@ def initial(template: Template) -> dict:
         "autostart_days": [scheduling.WEEKDAYS[d] for d in template.autostart_days],
         "allow_user_autostart": template.allow_user_autostart,
         "allow_user_autostop": template.allow_user_autostop,
+        "failure_ttl_hours": template.failure_ttl_seconds / 3600,
+        "dormancy_threshold_days": template.time_til_dormant_seconds / 86400,
+        "dormancy_autodelete_days": template.time_til_dormant_autodelete_seconds / 86400,
     }
 
 
@@ -69,6 +90,11 @@ def changes(data: dict, advanced: bool) -> dict:
             autostart_days=list(data.get("autostart_days") or []),
             allow_user_autostart=data["allow_user_autostart"],
             allow_user_autostop=data["allow_user_autostop"],
+            failure_ttl_seconds=round((data.get("failure_ttl_hours") or 0) * 3600),
+            time_til_dormant_seconds=round((data.get("dormancy_threshold_days") or 0) * 86400),
+            time_til_dormant_autodelete_seconds=round(
+                (data.get("dormancy_autodelete_days") or 0) * 86400
+            ),
         )
     return out
 

@@ -70,6 +70,11 @@ class Template(models.Model):
     # owners are notified once per deprecation, not per edit of its message.
     deprecation_message = models.TextField(blank=True, default="")
     deprecated_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Cleanup (advanced too; 0 = off): a failed start is stopped this long after it failed;
+    # a workspace unused this long is marked dormant; a dormant one is deleted this much later.
+    failure_ttl_seconds = models.PositiveIntegerField(default=0)
+    time_til_dormant_seconds = models.PositiveIntegerField(default=0)
+    time_til_dormant_autodelete_seconds = models.PositiveIntegerField(default=0)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.db import transaction
+from django.db.models import F, Value
+from django.db.models.functions import Greatest
+from django.utils import timezone
 
 from portal import features, policy
 from portal.accounts.permissions import PERMISSIONS
@@ -15,7 +19,21 @@ from templates_app.audit_types import TemplateResourceType
 from templates_app.models import Template
 
 GATE = "advanced_template_scheduling"
-ADVANCED = ("max_lifetime_seconds", "autostart_days", "allow_user_autostart", "allow_user_autostop")
+# Failure cleanup, dormancy threshold, dormancy auto-deletion (0: off), as Coder's template.
+CLEANUP = ("failure_ttl_seconds", "time_til_dormant_seconds", "time_til_dormant_autodelete_seconds")
+# Their API names (milliseconds, as Coder's).
+CLEANUP_API = {
+    "failure_ttl_seconds": "failure_ttl_ms",
+    "time_til_dormant_seconds": "time_til_dormant_ms",
+    "time_til_dormant_autodelete_seconds": "time_til_dormant_autodelete_ms",
+}
+ADVANCED = (
+    "max_lifetime_seconds",
+    "autostart_days",
+    "allow_user_autostart",
+    "allow_user_autostop",
+    *CLEANUP,
+)
 BASIC = ("default_ttl_seconds", "activity_bump_seconds")
 # The console form's names of the advanced settings.
 ADVANCED_FORM_FIELDS = (
@@ -23,9 +41,13 @@ ADVANCED_FORM_FIELDS = (
     "autostart_days",
     "allow_user_autostart",
     "allow_user_autostop",
+    "failure_ttl_hours",
+    "dormancy_threshold_days",
+    "dormancy_autodelete_days",
 )
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 MAX_SECONDS = 30 * 24 * 3600  # the longest TTL, bump or lifetime a template may set
+MAX_CLEANUP_SECONDS = 3650 * 24 * 3600  # cleanup periods: up to ten years
 
 
 @dataclass(frozen=True)
@@ -38,6 +60,9 @@ class SchedulePolicy:
     autostart_days: tuple[int, ...]  # Monday=0
     allow_user_autostart: bool
     allow_user_autostop: bool
+    failure_ttl_seconds: int = 0  # 0: off (and with the gate off)
+    time_til_dormant_seconds: int = 0
+    time_til_dormant_autodelete_seconds: int = 0
 
 
 def effective(template: Template, *, advanced: bool | None = None) -> SchedulePolicy:
@@ -52,6 +77,7 @@ def effective(template: Template, *, advanced: bool | None = None) -> SchedulePo
         autostart_days=tuple(template.autostart_days) if advanced else tuple(range(7)),
         allow_user_autostart=template.allow_user_autostart if advanced else True,
         allow_user_autostop=template.allow_user_autostop if advanced else True,
+        **{name: getattr(template, name) if advanced else 0 for name in CLEANUP},
     )
 
 
@@ -59,12 +85,13 @@ def _snapshot(template: Template) -> dict:
     return {f"scheduling.{name}": getattr(template, name) for name in (*BASIC, *ADVANCED)}
 
 
-def _seconds(field: str, value, *, allow_zero: bool = True) -> int:
+def _seconds(field: str, value, *, allow_zero: bool = True, most: int = MAX_SECONDS) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValidationFailed.field(field, "Give a whole number of seconds.")
-    if value < 0 or value > MAX_SECONDS or (value == 0 and not allow_zero):
+    if value < 0 or value > most or (value == 0 and not allow_zero):
         raise ValidationFailed.field(
-            field, f"Give between {0 if allow_zero else 1} and {MAX_SECONDS} seconds (30 days)."
+            field,
+            f"Give between {0 if allow_zero else 1} and {most} seconds ({most // 86400} days).",
         )
     return value
 
@@ -116,6 +143,9 @@ def update_schedule_policy(template: Template, *, actor, **changes) -> Template:
         clean["max_lifetime_seconds"] = _seconds("max_ttl_ms", changes["max_lifetime_seconds"])
     if "autostart_days" in changes:
         clean["autostart_days"] = _days(changes["autostart_days"])
+    for name in CLEANUP:
+        if name in changes:
+            clean[name] = _seconds(CLEANUP_API[name], changes[name], most=MAX_CLEANUP_SECONDS)
     for flag in ("allow_user_autostart", "allow_user_autostop"):
         if flag in changes:
             if not isinstance(changes[flag], bool):
@@ -138,6 +168,8 @@ def update_schedule_policy(template: Template, *, actor, **changes) -> Template:
                 f"The default TTL ({ttl} s) is longer than the maximum lifetime ({lifetime} s).",
             )
         template.save(update_fields=[*fields, "updated_at"])
+        if "time_til_dormant_autodelete_seconds" in fields:
+            _reschedule_deletions(template)
         audit.record(
             actor=actor,
             action=AuditAction.WRITE,
@@ -147,6 +179,22 @@ def update_schedule_policy(template: Template, *, actor, **changes) -> Template:
             diff=audit.diff(before, _snapshot(template)),
         )
     return template
+
+
+def _reschedule_deletions(template: Template) -> None:
+    """The template's dormant workspaces follow a changed auto-deletion period (as Coder's do):
+    deleted that long after they became dormant (never earlier than a warning's lead from now,
+    so their owners are still told first), or never when it is turned off."""
+    dormant = template.workspaces.filter(dormant_at__isnull=False, deleted_at__isnull=True)
+    period = template.time_til_dormant_autodelete_seconds
+    if not period:
+        dormant.update(deleting_at=None, delete_warn_at=None)
+        return
+    lead = min(timedelta(days=1), timedelta(seconds=period / 2))
+    deleting_at = Greatest(
+        F("dormant_at") + timedelta(seconds=period), Value(timezone.now() + lead)
+    )
+    dormant.update(deleting_at=deleting_at, delete_warn_at=deleting_at - lead)
 
 
 def as_api(template: Template) -> dict:
@@ -160,4 +208,5 @@ def as_api(template: Template) -> dict:
         },
         "allow_user_autostart": template.allow_user_autostart,
         "allow_user_autostop": template.allow_user_autostop,
+        **{api: getattr(template, name) * 1000 for name, api in CLEANUP_API.items()},
     }

@@ -38,6 +38,8 @@ def test_workspaces_registers_the_beat_schedule_it_had_in_settings():
         "notifications-sweep": {"task": "notifications.sweep", "schedule": 60.0},
         # enterprise.audit: retention (does nothing unless PORTAL_AUDIT_RETENTION_DAYS is set)
         "prune-audit-entries": {"task": "audit_log.prune_audit_entries", "schedule": 3600.0},
+        # portal.accounts: user dormancy (PORTAL_USER_DORMANCY_DAYS; 0 turns it off)
+        "mark-dormant-users": {"task": "accounts.mark_dormant_users", "schedule": 3600.0},
     }
 
 

@@ -35,12 +35,13 @@ class WorkspaceCreated(TypedDict):
 
 
 class ScheduleChanged(TypedDict):
-    """A workspace's autostart, TTL or running deadline changed (the diff says how), or the
-    scheduler's autostart/autostop of it was refused (`refused`: the reason)."""
+    """A workspace's autostart, TTL, running deadline or dormancy changed (the diff says how),
+    or the scheduler's autostart/autostop of it was refused (`refused`: the reason)."""
 
     owner: str
-    setting: str  # autostart | ttl | deadline
+    setting: str  # autostart | ttl | deadline | dormancy
     refused: NotRequired[str]
+    reason: NotRequired[str]  # dormancy: why ("not used for 30 days", "reactivated")
 
 
 class BuildPayload(TypedDict):

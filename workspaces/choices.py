@@ -53,6 +53,7 @@ class BuildReason(models.TextChoices):
     AUTOSTART = "autostart"
     AUTOSTOP = "autostop"
     DORMANCY = "dormancy"
+    FAILED_STOP = "failed_stop"  # the cleanup of a start that failed (template failure_ttl)
     REAPER = "reaper"
     RESTART = "restart"  # the start build the server queues after a restart's stop succeeded
 

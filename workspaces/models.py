@@ -7,7 +7,7 @@ import uuid
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
-from django.db.models.functions import Lower
+from django.db.models.functions import Coalesce, Lower
 from django.utils import timezone
 
 from portal.state import check_transition
@@ -131,7 +131,15 @@ class Workspace(models.Model):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    # Dormancy (workspaces/schedule_cleanup.py): a dormant workspace cannot start until its
+    # owner reactivates it; `deleting_at` is when the scheduler deletes it (null: never), and
+    # `delete_warn_at` when its owner is told so (cleared once told).
     dormant_at = models.DateTimeField(null=True, blank=True)
+    deleting_at = models.DateTimeField(null=True, blank=True)
+    delete_warn_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The scheduler's cleanup leaves this workspace alone until then (a failed auto-delete or a
+    # refused cleanup build is tried again later, not every pass).
+    cleanup_retry_at = models.DateTimeField(null=True, blank=True, editable=False)
     deleted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -150,6 +158,23 @@ class Workspace(models.Model):
                 fields=["next_autostart_at"],
                 condition=models.Q(next_autostart_at__isnull=False, deleted_at__isnull=True),
                 name="workspace_autostart_due",
+            ),
+            # The scheduler's cleanup: live, not dormant workspaces by last use, per template.
+            models.Index(
+                "template",
+                Coalesce("last_used_at", "created_at"),
+                condition=models.Q(dormant_at__isnull=True, deleted_at__isnull=True),
+                name="workspace_dormancy_due",
+            ),
+            models.Index(
+                fields=["deleting_at"],
+                condition=models.Q(deleting_at__isnull=False, deleted_at__isnull=True),
+                name="workspace_autodelete_due",
+            ),
+            models.Index(
+                fields=["delete_warn_at"],
+                condition=models.Q(delete_warn_at__isnull=False, deleted_at__isnull=True),
+                name="workspace_delete_warn_due",
             ),
         ]
 

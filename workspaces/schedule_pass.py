@@ -22,7 +22,7 @@ from portal import features
 from portal.accounts.services import system_actor
 from portal.errors import Conflict, ServiceError
 from templates_app import scheduling
-from workspaces import schedule, schedule_notices, services
+from workspaces import schedule, schedule_cleanup, schedule_notices, services
 from workspaces.choices import BuildReason, BuildTransition, JobStatus
 from workspaces.models import Workspace, WorkspaceBuild
 from workspaces.schedule_services import audit_schedule
@@ -42,6 +42,11 @@ class PassResult:
     started: list = field(default_factory=list)
     skipped: list = field(default_factory=list)  # (workspace id, why)
     refused: list = field(default_factory=list)  # (workspace id, message)
+    # The cleanup rules (schedule_cleanup): workspace ids.
+    failed_stopped: list = field(default_factory=list)
+    dormant: list = field(default_factory=list)
+    deleted: list = field(default_factory=list)
+    warned: list = field(default_factory=list)
 
 
 def due_stops(now: datetime):
@@ -84,6 +89,14 @@ def run_pass(now: datetime | None = None) -> PassResult | None:
             _autostop(build, actor=actor, now=now, result=result)
         for workspace in list(due_starts(now)):
             _autostart(workspace, actor=actor, now=now, advanced=advanced, result=result)
+        schedule_cleanup.run(now, actor=actor, advanced=advanced, result=result)
+    if result.failed_stopped or result.dormant or result.deleted:
+        log.info(
+            "schedules: failed starts stopped %d, marked dormant %d, deleted %d",
+            len(result.failed_stopped),
+            len(result.dormant),
+            len(result.deleted),
+        )
     if result.stopped or result.started or result.refused:
         log.info(
             "schedules: stopped %d, started %d, refused %d",

@@ -43,7 +43,7 @@ def _locked(workspace: Workspace, actor) -> Workspace:
 
 
 def audit_schedule(
-    actor, workspace: Workspace, setting: str, before, after, *, refused: str = ""
+    actor, workspace: Workspace, setting: str, before, after, *, refused: str = "", reason: str = ""
 ) -> None:
     audit.record(
         actor=actor,
@@ -56,6 +56,7 @@ def audit_schedule(
             "owner": workspace.owner.username,
             "setting": setting,
             **({"refused": refused} if refused else {}),
+            **({"reason": reason} if reason else {}),
         },
         status_code=403 if refused else 200,
     )

@@ -45,13 +45,23 @@ def start_refusal(workspace: Workspace) -> str | None:
 
     Every start build needs its owner to be allowed to use the template (the policy's `use`,
     whoever starts it: the owner, an owner-role admin or the system's schedules); stop and
-    delete are always allowed. A template deleted since keeps its workspaces buildable.
+    delete are always allowed. A template deleted since keeps its workspaces buildable. A
+    dormant workspace starts only once reactivated.
     """
+    if workspace.dormant_at is not None:
+        return _dormant_refusal(workspace)
     template = workspace.template
     if template.deleted_at is not None or policy.can(workspace.owner, "use", template):
         return None
     label = template.display_name or template.name
     return f"You no longer have access to template {label}: ask a template admin."
+
+
+def _dormant_refusal(workspace: Workspace) -> str:
+    return (
+        f"Workspace {workspace.name!r} is dormant: reactivate it first (its page's Reactivate "
+        f"button, or `portal reactivate {workspace.name}`)."
+    )
 
 
 def _usable_version(template: Template, version: TemplateVersion | None) -> TemplateVersion:
@@ -326,7 +336,7 @@ def _create_build(
         if transition == BuildTransition.START or restart_parameters is not None:
             refusal = start_refusal(workspace)
             if refusal is not None:
-                if actor.pk != workspace.owner_id:
+                if workspace.dormant_at is None and actor.pk != workspace.owner_id:
                     refusal = refusal.replace("You no longer have", "Its owner no longer has")
                 raise Forbidden(refusal)
         previous = (

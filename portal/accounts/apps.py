@@ -13,6 +13,12 @@ class AccountsConfig(AppConfig):
 
         permissions.register_policies()
         _track_field_history()
+        from portal import registry
+
+        # Hourly: dormancy is counted in days; one run marks in short transactions.
+        registry.register_periodic_task(
+            "mark-dormant-users", task="accounts.mark_dormant_users", schedule=3600.0
+        )
 
 
 def _track_field_history() -> None:

@@ -453,6 +453,7 @@ def _record_login(user: User, *, method: str) -> None:
     fields = ["last_seen_at", "updated_at"]
     if user.status == UserStatus.DORMANT:  # coming back wakes a dormant account
         fields += user.transition(UserStatus.ACTIVE, reason="signed in")
+        _status_changed(user, old=UserStatus.DORMANT, new=UserStatus.ACTIVE, actor=user)
     user.last_seen_at = timezone.now()
     user.save(update_fields=fields)
     audit.record(
@@ -535,11 +536,30 @@ def logout(*, actor: User, token: APIToken | None, session_key: str | None = Non
         )
 
 
+def _wake_dormant(user: User, *, how: str) -> None:
+    """A dormant user came back (token use): active again, audited as their own activation."""
+    with transaction.atomic():
+        row = User.objects.select_for_update().filter(pk=user.pk).first()
+        if row is None or row.status != UserStatus.DORMANT:
+            return
+        before = _user_snapshot(row)
+        row.save(update_fields=row.transition(UserStatus.ACTIVE, reason=how))
+        _audit_user(
+            row, actor=row, action=AuditAction.ACTIVATE, before=before, extra={"reason": how}
+        )
+        _status_changed(row, old=UserStatus.DORMANT, new=UserStatus.ACTIVE, actor=row)
+    user.status, user.status_reason = row.status, row.status_reason
+
+
 def touch(token: APIToken) -> None:
-    """Record use of a token and presence of its user, at most once a minute (no audit)."""
+    """Record use of a token and presence of its user, at most once a minute (no audit, except
+    that a dormant user's token use reactivates them, audited)."""
     now = timezone.now()
     if token.last_used_at and now - token.last_used_at < _TOUCH_INTERVAL:
         return
     APIToken.objects.filter(pk=token.pk).update(last_used_at=now)
     User.objects.filter(pk=token.user_id).update(last_seen_at=now)
     token.last_used_at = now
+    user = getattr(token, "user", None)
+    if user is not None and user.status == UserStatus.DORMANT:
+        _wake_dormant(user, how="used an API token")

@@ -35,6 +35,7 @@ urlpatterns = [
     path(f"{_WS}/extend", workspace.workspace_extend, name="workspace-extend"),
     path(f"{_WS}/schedule", workspace.workspace_schedule, name="workspace-schedule"),
     path(f"{_WS}/port-share", ports.workspace_port_share, name="workspace-port-share"),
+    path(f"{_WS}/reactivate", workspace.workspace_reactivate, name="workspace-reactivate"),
     path(f"{_WS}/terminal/<str:agent>", terminal.terminal_page, name="terminal"),
     path("account", account.account_page, name="account"),
     path("account/password", password.change_password, name="password"),

@@ -144,6 +144,15 @@ class TemplateDetailSerializer(TemplateSerializer):
     autostart_requirement = AutostartRequirementSerializer()
     allow_user_autostart = serializers.BooleanField()
     allow_user_autostop = serializers.BooleanField()
+    failure_ttl_ms = serializers.IntegerField(
+        help_text="Stop a workspace this long after its start failed (0: never); advanced."
+    )
+    time_til_dormant_ms = serializers.IntegerField(
+        help_text="Mark a workspace unused this long dormant (0: never); advanced."
+    )
+    time_til_dormant_autodelete_ms = serializers.IntegerField(
+        help_text="Delete a dormant workspace this long after it became dormant (0: never)."
+    )
 
     def to_representation(self, t):
         version = t.active_version
@@ -202,6 +211,9 @@ class UpdateTemplateSerializer(serializers.Serializer):
     autostart_requirement = AutostartRequirementSerializer(required=False)
     allow_user_autostart = serializers.BooleanField(required=False)
     allow_user_autostop = serializers.BooleanField(required=False)
+    failure_ttl_ms = serializers.IntegerField(required=False, min_value=0)
+    time_til_dormant_ms = serializers.IntegerField(required=False, min_value=0)
+    time_til_dormant_autodelete_ms = serializers.IntegerField(required=False, min_value=0)
 
     def validate(self, attrs):
         unknown = sorted(set(self.initial_data) - set(self.fields))
@@ -209,7 +221,14 @@ class UpdateTemplateSerializer(serializers.Serializer):
             raise serializers.ValidationError(
                 {unknown[0]: f"Unknown field; use {', '.join(sorted(self.fields))}."}
             )
-        for name in ("default_ttl_ms", "activity_bump_ms", "max_ttl_ms"):
+        for name in (
+            "default_ttl_ms",
+            "activity_bump_ms",
+            "max_ttl_ms",
+            "failure_ttl_ms",
+            "time_til_dormant_ms",
+            "time_til_dormant_autodelete_ms",
+        ):
             if name in attrs and attrs[name] % 1000:
                 raise serializers.ValidationError(
                     {name: "Give whole seconds (a multiple of 1000)."}

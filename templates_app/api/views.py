@@ -132,6 +132,9 @@ class TemplateDetailView(APIView):
                 autostart_days=days,
                 allow_user_autostart=data.get("allow_user_autostart"),
                 allow_user_autostop=data.get("allow_user_autostop"),
+                failure_ttl_seconds=seconds("failure_ttl_ms"),
+                time_til_dormant_seconds=seconds("time_til_dormant_ms"),
+                time_til_dormant_autodelete_seconds=seconds("time_til_dormant_autodelete_ms"),
             )
             if "deprecation_message" in data:
                 deprecation.deprecate_template(

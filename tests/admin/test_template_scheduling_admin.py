@@ -71,3 +71,23 @@ def test_an_auditor_cannot_change_it(console, make_user, owner):
     template.refresh_from_db()
     assert template.default_ttl_seconds == 0
     assert response.status_code in (200, 403)
+
+
+def test_the_form_sets_failure_cleanup_and_dormancy(console, owner):
+    template = make_template(owner, name="docker")
+    form = {
+        **FORM,
+        "failure_ttl_hours": "24",
+        "dormancy_threshold_days": "30",
+        "dormancy_autodelete_days": "7",
+    }
+    response = console(owner).post(url(template), form)
+    assert response.status_code == 302, response.content[:500]
+    template.refresh_from_db()
+    assert (
+        template.failure_ttl_seconds,
+        template.time_til_dormant_seconds,
+        template.time_til_dormant_autodelete_seconds,
+    ) == (24 * 3600, 30 * 86400, 7 * 86400)
+    page = console(owner).get(reverse("admin:templates_app_template_change", args=[template.pk]))
+    assert "time_til_dormant_ms: 2592000000" in page.content.decode()

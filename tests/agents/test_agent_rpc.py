@@ -219,6 +219,9 @@ def test_the_agent_gets_its_owners_git_key_and_not_once_they_are_suspended(
     public = client_for(alice).get("/api/v2/users/me/gitsshkey").json()["public_key"]
     assert (answer["type"], answer["id"], answer["public_key"]) == ("gitsshkey", 7, public)
     assert answer["private_key"].startswith("-----BEGIN OPENSSH PRIVATE KEY-----")
+    # A dormant owner (not seen for a while, refused nothing) keeps it.
+    services.set_status(alice, "dormant", actor=services.system_actor())
+    assert asyncio.run(ask())["public_key"] == public
     services.suspend_user(alice, actor=owner)
     answer = asyncio.run(ask())
     assert "private_key" not in answer and "cannot use git keys" in answer["error"]

@@ -113,6 +113,7 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("api:workspace-port-share", "GET"): MEMBER_WORKSPACE_READ,
     ("api:workspace-port-share", "POST"): _row(200, 403, 404, 404, 200, 404, 403, 401),
     ("api:workspace-port-share", "DELETE"): _row(204, 403, 404, 404, 204, 404, 403, 401),
+    ("api:workspace-dormant", "PUT"): _row(200, 403, 404, 404, 200, 404, 403, 401),
     ("api:workspacebuild-detail", "GET"): MEMBER_WORKSPACE_READ,
     ("api:workspacebuild-cancel", "PATCH"): _row(200, 403, 404, 404, 200, 404, 403, 401),
     ("api:workspacebuild-logs", "GET"): MEMBER_WORKSPACE_READ,
@@ -263,6 +264,9 @@ def _request(
         case "api:workspace-ttl", "PUT":
             ws = _member_workspace(target)
             return {"workspace": str(ws.id)}, {"ttl_ms": 3_600_000 + len(caller) * 1000}, ws
+        case "api:workspace-dormant", "PUT":
+            ws = _member_workspace(target)
+            return {"workspace": str(ws.id)}, {"dormant": True}, ws
         case "api:workspace-extend", "PUT":
             ws = _member_workspace(target)  # running: its start build succeeded
             deadline = timezone.now() + timedelta(hours=2)

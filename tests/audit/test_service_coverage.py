@@ -37,6 +37,7 @@ from enterprise.template_acl import services as template_acl
 from licensing import services as licensing
 from portal import crypto
 from portal.accounts import cli_tokens, git_ssh_keys, passwords
+from portal.accounts import dormancy as user_dormancy
 from portal.accounts import services as accounts
 from portal.accounts.choices import Role
 from portal.audit.models import AuditEntry
@@ -55,7 +56,7 @@ from tests.external_auth.oauth_server import OAuthProvider
 from tests.licensing import helpers as licensing_helpers
 from tests.templates.helpers import template_tar
 from tests.workspaces.helpers import buildable_template
-from workspaces import port_sharing, schedule_services
+from workspaces import dormancy, port_sharing, schedule_services
 from workspaces import services as workspaces
 from workspaces.builds import jobs, provisioning
 from workspaces.choices import BuildReason, JobStatus
@@ -81,6 +82,8 @@ OTHER_SERVICE_MODULES = (
     "workspaces.port_sharing",
     "templates_app.scheduling",
     "templates_app.deprecation",
+    "workspaces.dormancy",
+    "portal.accounts.dormancy",
 )
 NOT_SERVICES = {"portal.embedded.services"}  # the embedded PostgreSQL/Redis processes
 NOT_SERVICES |= {"portal.audit.services"}  # the audit writer itself
@@ -130,6 +133,8 @@ READ_ONLY = {
     "portal.notifications.services.render": "pure: a message template with its context",
     "portal.notifications.services.chosen_methods": "a read: the user's methods for a kind",
     "portal.notifications.services.current_preferences": "a read (locks the user to write)",
+    "workspaces.dormancy.page_link": "pure: the workspace page's path",
+    "workspaces.dormancy.fmt_time": "pure: a time as the notifications say it",
 }
 # Steps of a larger audited action whose entry their caller writes.
 AUDITED_BY_CALLER = {
@@ -538,6 +543,13 @@ def _shared_port(w):
     return call(port_sharing.unshare_port, ws, actor=w.owner, agent_name="main", port=8080)
 
 
+def _long_unseen_member(w):
+    from portal.accounts.models import User
+
+    User.objects.filter(pk=w.member.pk).update(last_seen_at=timezone.now() - timedelta(days=400))
+    return call(user_dormancy.mark_dormant_users, actor=w.system, days=90)
+
+
 def _running_with_deadline(w):
     ws = factories.workspace(w.member, template=buildable_template())
     ws.latest_build.deadline = timezone.now() + timedelta(hours=1)
@@ -587,6 +599,10 @@ SCENARIOS.update(
             actor=w.owner,
             message="Broken image.",
         ),
+        "workspaces.dormancy.set_dormant": lambda w: call(
+            dormancy.set_dormant, factories.workspace(w.member), actor=w.member, dormant=True
+        ),
+        "portal.accounts.dormancy.mark_dormant_users": _long_unseen_member,
         "templates_app.scheduling.update_schedule_policy": lambda w: call(
             scheduling.update_schedule_policy,
             factories.TemplateFactory(),

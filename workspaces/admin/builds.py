@@ -140,6 +140,7 @@ class WorkspaceAdmin(ReadOnlyAdmin):
         "updated_at",
         "last_used_at",
         "dormant_at",
+        "deleting_at",
         "deleted_at",
         "id",
     )

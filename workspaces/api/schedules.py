@@ -1,4 +1,4 @@
-"""Coder's schedule endpoints of a workspace: PUT autostart, ttl and extend."""
+"""Coder's schedule endpoints of a workspace: PUT autostart, ttl, extend and dormant."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from portal.api.authz import Authz
-from workspaces import schedule_services
-from workspaces.queries import resolve_workspace
+from workspaces import dormancy, schedule_services
+from workspaces.api.serializers import WorkspaceDetailSerializer
+from workspaces.queries import current_resources, resolve_workspace
 
 
 class _Strict(serializers.Serializer):
@@ -41,6 +42,10 @@ class TTLSerializer(_Strict):
 
 class ExtendSerializer(_Strict):
     deadline = serializers.DateTimeField(help_text="The new deadline, with its UTC offset.")
+
+
+class DormantSerializer(_Strict):
+    dormant = serializers.BooleanField(help_text="true marks it dormant; false reactivates it.")
 
 
 class MessageSerializer(serializers.Serializer):
@@ -108,4 +113,25 @@ class WorkspaceExtendView(APIView):
         )
         return Response(
             {"message": "Deadline updated.", "deadline": build.deadline}, status=status.HTTP_200_OK
+        )
+
+
+class WorkspaceDormantView(APIView):
+    authorizes = {"PUT": Authz("workspace", "build")}
+
+    @extend_schema(
+        operation_id="workspace_dormant_update",
+        request=DormantSerializer,
+        responses={200: WorkspaceDetailSerializer},
+    )
+    def put(self, request, workspace):
+        """Mark the workspace dormant or reactivate it (its owner, or an owner-role admin)."""
+        data = _valid(DormantSerializer, request)
+        target = resolve_workspace(workspace, request.user)
+        dormancy.set_dormant(target, actor=request.user, dormant=data["dormant"])
+        fresh = resolve_workspace(workspace, request.user)
+        return Response(
+            WorkspaceDetailSerializer(
+                fresh, context={"viewer": request.user, "resources": current_resources(fresh)}
+            ).data
         )

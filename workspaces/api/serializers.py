@@ -73,6 +73,12 @@ class WorkspaceSerializer(serializers.Serializer):
     deprecation_warning = serializers.CharField(
         help_text='What its owner is told of that deprecation ("" when none).'
     )
+    dormant_at = serializers.DateTimeField(
+        allow_null=True, help_text="When it was marked dormant (it cannot start until reactivated)."
+    )
+    deleting_at = serializers.DateTimeField(
+        allow_null=True, help_text="When the scheduler deletes this dormant workspace; null: never."
+    )
 
     def to_representation(self, w):
         build = w.latest_build
@@ -109,6 +115,8 @@ class WorkspaceSerializer(serializers.Serializer):
             "next_start_at": w.next_autostart_at,
             "autostart_refusal": w.autostart_refusal,
             **_deprecation(template, build),
+            "dormant_at": w.dormant_at,
+            "deleting_at": w.deleting_at,
         }
 
 

@@ -46,6 +46,11 @@ urlpatterns = [
         name="workspace-port-share",
     ),
     path(
+        "workspaces/<uuid:workspace>/dormant",
+        schedules.WorkspaceDormantView.as_view(),
+        name="workspace-dormant",
+    ),
+    path(
         "users/<str:user>/workspace/<str:name>",
         views.UserWorkspaceView.as_view(),
         name="user-workspace",

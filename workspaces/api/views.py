@@ -34,6 +34,8 @@ LIST_COLUMNS = (
     "ttl_seconds",
     "next_autostart_at",
     "autostart_refusal",
+    "dormant_at",
+    "deleting_at",
     "owner__username",
     "template__name",
     "template__display_name",

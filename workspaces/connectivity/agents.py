@@ -457,14 +457,15 @@ def external_auth(agent_id, *, match: str = "", provider: str = "") -> dict:
 def git_ssh_key(agent_id) -> dict:
     """The agent's workspace owner's git SSH key (made on first need), for its ssh-agent socket.
 
-    Refused once the workspace is deleted or its owner suspended: the key is the owner's.
+    Refused once the workspace is deleted or its owner suspended (a dormant owner keeps it):
+    the key is the owner's.
     """
     agent = WorkspaceAgent.objects.select_related("resource__job__build__workspace__owner").get(
         pk=agent_id
     )
     workspace = agent.resource.job.build.workspace
     owner = workspace.owner
-    if workspace.deleted_at is not None or owner.status != UserStatus.ACTIVE:
+    if workspace.deleted_at is not None or owner.status == UserStatus.SUSPENDED:
         raise Forbidden("The workspace's owner cannot use git keys now.")
     key = git_ssh_keys.get_or_create(owner, actor=system_actor())
     return {

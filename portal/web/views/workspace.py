@@ -17,7 +17,7 @@ from portal.web import workspace_data
 from portal.web.access import find_workspace, not_found, signed_in
 from portal.web.workspace_schedule import EXTEND_CHOICES
 from templates_app import scheduling
-from workspaces import schedule_services, services
+from workspaces import dormancy, schedule_services, services
 from workspaces.choices import BuildTransition
 
 # Update has its own view (portal/web/views/update.py): it may have parameters to ask.
@@ -136,6 +136,22 @@ def workspace_schedule(request, owner, name):
         messages.error(request, f"Schedule not saved: {e.message}")
         return _back(workspace)
     messages.success(request, f"Schedule of {workspace.name} saved.")
+    return _back(workspace)
+
+
+@require_POST
+@signed_in
+def workspace_reactivate(request, owner, name):
+    """The dormant banner's Reactivate button, through the dormancy service."""
+    workspace = find_workspace(request.user, owner, name)
+    if workspace is None or workspace.deleted_at is not None:
+        return _missing(request, owner, name)
+    try:
+        dormancy.set_dormant(workspace, actor=request.user, dormant=False)
+    except ServiceError as e:
+        messages.error(request, f"Could not reactivate {workspace.name}: {e.message}")
+    else:
+        messages.success(request, f"{workspace.name} is active again; you can start it.")
     return _back(workspace)
 
 

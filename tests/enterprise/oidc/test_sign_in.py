@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from enterprise.oidc.models import OIDCIdentity
-from portal.accounts import services
-from portal.accounts.choices import LoginType
+from portal.accounts import dormancy, services
+from portal.accounts.choices import LoginType, UserStatus
 from portal.accounts.models import User
 from portal.audit.models import AuditEntry
 
@@ -219,3 +222,17 @@ def test_the_console_sign_in_page_offers_single_sign_on_back_to_the_console(oidc
     hostile = client.get("/admin/login/", {"next": "https://evil.example/"})
     assert b"/oidc/authenticate/?next=https" not in hostile.content
     assert b'href="/oidc/authenticate/?next=%2Fadmin%2F"' in hostile.content
+
+
+def test_a_dormant_user_signing_in_through_the_provider_is_active_again(oidc, idp, system):
+    idp.set_account("gus", email="gus@corp.example")
+    oidc.sign_in(Client(), "gus")
+    User.objects.filter(username="gus").update(last_seen_at=timezone.now() - timedelta(days=100))
+    assert "gus" in dormancy.mark_dormant_users(actor=system, days=90)
+    assert User.objects.get(username="gus").status == UserStatus.DORMANT
+    client = Client()
+    assert oidc.sign_in(client, "gus").error is None
+    user = signed_in_user(client)
+    assert user.status == UserStatus.ACTIVE
+    login = AuditEntry.objects.filter(action="login", resource_id=str(user.pk)).latest("time")
+    assert login.diff["status"] == {"old": "dormant", "new": "active", "secret": False}
