@@ -16,6 +16,22 @@ _counter = itertools.count()
 PASSWORD = "correct-horse-battery-staple"
 
 
+def _uses_playwright(item) -> bool:
+    return "browser_name" in getattr(item, "fixturenames", ()) or "tests/browser/" in str(
+        item.fspath
+    )
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_collection_modifyitems(config, items):
+    """Playwright's tests last of all, after every other reordering (pytest-django's by database
+    use, pytest's by session-scoped parameters): its sync API leaves an event loop running in the
+    main thread until the session ends, beside which later tests' async_to_sync() and database
+    reads off the event loop would hang."""
+    yield
+    items.sort(key=_uses_playwright)  # stable: the order within each group is kept
+
+
 @pytest.fixture(autouse=True)
 def _license_gates_as_without_licenses():
     """Each test starts with the feature gates' cache as for its database: no license stored

@@ -27,11 +27,8 @@ def _is_browser_test(item) -> bool:
 
 
 def pytest_collection_modifyitems(config, items):
-    # Last in the session: Playwright's sync API leaves an event loop running in the main thread
-    # until the session ends, and asyncio.run() / async_to_sync() in later tests would refuse to
-    # run beside it.
-    items.sort(key=_is_browser_test)  # stable: the order within each group is kept
-    # Without Chromium they are skipped here, but fail in CI (.ci/run installs it).
+    # Run last of the session (tests/conftest.py orders them). Without Chromium they are
+    # skipped here, but fail in CI (.ci/run installs it).
     if CHROMIUM.exists() or os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
         return
     for item in filter(_is_browser_test, items):

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def browser(member):
+def web(member):
     client = Client()
     client.force_login(member)
     return client
@@ -32,15 +32,15 @@ def _token(link) -> str:
 
 
 def test_linking_in_the_browser_stores_encrypted_tokens_and_is_audited(
-    with_forge, browser, member, client_for
+    with_forge, web, member, client_for
 ):
     before = client_for(member).get("/api/v2/external-auth").json()
     assert [(p["id"], p["authenticated"]) for p in before] == [("forge", False)]
     assert before[0]["link_url"].endswith("/external-auth/forge")
 
-    done = link_in_browser(browser)
+    done = link_in_browser(web)
     assert done.status_code == 302 and done["Location"] == "/external-auth/forge"
-    page = browser.get("/external-auth/forge").content.decode()
+    page = web.get("/external-auth/forge").content.decode()
     assert "You are authenticated with Test Forge" in page
 
     link = ExternalAuthLink.objects.get(user=member, provider_id="forge")
@@ -53,42 +53,42 @@ def test_linking_in_the_browser_stores_encrypted_tokens_and_is_audited(
 
     after = client_for(member).get("/api/v2/external-auth/forge").json()
     assert after["authenticated"] is True and "access_token" not in after
-    account = browser.get("/account").content.decode()
+    account = web.get("/account").content.decode()
     assert "External authentication" in account and 'data-status="linked"' in account
 
 
-def test_state_is_single_use_and_tied_to_the_session(with_forge, browser, member, make_user):
-    start = browser.get("/external-auth/forge/link")
+def test_state_is_single_use_and_tied_to_the_session(with_forge, web, member, make_user):
+    start = web.get("/external-auth/forge/link")
     approved = httpx.get(start["Location"])
     back = urlsplit(approved.headers["Location"])
     state = parse_qs(back.query)["state"][0]
 
-    # Another signed-in browser presenting this state (a login-CSRF attempt) is refused.
+    # Another signed-in web presenting this state (a login-CSRF attempt) is refused.
     other = Client()
     other.force_login(make_user(username="mallory"))
     stolen = other.get(f"{back.path}?{back.query}")
     assert stolen.status_code == 400 and b"start linking again" in stolen.content
 
-    assert browser.get(f"{back.path}?{back.query}").status_code == 302  # the real one works
-    replay = browser.get(f"{back.path}?{back.query}")
+    assert web.get(f"{back.path}?{back.query}").status_code == 302  # the real one works
+    replay = web.get(f"{back.path}?{back.query}")
     assert replay.status_code == 400 and b"already used" in replay.content
-    bad = browser.get(f"/external-auth/forge/callback?code=x&state=forged-{state[:5]}")
+    bad = web.get(f"/external-auth/forge/callback?code=x&state=forged-{state[:5]}")
     assert bad.status_code == 400
     assert ExternalAuthLink.objects.filter(user__username="mallory").count() == 0
 
 
-def test_unknown_provider_is_404_everywhere(with_forge, browser, member, client_for):
-    assert browser.get("/external-auth/nope").status_code == 404
-    assert browser.get("/external-auth/nope/link").status_code == 404
-    assert browser.get("/external-auth/nope/callback?state=x&code=y").status_code == 404
+def test_unknown_provider_is_404_everywhere(with_forge, web, member, client_for):
+    assert web.get("/external-auth/nope").status_code == 404
+    assert web.get("/external-auth/nope/link").status_code == 404
+    assert web.get("/external-auth/nope/callback?state=x&code=y").status_code == 404
     api = client_for(member)
     assert api.get("/api/v2/external-auth/nope").status_code == 404
     r = api.delete("/api/v2/external-auth/nope")
     assert r.status_code == 404 and "nope" in r.json()["message"]
 
 
-def test_unlink_through_the_api_and_again_is_404(with_forge, browser, member, client_for):
-    link_in_browser(browser)
+def test_unlink_through_the_api_and_again_is_404(with_forge, web, member, client_for):
+    link_in_browser(web)
     api = client_for(member)
     assert api.delete("/api/v2/external-auth/forge").status_code == 204
     assert not ExternalAuthLink.objects.filter(user=member).exists()
@@ -97,8 +97,8 @@ def test_unlink_through_the_api_and_again_is_404(with_forge, browser, member, cl
     assert AuditEntry.objects.filter(resource_type="external_auth_link", action="delete").exists()
 
 
-def test_a_token_about_to_expire_is_refreshed_before_it_is_served(with_forge, browser, member):
-    link_in_browser(browser)
+def test_a_token_about_to_expire_is_refreshed_before_it_is_served(with_forge, web, member):
+    link_in_browser(web)
     link = ExternalAuthLink.objects.get(user=member)
     old = _token(link)
     ExternalAuthLink.objects.filter(pk=link.pk).update(
@@ -116,44 +116,44 @@ def test_a_token_about_to_expire_is_refreshed_before_it_is_served(with_forge, br
     assert with_forge.grants.count("refresh_token") == 1
 
 
-def test_a_refused_refresh_marks_the_link_invalid_until_linked_again(with_forge, browser, member):
-    link_in_browser(browser)
+def test_a_refused_refresh_marks_the_link_invalid_until_linked_again(with_forge, web, member):
+    link_in_browser(web)
     ExternalAuthLink.objects.filter(user=member).update(expires_at=timezone.now())
     with_forge.refuse_refresh = True
     with pytest.raises(services.NotLinked) as e:
         services.access_token(member, resolve("forge"), actor=member)
     assert "Authenticate with Test Forge at" in e.value.message
     assert "refresh token revoked" in e.value.detail
-    page = browser.get("/account").content.decode()
+    page = web.get("/account").content.decode()
     assert 'data-status="invalid"' in page
     with_forge.refuse_refresh = False
-    link_in_browser(browser)
+    link_in_browser(web)
     assert with_forge.valid(services.access_token(member, resolve("forge"), actor=member))
 
 
 def test_a_second_provider_needs_the_multiple_external_auth_feature(
-    forge, configure, browser, member, client_for, gate_off
+    forge, configure, web, member, client_for, gate_off
 ):
     configure({**forge.env(0, "forge"), **forge.env(1, "forge2")})
     listed = {p["id"]: p for p in client_for(member).get("/api/v2/external-auth").json()}
     assert listed["forge"]["unavailable"] == ""
     assert "multiple_external_auth" in listed["forge2"]["unavailable"]
-    refused = browser.get("/external-auth/forge2/link")
+    refused = web.get("/external-auth/forge2/link")
     assert refused.status_code == 403 and b"multiple_external_auth" in refused.content
     with pytest.raises(services.Forbidden):
         services.access_token(member, resolve("forge2"), actor=member)
 
     hooks.feature_gate.unregister(gate_off)  # a license with the feature
-    assert link_in_browser(browser, "forge2").status_code == 302
+    assert link_in_browser(web, "forge2").status_code == 302
     assert services.access_token(member, resolve("forge2"), actor=member)
 
 
-def test_the_callback_refuses_a_provider_error_and_a_missing_code(with_forge, browser):
-    start = browser.get("/external-auth/forge/link")
+def test_the_callback_refuses_a_provider_error_and_a_missing_code(with_forge, web):
+    start = web.get("/external-auth/forge/link")
     state = parse_qs(urlsplit(start["Location"]).query)["state"][0]
-    denied = browser.get(f"/external-auth/forge/callback?state={state}&error=access_denied")
+    denied = web.get(f"/external-auth/forge/callback?state={state}&error=access_denied")
     assert denied.status_code == 400 and b"did not authorise" in denied.content
-    start = browser.get("/external-auth/forge/link")
+    start = web.get("/external-auth/forge/link")
     state = parse_qs(urlsplit(start["Location"]).query)["state"][0]
-    bad_code = browser.get(f"/external-auth/forge/callback?state={state}&code=made-up")
+    bad_code = web.get(f"/external-auth/forge/callback?state={state}&code=made-up")
     assert bad_code.status_code == 400 and b"Linking Test Forge failed" in bad_code.content

@@ -157,9 +157,8 @@ CHROMIUM = Path("/usr/bin/chromium")
 
 
 def pytest_collection_modifyitems(config, items):
-    # The Playwright test last: its sync API leaves an event loop running in the main thread
-    # (see tests/browser/conftest.py). Without Chromium it is skipped, except in CI.
-    items.sort(key=lambda item: "test_browser_flow" in item.nodeid)
+    # The Playwright test runs last of the session (tests/conftest.py orders it). Without
+    # Chromium it is skipped, except in CI.
     if CHROMIUM.exists() or os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
         return
     for item in items:
