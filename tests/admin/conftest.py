@@ -119,6 +119,7 @@ def seed(make_user, owner):
     from enterprise.audit_stream.models import OutboxRow, StreamDestination
     from enterprise.scim import keys as scim_keys
     from portal.accounts import services
+    from portal.notifications.models import Delivery, Notification
     from workspaces.models import WorkspacePortShare
 
     def add(n: int):
@@ -136,6 +137,9 @@ def seed(make_user, owner):
             # An audit stream destination with a backlog (the name is free text to the console).
             StreamDestination.objects.create(name=user.username[:16])
             OutboxRow.objects.create(destination=user.username[:16], entry_id=1)
+            # A notification waiting in the email outbox.
+            notice = Notification.objects.create(user=user, kind="build_failed", title="Failed")
+            Delivery.objects.create(notification=notice, method="email")
 
     return add
 

@@ -32,6 +32,8 @@ ALL = {
     "groups.group",  # enterprise.groups: group.read_all (owner, both admins, auditor)
     "appearance.appearance",  # owners only (appearance.manage): one form, not a list
     "audit_stream.streamdestination",  # audit streaming: audit.read (owner, auditor)
+    "notifications.messagetemplate",  # owners only: the messages' wording
+    "notifications.delivery",  # owners only: the email/webhook outbox
 }
 WORKSPACE_SIDE = {m for m in ALL if m.startswith("workspaces.")}
 VISIBLE = {

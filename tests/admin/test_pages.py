@@ -9,8 +9,9 @@ from django.urls import reverse
 pytestmark = pytest.mark.django_db
 
 
-# One-row settings pages: a form where a list would be (tests/enterprise/appearance).
-FORM_PAGES = {"appearance.appearance"}
+# Pages that are not model lists: a one-row settings form (tests/enterprise/appearance), the
+# notification messages, one row per kind whether stored or not (tests/notifications).
+FORM_PAGES = {"appearance.appearance", "notifications.messagetemplate"}
 
 
 def _changelists():
