@@ -32,6 +32,10 @@ def test_the_bell_counts_up_live_and_mark_all_read_clears_it(signed_in: Page, ba
     page.reload()
     count = page.locator("#bell .bell-count")
     expect(count).to_have_text("0")
+    # Listening (the events socket subscribed, its catch-up re-read done): from here on every
+    # notification must reach the bell live.
+    expect(page.locator("body[data-events-live]")).to_have_count(1)
+    page.wait_for_load_state("networkidle")
     page.evaluate("window.stillTheSamePage = true")
 
     # The first user is an owner: the test notification is sent to them through every method.

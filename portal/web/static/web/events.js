@@ -5,6 +5,9 @@
 // Events are not replayed, so each time the socket subscribes the page re-reads once (what changed
 // before it listened); while the socket cannot connect, a slow poll (60 s) keeps it current.
 // A notification for the user fires `notifications-changed` on <body> (the bell re-reads).
+// Those fragments swap their outerHTML, so each has hx-sync="this:replace": an event arriving
+// while a re-read is in flight starts a fresh one (htmx would queue it on the element the swap
+// removes, and drop it, leaving the fragment stale).
 "use strict";
 
 (() => {
@@ -49,6 +52,7 @@
         // Changes between the page's rendering (or the last socket's end) and now were not
         // heard: read the page's state once, now that no further event can be lost.
         changed({ subscribed: true });
+        document.body.dataset.eventsLive = "true"; // no event is lost from here on (tests wait)
       } else if (data.type === "event" && data.event.kind === "notification") {
         notified(data.event);
       } else if (data.type === "event" && relevant(data.event)) {
@@ -58,6 +62,7 @@
     socket.onclose = (event) => {
       if (mine !== socket) return;
       live = false;
+      delete document.body.dataset.eventsLive;
       if (event.code === 4401 || event.code === 4403) {
         stopped = true; // signed out or suspended: the fallback poll leads to the login page
         return;
