@@ -32,7 +32,7 @@ def page(request):
 
 @signed_in
 def bell(request):
-    return TemplateResponse(request, "notifications/_bell.html", {})
+    return TemplateResponse(request, "notifications/_bell_count.html", {})
 
 
 @signed_in
