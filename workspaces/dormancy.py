@@ -7,11 +7,9 @@ from datetime import UTC, datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from portal import policy
-from portal.errors import Conflict, Forbidden, NotFound
 from portal.notifications.services import notify
 from templates_app import scheduling
-from workspaces import services
+from workspaces import queries, services
 from workspaces.choices import BuildReason, BuildTransition, JobStatus
 from workspaces.models import Workspace
 from workspaces.schedule_services import audit_schedule
@@ -30,22 +28,9 @@ def fmt_time(at: datetime | None) -> str:
 
 
 def _locked(workspace: Workspace, actor) -> Workspace:
-    row = (
-        Workspace.objects.select_for_update(of=("self",))
-        .select_related("owner", "template", "latest_build__job")
-        .filter(pk=workspace.pk)
-        .first()
+    return queries.locked_for_change(
+        workspace, actor, refusal="You may not change whether this workspace is dormant."
     )
-    if row is None or not policy.can(actor, "read", row):
-        raise NotFound("Workspace not found.")
-    if not policy.can(actor, "build", row):
-        raise Forbidden(
-            "You may not change whether this workspace is dormant.",
-            detail="Only its owner or a user with the owner role can.",
-        )
-    if row.deleted_at is not None:
-        raise Conflict(f"Workspace {row.name!r} was deleted.")
-    return row
 
 
 def _snapshot(workspace: Workspace) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from portal import policy
-from portal.errors import NotFound
+from portal.errors import Conflict, Forbidden, NotFound
 from workspaces.choices import BuildTransition, JobStatus, WorkspaceStatus
 from workspaces.models import (
     Workspace,
@@ -129,3 +129,22 @@ STATUS_FILTERS: dict[str, Q] = {
 def port_shares(workspace: Workspace):
     """The workspace's shared ports, by agent and port."""
     return WorkspacePortShare.objects.filter(workspace=workspace).select_related("workspace__owner")
+
+
+def locked_for_change(workspace: Workspace, actor, *, refusal: str) -> Workspace:
+    """`workspace` locked for a change of its settings (schedule, dormancy) by `actor`, who must
+    be allowed to build it: 404 if they may not see it, 403 with `refusal` if they may see but
+    not change it, 409 if it was deleted. Call inside a transaction."""
+    row = (
+        Workspace.objects.select_for_update(of=("self",))
+        .select_related("owner", "template", "latest_build__job")
+        .filter(pk=workspace.pk)
+        .first()
+    )
+    if row is None or not policy.can(actor, "read", row):
+        raise NotFound("Workspace not found.")
+    if not policy.can(actor, "build", row):
+        raise Forbidden(refusal, detail="Only its owner or a user with the owner role can.")
+    if row.deleted_at is not None:
+        raise Conflict(f"Workspace {row.name!r} was deleted.")
+    return row

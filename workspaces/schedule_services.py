@@ -7,12 +7,11 @@ from datetime import UTC, datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from portal import policy
 from portal.audit import services as audit
 from portal.audit.choices import AuditAction
-from portal.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from portal.errors import Conflict, Forbidden, ValidationFailed
 from templates_app import scheduling
-from workspaces import schedule
+from workspaces import queries, schedule
 from workspaces.audit_types import WorkspaceResourceType
 from workspaces.choices import BuildTransition, JobStatus
 from workspaces.models import Workspace, WorkspaceBuild
@@ -24,22 +23,9 @@ MIN_EXTEND = timedelta(minutes=30)
 
 
 def _locked(workspace: Workspace, actor) -> Workspace:
-    row = (
-        Workspace.objects.select_for_update(of=("self",))
-        .select_related("owner", "template", "latest_build__job")
-        .filter(pk=workspace.pk)
-        .first()
+    return queries.locked_for_change(
+        workspace, actor, refusal="You may not change this workspace's schedule."
     )
-    if row is None or not policy.can(actor, "read", row):
-        raise NotFound("Workspace not found.")
-    if not policy.can(actor, "build", row):
-        raise Forbidden(
-            "You may not change this workspace's schedule.",
-            detail="Only its owner or a user with the owner role can.",
-        )
-    if row.deleted_at is not None:
-        raise Conflict(f"Workspace {row.name!r} was deleted.")
-    return row
 
 
 def audit_schedule(
