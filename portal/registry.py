@@ -195,6 +195,21 @@ class SignInMethod:
 
 
 @dataclass(frozen=True)
+class HealthCheck:
+    """A line of the deployment's health report (`GET /api/v2/debug/health`, the console).
+
+    `check()` returns a mapping: `status` ("ok", "warning" or "error"), `message` (a sentence
+    that says what is wrong and what to fix; "" when ok) and optional `details` (JSON-able). It
+    must bound its own time (a few seconds at most) and never raise: a raise is reported as an
+    error naming the exception. Checks run in registration order.
+    """
+
+    name: str
+    title: str
+    check: Callable[[], Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
 class Feature:
     """A named feature an app may ask about (`portal.features.enabled`)."""
 
@@ -220,6 +235,8 @@ registry = Registry(
         "user_admin_links": [],  # UserAdminLink, on a user's console page
         "sign_in_methods": {},  # name -> SignInMethod, buttons on the web sign-in page
         "site_appearance": [],  # callables (request) -> dict: see portal/branding.py
+        "health_checks": {},  # name -> HealthCheck, the health report's lines in order
+        "metrics_collectors": [],  # objects with collect() (prometheus_client collectors)
     }
 )
 
@@ -255,6 +272,18 @@ def register_periodic_task(
     """`task` every `schedule` seconds, sent to the workers by the process leading the periodic
     work (portal/periodic.py reads this store); options `{IN_SCHEDULER: True}` run it there."""
     return _put("periodic_tasks", name, PeriodicTask(name, task, schedule, dict(options or {})))
+
+
+def register_health_check(
+    name: str, *, title: str, check: Callable[[], Mapping[str, Any]]
+) -> HealthCheck:
+    """A line of the health report (see HealthCheck), e.g. from an app's `ready()`."""
+    return _put("health_checks", name, HealthCheck(name, title, check))
+
+
+def register_metrics_collector(collector) -> Any:
+    """A Prometheus collector (an object with `collect()`) whose metrics `/metrics` serves."""
+    return _append("metrics_collectors", collector)
 
 
 def beat_schedule() -> dict[str, dict]:
