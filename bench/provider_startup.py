@@ -62,7 +62,7 @@ resource "portal_agent" "dev" {
 resource "portal_app" "code" {
   agent_id = portal_agent.dev.id
   slug     = "code"
-  url      = "http://localhost:8080"
+  url      = "http://localhost:8080" # data, not a port
 }
 resource "portal_metadata" "dev" {
   resource_id = portal_agent.dev.id

@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from harness import Sandbox, report  # noqa: E402
 
 PASSWORD = "bench-password-bench-1"
+APP_URL = "http://localhost:1"  # data, not a port: an app's URL the page lists, never reached
 
 
 def seed() -> tuple[str, str]:
@@ -79,7 +80,7 @@ def seed() -> tuple[str, str]:
                 last_seen_at=now,
                 lifecycle_state="ready",
             )
-            WorkspaceApp.objects.create(agent=agent, slug="code", url="http://localhost:1")
+            WorkspaceApp.objects.create(agent=agent, slug="code", url=APP_URL)
             WorkspaceAgentLog.objects.bulk_create(
                 WorkspaceAgentLog(agent=agent, output=f"startup line {i}") for i in range(50)
             )
