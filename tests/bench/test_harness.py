@@ -19,7 +19,6 @@ BENCH = Path(__file__).resolve().parents[2] / "bench"
 sys.path.insert(0, str(BENCH))
 
 import harness  # noqa: E402
-
 import run_all  # noqa: E402
 
 
