@@ -528,6 +528,7 @@ def run(sandbox: Sandbox, args) -> None:
             print(f"per 1,000 connections  {per_k:.1f} MB")
             report("idle_agents", "server RSS per 1,000 connections", round(per_k, 1), "MB")
         report("idle_agents", "established", established, "connections", asked=args.agents)
+        report("idle_agents", "time to establish all", round(ramp, 1), "s", rate=args.rate)
         report("idle_agents", "connect failures", sum(failures.values()), "connections")
         report("idle_agents", "still open at the end", still_open, "connections")
         report("idle_agents", "server CPU per connect", round(per_connect, 2), "ms")
@@ -540,6 +541,7 @@ def run(sandbox: Sandbox, args) -> None:
                 value = round(percentile(ms, q), 2)
                 report("idle_agents", f"heartbeat p{round(q * 100)}", value, "ms")
             report("idle_agents", "unanswered pings", lost, "pings", sent=sent)
+            report("idle_agents", "pongs", round(len(ms) / args.seconds), "/s")
     finally:
         for c in clients:
             try:
