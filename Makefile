@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test install install-test assets lint format bench bench-builds bench-relay bench-agents bench-web bench-scim bench-oidc bench-audit-stream clean
+.PHONY: run test install install-test assets lint format bench bench-builds bench-relay bench-agents bench-web bench-scim bench-oidc bench-audit-stream bench-all bench-all-quick clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -95,6 +95,14 @@ bench-oidc: $(TEST_STAMP) assets
 ## Audit streaming: what the outbox hook adds to record(), entries/s to a webhook and to syslog.
 bench-audit-stream: $(TEST_STAMP)
 	$(BIN)/python bench/audit_stream.py
+
+## Every benchmark, one after another, each in its own sandbox: figures, machine, load and git
+## revision in bench-results.json. The -quick one only checks they all run (small sizes).
+bench-all: $(TEST_STAMP) $(WHEELS_STAMP) assets
+	$(BIN)/python bench/run_all.py --out bench-results.json
+
+bench-all-quick: $(TEST_STAMP) $(WHEELS_STAMP) assets
+	$(BIN)/python bench/run_all.py --quick --out bench-results.json
 
 clean:
 	rm -rf $(VENV) $(SCIM_VENV) .pytest_cache node_modules $(VENDOR)

@@ -23,14 +23,13 @@ import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import Sandbox, free_port, report  # noqa: E402
+from harness import Sandbox, free_port, report, wait_ready  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 WRK_SCRIPT = """
@@ -113,17 +112,6 @@ owner = User.objects.create(username="benchowner", email="owner@example.com", ro
 token, owner_secret = services.create_token(owner, actor=owner, name="bench")
 print(secret, owner_secret)
 """
-
-
-def wait_ready(port: int, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit("server did not become ready")
 
 
 def tree_rss_mb(pid: int) -> tuple[float, int]:

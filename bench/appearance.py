@@ -1,6 +1,8 @@
 """Benchmark what the appearance costs a page: the site_appearance provider and a page view.
 
-Migrates its own database (created and dropped), then prints: microseconds per
+Migrates a sandbox of its own (bench/harness.py: a uniquely named database dropped at the end,
+a private Redis, a temporary data directory),
+then prints: microseconds per
 `portal.branding.current(request)` (the provider's answer from the per-process cache, once per
 request) with nothing stored and with a full appearance; the sign-in page's mean time and SQL
 queries over a few hundred requests (Django's test client, no network) without and with it;
@@ -13,31 +15,17 @@ from __future__ import annotations
 
 import argparse
 import base64
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-DB_URL = os.environ.get(
-    "PORTAL_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/portal_bench_appearance"
-)
-REDIS_URL = os.environ.get("PORTAL_BENCH_REDIS_URL", "redis://127.0.0.1:6379/10")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import Sandbox, report  # noqa: E402
+
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 )
-
-
-def recreate_database(drop_only: bool = False) -> None:
-    import psycopg
-
-    admin = DB_URL.rsplit("/", 1)[0] + "/postgres"
-    name = DB_URL.rsplit("/", 1)[1]
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        if not drop_only:
-            conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def per_call_us(call, seconds: float) -> float:
@@ -69,22 +57,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--pages", type=int, default=300)
     args = parser.parse_args()
-    os.environ.update(
-        PORTAL_DATABASE_URL=DB_URL,
-        PORTAL_REDIS_URL=REDIS_URL,
-        PORTAL_DATA_DIR=tempfile.mkdtemp(prefix="portal-bench-appearance-"),
-        PORTAL_SECRET_KEY="bench-secret-key-bench-secret-key-bench-secret-key",
-        PORTAL_LOG_LEVEL="WARNING",
-        DJANGO_SETTINGS_MODULE="portal.settings",
-    )
-    sys.path.insert(0, str(ROOT))
-    recreate_database()
-    try:
-        import django
-
-        django.setup()
+    with Sandbox("appearance") as sandbox:
+        sandbox.setup_django()
         from django.conf import settings
-        from django.core.management import call_command
         from django.test import RequestFactory
 
         from enterprise.appearance import services
@@ -92,7 +67,6 @@ def main() -> int:
         from portal import branding
         from portal.accounts import services as accounts
 
-        call_command("migrate", verbosity=0)
         settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
         factory = RequestFactory()
 
@@ -101,10 +75,14 @@ def main() -> int:
 
         base = per_call_us(lambda: factory.get("/"), min(args.seconds, 1.0))
         print(f"baseline (RequestFactory.get alone): {base:7.1f} us")
+        report("appearance", "RequestFactory.get alone", round(base, 1), "µs")
         us = per_call_us(provider_call, args.seconds) - base
         print(f"branding, nothing stored:    {us:7.1f} us per request")
-        ms, queries = page_figures(args.pages)
-        print(f"sign-in page, nothing stored: {ms:6.2f} ms, {queries:.1f} queries")
+        report("appearance", "branding, nothing stored (less the baseline)", round(us, 1), "µs")
+        bare_ms, queries = page_figures(args.pages)
+        print(f"sign-in page, nothing stored: {bare_ms:6.2f} ms, {queries:.1f} queries")
+        report("appearance", "sign-in page, nothing stored", round(bare_ms, 2), "ms")
+        report("appearance", "sign-in page queries, nothing stored", queries, "queries")
 
         services.update_appearance(
             actor=accounts.system_actor(),
@@ -127,19 +105,26 @@ def main() -> int:
         )  # fmt: skip
         us = per_call_us(provider_call, args.seconds) - base
         print(f"branding, full appearance:   {us:7.1f} us per request")
+        report("appearance", "branding, full appearance (less the baseline)", round(us, 1), "µs")
         ms, queries = page_figures(args.pages)
         print(f"sign-in page, full appearance: {ms:6.2f} ms, {queries:.1f} queries")
+        report("appearance", "sign-in page, full appearance", round(ms, 2), "ms")
+        report("appearance", "sign-in page queries, full appearance", queries, "queries")
+        report(
+            "appearance",
+            "sign-in page, full appearance share of nothing stored",
+            round(ms / bare_ms, 3),
+            "x",
+            baseline="sign-in page, nothing stored",
+        )
 
         fresh = AppearanceCache()
         start = time.perf_counter()
         fresh.get()
-        print(f"reload after a change:       {(time.perf_counter() - start) * 1e3:7.2f} ms")
+        reload_ms = (time.perf_counter() - start) * 1e3
+        print(f"reload after a change:       {reload_ms:7.2f} ms")
+        report("appearance", "reload after a change", round(reload_ms, 2), "ms")
         return 0
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        recreate_database(drop_only=True)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """Benchmark what field history (django-auditlog, portal/audit/field_history.py) adds to a write.
 
-Migrates its own database (created and dropped), then times N service writes of a tracked
+Migrates a sandbox of its own (bench/harness.py: a uniquely named database dropped at the end,
+a private Redis, a temporary data directory),
+then times N service writes of a tracked
 model (a group's display name, a user's status) with field history on, as shipped, and off
 (auditlog's `disable_auditlog`), and counts their SQL statements; also one save made outside
 the services (the shell's case), which becomes an audit entry of its own.
@@ -11,29 +13,14 @@ the services (the shell's case), which becomes an audit entry of its own.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-DB_URL = os.environ.get(
-    "PORTAL_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/portal_bench_audit"
-)
-REDIS_URL = os.environ.get("PORTAL_BENCH_REDIS_URL", "redis://127.0.0.1:6379/4")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-
-def recreate_database(drop_only: bool = False) -> None:
-    import psycopg
-
-    admin = DB_URL.rsplit("/", 1)[0] + "/postgres"
-    name = DB_URL.rsplit("/", 1)[1]
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        if not drop_only:
-            conn.execute(f'CREATE DATABASE "{name}"')
+from harness import Sandbox, report  # noqa: E402
 
 
 def timed(fn, n: int, off) -> tuple[tuple[float, float], tuple[float, float]]:
@@ -63,22 +50,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--writes", type=int, default=300)
     args = parser.parse_args()
-    os.environ.update(
-        PORTAL_DATABASE_URL=DB_URL,
-        PORTAL_REDIS_URL=REDIS_URL,
-        PORTAL_DATA_DIR=tempfile.mkdtemp(prefix="portal-bench-audit-"),
-        PORTAL_SECRET_KEY="bench-secret-key-bench-secret-key-bench-secret-key",
-        PORTAL_LOG_LEVEL="WARNING",
-        DJANGO_SETTINGS_MODULE="portal.settings",
-    )
-    sys.path.insert(0, str(ROOT))
-    recreate_database()
-    try:
-        import django
-
-        django.setup()
+    with Sandbox("audit_overhead") as sandbox:
+        sandbox.setup_django()
         from auditlog.context import disable_auditlog
-        from django.core.management import call_command
         from django.db import connection
         from django.test.utils import CaptureQueriesContext
 
@@ -86,7 +60,6 @@ def main() -> int:
         from portal.accounts import services as accounts
         from portal.accounts.models import User
 
-        call_command("migrate", verbosity=0)
         system = accounts.system_actor()
         owner = accounts.create_user(
             actor=system, username="owner", email="o@example.com", password=None, roles=["owner"]
@@ -134,6 +107,19 @@ def main() -> int:
                 f"{label:32s} on {on[0]:.2f} / {on[1]:.2f}  off {off[0]:.2f} / {off[1]:.2f}  "
                 f"added {on[0] - off[0]:+.2f} ms median; statements {q_on:g} vs {q_off:g}"
             )
+            report("audit_overhead", f"{label} on median", round(on[0], 2), "ms")
+            report("audit_overhead", f"{label} on p95", round(on[1], 2), "ms")
+            report("audit_overhead", f"{label} off median", round(off[0], 2), "ms")
+            report("audit_overhead", f"{label} off p95", round(off[1], 2), "ms")
+            report(
+                "audit_overhead",
+                f"{label} on share of off (median)",
+                round(on[0] / off[0], 3),
+                "x",
+                baseline=f"{label} off median",
+            )
+            report("audit_overhead", f"{label} statements on", q_on, "statements")
+            report("audit_overhead", f"{label} statements off", q_off, "statements")
         from django.db import transaction
 
         from portal.audit import field_history
@@ -145,9 +131,8 @@ def main() -> int:
             per_call = (time.perf_counter() - start) / 100_000 * 1e6
             transaction.set_rollback(True)
         print(f"record()'s note for any entry (untracked models too): {per_call:.2f} us")
+        report("audit_overhead", "record()'s note per entry", round(per_call, 2), "µs")
         connection.close()
-    finally:
-        recreate_database(drop_only=True)
     return 0
 
 

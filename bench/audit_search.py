@@ -1,6 +1,7 @@
 """Benchmark the audit search and export: p50/p95 per filter kind, export rows/s and RSS growth.
 
-Its own database (created and dropped): `--rows` audit entries (default 1,000,000) bulk-loaded
+A sandbox of its own (bench/harness.py: a uniquely named database dropped at the end, a private
+Redis, a temporary data directory): `--rows` audit entries (default 1,000,000) bulk-loaded
 with one generate_series INSERT (the table's secondary indexes dropped during the load and
 built again after, as a restore would), 200 users as actors, a year of history. Then
 GET /api/v2/audit?q=... is timed in-process through Django's request handling (no network;
@@ -14,22 +15,19 @@ this process's RSS is sampled.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from hashlib import md5
 from pathlib import Path
+from urllib.parse import urlsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-REDIS_URL = os.environ.get("PORTAL_BENCH_REDIS_URL", "redis://127.0.0.1:6379/11")
-BASE_URL = os.environ.get(
-    "PORTAL_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
-DB_NAME = f"portal_bench_audit_{os.getpid()}"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import Sandbox, report  # noqa: E402
+
 USERS = 200
 TARGETS = 5000  # distinct workspace names
 
@@ -55,44 +53,6 @@ FROM generate_series(1, %(rows)s) AS g
 JOIN (SELECT id, username, row_number() OVER (ORDER BY username) - 1 AS n
       FROM accounts_user WHERE username LIKE 'bench%%') AS u ON u.n = mod(g, %(users)s)
 """
-
-
-def _admin_conn():
-    import psycopg
-
-    return psycopg.connect(BASE_URL.rsplit("/", 1)[0] + "/postgres", autocommit=True)
-
-
-def create_database() -> str:
-    with _admin_conn() as conn:
-        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-    return BASE_URL.rsplit("/", 1)[0] + "/" + DB_NAME
-
-
-def drop_database() -> None:
-    with _admin_conn() as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-
-
-def setup_django(db_url: str, data_dir: str) -> None:
-    for key in [k for k in os.environ if k.startswith("PORTAL_")]:
-        del os.environ[key]
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="portal.settings",
-        PORTAL_DATABASE_URL=db_url,
-        PORTAL_REDIS_URL=REDIS_URL,
-        PORTAL_DATA_DIR=data_dir,
-        PORTAL_SECRET_KEY="bench-secret-key-bench-secret-key-bench-secret-key",
-        PORTAL_LOG_LEVEL="WARNING",
-        PORTAL_STARTER_TEMPLATE="false",
-    )
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", "--noinput", verbosity=0)
 
 
 def load(rows: int) -> float:
@@ -182,6 +142,8 @@ def measure(client, requests: int, rows: int) -> None:
         times.sort()
         p95 = times[max(0, int(len(times) * 0.95) - 1)]
         print(f"{kind:<22} {statistics.median(times):>8.1f} {p95:>8.1f} {count:>14}")
+        report("audit_search", f"filter {kind} p50", round(statistics.median(times), 1), "ms")
+        report("audit_search", f"filter {kind} p95", round(p95, 1), "ms")
 
 
 def _sample(process, done: threading.Event, peak: list[int]) -> None:
@@ -220,6 +182,9 @@ def export(client, rows: int) -> None:
             f"{size / 1e6:7.1f} MB, first bytes after {first * 1000:.0f} ms, "
             f"RSS growth {(peak[0] - base) / 1e6:.1f} MB"
         )
+        report("audit_search", f"export {fmt}", round(exported / elapsed), "rows/s", rows=exported)
+        report("audit_search", f"export {fmt} first bytes", round(first * 1000), "ms")
+        report("audit_search", f"export {fmt} RSS growth", round((peak[0] - base) / 1e6, 1), "MB")
         assert exported >= rows, (exported, rows)
 
 
@@ -228,19 +193,13 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--requests", type=int, default=50)
     args = parser.parse_args()
-    db_url = create_database()
-    try:
-        with tempfile.TemporaryDirectory(prefix="portal-bench-audit-") as data_dir:
-            setup_django(db_url, data_dir)
-            run(args.rows, args.requests)
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        drop_database()
+    with Sandbox("audit_search") as sandbox:
+        sandbox.setup_django()
+        run(args.rows, args.requests)
 
 
 def run(rows: int, requests: int) -> None:
+    from django.conf import settings
     from rest_framework.test import APIClient
 
     from portal.accounts import services
@@ -249,9 +208,10 @@ def run(rows: int, requests: int) -> None:
 
     seconds = load(rows)
     print(f"loaded {rows:,} entries (and built the indexes) in {seconds:.1f} s")
+    report("audit_search", "load with index builds", round(seconds, 1), "s", rows=rows)
     User.objects.create_user("auditor", password="bench-auditor-password-1", roles=[Role.AUDITOR])
     _, _, secret = services.login(login="auditor", password="bench-auditor-password-1")
-    client = APIClient(HTTP_HOST="127.0.0.1:8000")
+    client = APIClient(HTTP_HOST=urlsplit(settings.PORTAL_ACCESS_URL).netloc)
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
     measure(client, requests, rows)
     export(client, rows)

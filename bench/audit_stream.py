@@ -1,6 +1,7 @@
 """Benchmark audit streaming: what the outbox hook adds to record(), and entries/s delivered.
 
-Migrates its own database (created and dropped), starts a local HTTP receiver and a local
+Migrates a sandbox of its own (bench/harness.py: a uniquely named database dropped at the end, a
+private Redis, a temporary data directory), starts a local HTTP receiver and a local
 syslog TCP listener on free ports (stopped at the end), then prints:
 - record() per entry in a service's transaction: without the hook, with the hook and no
   destination, with one and with two destinations (the outbox insert);
@@ -17,35 +18,15 @@ import os
 import socket
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
 
-ROOT = Path(__file__).resolve().parent.parent
-DB_URL = os.environ.get(
-    "PORTAL_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/portal_bench_audit_stream"
-)
-REDIS_URL = os.environ.get("PORTAL_BENCH_REDIS_URL", "redis://127.0.0.1:6379/11")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-
-def recreate_database(drop_only: bool = False) -> None:
-    import psycopg
-
-    admin = DB_URL.rsplit("/", 1)[0] + "/postgres"
-    name = DB_URL.rsplit("/", 1)[1]
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        if not drop_only:
-            conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from harness import Sandbox, free_port, report  # noqa: E402
 
 
 class Counter:
@@ -119,22 +100,9 @@ def main() -> int:
     webhook_count, syslog_count = Counter(), Counter()
     http_server, webhook_url = start_webhook(webhook_count)
     syslog_sock, syslog_port = start_syslog(syslog_count)
-    os.environ.update(
-        PORTAL_DATABASE_URL=DB_URL,
-        PORTAL_REDIS_URL=REDIS_URL,
-        PORTAL_DATA_DIR=tempfile.mkdtemp(prefix="portal-bench-audit-stream-"),
-        PORTAL_SECRET_KEY="bench-secret-key-bench-secret-key-bench-secret-key",
-        PORTAL_LOG_LEVEL="WARNING",
-        DJANGO_SETTINGS_MODULE="portal.settings",
-        PORTAL_AUDIT_STREAM_BATCH_SIZE=str(args.batch),
-    )
-    sys.path.insert(0, str(ROOT))
-    recreate_database()
+    sandbox = Sandbox("audit_stream").__enter__()  # closed in the finally below
     try:
-        import django
-
-        django.setup()
-        from django.core.management import call_command
+        sandbox.setup_django(PORTAL_AUDIT_STREAM_BATCH_SIZE=str(args.batch))
         from django.db import transaction
 
         from enterprise.audit_stream import config, delivery, outbox
@@ -143,7 +111,6 @@ def main() -> int:
         from portal.accounts import services as accounts
         from portal.audit import services as audit
 
-        call_command("migrate", verbosity=0)
         system = accounts.system_actor()
 
         def configure(**env):
@@ -201,6 +168,15 @@ def main() -> int:
         for name, us in median.items():
             extra = "" if name == "without the hook" else f" (+{us - bare:.1f})"
             print(f"  {name + ':':24s} {us:7.1f} us per entry{extra}")
+            report("audit_stream", f"record() {name}", round(us, 1), "µs")
+            if name != "without the hook":
+                report(
+                    "audit_stream",
+                    f"record() {name} share of without the hook",
+                    round(us / bare, 3),
+                    "x",
+                    baseline="record() without the hook",
+                )
 
         def handler_us(n: int) -> float:
             """The handler alone (what the hook adds), on a stand-in entry, in a transaction."""
@@ -222,6 +198,7 @@ def main() -> int:
             configure(**env)
             us = statistics.median(handler_us(args.records) for _ in range(args.rounds))
             print(f"  {label + ':':24s} {us:7.1f} us per entry")
+            report("audit_stream", f"handler alone, {label}", round(us, 1), "µs")
         member = accounts.create_user(
             actor=system, username="bench", email="bench@example.com", password=None
         )
@@ -243,6 +220,15 @@ def main() -> int:
         streamed = statistics.median(service_runs["2 destinations"])
         print(f"  {'no destination:':24s} {plain:7.1f} us per call")
         print(f"  {'2 destinations:':24s} {streamed:7.1f} us per call (+{streamed - plain:.1f})")
+        report("audit_stream", "create_token, no destination", round(plain, 1), "µs")
+        report("audit_stream", "create_token, 2 destinations", round(streamed, 1), "µs")
+        report(
+            "audit_stream",
+            "create_token, 2 destinations share of no destination",
+            round(streamed / plain, 3),
+            "x",
+            baseline="create_token, no destination",
+        )
         OutboxRow.objects.all().delete()
         configure(**both)
 
@@ -256,20 +242,12 @@ def main() -> int:
             elapsed = time.perf_counter() - start
             assert sent == counter.lines == args.entries, (name, sent, counter.lines)
             print(f"  {name:8s} {sent / elapsed:9.0f} entries/s ({elapsed:.2f} s)")
+            report("audit_stream", f"delivery to {name}", round(sent / elapsed), "entries/s")
         return 0
     finally:
-        from django.db import connections
-
         http_server.shutdown()
         syslog_sock.close()
-        connections.close_all()
-        recreate_database(drop_only=True)
-        try:
-            import redis
-
-            redis.Redis.from_url(REDIS_URL).flushdb()  # the nudges this run sent
-        except Exception:  # noqa: S110 - best effort: the bench's own Redis database
-            pass
+        sandbox.close()  # the database, the private Redis (and the nudges this run sent)
 
 
 if __name__ == "__main__":

@@ -7,9 +7,10 @@ Each mode runs the same builds on its own workers: `sandboxed` as configured by 
 (PORTAL_BUILD_SANDBOX=auto), `unsandboxed` with PORTAL_BUILD_SANDBOX=none (accepted by
 PORTAL_DANGEROUS_ALLOW_UNSANDBOXED_BUILDS=true), so the sandbox's cost shows in one run.
 
-Uses its own database (portal_bench on PORTAL_BENCH_DATABASE_URL's server, recreated) and Redis
-db 13, starts `portal worker` processes, and creates builds through the same services the API
-calls. For every build it reports, from the job's row and its log rows:
+Runs in a sandbox of its own (bench/harness.py: a uniquely named database dropped at the end, a
+private Redis, a temporary data directory where the builds' work directories go), starts `portal
+worker` processes (stopped by their process group), and creates builds through the same services
+the API calls. For every build it reports, from the job's row and its log rows:
   pick-up        build requested -> a worker took the job
   terraform      time in Terraform processes and the provider's start-up (runner's timings)
   post           Terraform's last line -> job completed (state, resources, audit)
@@ -20,52 +21,21 @@ calls. For every build it reports, from the job's row and its log rows:
 from __future__ import annotations
 
 import argparse
-import os
 import re
-import shutil
-import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-DB_SERVER = os.environ.get("PORTAL_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432")
-DB_URL = f"{DB_SERVER.rstrip('/')}/portal_bench"
-REDIS_URL = os.environ.get("PORTAL_BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
-DATA_DIR = Path(tempfile.mkdtemp(prefix="portal-bench-"))
+sys.path.insert(0, str(REPO / "bench"))
 
+from harness import Sandbox, report  # noqa: E402
 
-def setup_env() -> None:
-    os.environ.update(
-        PORTAL_DATABASE_URL=DB_URL,
-        PORTAL_REDIS_URL=REDIS_URL,
-        PORTAL_DATA_DIR=str(DATA_DIR),
-        PORTAL_SECRET_KEY="bench-secret-key-not-for-production-use-0123456789",
-        PORTAL_STARTER_TEMPLATE="false",
-        PORTAL_DATABASE_POOL_SIZE="16",
-        DJANGO_SETTINGS_MODULE="portal.settings",
-    )
-    subprocess.run(
-        ["psql", DB_SERVER + "/postgres", "-qc", "DROP DATABASE IF EXISTS portal_bench"],
-        check=True,
-    )
-    subprocess.run(
-        ["psql", DB_SERVER + "/postgres", "-qc", "CREATE DATABASE portal_bench"], check=True
-    )
-    import redis
-
-    redis.from_url(REDIS_URL).flushdb()
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+POOL = {"PORTAL_DATABASE_POOL_SIZE": "16"}
 
 
 MODES = {
@@ -77,16 +47,15 @@ MODES = {
 }
 
 
-def start_workers(n: int, mode: str) -> list[subprocess.Popen]:
+def start_workers(sandbox: Sandbox, n: int, mode: str) -> list[subprocess.Popen]:
     from workspaces.models import Provisioner
 
     Provisioner.objects.filter(id__startswith="bench").delete()
-    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
-    env.update(MODES[mode])
+    env = sandbox.env(**POOL, **MODES[mode])
     procs = []
     for i in range(n):
         procs.append(
-            subprocess.Popen(
+            sandbox.spawn(
                 [
                     sys.executable,
                     "-m",
@@ -97,11 +66,9 @@ def start_workers(n: int, mode: str) -> list[subprocess.Popen]:
                     "--concurrency",
                     "1",
                 ],
-                cwd=REPO,
                 env=env,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
-                start_new_session=True,
             )
         )
     deadline = time.monotonic() + 60
@@ -162,34 +129,32 @@ def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
 
 
-def stop_workers(procs: list[subprocess.Popen]) -> None:
-    for proc in procs:
-        proc.send_signal(signal.SIGTERM)
-    for proc in procs:
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
-def report(title: str, rows: list[dict], failures: int) -> dict:
+def summarize(title: str, rows: list[dict], failures: int) -> dict:
     print(f"\n{title}: {len(rows)} builds, {failures} failures")
+    report("build_latency", f"{title} failures", failures, "builds", builds=len(rows))
+    if not rows:
+        return {}
     print(f"  {'':<10} {'p50':>9} {'p95':>9}")
     for key in ("pick-up", "terraform", "post", "total"):
         values = [r[key] for r in rows]
         print(f"  {key:<10} {pct(values, 50) * 1000:>7.0f}ms {pct(values, 95) * 1000:>7.0f}ms")
+        for q in (50, 95):
+            report("build_latency", f"{title} {key} p{q}", round(pct(values, q) * 1000), "ms")
     values = [r["overhead"] for r in rows]
     print(f"  {'overhead':<10} {pct(values, 50) * 100:>8.1f}% {pct(values, 95) * 100:>8.1f}%")
+    for q in (50, 95):
+        value = round(pct(values, q) * 100, 1)
+        report("build_latency", f"{title} overhead p{q}", value, "% of total")
     return {key: pct([r[key] for r in rows], 50) for key in ("terraform", "total")} if rows else {}
 
 
-def run_mode(mode: str, tag: str, args, owner, template) -> dict[str, list]:
+def run_mode(sandbox: Sandbox, mode: str, tag: str, args, owner, template) -> dict[str, list]:
     """Sequential then concurrent builds on workers of `mode`; the build ids of each run."""
     from workspaces import services
     from workspaces.models import Workspace
 
     ids: dict[str, list] = {"start": [], "stop": [], "concurrent": [], "deletes": []}
-    workers = start_workers(args.workers, mode)
+    workers = start_workers(sandbox, args.workers, mode)
     try:
         ws = services.create_workspace(
             actor=owner, owner=owner, template=template, name=f"seq-{tag}", parameters={}
@@ -216,7 +181,8 @@ def run_mode(mode: str, tag: str, args, owner, template) -> dict[str, list]:
         ]
         wait_done(ids["deletes"])
     finally:
-        stop_workers(workers)
+        for worker in workers:
+            sandbox.stop(worker, timeout=30)
     return ids
 
 
@@ -241,13 +207,15 @@ def main() -> None:
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     if unknown := set(modes) - set(MODES):
         sys.exit(f"unknown mode(s) {', '.join(sorted(unknown))}; choose from {', '.join(MODES)}")
-    setup_env()
+    with Sandbox("build_latency") as sandbox:
+        sandbox.setup_django(**POOL)
+        run(sandbox, args, modes)
 
+
+def run(sandbox: Sandbox, args, modes: list[str]) -> None:
     from portal.accounts.services import create_user, system_actor
-    from workspaces.management.commands.ensure_starter_template import EXAMPLES, pack
-
-    sys.path.insert(0, str(REPO))
     from tests.provisioning.conftest import make_template
+    from workspaces.management.commands.ensure_starter_template import EXAMPLES, pack
 
     owner = create_user(
         actor=system_actor(),
@@ -258,20 +226,16 @@ def main() -> None:
     )
     template = make_template(owner, "local", pack(EXAMPLES / "local"))
     ids = {mode: {kind: [] for kind in TITLES} for mode in modes}
-    try:
-        for round_ in range(args.rounds):
-            for mode in modes:
-                for kind, built in run_mode(
-                    mode, f"{mode}-{round_}", args, owner, template
-                ).items():
-                    ids[mode][kind] += built
-    finally:
-        shutil.rmtree(DATA_DIR, ignore_errors=True)
+    for round_ in range(args.rounds):
+        for mode in modes:
+            built = run_mode(sandbox, mode, f"{mode}-{round_}", args, owner, template)
+            for kind, build_ids in built.items():
+                ids[mode][kind] += build_ids
     p50s: dict[str, dict] = {}
     for mode in modes:
         for kind, title in TITLES.items():
             title = title.format(n=args.concurrent)
-            p50s.setdefault(mode, {})[kind] = report(
+            p50s.setdefault(mode, {})[kind] = summarize(
                 f"[{mode}] {title} ({args.workers} workers, {args.rounds} rounds)",
                 *measure(ids[mode][kind]),
             )
@@ -286,6 +250,13 @@ def main() -> None:
                     f"= {a['total'] / b['total'] * 100:>5.1f}%   "
                     f"({a['terraform'] * 1000:.0f} / {b['terraform'] * 1000:.0f} ms "
                     f"= {a['terraform'] / b['terraform'] * 100:.1f}%)"
+                )
+                report(
+                    "build_latency",
+                    f"{kind} total p50, {a_mode} share of {b_mode}",
+                    round(a["total"] / b["total"], 3),
+                    "x",
+                    baseline=f"{b_mode} {kind} total p50",
                 )
 
 

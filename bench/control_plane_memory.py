@@ -3,7 +3,8 @@
 Usage: .venv/bin/python bench/control_plane_memory.py [--idle 30] [--workers N] [--preload both]
 
 Starts `portal server` as `make run` does (embedded PostgreSQL and Redis, embedded worker, the
-periodic runner in the web process) in a temporary data directory on a free port, waits until it
+periodic runner in the web process) in a sandbox's temporary data directory (bench/harness.py;
+no database or Redis of the sandbox's: the embedded ones are part of what is measured) on a free port, waits until it
 answers /healthz and then `--idle` seconds more, and reads each process of its tree from /proc:
 PSS (proportional set size: a page shared by N processes counts 1/N in each, so the sum is what
 the tree really costs) and RSS. Portal's processes (supervisor, web, worker) are the control
@@ -15,22 +16,18 @@ the baseline) and forked from the preloaded application (portal/preload.py), sam
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import free_port, report  # noqa: E402
+from harness import Sandbox, free_port, report  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-PORTAL = ROOT / ".venv" / "bin" / "portal"
 
 
 def children_of() -> dict[int, list[int]]:
@@ -161,33 +158,28 @@ def main() -> None:
 def run(args, preload: str) -> None:
     print(f"\n=== PORTAL_PRELOAD={'true' if preload == 'on' else 'false'}")
     port = free_port()
-    with tempfile.TemporaryDirectory(prefix="portal-bench-memory-") as data_dir:
+    with Sandbox("control_plane_memory", database=False, redis=False) as sandbox:
+        data_dir = sandbox.dir / "data"
+        # As `make run`: no PORTAL_DATABASE_URL or PORTAL_REDIS_URL, so the embedded ones start.
         env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
         env.update(
-            PORTAL_DATA_DIR=data_dir,
+            PORTAL_DATA_DIR=str(data_dir),
             PORTAL_HTTP_ADDRESS=f"127.0.0.1:{port}",
             PORTAL_LOG_LEVEL="WARNING",
             PORTAL_PRELOAD="true" if preload == "on" else "false",
         )
-        argv = [str(PORTAL), "server"]
+        argv = [sys.executable, "-m", "portal", "server"]
         if args.workers:
             argv += ["--workers", str(args.workers)]
-        with open(Path(data_dir) / "server.log", "wb") as log:
-            server = subprocess.Popen(
-                argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
+        with open(sandbox.dir / "server.log", "wb") as log:
+            server = sandbox.spawn(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
             took = wait_healthy(port, server)
             print(f"portal server answered /healthz after {took:.1f} s; idle {args.idle:.0f} s")
             time.sleep(args.idle)
             show(measure(server.pid), f"preload {preload}, idle {args.idle:.0f} s after start-up")
         finally:
-            try:
-                os.killpg(server.pid, signal.SIGTERM)
-                server.wait(timeout=60)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(server.pid, signal.SIGKILL)
+            sandbox.stop(server, timeout=60)
 
 
 if __name__ == "__main__":

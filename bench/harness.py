@@ -49,6 +49,20 @@ def wait_port(port: int, timeout: float = 60, host: str = "127.0.0.1") -> None:
     raise RuntimeError(f"nothing listens on {host}:{port} after {timeout:.0f} s")
 
 
+def wait_ready(port: int, timeout: float = 90, path: str = "/healthz") -> None:
+    """Wait until a Portal server on this port answers `path` (its health check)."""
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"nothing answered http://127.0.0.1:{port}{path} after {timeout:.0f} s")
+
+
 def _server_url(db_server: str) -> str:
     """The server part of a database URL (a trailing /dbname is dropped)."""
     scheme, rest = db_server.split("://", 1)
@@ -77,7 +91,7 @@ def report(bench: str, name: str, value: float, unit: str, *, baseline: str = ""
 class Sandbox:
     """A benchmark's own directory, database, Redis and processes, all removed at exit."""
 
-    def __init__(self, name: str, *, redis: bool = True):
+    def __init__(self, name: str, *, redis: bool = True, database: bool = True):
         self.name = name
         token = secrets.token_hex(3)
         self.db_name = f"portal_bench_{name}_{os.getpid()}_{token}".replace("-", "_")
@@ -89,6 +103,7 @@ class Sandbox:
         self._want_redis = redis and not self.redis_url
         self._redis: subprocess.Popen | None = None
         self._created_db = False
+        self._want_database = database
         self._old_handlers: dict[int, object] = {}
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -96,7 +111,8 @@ class Sandbox:
         for signum in (signal.SIGTERM, signal.SIGHUP):
             self._old_handlers[signum] = signal.signal(signum, self._on_signal)
         try:
-            self._create_database()
+            if self._want_database:
+                self._create_database()
             if self._want_redis:
                 self._start_redis()
         except BaseException:

@@ -1,16 +1,19 @@
 """Many idle workspace agents on one server process: heartbeat latency and server memory.
 
 Usage: .venv/bin/python bench/idle_agents.py [--agents 10000] [--rate 400] [--seconds 30]
-       [--clients 2] [--reuse-db]
+       [--clients 2]
 
-Creates N workspaces with one agent each (known tokens) in its own database
-(portal_bench_agents, recreated unless --reuse-db finds N agents there), starts one uvicorn
-process serving Portal with the settings `portal server` uses, and load-generator processes
-that each open their share of the agent control sockets (/api/v2/workspaceagents/me/rpc) at a
-controlled rate with a minimal asyncio WebSocket client: hello -> manifest, then a JSON ping every
-5 s (the agent's PING_INTERVAL) and a protocol ping every 15 s, as `portal agent` does. Once all
-are connected it measures ping -> pong latency across the population for --seconds and prints
-connections established, failures, heartbeat p50/p95/p99, and the server's RSS before/after.
+Creates N workspaces with one agent each (known tokens) in a sandbox of its own
+(bench/harness.py: a uniquely named database dropped at the end, a private Redis, a temporary
+data directory; so the former reuse-db option is gone: nothing outlives a run), starts one uvicorn
+process on a free port serving Portal with the settings `portal server` uses, and load-generator
+processes that each open their share of the agent control sockets
+(/api/v2/workspaceagents/me/rpc) at a controlled rate with a minimal asyncio WebSocket client:
+hello -> manifest, then a JSON ping every 5 s (the agent's PING_INTERVAL) and a protocol ping
+every 15 s, as `portal agent` does. Once all are connected it measures ping -> pong latency
+across the population for --seconds and prints connections established, failures, heartbeat
+p50/p95/p99, and the server's RSS before/after. The server and the load generators are stopped
+by their process group at the end.
 """
 
 from __future__ import annotations
@@ -25,27 +28,25 @@ import json
 import os
 import random
 import resource
-import signal
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-DB_NAME = "portal_bench_agents"
-DB_SERVER = os.environ.get("PORTAL_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432")
-DB_URL = f"{DB_SERVER.rstrip('/')}/{DB_NAME}"
-REDIS_URL = os.environ.get("PORTAL_BENCH_REDIS_URL", "redis://127.0.0.1:6379/4")
+sys.path.insert(0, str(REPO / "bench"))
+
+from harness import Sandbox, free_port, report, wait_ready  # noqa: E402
+
 RPC_PATH = "/api/v2/workspaceagents/me/rpc"
 PING_INTERVAL = 5.0  # portal_agent.agent.PING_INTERVAL
 WS_PING_INTERVAL = 15.0  # the agent's websockets keepalive
 WORKSPACES_PER_USER = 100
 HANDSHAKE_TIMEOUT = 60.0
+APP_URL = "http://localhost:8080"  # data, not a port: the agents' app, never reached here
 
 
 def token_for(i: int) -> str:
@@ -62,46 +63,14 @@ def raise_nofile() -> int:
 # -- setup: rows for N agents --------------------------------------------------------------------
 
 
-def server_env(data_dir: Path) -> dict:
-    return {
-        **os.environ,
-        "PORTAL_DATABASE_URL": DB_URL,
-        "PORTAL_REDIS_URL": REDIS_URL,
-        "PORTAL_DATA_DIR": str(data_dir),
-        "PORTAL_SECRET_KEY": "bench-agents-secret-key-not-for-production-0123456789",
-        "PORTAL_STARTER_TEMPLATE": "false",
-        "DJANGO_SETTINGS_MODULE": "portal.settings",
-    }
+def setup_database(n: int) -> None:
+    from django.db import connection
 
-
-def agent_count() -> int | None:
-    probe = subprocess.run(
-        ["psql", DB_URL, "-tAc", "SELECT count(*) FROM workspaces_workspaceagent"],
-        capture_output=True,
-        text=True,
-    )
-    return int(probe.stdout.strip()) if probe.returncode == 0 else None
-
-
-def setup_database(n: int, reuse: bool) -> None:
-    import django
-
-    have = agent_count() if reuse else None
-    if have is None or have < n:
-        for sql in (f"DROP DATABASE IF EXISTS {DB_NAME}", f"CREATE DATABASE {DB_NAME}"):
-            subprocess.run(["psql", DB_SERVER + "/postgres", "-qc", sql], check=True)
     began = time.monotonic()
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    if have is not None and have >= n:
-        print(f"reusing {DB_NAME} ({have} agents)")
-        subprocess.run(["psql", DB_URL, "-qc", "ANALYZE"], check=True)
-        return
     create_rows(n)
     # Planner statistics, as autovacuum would gather them after such a bulk load.
-    subprocess.run(["psql", DB_URL, "-qc", "ANALYZE"], check=True)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
     print(f"created {n} workspaces with an agent each in {time.monotonic() - began:.0f} s")
 
 
@@ -173,8 +142,8 @@ def create_rows(n: int) -> None:
             m.WorkspaceApp,
             [
                 m.WorkspaceApp(
-                    agent=agent, slug="preview", url="http://localhost:8080",
-                    healthcheck_url="http://localhost:8080/healthz", healthcheck_interval=5,
+                    agent=agent, slug="preview", url=APP_URL,
+                    healthcheck_url=f"{APP_URL}/healthz", healthcheck_interval=5,
                     healthcheck_threshold=3, health="initializing",
                 )
                 for agent in agents
@@ -413,12 +382,6 @@ async def client_main(args) -> None:
 # -- the orchestrator --------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -429,21 +392,6 @@ def rss_mb(pid: int) -> float:
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def wait_healthy(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
-    import urllib.request
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            sys.exit("the server exited while starting")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
-                return
-        except OSError:
-            time.sleep(0.2)
-    sys.exit("the server did not answer /healthz")
 
 
 def warm_up(port: int) -> None:
@@ -471,7 +419,6 @@ def main() -> None:
     parser.add_argument("--inflight", type=int, default=200, help="handshakes at once")
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--clients", type=int, default=2, help="load-generator processes")
-    parser.add_argument("--reuse-db", action="store_true", help="keep the agents of a last run")
     parser.add_argument("--profile", metavar="FILE", help="run the server under cProfile")
     parser.add_argument("--role", default="main", help=argparse.SUPPRESS)
     parser.add_argument("--index", type=int, default=0, help=argparse.SUPPRESS)
@@ -491,32 +438,36 @@ def main() -> None:
     per_client = -(-args.agents // args.clients)
     if hard < args.agents + 100 or hard < per_client + 100:
         sys.exit(f"RLIMIT_NOFILE hard limit {hard} is too low for {args.agents} sockets")
-    data_dir = Path(tempfile.mkdtemp(prefix="portal-bench-agents-"))
-    (data_dir / "static").mkdir()
-    env = server_env(data_dir)
-    os.environ.update({k: v for k, v in env.items() if k.startswith(("PORTAL_", "DJANGO_"))})
-    setup_database(args.agents, args.reuse_db)
+    with Sandbox("idle_agents") as sandbox:
+        run(sandbox, args)
+
+
+def run(sandbox: Sandbox, args) -> None:
+    (sandbox.dir / "data" / "static").mkdir(parents=True)
+    sandbox.setup_django()
+    setup_database(args.agents)
+    env = sandbox.env(DJANGO_SETTINGS_MODULE="portal.settings")
     port = free_port()
     # The flags `portal server` passes uvicorn (portal/processes.py), one worker process.
-    server = subprocess.Popen(
+    server = sandbox.spawn(
         [sys.executable, *(["-m", "cProfile", "-o", args.profile] if args.profile else []),
          "-m", "uvicorn", "portal.asgi:application",
          "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
          "--timeout-graceful-shutdown", "5", "--no-server-header",
          "--ws", "websockets-sansio", "--ws-per-message-deflate", "false",
          "--log-level", "warning", "--no-proxy-headers", "--backlog", "4096"],
-        cwd=REPO, env=env,
+        env=env,
     )  # fmt: skip
     clients: list[subprocess.Popen] = []
     try:
-        wait_healthy(port, server)
+        wait_ready(port, timeout=60)
         warm_up(port)
         rss_before = rss_mb(server.pid)
         print(f"server pid {server.pid}: RSS {rss_before:.1f} MB before the agents connect")
         began, cpu_ramp = time.monotonic(), cpu_seconds(server.pid)
         for index in range(args.clients):
             clients.append(
-                subprocess.Popen(
+                sandbox.spawn(
                     [sys.executable, __file__, "--role", "client", "--index", str(index),
                      "--clients", str(args.clients), "--agents", str(args.agents),
                      "--rate", str(args.rate), "--inflight", str(args.inflight),
@@ -575,6 +526,22 @@ def main() -> None:
         if established:
             per_k = (rss_after - rss_before) / established * 1000
             print(f"per 1,000 connections  {per_k:.1f} MB")
+            report("idle_agents", "server RSS per 1,000 connections", round(per_k, 1), "MB")
+        report("idle_agents", "established", established, "connections", asked=args.agents)
+        report("idle_agents", "time to establish all", round(ramp, 1), "s", rate=args.rate)
+        report("idle_agents", "connect failures", sum(failures.values()), "connections")
+        report("idle_agents", "still open at the end", still_open, "connections")
+        report("idle_agents", "server CPU per connect", round(per_connect, 2), "ms")
+        report("idle_agents", "server CPU while measuring", round(cpu * 100, 1), "% of a core")
+        report("idle_agents", "server RSS before", round(rss_before, 1), "MB")
+        report("idle_agents", "server RSS connected", round(rss_connected, 1), "MB")
+        report("idle_agents", "server RSS after", round(rss_after, 1), "MB")
+        if latencies:
+            for q in (0.50, 0.95, 0.99):
+                value = round(percentile(ms, q), 2)
+                report("idle_agents", f"heartbeat p{round(q * 100)}", value, "ms")
+            report("idle_agents", "unanswered pings", lost, "pings", sent=sent)
+            report("idle_agents", "pongs", round(len(ms) / args.seconds), "/s")
     finally:
         for c in clients:
             try:
@@ -583,15 +550,8 @@ def main() -> None:
             except OSError:
                 pass
         for c in clients:
-            try:
-                c.wait(30)
-            except subprocess.TimeoutExpired:
-                c.kill()
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            server.kill()
+            sandbox.stop(c, timeout=30)
+        sandbox.stop(server, timeout=30)
 
 
 if __name__ == "__main__":

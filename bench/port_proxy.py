@@ -79,7 +79,7 @@ def main() -> None:
     expected = args.megabytes * CHUNK
     try:
         with portal_with_agent("ports", replicas=1) as setup:
-            urls, token, workspace = setup
+            urls, token, workspace, _ = setup
             auth = {"Authorization": f"Bearer {token}"}
             proxied_url = f"{urls[0]}/@bench/{workspace}/ports/{port}/big"
             download(proxied_url, auth, expected)  # warm-up: the agent's first stream

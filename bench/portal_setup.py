@@ -25,9 +25,10 @@ def uvicorn(sandbox: Sandbox, port: int, env: dict):
 
 @contextlib.contextmanager
 def portal_with_agent(name: str, replicas: int = 2):
-    """([replica URLs], a user token, workspace name) with the workspace's agent connected to
-    the first replica; streams opened on the others cross a relay link to it. Everything runs
-    in a Sandbox of its own (database, Redis, temporary directory), removed at the end."""
+    """([replica URLs], a user token, workspace name, the Sandbox: for more processes) with the
+    workspace's agent connected to the first replica; streams opened on the others cross a relay
+    link to it. Everything runs in a Sandbox of its own (database, Redis, temporary directory),
+    removed at the end."""
     with Sandbox(name) as sandbox:
         sandbox.setup_django()
         from portal.accounts.services import create_token, create_user, system_actor
@@ -62,4 +63,4 @@ def portal_with_agent(name: str, replicas: int = 2):
                 sys.exit("the agent did not connect")
             time.sleep(0.2)
             agent.refresh_from_db()
-        yield urls, user_token, agent.resource.job.build.workspace.name
+        yield urls, user_token, agent.resource.job.build.workspace.name, sandbox

@@ -7,6 +7,10 @@
    filesystem mirror (Terraform starts it for each command, several times), once reattached
    (one provider process per build, its start and stop counted in the build total).
 
+No database: everything (Terraform's work directories, the plugin's certificates, TMPDIR) stays
+in a sandbox's temporary directory (bench/harness.py), and every process it starts is stopped by
+its pid.
+
     .venv/bin/python bench/provider_startup.py [--runs 20] [--builds 5]
 """
 
@@ -24,6 +28,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from harness import Sandbox, report  # noqa: E402
 
 from workspaces.provisioner import terraform  # noqa: E402
 from workspaces.terraform_provider import init_script_env, parameter_env  # noqa: E402
@@ -55,7 +62,7 @@ resource "portal_agent" "dev" {
 resource "portal_app" "code" {
   agent_id = portal_agent.dev.id
   slug     = "code"
-  url      = "http://localhost:8080"
+  url      = "http://localhost:8080" # data, not a port
 }
 resource "portal_metadata" "dev" {
   resource_id = portal_agent.dev.id
@@ -93,19 +100,32 @@ COMMANDS = (
 )
 
 
+def p50_ms(values: list[float]) -> float:
+    return statistics.median(values) * 1000
+
+
+def p95_ms(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))] * 1000
+
+
 def p50(values: list[float]) -> str:
-    return f"{statistics.median(values) * 1000:7.0f} ms"
+    return f"{p50_ms(values):7.0f} ms"
 
 
 def p95(values: list[float]) -> str:
-    ordered = sorted(values)
-    return f"{ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))] * 1000:7.0f} ms"
+    return f"{p95_ms(values):7.0f} ms"
 
 
-def handshake_time(home: Path) -> float:
-    env = {"PATH": os.defpath, "HOME": str(home), MAGIC_COOKIE_KEY: MAGIC_COOKIE_VALUE}
+def handshake_time(sandbox: Sandbox, home: Path) -> float:
+    env = {
+        "PATH": os.defpath,
+        "HOME": str(home),
+        "TMPDIR": os.environ["TMPDIR"],
+        MAGIC_COOKIE_KEY: MAGIC_COOKIE_VALUE,
+    }
     start = time.perf_counter()
-    process = subprocess.Popen(
+    process = sandbox.spawn(
         [sys.executable, "-P", "-m", "workspaces.terraform_provider"],
         env=env,
         cwd=home,
@@ -114,7 +134,7 @@ def handshake_time(home: Path) -> float:
     )
     line = process.stdout.readline()
     elapsed = time.perf_counter() - start
-    process.kill()
+    sandbox.stop(process)
     process.communicate()
     shutil.rmtree(Path(line.split("|")[3]).parent, ignore_errors=True)
     return elapsed
@@ -156,23 +176,31 @@ def main() -> None:
     parser.add_argument("--builds", type=int, default=5, help="builds measured per path")
     options = parser.parse_args()
 
-    tmp = Path(tempfile.mkdtemp(prefix="portal-bench-provider-"))
-    try:
+    with Sandbox("provider_startup", database=False, redis=False) as sandbox:
+        tmp = sandbox.dir
+        # Files the plugin and Terraform make in TMPDIR stay in the sandbox too.
+        (tmp / "tmp").mkdir()
+        os.environ["TMPDIR"] = str(tmp / "tmp")
+        tempfile.tempdir = None
         print(f"cpus: {os.cpu_count()}, load average: {os.getloadavg()[0]:.2f}")
         print(f"\nStart-up (p50 / p95 of {options.runs})")
         cold = tmp / "cold"
         cold.mkdir()
-        print(
-            f"  plugin exec -> handshake, cold cert:   {handshake_time(cold) * 1000:7.0f} ms (once)"
-        )
-        warm = [handshake_time(cold) for _ in range(options.runs)]
+        cold_ms = handshake_time(sandbox, cold) * 1000
+        print(f"  plugin exec -> handshake, cold cert:   {cold_ms:7.0f} ms (once)")
+        report("provider_startup", "handshake, cold certificate", round(cold_ms), "ms")
+        warm = [handshake_time(sandbox, cold) for _ in range(options.runs)]
         print(f"  plugin exec -> handshake, warm:        {p50(warm)} / {p95(warm)}")
+        report("provider_startup", "handshake, warm p50", round(p50_ms(warm)), "ms")
+        report("provider_startup", "handshake, warm p95", round(p95_ms(warm)), "ms")
         ready = []
         for _ in range(options.runs):
             started = time.perf_counter()
             with start_provider({}, tmp):
                 ready.append(time.perf_counter() - started)
         print(f"  start_provider() -> reattach ready:    {p50(ready)} / {p95(ready)}")
+        report("provider_startup", "start_provider() ready p50", round(p50_ms(ready)), "ms")
+        report("provider_startup", "start_provider() ready p95", round(p95_ms(ready)), "ms")
 
         home = tmp / "home"
         home.mkdir()
@@ -181,6 +209,7 @@ def main() -> None:
         base_env = terraform.base_env(home, terraform.write_cli_config(tmp / "cli.tfrc", mirror))
         baseline = [run(["version"], tmp, base_env) for _ in range(max(3, options.builds))]
         print(f"\nTerraform alone (`terraform version`):   {p50(baseline)}")
+        report("provider_startup", "terraform version p50", round(p50_ms(baseline)), "ms")
 
         print(f"\nBuild of a 5-resource template (p50 of {options.builds})")
         results = {}
@@ -192,8 +221,19 @@ def main() -> None:
         for key in keys:
             cells = [p50(results[m][key]) if key in results[m] else f"{'-':>10}" for m in results]
             print(f"  {key:16}" + "".join(f"{c:>12}" for c in cells))
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+            for mode in results:
+                if key in results[mode]:
+                    value = round(p50_ms(results[mode][key]))
+                    report("provider_startup", f"build via {mode}: {key} p50", value, "ms")
+        mirror_total = p50_ms(results["mirror"]["build total"])
+        reattach_total = p50_ms(results["reattach"]["build total"])
+        report(
+            "provider_startup",
+            "build total, reattach share of mirror",
+            round(reattach_total / mirror_total, 3),
+            "x",
+            baseline="build via mirror: build total p50",
+        )
 
 
 if __name__ == "__main__":

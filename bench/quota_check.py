@@ -6,8 +6,9 @@ and consumption queries, the accepted cost written) is timed for one running sta
 the workspace_quota gate on and off (off: the transaction and job lock only, what a store
 without a quota handler pays); its SQL queries are counted. Then, within about a minute, a real
 local Terraform build of a small template with costs is timed as plain `apply` (gate off)
-and as `plan -out` + check + `apply PLAN` (gate on). Its own database (created and dropped)
-and data directory; Redis db 1 unless PORTAL_BENCH_REDIS_URL says otherwise.
+and as `plan -out` + check + `apply PLAN` (gate on). Runs in a sandbox of its own
+(bench/harness.py: a uniquely named database dropped at the end, a private Redis, a temporary
+data directory where the builds' work directories go); nothing else is touched.
 
     .venv/bin/python bench/quota_check.py [--calls 300] [--builds 2]
 """
@@ -18,16 +19,13 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-REDIS_URL = os.environ.get("PORTAL_BENCH_REDIS_URL", "redis://127.0.0.1:6379/1")
-BASE_URL = os.environ.get(
-    "PORTAL_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
-DB_NAME = f"portal_bench_quota_{os.getpid()}"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import Sandbox, report  # noqa: E402
+
 WORKER = "bench-worker"
 
 TEMPLATE = """
@@ -51,44 +49,6 @@ resource "portal_metadata" "vm" {
   daily_cost  = 5
 }
 """
-
-
-def _admin_conn():
-    import psycopg
-
-    return psycopg.connect(BASE_URL.rsplit("/", 1)[0] + "/postgres", autocommit=True)
-
-
-def create_database() -> str:
-    with _admin_conn() as conn:
-        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-    return BASE_URL.rsplit("/", 1)[0] + "/" + DB_NAME
-
-
-def drop_database() -> None:
-    with _admin_conn() as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-
-
-def setup_django(db_url: str, data_dir: str) -> None:
-    for key in [k for k in os.environ if k.startswith("PORTAL_")]:
-        del os.environ[key]
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="portal.settings",
-        PORTAL_DATABASE_URL=db_url,
-        PORTAL_REDIS_URL=REDIS_URL,
-        PORTAL_DATA_DIR=data_dir,
-        PORTAL_SECRET_KEY="bench-secret-key-bench-secret-key-bench-secret-key",
-        PORTAL_LOG_LEVEL="WARNING",
-        PORTAL_STARTER_TEMPLATE="false",
-    )
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", "--noinput", verbosity=0)
 
 
 def gate_off(name):
@@ -191,10 +151,18 @@ def time_commit_quota(member, template, calls: int) -> None:
             f"{gate:>4} {p50:>7.2f} {p95:>7.2f} {statistics.mean(times):>7.2f} "
             f"{cpu[gate]:>7.2f} {len(queries.captured_queries)}"
         )
+        report("quota_check", f"commit_quota gate {gate} p50", round(p50, 2), "ms")
+        report("quota_check", f"commit_quota gate {gate} p95", round(p95, 2), "ms")
+        report("quota_check", f"commit_quota gate {gate} mean", round(results[gate], 2), "ms")
+        report("quota_check", f"commit_quota gate {gate} cpu", round(cpu[gate], 2), "ms")
+        n = len(queries.captured_queries)
+        report("quota_check", f"commit_quota gate {gate} queries", n, "queries")
     print(
         f"the check adds {results['on'] - results['off']:.2f} ms per build (mean wall; "
         f"{cpu['on'] - cpu['off']:.2f} ms of this process's CPU; target <= 5)"
     )
+    added = round(results["on"] - results["off"], 2)
+    report("quota_check", "check cost (mean on - off)", added, "ms", baseline="gate off mean")
     # Each call reconnects (the store returns the connection between calls), as a worker does.
 
 
@@ -227,6 +195,7 @@ def time_builds(member, template, builds: int) -> None:
             + ", ".join(f"{t:.2f}" for t in times)
             + ")"
         )
+        report("quota_check", f"build {label} median", round(statistics.median(times), 2), "s")
 
 
 def main() -> None:
@@ -234,19 +203,12 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=300)
     parser.add_argument("--builds", type=int, default=2, help="0 skips the Terraform builds")
     args = parser.parse_args()
-    db_url = create_database()
-    try:
-        with tempfile.TemporaryDirectory(prefix="portal-bench-quota-") as data_dir:
-            setup_django(db_url, data_dir)
-            member, template = seed()
-            time_commit_quota(member, template, args.calls)
-            if args.builds:
-                time_builds(member, template, args.builds)
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        drop_database()
+    with Sandbox("quota_check") as sandbox:
+        sandbox.setup_django()
+        member, template = seed()
+        time_commit_quota(member, template, args.calls)
+        if args.builds:
+            time_builds(member, template, args.builds)
 
 
 if __name__ == "__main__":

@@ -84,11 +84,11 @@ def main() -> None:
     args = parser.parse_args()
     sink_port = free_port()
     sink_server(sink_port)
-    with portal_with_agent("relay") as (urls, user_token, workspace):
+    with portal_with_agent("relay") as (urls, user_token, workspace, sandbox):
         env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
         local, across = free_port(), free_port()
         procs = [
-            subprocess.Popen(
+            sandbox.spawn(
                 [sys.executable, "-m", "portal", "port-forward", workspace,
                  "--tcp", f"{port}:{sink_port}"],
                 env={**env, "PORTAL_URL": url, "PORTAL_SESSION_TOKEN": user_token},
@@ -100,8 +100,7 @@ def main() -> None:
             _measure(args, sink_port, local, across)
         finally:
             for proc in procs:
-                proc.terminate()
-                proc.wait(10)
+                sandbox.stop(proc)
 
 
 def _measure(args, sink_port: int, local: int, across: int) -> None:

@@ -2,7 +2,8 @@
 
 Usage: .venv/bin/python bench/revocation_sweep.py [--connections 10000] [--rounds 20]
 
-Creates, in its own database (portal_bench_revocation), one user, one API token (or, for every
+Creates, in a sandbox of its own (bench/harness.py: a uniquely named database dropped at the end,
+a private Redis, a temporary data directory), one user, one API token (or, for every
 other connection, a browser session) and one workspace per connection: the worst case, where no
 two connections share what they depend on. Then it registers that many connections in this
 process's registry (portal.revocation.registry) and times what a periodic re-check does
@@ -15,9 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
-import subprocess
 import sys
 import time
 import uuid
@@ -27,30 +26,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-DB_NAME = "portal_bench_revocation"
-DB_SERVER = os.environ.get("PORTAL_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432")
-REDIS_URL = os.environ.get("PORTAL_BENCH_REDIS_URL", "redis://127.0.0.1:6379/4")
+sys.path.insert(0, str(REPO / "bench"))
 
-
-def setup(n: int) -> None:
-    for sql in (f"DROP DATABASE IF EXISTS {DB_NAME}", f"CREATE DATABASE {DB_NAME}"):
-        subprocess.run(["psql", DB_SERVER + "/postgres", "-qc", sql], check=True)
-    os.environ.update(
-        {
-            "PORTAL_DATABASE_URL": f"{DB_SERVER.rstrip('/')}/{DB_NAME}",
-            "PORTAL_REDIS_URL": REDIS_URL,
-            "PORTAL_SECRET_KEY": "bench-revocation-secret-key-not-for-production-0123456789",
-            "PORTAL_STARTER_TEMPLATE": "false",
-            "PORTAL_REVOCATION_RECHECK_SECONDS": "0",  # the bench runs the sweeps itself
-            "DJANGO_SETTINGS_MODULE": "portal.settings",
-        }
-    )
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+from harness import Sandbox, report  # noqa: E402
 
 
 def create_rows(n: int) -> list:
@@ -148,6 +126,24 @@ async def measure(conns: list, rounds: int) -> None:
     )
     print(f"announcement: finding the user's connections {lookup * 1e6:.2f} us")
     print(f"a new connection's re-read (one connection): {single * ms:.1f} ms")
+    n = len(conns)
+    report(
+        "revocation_sweep",
+        "sweep p50 wall",
+        round(statistics.median(walls) * ms, 1),
+        "ms",
+        connections=n,
+    )
+    report("revocation_sweep", "sweep max wall", round(max(walls) * ms, 1), "ms", connections=n)
+    report(
+        "revocation_sweep",
+        "sweep p50 CPU",
+        round(statistics.median(cpus) * ms, 1),
+        "ms",
+        connections=n,
+    )
+    report("revocation_sweep", "announcement lookup", round(lookup * 1e6, 2), "µs")
+    report("revocation_sweep", "new connection re-read", round(single * ms, 1), "ms")
 
 
 def main() -> None:
@@ -155,11 +151,14 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=20)
     args = parser.parse_args()
-    setup(args.connections)
-    began = time.monotonic()
-    conns = create_rows(args.connections)
-    print(f"created rows for {args.connections} connections in {time.monotonic() - began:.0f} s")
-    asyncio.run(measure(conns, args.rounds))
+    with Sandbox("revocation_sweep") as sandbox:
+        # The bench runs the sweeps itself.
+        sandbox.setup_django(PORTAL_REVOCATION_RECHECK_SECONDS="0")
+        began = time.monotonic()
+        conns = create_rows(args.connections)
+        took = time.monotonic() - began
+        print(f"created rows for {args.connections} connections in {took:.0f} s")
+        asyncio.run(measure(conns, args.rounds))
 
 
 if __name__ == "__main__":

@@ -2,9 +2,11 @@
 
     .venv/bin/python bench/run_all.py [--quick] [--only NAME ...] [--out bench-results.json]
 
-Each benchmark runs as its own process with PORTAL_BENCH_RESULTS pointing at a file where
-`harness.report()` appends figures; its printed output is kept too (benchmarks not yet on the
-harness are kept as output only). The JSON says on what and when: the git revision (and whether
+Each benchmark runs as its own process, in a sandbox of its own (bench/harness.py: a uniquely
+named database, a private Redis, free ports, a temporary directory, its processes stopped at the
+end), with PORTAL_BENCH_RESULTS pointing at a file where `harness.report()` appends figures; its
+printed output is kept too. A figure that is a ratio to another of the same run names it as its
+`baseline`. The JSON says on what and when: the git revision (and whether
 the tree was dirty), the machine's core count and memory, the load average before and after each
 benchmark and the whole run, and per benchmark its arguments, exit status and duration. A
 benchmark that fails is recorded as failed and the run goes on. `--quick` passes smaller sizes,
@@ -52,6 +54,14 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "scim": ([], ["--users", "500", "--lookups", "50", "--members", "50"]),
     "oidc_callback": ([], ["--runs", "20", "--groups", "5"]),
 }
+
+
+HELPERS = {"harness", "run_all", "portal_setup"}  # modules of bench/, no benchmarks
+
+
+def scripts() -> list[str]:
+    """Every benchmark script in bench/."""
+    return sorted(p.stem for p in BENCH.glob("*.py") if p.stem not in HELPERS)
 
 
 def machine() -> dict:
@@ -117,6 +127,8 @@ def main() -> int:
     args = parser.parse_args()
 
     names = args.only or list(BENCHMARKS)
+    if unlisted := sorted(set(scripts()) - set(BENCHMARKS)):
+        print(f"!! not in run_all.BENCHMARKS, so not run: {', '.join(unlisted)}", flush=True)
     result = {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "quick": args.quick,

@@ -11,7 +11,8 @@ has every workspace used within the last 20 days except --due running ones unuse
 whose start failed a day ago (stopped) and 1,000 dormant ones not due yet. Database time is the
 sum of every statement's time as the client sees it (connection.execute_wrapper). Builds are not
 sent to a broker.
-Its own database (created and dropped) and data directory; nothing else is touched.
+Runs in a sandbox of its own (bench/harness.py: a uniquely named database dropped at the end, a
+private Redis, a temporary data directory); nothing else is touched.
 
     .venv/bin/python bench/scheduler.py [--workspaces 10000] [--due 100] [--no-cleanup]
 """
@@ -21,56 +22,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-REDIS_URL = os.environ.get("PORTAL_BENCH_REDIS_URL", "redis://127.0.0.1:6379/11")
-BASE_URL = os.environ.get(
-    "PORTAL_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
-DB_NAME = f"portal_bench_sched_{os.getpid()}"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-
-def _admin_conn():
-    import psycopg
-
-    return psycopg.connect(BASE_URL.rsplit("/", 1)[0] + "/postgres", autocommit=True)
-
-
-def create_database(name: str = DB_NAME) -> str:
-    with _admin_conn() as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return BASE_URL.rsplit("/", 1)[0] + "/" + name
-
-
-def drop_database(name: str = DB_NAME) -> None:
-    with _admin_conn() as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def setup_django(db_url: str, data_dir: str) -> None:
-    for key in [k for k in os.environ if k.startswith("PORTAL_")]:
-        del os.environ[key]
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="portal.settings",
-        PORTAL_DATABASE_URL=db_url,
-        PORTAL_REDIS_URL=REDIS_URL,
-        PORTAL_DATA_DIR=data_dir,
-        PORTAL_SECRET_KEY="bench-secret-key-bench-secret-key-bench-secret-key",
-        PORTAL_LOG_LEVEL="WARNING",
-        PORTAL_STARTER_TEMPLATE="false",
-    )
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", "--noinput", verbosity=0)
+from harness import Sandbox, report  # noqa: E402
 
 
 class DbTimer:
@@ -244,6 +203,8 @@ def explain_finders(now) -> str:
             cursor.execute("EXPLAIN ANALYZE " + sql, params)
             plan = [row[0] for row in cursor.fetchall()]
         took = next(line for line in plan if line.startswith("Execution Time"))
+        # "Execution Time: 0.941 ms": the server's own time, without the load on this client
+        report("scheduler", f"finder {label} (EXPLAIN ANALYZE)", float(took.split()[2]), "ms")
         words = [line.split() for line in plan]
         index = sorted({w[w.index("using") + 1] for w in words if "using" in w})
         seq = sorted({w[w.index("on") + 1] for w in words if "Seq" in w and "on" in w})
@@ -260,57 +221,64 @@ def main() -> None:
     parser.add_argument("--due", type=int, default=100)
     parser.add_argument("--no-cleanup", action="store_true", help="template cleanup rules off")
     args = parser.parse_args()
-    db_url = create_database()
-    try:
-        with tempfile.TemporaryDirectory(prefix="portal-bench-sched-") as data_dir:
-            setup_django(db_url, data_dir)
-            from django.utils import timezone
+    with Sandbox("scheduler") as sandbox:
+        sandbox.setup_django()
+        from django.utils import timezone
 
-            from workspaces.builds import dispatch
+        from workspaces.builds import dispatch
 
-            dispatch.enqueue = lambda job: None  # no broker: the pass's cost is what we time
-            now = timezone.now()
-            t0 = time.perf_counter()
-            seed(args.workspaces, args.due, now, cleanup=not args.no_cleanup)
-            print(f"seeded {args.workspaces} workspaces in {time.perf_counter() - t0:.1f} s")
-            print("finding queries (EXPLAIN ANALYZE, at the due pass's time):")
-            print(explain_finders(now))
-            result, wall, timer = timed_pass(now - timedelta(minutes=5))
-            print(
-                f"idle pass (nothing due): db {timer.seconds * 1000:.1f} ms in "
-                f"{timer.queries} statements, wall {wall * 1000:.1f} ms"
-            )
-            result, wall, timer = timed_pass(now)
-            builds = (
-                len(result.stopped)
-                + len(result.started)
-                + len(result.failed_stopped)
-                + len(result.deleted)
-                + len(result.dormant)  # each a stop (running ones)
-            )
-            print(
-                f"pass with {len(result.stopped)} autostops + {len(result.started)} autostarts: "
-                f"db {timer.seconds * 1000:.1f} ms in {timer.queries} statements "
-                f"({timer.seconds * 1000 / max(1, builds):.2f} ms per build of {builds}), "
-                f"wall {wall * 1000:.1f} ms"
-            )
-            print(
-                f"  cleanup in that pass: {len(result.dormant)} marked dormant (running ones "
-                f"stopped), {len(result.deleted)} dormant deleted, {len(result.failed_stopped)} "
-                f"failed starts stopped"
-            )
-            if os.environ.get("BENCH_VERBOSE"):
-                print(timer.top(8))
-            result, wall, timer = timed_pass(now + timedelta(seconds=30))
-            print(
-                f"next pass (the due ones are building): db {timer.seconds * 1000:.1f} ms, "
-                f"{len(result.stopped)} stops, {len(result.started)} starts"
-            )
-            from django.db import connections
-
-            connections.close_all()
-    finally:
-        drop_database()
+        dispatch.enqueue = lambda job: None  # no broker: the pass's cost is what we time
+        now = timezone.now()
+        t0 = time.perf_counter()
+        seed(args.workspaces, args.due, now, cleanup=not args.no_cleanup)
+        print(f"seeded {args.workspaces} workspaces in {time.perf_counter() - t0:.1f} s")
+        print("finding queries (EXPLAIN ANALYZE, at the due pass's time):")
+        print(explain_finders(now))
+        result, wall, timer = timed_pass(now - timedelta(minutes=5))
+        print(
+            f"idle pass (nothing due): db {timer.seconds * 1000:.1f} ms in "
+            f"{timer.queries} statements, wall {wall * 1000:.1f} ms"
+        )
+        report("scheduler", "idle pass db time", round(timer.seconds * 1000, 1), "ms")
+        report("scheduler", "idle pass statements", timer.queries, "statements")
+        report("scheduler", "idle pass wall time", round(wall * 1000, 1), "ms")
+        result, wall, timer = timed_pass(now)
+        builds = (
+            len(result.stopped)
+            + len(result.started)
+            + len(result.failed_stopped)
+            + len(result.deleted)
+            + len(result.dormant)  # each a stop (running ones)
+        )
+        print(
+            f"pass with {len(result.stopped)} autostops + {len(result.started)} autostarts: "
+            f"db {timer.seconds * 1000:.1f} ms in {timer.queries} statements "
+            f"({timer.seconds * 1000 / max(1, builds):.2f} ms per build of {builds}), "
+            f"wall {wall * 1000:.1f} ms"
+        )
+        report("scheduler", "due pass db time", round(timer.seconds * 1000, 1), "ms")
+        report("scheduler", "due pass statements", timer.queries, "statements")
+        report("scheduler", "due pass builds", builds, "builds")
+        report(
+            "scheduler",
+            "due pass db time per build",
+            round(timer.seconds * 1000 / max(1, builds), 2),
+            "ms",
+        )
+        report("scheduler", "due pass wall time", round(wall * 1000, 1), "ms")
+        print(
+            f"  cleanup in that pass: {len(result.dormant)} marked dormant (running ones "
+            f"stopped), {len(result.deleted)} dormant deleted, {len(result.failed_stopped)} "
+            f"failed starts stopped"
+        )
+        if os.environ.get("BENCH_VERBOSE"):
+            print(timer.top(8))
+        result, wall, timer = timed_pass(now + timedelta(seconds=30))
+        print(
+            f"next pass (the due ones are building): db {timer.seconds * 1000:.1f} ms, "
+            f"{len(result.stopped)} stops, {len(result.started)} starts"
+        )
+        report("scheduler", "next pass db time", round(timer.seconds * 1000, 1), "ms")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Benchmark SCIM provisioning as an identity provider drives it; prints the figures.
 
-Its own database (portal_bench_scim) and a `portal server` on a free port (external PostgreSQL
-and Redis, DEBUG off, --workers ASGI processes, no embedded worker), stopped by pid at the end:
+A sandbox of its own (bench/harness.py: a uniquely named database dropped at the end, a private
+Redis, a temporary data directory) and a `portal server` on a free port (DEBUG off, --workers
+ASGI processes, no embedded worker), stopped by its process group at the end:
 
 - POST /Users: 10,000 users from 4 concurrent clients (target >= 150 users/s);
 - GET /Users?filter=userName eq "x" at 10,000 users: latency percentiles (target p95 <= 20 ms);
@@ -15,23 +16,20 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import signal
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
-DB_SERVER = os.environ.get("PORTAL_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432")
-DB_NAME = "portal_bench_scim"
-REDIS_URL = os.environ.get("PORTAL_BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import REPO as ROOT  # noqa: E402
+from harness import Sandbox, free_port, report, wait_ready  # noqa: E402
+
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 KEY_CODE = """
 from enterprise.scim import keys
@@ -40,54 +38,12 @@ print(keys.create_key(actor=system_actor(), name="bench")[1])
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def server_env(data_dir: str, port: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
-    env.update(
-        PORTAL_DATABASE_URL=f"{DB_SERVER.rstrip('/')}/{DB_NAME}",
-        PORTAL_REDIS_URL=REDIS_URL,
-        PORTAL_DATA_DIR=data_dir,
-        PORTAL_HTTP_ADDRESS=f"127.0.0.1:{port}",
-        PORTAL_SECRET_KEY="bench-secret-key-bench-secret-key-bench-secret-key",
-        PORTAL_DEBUG="false",
-        PORTAL_LOG_LEVEL="WARNING",
-        PORTAL_STARTER_TEMPLATE="false",
-        PORTAL_FIRST_USER_USERNAME="owner",
-        PORTAL_FIRST_USER_PASSWORD="bench-owner-password-1",
-    )
-    return env
-
-
-def recreate_database() -> None:
-    import psycopg
-
-    with psycopg.connect(f"{DB_SERVER.rstrip('/')}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-
-
 def manage(env: dict, *args: str) -> str:
     out = subprocess.run(
         [sys.executable, "-m", "portal", "manage", *args],
         env=env, cwd=ROOT, check=True, capture_output=True, text=True,
     )  # fmt: skip
     return out.stdout.strip()
-
-
-def wait_ready(port: int, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
-                return
-        except OSError:
-            time.sleep(0.3)
-    raise SystemExit("server did not become ready")
 
 
 def percentiles(samples: list[float]) -> tuple[float, float, float]:
@@ -145,19 +101,21 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=1000)
     args = parser.parse_args()
 
-    port = free_port()
-    data_dir = tempfile.mkdtemp(prefix="portal-bench-scim-")
-    env = server_env(data_dir, port)
-    recreate_database()
-    manage(env, "migrate", "--noinput", "-v", "0")
-    secret = manage(env, "shell", "-c", KEY_CODE).splitlines()[-1]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "portal", "server", "--no-embedded-worker",
-         "--workers", str(args.workers)],
-        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
-    try:
-        wait_ready(port)
+    with Sandbox("scim") as sandbox:
+        port = free_port()
+        env = sandbox.env(
+            PORTAL_HTTP_ADDRESS=f"127.0.0.1:{port}",
+            PORTAL_FIRST_USER_USERNAME="owner",
+            PORTAL_FIRST_USER_PASSWORD="bench-owner-password-1",
+        )
+        manage(env, "migrate", "--noinput", "-v", "0")
+        secret = manage(env, "shell", "-c", KEY_CODE).splitlines()[-1]
+        sandbox.spawn(
+            [sys.executable, "-m", "portal", "server", "--no-embedded-worker",
+             "--workers", str(args.workers)],
+            env=env, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        wait_ready(port, timeout=120)
         base = f"http://127.0.0.1:{port}/scim/v2"
         headers = {"Authorization": f"Bearer {secret}", "Content-Type": "application/scim+json"}
         with httpx.Client(base_url=base, headers=headers) as warm:  # every worker imports
@@ -170,6 +128,7 @@ def main() -> None:
         rate = len(ids) / elapsed
         print(f"POST /Users: {len(ids)} users with {args.clients} clients in {elapsed:.1f}s: "
               f"{rate:.0f} users/s (target >= 150)")  # fmt: skip
+        report("scim", "POST /Users", round(rate), "users/s", clients=args.clients)
 
         samples = []
         with httpx.Client(base_url=base, headers=headers) as client:
@@ -184,6 +143,8 @@ def main() -> None:
             f'GET /Users?filter=userName eq "x" at {len(ids)} users ({args.lookups} requests): '
             f"p50 {p50:.1f} ms, p95 {p95:.1f} ms, p99 {p99:.1f} ms (target p95 <= 20)"
         )
+        for name, value in (("p50", p50), ("p95", p95), ("p99", p99)):
+            report("scim", f"GET /Users filter {name}", round(value, 1), "ms", users=len(ids))
 
         with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
             group = client.post(
@@ -200,12 +161,8 @@ def main() -> None:
             assert r.status_code == 200 and len(r.json()["members"]) == len(members), r.text[:300]
         print(f"PATCH /Groups/{{id}} adding {len(members)} members in one request: "
               f"{elapsed * 1000:.0f} ms (target <= 1000)")  # fmt: skip
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
+        report("scim", "PATCH /Groups adding members", round(elapsed * 1000), "ms",
+               members=len(members))  # fmt: skip
 
 
 if __name__ == "__main__":

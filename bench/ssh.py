@@ -115,7 +115,7 @@ def main() -> None:
     parser.add_argument("--megabytes", type=int, default=256)
     parser.add_argument("--echo-rounds", type=int, default=1000)
     args = parser.parse_args()
-    with portal_setup.portal_with_agent("ssh") as (urls, user_token, workspace):
+    with portal_setup.portal_with_agent("ssh") as (urls, user_token, workspace, _):
         env = {k: v for k, v in os.environ.items() if k not in {"DJANGO_SETTINGS_MODULE"}} | {
             "PORTAL_URL": urls[0],
             "PORTAL_SESSION_TOKEN": user_token,

@@ -4,8 +4,10 @@ A member in 50 groups; 1,000 templates, each with an ACL (a few groups each, som
 member's groups, some private). The template list (GET /api/v2/templates: its first page and
 ?limit=100, the API's largest page) is timed in-process through Django's request handling (no
 network), with the template_rbac gate on and off (the cost of the ACL), and its SQL queries
-are counted, also at 5 groups and 100 templates to show they do not grow. Its own database
-(created and dropped) and data directory; nothing else is touched.
+are counted, also at 5 groups and 100 templates to show they do not grow (a gate-off figure is
+also given as a ratio to the gate-on one of the same run). Runs in a sandbox of its own
+(bench/harness.py: a uniquely named database dropped at the end, a private Redis, a temporary
+data directory); nothing else is touched.
 
     .venv/bin/python bench/template_acl.py [--requests 200]
 """
@@ -13,58 +15,15 @@ are counted, also at 5 groups and 100 templates to show they do not grow. Its ow
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-REDIS_URL = os.environ.get("PORTAL_BENCH_REDIS_URL", "redis://127.0.0.1:6379/11")
-BASE_URL = os.environ.get(
-    "PORTAL_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
-DB_NAME = f"portal_bench_acl_{os.getpid()}"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-
-def _admin_conn():
-    import psycopg
-
-    return psycopg.connect(BASE_URL.rsplit("/", 1)[0] + "/postgres", autocommit=True)
-
-
-def create_database() -> str:
-    with _admin_conn() as conn:
-        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-    return BASE_URL.rsplit("/", 1)[0] + "/" + DB_NAME
-
-
-def drop_database() -> None:
-    with _admin_conn() as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-
-
-def setup_django(db_url: str, data_dir: str) -> None:
-    for key in [k for k in os.environ if k.startswith("PORTAL_")]:
-        del os.environ[key]
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="portal.settings",
-        PORTAL_DATABASE_URL=db_url,
-        # A real Redis (the licensing gate cache reads its version there), not the embedded one.
-        PORTAL_REDIS_URL=REDIS_URL,
-        PORTAL_DATA_DIR=data_dir,
-        PORTAL_SECRET_KEY="bench-secret-key-bench-secret-key-bench-secret-key",
-        PORTAL_LOG_LEVEL="WARNING",
-        PORTAL_STARTER_TEMPLATE="false",
-    )
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", "--noinput", verbosity=0)
+from harness import Sandbox, report  # noqa: E402
 
 
 def seed(groups: int, templates: int, prefix: str, member):
@@ -135,19 +94,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=200)
     args = parser.parse_args()
-    db_url = create_database()
-    try:
-        with tempfile.TemporaryDirectory(prefix="portal-bench-acl-") as data_dir:
-            setup_django(db_url, data_dir)
-            run(args.requests)
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        drop_database()
+    with Sandbox("template_acl") as sandbox:
+        sandbox.setup_django()
+        run(args.requests)
 
 
 def run(requests: int) -> None:
+    from django.conf import settings
     from rest_framework.test import APIClient
 
     from portal import hooks
@@ -156,7 +109,7 @@ def run(requests: int) -> None:
 
     member = User.objects.create_user("member", password="bench-member-password-1")
     _, _, secret = services.login(login="member", password="bench-member-password-1")
-    client = APIClient(HTTP_HOST="127.0.0.1:8000")  # the default access URL's host
+    client = APIClient(HTTP_HOST=urlsplit(settings.PORTAL_ACCESS_URL).netloc)
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
     print(f"template list for a member, {requests} requests each; in-process, no network; ms")
     print(
@@ -164,6 +117,7 @@ def run(requests: int) -> None:
         f"{'p95':>7} queries"
     )
     total_visible = 0
+    gate_on: dict[tuple[int, str], float] = {}
     for groups, templates, prefix in ((5, 100, "a"), (45, 900, "b")):
         total_visible += seed(groups, templates, prefix, member)
         n_groups = User.objects.get(pk=member.pk).group_memberships.count()
@@ -183,11 +137,27 @@ def run(requests: int) -> None:
                         f"{n_groups:>6} {n_templates:>9} {gate:>4} {count:>5} {label:<8} "
                         f"{p50:>7.2f} {p95:>7.2f} {queries}"
                     )
+                    what = f"{n_groups} groups, {n_templates} templates, gate {gate}, {label}"
+                    report("template_acl", f"{what} p50", round(p50, 2), "ms")
+                    report("template_acl", f"{what} p95", round(p95, 2), "ms")
+                    report("template_acl", f"{what} queries", queries, "queries")
+                    if gate == "on":
+                        gate_on[n_templates, label] = p50
+                    else:
+                        report(
+                            "template_acl",
+                            f"{what} p50 share of gate on",
+                            round(p50 / gate_on[n_templates, label], 3),
+                            "x",
+                            baseline=f"gate on, {label} p50",
+                        )
             finally:
                 if gate == "off":
                     hooks.feature_gate.unregister(gate_off)
         page, count = sql_ms(member)
         print(f"{'':>6} {'':>9} queries alone: first page {page:.2f} ms, count {count:.2f} ms")
+        report("template_acl", f"{n_templates} templates first page query", round(page, 2), "ms")
+        report("template_acl", f"{n_templates} templates count query", round(count, 2), "ms")
 
 
 def sql_ms(member) -> tuple[float, float]:

@@ -3,7 +3,8 @@
 - the workspaces page of a user with 100 workspaces (mixed states, agents on the running ones);
 - the workspace page of a workspace whose latest build logged 5,000 lines (target p95 <= 100 ms).
 
-Runs Django in this process against its own PostgreSQL database (recreated each run) and times
+Runs Django in this process in a sandbox of its own (bench/harness.py: a uniquely named database
+dropped at the end, a private Redis, a temporary data directory) and times
 the whole request cycle (middleware, session, queries, templates) with the test client, so the
 figures are the server's time without the network.
 
@@ -13,55 +14,19 @@ figures are the server's time without the network.
 from __future__ import annotations
 
 import argparse
-import atexit
-import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-DB_URL = os.environ.get(
-    "PORTAL_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/portal_bench_web"
-)
-REDIS_URL = os.environ.get("PORTAL_BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
+sys.path.insert(0, str(ROOT / "bench"))
+
+from harness import Sandbox, report  # noqa: E402
+
 PASSWORD = "bench-password-bench-1"
-
-
-def recreate_database() -> None:
-    import psycopg
-
-    admin = DB_URL.rsplit("/", 1)[0] + "/postgres"
-    name = DB_URL.rsplit("/", 1)[1]
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def setup_django() -> None:
-    data_dir = Path(tempfile.mkdtemp(prefix="portal-bench-web-"))
-    atexit.register(shutil.rmtree, data_dir, ignore_errors=True)
-    (data_dir / "static").mkdir()  # whitenoise's STATIC_ROOT; files come from the app dirs
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="portal.settings",
-        PORTAL_DATABASE_URL=DB_URL,
-        PORTAL_REDIS_URL=REDIS_URL,
-        PORTAL_DATA_DIR=str(data_dir),
-        PORTAL_SECRET_KEY="bench-secret-key-bench-secret-key-bench-secret-key",
-        PORTAL_DEBUG="false",
-        PORTAL_LOG_LEVEL="WARNING",
-        PORTAL_ALLOWED_HOSTS="testserver",
-        PORTAL_DATABASE_POOL_SIZE="0",
-    )
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0, interactive=False)
+APP_URL = "http://localhost:1"  # data, not a port: an app's URL the page lists, never reached
 
 
 def seed() -> tuple[str, str]:
@@ -115,7 +80,7 @@ def seed() -> tuple[str, str]:
                 last_seen_at=now,
                 lifecycle_state="ready",
             )
-            WorkspaceApp.objects.create(agent=agent, slug="code", url="http://localhost:1")
+            WorkspaceApp.objects.create(agent=agent, slug="code", url=APP_URL)
             WorkspaceAgentLog.objects.bulk_create(
                 WorkspaceAgentLog(agent=agent, output=f"startup line {i}") for i in range(50)
             )
@@ -152,8 +117,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=200)
     args = parser.parse_args()
-    recreate_database()
-    setup_django()
+    with Sandbox("web_pages") as sandbox:
+        # whitenoise's STATIC_ROOT; files come from the app dirs
+        (sandbox.dir / "data" / "static").mkdir(parents=True)
+        sandbox.setup_django(PORTAL_ALLOWED_HOSTS="testserver", PORTAL_DATABASE_POOL_SIZE="0")
+        run(args.requests)
+
+
+def run(requests: int) -> None:
     username, long_log = seed()
     from django.test import Client
 
@@ -167,13 +138,17 @@ def main() -> None:
             "[4999s elapsed]",
         ),
     ]
-    print(f"server time over {args.requests} requests each (target p95 <= 100 ms)")
+    print(f"server time over {requests} requests each (target p95 <= 100 ms)")
     for label, url, expect in pages:
-        m = measure(client, url, args.requests, expect)
+        m = measure(client, url, requests, expect)
         print(
             f"{label:40s} p50 {m['p50']:6.1f} ms  p95 {m['p95']:6.1f} ms  "
             f"p99 {m['p99']:6.1f} ms  {m['queries']} queries  {m['bytes'] // 1024} KiB"
         )
+        for p in ("p50", "p95", "p99"):
+            report("web_pages", f"{label} {p}", round(m[p], 1), "ms")
+        report("web_pages", f"{label} queries", m["queries"], "queries")
+        report("web_pages", f"{label} size", m["bytes"] // 1024, "KiB")
 
 
 if __name__ == "__main__":
