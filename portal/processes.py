@@ -27,6 +27,7 @@ from portal import config
 from portal.embedded.children import die_with_parent
 from portal.embedded.errors import EmbeddedError
 from portal.embedded.lock import DataDirLock
+from portal.observability import multiproc
 from portal.supervisor import StartupError, Supervisor, listen, stop_host_workspaces
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -59,6 +60,8 @@ def _banner(cfg: config.Config, supervisor: Supervisor) -> None:
     click.echo(f"  REST API          {cfg.access_url}/api/v2/  (OpenAPI: /api/v2/openapi.json)")
     click.echo(f"  CLI               portal login {cfg.access_url}")
     click.echo(f"  Data directory    {cfg.data_dir}")
+    if cfg.prometheus_address:
+        click.echo(f"  Prometheus        http://{cfg.prometheus_address}/metrics")
     if supervisor.stops_workspaces:
         click.echo(
             "  Workspaces        those running as processes on this host (the `local` "
@@ -131,6 +134,10 @@ def server(embedded_worker: bool | None, workers: int | None, keep_workspaces: b
         cfg = config.load()  # now with the embedded URLs
         supervisor.cfg = cfg
         supervisor.sock = listen(cfg.http_address)
+        if cfg.prometheus_address:
+            supervisor.metrics_sock = listen(cfg.prometheus_address, "PORTAL_PROMETHEUS_ADDRESS")
+        # Every child records its metrics here; a scrape of any web process sums them all.
+        multiproc.prepare(cfg.data_dir)
         (cfg.data_dir / "static").mkdir(parents=True, exist_ok=True)
         if not supervisor.stopping:
             click.echo("Applying database migrations ...")
@@ -178,7 +185,8 @@ def server(embedded_worker: bool | None, workers: int | None, keep_workspaces: b
 
 @click.command("web-process", hidden=True)
 @click.option("--fd", type=int, required=True, help="The listening socket, inherited.")
-def web_process(fd: int) -> None:
+@click.option("--metrics-fd", type=int, default=None, help="The Prometheus socket, inherited.")
+def web_process(fd: int, metrics_fd: int | None) -> None:
     """One web server process on the socket `portal server` opened for all of them."""
     import uvicorn
 
@@ -201,6 +209,10 @@ def web_process(fd: int) -> None:
 
     runner = PeriodicRunner()
     runner.start()
+    if metrics_fd is not None:
+        from portal.observability import server as metrics_server
+
+        metrics_server.serve(metrics_fd)
     try:
         uvicorn.Server(uvicorn_config).run(sockets=[socket.socket(fileno=fd)])
     finally:
@@ -251,6 +263,16 @@ def worker(name: str, concurrency: int, tags: tuple[str, ...], loglevel: str, qu
         click.secho(f"\n{notice}\n", err=True, fg="red", bold=True)
     from portal.celery import app
     from portal_shared.queues import MAINTENANCE_QUEUE, worker_queues
+
+    cfg = config.load()
+    if cfg.prometheus_address and multiproc.ENV not in os.environ:
+        # A worker of its own (not `portal server`'s): its build metrics on its own address.
+        from portal.observability import server as metrics_server
+
+        try:
+            metrics_server.serve_socket(listen(cfg.prometheus_address, "PORTAL_PROMETHEUS_ADDRESS"))
+        except StartupError as exc:
+            raise click.ClickException(str(exc)) from exc
 
     try:
         queues = [MAINTENANCE_QUEUE, *worker_queues(config.load().provisioner_tags)]
