@@ -23,12 +23,12 @@ class LicenseCollector:
                 enabled.add_metric([name], 1 if row["enabled"] else 0)
         yield enabled
         users = snapshot.features.get(entitlements.USER_LIMIT, {})
+        limit = GaugeMetricFamily(
+            "portal_license_user_limit", "Active users the license allows (no sample: no limit)."
+        )
         if users.get("limit") is not None:
-            limit = GaugeMetricFamily(
-                "portal_license_user_limit", "Active users the license allows."
-            )
             limit.add_metric([], users["limit"])
-            yield limit
+        yield limit
         active = GaugeMetricFamily(
             "portal_license_active_users",
             "Active users the license counts (as of the last entitlements computation).",

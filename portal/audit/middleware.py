@@ -4,6 +4,8 @@ records a signed-in caller's refused change (portal/audit/denied.py) on every pa
 import re
 import uuid
 
+from django.utils.log import log_response
+
 from portal.audit import context, denied
 from portal.client_ip import client_ip
 
@@ -45,6 +47,16 @@ class RequestContextMiddleware:
                     resource="request",
                     status_code=response.status_code,
                     message=f"{response.status_code} {response.reason_phrase}",
+                )
+            if response.status_code >= 400:
+                # Django logs a refusal after the middleware returned, without the request id;
+                # logged here (the same line, marked as logged) it carries the id.
+                log_response(
+                    "%s: %s",
+                    response.reason_phrase,
+                    request.path,
+                    response=response,
+                    request=request,
                 )
         finally:
             context.reset(token)
