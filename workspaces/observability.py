@@ -7,9 +7,11 @@ provisioners by tag set. No series per agent, workspace or user.
 
 from __future__ import annotations
 
+import json
 import socket
 from datetime import timedelta
 
+from django.db import connection
 from django.db.models import Count, F, Q
 from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily
@@ -24,66 +26,87 @@ def _tags_label(tags: dict | None) -> str:
     return dispatch.format_tags(tags or {})
 
 
-def connected_agents():
-    """Agents whose socket is open and who pinged lately (agents.agent_status "connected")."""
-    from workspaces.connectivity.agents import inactive_seconds
-
-    since = timezone.now() - timedelta(seconds=inactive_seconds())
+def connected_agents(since):
+    """Agents whose socket is open and who pinged since `since` (agent_status "connected")."""
     return WorkspaceAgent.objects.filter(
         last_connected_at__isnull=False, last_seen_at__gte=since
     ).filter(Q(disconnected_at__isnull=True) | Q(disconnected_at__lt=F("last_connected_at")))
 
 
+def _figures() -> tuple[int, int, list, list]:
+    """(connected agents, running jobs, [(tags, pending)], [tags of online provisioners]) in
+    one statement: a scrape costs one round trip to PostgreSQL, whatever the deployment's size.
+    The querysets are the ones the rest of the code uses; their SQL is combined here."""
+    from workspaces.connectivity.agents import inactive_seconds
+
+    now = timezone.now()
+    parts = {
+        "agents": connected_agents(now - timedelta(seconds=inactive_seconds())).values("pk"),
+        "running": ProvisionerJob.objects.filter(
+            status__in=[JobStatus.RUNNING, JobStatus.CANCELING]
+        ).values("pk"),
+        "pending": ProvisionerJob.objects.filter(status=JobStatus.PENDING)
+        .values("tags")
+        .annotate(n=Count("id"))
+        .order_by(),
+        "online": dispatch.online_provisioners().values("tags").order_by(),
+    }
+    sql, params = {}, []
+    for name, qs in parts.items():
+        text, args = qs.query.sql_with_params()
+        sql[name], params = text, [*params, *args]
+    # Only Django's own SQL is interpolated; every value is a parameter.
+    statement = (
+        f"SELECT (SELECT count(*) FROM ({sql['agents']}) a), "  # noqa: S608
+        f"(SELECT count(*) FROM ({sql['running']}) r), "
+        "(SELECT coalesce(json_agg(json_build_array(p.tags, p.n)), '[]') "
+        f"FROM ({sql['pending']}) p), "
+        f"(SELECT coalesce(json_agg(o.tags), '[]') FROM ({sql['online']}) o)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        agents, running, pending, online = cursor.fetchone()
+    decode = json.loads if isinstance(pending, str) else (lambda value: value)
+    return agents, running, decode(pending), decode(online)
+
+
+def _by_tags(pairs) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for tags, n in pairs:
+        key = _tags_label(tags)
+        counts[key] = counts.get(key, 0) + n
+    return dict(sorted(counts.items()))
+
+
 class WorkspacesCollector:
     def collect(self):
-        pending = GaugeMetricFamily(
+        agents, running, pending, online = _figures()
+        family = GaugeMetricFamily(
             "portal_jobs_pending",
             "Provisioner jobs waiting for a provisioner, by the tags they need.",
             labels=["tags"],
         )
-        rows = (
-            ProvisionerJob.objects.filter(status=JobStatus.PENDING)
-            .values("tags")
-            .annotate(n=Count("id"))
-            .order_by()
-        )
-        by_tags: dict[str, int] = {}
-        for row in rows:
-            key = _tags_label(row["tags"])
-            by_tags[key] = by_tags.get(key, 0) + row["n"]
-        for key, n in sorted(by_tags.items()):
-            pending.add_metric([key], n)
-        yield pending
-
-        running = GaugeMetricFamily(
+        for key, n in _by_tags(pending).items():
+            family.add_metric([key], n)
+        yield family
+        family = GaugeMetricFamily(
             "portal_jobs_running", "Provisioner jobs a provisioner is running (or canceling)."
         )
-        running.add_metric(
-            [],
-            ProvisionerJob.objects.filter(
-                status__in=[JobStatus.RUNNING, JobStatus.CANCELING]
-            ).count(),
-        )
-        yield running
-
-        agents = GaugeMetricFamily(
+        family.add_metric([], running)
+        yield family
+        family = GaugeMetricFamily(
             "portal_agents_connected", "Workspace agents connected to the deployment."
         )
-        agents.add_metric([], connected_agents().count())
-        yield agents
-
-        online = GaugeMetricFamily(
+        family.add_metric([], agents)
+        yield family
+        family = GaugeMetricFamily(
             "portal_provisioners_online",
             "Provisioners (built-in workers and daemons) seen in the last minute, by tags.",
             labels=["tags"],
         )
-        counts: dict[str, int] = {}
-        for tags in dispatch.online_provisioners().values_list("tags", flat=True):
-            key = _tags_label(tags)
-            counts[key] = counts.get(key, 0) + 1
-        for key, n in sorted(counts.items()):
-            online.add_metric([key], n)
-        yield online
+        for key, n in _by_tags((tags, 1) for tags in online).items():
+            family.add_metric([key], n)
+        yield family
 
 
 def provisioners_check() -> dict:
