@@ -149,8 +149,12 @@ def main() -> None:
     args = parser.parse_args()
     setup_database(args.agents, args.reuse_db)
 
+    import logging
+
     import httpx
     from prometheus_client.parser import text_string_to_metric_families
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
     http, metrics = free_port(), free_port()
     base, scrape_url = f"http://127.0.0.1:{http}", f"http://127.0.0.1:{metrics}/metrics"

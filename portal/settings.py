@@ -265,7 +265,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     # Several components share these choice sets; named here, they get one readable enum each.
-    "ENUM_NAME_OVERRIDES": {"WorkspaceStatusEnum": "workspaces.choices.WorkspaceStatus"},
+    "ENUM_NAME_OVERRIDES": {
+        "WorkspaceStatusEnum": "workspaces.choices.WorkspaceStatus",
+        "HealthStatusEnum": "portal.observability.health.STATUSES",
+    },
 }
 
 CELERY_BROKER_URL = REDIS_URL.replace("unix://", "redis+socket://", 1)

@@ -14,6 +14,7 @@ from django.db import connections
 from portal.registry import HealthCheck, registry
 
 OK, WARNING, ERROR = "ok", "warning", "error"
+STATUSES = [OK, WARNING, ERROR]  # one named enum in the OpenAPI document (settings.py)
 SEVERITY = {OK: 0, WARNING: 1, ERROR: 2}
 DEADLINE_SECONDS = 8.0  # the whole report; each check bounds its own time below this
 CACHE_SECONDS = 5.0

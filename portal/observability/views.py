@@ -69,7 +69,7 @@ _CHECKS = inline_serializer(
     fields={
         "name": serializers.CharField(),
         "title": serializers.CharField(),
-        "status": serializers.ChoiceField(choices=["ok", "warning", "error"]),
+        "status": serializers.ChoiceField(choices=health.STATUSES),
         "message": serializers.CharField(),
         "details": serializers.DictField(),
         "duration_ms": serializers.FloatField(),
@@ -86,7 +86,7 @@ class HealthReportView(APIView):
         responses=inline_serializer(
             "HealthReport",
             {
-                "status": serializers.ChoiceField(choices=["ok", "warning", "error"]),
+                "status": serializers.ChoiceField(choices=health.STATUSES),
                 "healthy": serializers.BooleanField(),
                 "checked_at": serializers.DateTimeField(),
                 "checks": _CHECKS,

@@ -123,6 +123,7 @@ def test_the_report_is_cached_for_a_few_seconds():
 
 def test_the_console_page_shows_the_report_to_owners(client, owner, member):
     client.force_login(owner)
+    assert 'href="/admin/health/"' in client.get("/admin/").content.decode()
     page = client.get("/admin/health/")
     assert page.status_code == 200
     text = page.content.decode()
