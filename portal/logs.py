@@ -47,8 +47,6 @@ class JSONFormatter(logging.Formatter):
         }
         if request_id := getattr(record, "request_id", ""):
             entry["request_id"] = request_id
-        if job_id := getattr(record, "job_id", ""):
-            entry["job_id"] = job_id
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return orjson.dumps(entry).decode()
