@@ -19,7 +19,7 @@ from tests.agents.helpers import make_agent
 from tests.observability.helpers import names, value
 from workspaces.builds import jobs
 from workspaces.choices import JobStatus
-from workspaces.models import Provisioner, WorkspaceAgent
+from workspaces.models import Provisioner, ProvisionerJobLog, WorkspaceAgent
 
 pytestmark = pytest.mark.django_db
 SCRAPE_TOKEN = "prometheus-scrape-token-for-tests"
@@ -120,18 +120,27 @@ def test_build_queued_outcome_and_phases_are_counted_when_committed(
         job = factories.workspace(member, job_status=JobStatus.PENDING).latest_build.job
     with django_capture_on_commit_callbacks(execute=True):
         jobs.acquire("metrics-worker", job_id=job.id)
+    for stage in ("Planning", "Applying", "Applying", "Something new"):
+        ProvisionerJobLog.objects.create(job=job, stage=stage, output=stage)
     with django_capture_on_commit_callbacks(execute=True):
         jobs.complete(job.id, "metrics-worker", status=JobStatus.FAILED, error="boom")
+    # A job that ends without any log line (canceled while pending) records its outcome only.
+    with django_capture_on_commit_callbacks(execute=True):
+        quiet = factories.workspace(member, job_status=JobStatus.PENDING).latest_build.job
+    with django_capture_on_commit_callbacks(execute=True):
+        jobs.request_cancel(quiet.id)
     text = scrape(api)
 
     def delta(name, **labels):
         return value(text, name, **labels) - value(before, name, **labels)
 
     kind = "workspace_build"
-    assert delta("portal_builds_queued_total", type=kind) == 1
+    assert delta("portal_builds_queued_total", type=kind) == 2
     assert delta("portal_builds_completed_total", type=kind, outcome="failed") == 1
-    assert delta("portal_build_phase_duration_seconds_count", type=kind, phase="queued") == 1
-    assert delta("portal_build_phase_duration_seconds_count", type=kind, phase="running") == 1
+    assert delta("portal_builds_completed_total", type=kind, outcome="canceled") == 1
+    for phase in ("queued", "running", "planning", "applying"):
+        assert delta("portal_build_phase_duration_seconds_count", type=kind, phase=phase) == 1
+    assert "Something new" not in text and 'phase="other"' not in text
 
 
 def test_licence_and_quota_gauges_come_from_their_apps(client_for, owner):

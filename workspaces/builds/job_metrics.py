@@ -60,7 +60,7 @@ def _observe_stages(job, job_type: str) -> None:
         .order_by("first")
     )
     spans: dict[str, float] = {}
-    for row, after in zip(firsts, [*firsts[1:], None], strict=True):
+    for row, after in zip(firsts, [*firsts[1:], None][: len(firsts)], strict=True):
         phase = metrics.phase_of(row["stage"])
         if phase is None:
             continue
