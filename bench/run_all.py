@@ -53,6 +53,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "notifications": ([], ["--count", "50"]),
     "scim": ([], ["--users", "500", "--lookups", "50", "--members", "50"]),
     "oidc_callback": ([], ["--runs", "20", "--groups", "5"]),
+    "metrics_scrape": ([], ["--agents", "500", "--scrapes", "20"]),
 }
 
 

@@ -53,7 +53,7 @@ class Config:
     first_user_password: str | None
     session_token_lifetime_hours: int
     log_level: str
-    log_json: bool
+    log_json: bool  # PORTAL_LOG_FORMAT=json (or the older PORTAL_LOG_JSON=true)
     provisioner_tags: dict[str, str]
     job_heartbeat_seconds: float
     reaper_interval_seconds: float
@@ -111,6 +111,11 @@ class Config:
     # Users not seen (no sign-in, no token use) for this many days become dormant: not counted
     # against the license's user limit; any sign-in or token use reactivates them. 0: never.
     user_dormancy_days: int = 90
+    # Prometheus (portal/observability): a separate HOST:PORT serving /metrics to anyone who
+    # reaches it (keep it on a private network), and a bearer token that may scrape /metrics on
+    # the main address (owners may always). Both empty: only owners, on the main address.
+    prometheus_address: str = ""
+    prometheus_token: str = ""
 
     @property
     def access_host(self) -> str:
@@ -195,7 +200,8 @@ def load() -> Config:
         first_user_password=env.str("PORTAL_FIRST_USER_PASSWORD", "") or None,
         session_token_lifetime_hours=env.int("PORTAL_SESSION_DURATION_HOURS", 24),
         log_level=env.str("PORTAL_LOG_LEVEL", "INFO").upper(),
-        log_json=env.bool("PORTAL_LOG_JSON", False),
+        log_json=_log_format(env.str("PORTAL_LOG_FORMAT", ""), env.bool("PORTAL_LOG_JSON", False))
+        == "json",
         provisioner_tags=parse_tags(env.str("PORTAL_PROVISIONER_TAGS", "")),
         job_heartbeat_seconds=env.float("PORTAL_JOB_HEARTBEAT_SECONDS", 2.0),
         reaper_interval_seconds=env.float("PORTAL_REAPER_INTERVAL_SECONDS", 300.0),
@@ -261,7 +267,15 @@ def load() -> Config:
         user_dormancy_days=_at_least_zero(
             "PORTAL_USER_DORMANCY_DAYS", env.int("PORTAL_USER_DORMANCY_DAYS", 90)
         ),
+        prometheus_address=env.str("PORTAL_PROMETHEUS_ADDRESS", "").strip(),
+        prometheus_token=env.str("PORTAL_PROMETHEUS_TOKEN", "").strip(),
     )
+
+
+def _log_format(text: str, legacy_json: bool) -> str:
+    if not text:
+        return "json" if legacy_json else "text"
+    return _one_of("PORTAL_LOG_FORMAT", text.strip().lower(), ("json", "text"))
 
 
 def _one_of(name: str, value: str, allowed: tuple[str, ...]) -> str:

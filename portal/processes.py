@@ -28,6 +28,7 @@ from portal.embedded.children import die_with_parent
 from portal.embedded.errors import EmbeddedError
 from portal.embedded.lock import DataDirLock
 from portal.preload import PreloadError
+from portal.observability import multiproc
 from portal.supervisor import StartupError, Supervisor, listen, stop_host_workspaces
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -60,6 +61,8 @@ def _banner(cfg: config.Config, supervisor: Supervisor) -> None:
     click.echo(f"  REST API          {cfg.access_url}/api/v2/  (OpenAPI: /api/v2/openapi.json)")
     click.echo(f"  CLI               portal login {cfg.access_url}")
     click.echo(f"  Data directory    {cfg.data_dir}")
+    if cfg.prometheus_address:
+        click.echo(f"  Prometheus        http://{cfg.prometheus_address}/metrics")
     if supervisor.stops_workspaces:
         click.echo(
             "  Workspaces        those running as processes on this host (the `local` "
@@ -132,6 +135,10 @@ def server(embedded_worker: bool | None, workers: int | None, keep_workspaces: b
         cfg = config.load()  # now with the embedded URLs
         supervisor.cfg = cfg
         supervisor.sock = listen(cfg.http_address)
+        if cfg.prometheus_address:
+            supervisor.metrics_sock = listen(cfg.prometheus_address, "PORTAL_PROMETHEUS_ADDRESS")
+        # Every child records its metrics here; a scrape of any web process sums them all.
+        multiproc.prepare(cfg.data_dir)
         (cfg.data_dir / "static").mkdir(parents=True, exist_ok=True)
         if not supervisor.stopping:
             click.echo("Applying database migrations ...")
@@ -184,13 +191,15 @@ def server(embedded_worker: bool | None, workers: int | None, keep_workspaces: b
 
 @click.command("web-process", hidden=True)
 @click.option("--fd", type=int, required=True, help="The listening socket, inherited.")
-def web_process(fd: int) -> None:
+@click.option("--metrics-fd", type=int, default=None, help="The Prometheus socket, inherited.")
+def web_process(fd: int, metrics_fd: int | None) -> None:
     """One web server process on the socket `portal server` opened for all of them."""
-    serve_web(socket.socket(fileno=fd))
+    serve_web(socket.socket(fileno=fd), metrics_fd)
 
 
-def serve_web(sock: socket.socket) -> None:
-    """Serve HTTP and WebSockets on `sock`, with a candidate for the periodic work beside."""
+def serve_web(sock: socket.socket, metrics_fd: int | None = None) -> None:
+    """Serve HTTP and WebSockets on `sock` (and Prometheus on `metrics_fd`, if given), with a
+    candidate for the periodic work beside."""
     import uvicorn
 
     cfg = config.load()
@@ -212,6 +221,10 @@ def serve_web(sock: socket.socket) -> None:
 
     runner = PeriodicRunner()
     runner.start()
+    if metrics_fd is not None:
+        from portal.observability import server as metrics_server
+
+        metrics_server.serve(metrics_fd)
     try:
         uvicorn.Server(uvicorn_config).run(sockets=[sock])
     finally:
@@ -296,6 +309,15 @@ def run_worker(*, name: str, concurrency: int, loglevel: str, quiet: bool) -> No
     # Celery renames the process when setproctitle is installed (portal/preload.py needs it):
     # operators and our tests find the worker as `portal worker` in ps.
     celery.platforms._setproctitle = None
+    cfg = config.load()
+    if cfg.prometheus_address and multiproc.ENV not in os.environ:
+        # A worker of its own (not `portal server`'s): its build metrics on its own address.
+        from portal.observability import server as metrics_server
+
+        try:
+            metrics_server.serve_socket(listen(cfg.prometheus_address, "PORTAL_PROMETHEUS_ADDRESS"))
+        except StartupError as exc:
+            raise click.ClickException(str(exc)) from exc
 
     try:
         queues = [MAINTENANCE_QUEUE, *worker_queues(config.load().provisioner_tags)]

@@ -76,6 +76,7 @@ PORTAL_NOTIFICATIONS_WEBHOOK = {
 }
 PORTAL_AUTOSTOP_NOTICE_MINUTES = CONFIG.autostop_notice_minutes
 PORTAL_USER_DORMANCY_DAYS = CONFIG.user_dormancy_days
+PORTAL_PROMETHEUS_TOKEN = CONFIG.prometheus_token
 
 INSTALLED_APPS = [
     "portal.admin_site.PortalAdminConfig",  # django.contrib.admin with the Portal site
@@ -92,6 +93,7 @@ INSTALLED_APPS = [
     "portal.audit",
     "portal.notifications",
     "portal.ops",
+    "portal.observability",
     "portal.external_auth",
     "templates_app",
     "workspaces",
@@ -116,6 +118,8 @@ AUDITLOG_LOGENTRY_MODEL = "audit.FieldChange"
 MIGRATION_MODULES = {"auditlog": None}
 
 MIDDLEWARE = [
+    # First: its latency covers every other middleware, and it sees every response.
+    "portal.observability.middleware.HttpMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "portal.audit.middleware.RequestContextMiddleware",
@@ -261,7 +265,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     # Several components share these choice sets; named here, they get one readable enum each.
-    "ENUM_NAME_OVERRIDES": {"WorkspaceStatusEnum": "workspaces.choices.WorkspaceStatus"},
+    "ENUM_NAME_OVERRIDES": {
+        "WorkspaceStatusEnum": "workspaces.choices.WorkspaceStatus",
+        "HealthStatusEnum": "portal.observability.health.STATUSES",
+    },
 }
 
 CELERY_BROKER_URL = REDIS_URL.replace("unix://", "redis+socket://", 1)
@@ -271,6 +278,9 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_IGNORE_RESULT = True
+# The worker keeps Django's LOGGING (PORTAL_LOG_FORMAT, request ids on a job's lines) instead
+# of replacing the root logger's handlers with Celery's own format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Maintenance tasks go to the queue every worker serves; provisioner jobs go to tag queues
 # (workspaces.builds.dispatch).
 CELERY_TASK_DEFAULT_QUEUE = "portal"
@@ -281,15 +291,19 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "plain": {"()": "portal.logs.TextFormatter"},
         "json": {"()": "portal.logs.JSONFormatter"},
     },
-    "filters": {"client_errors": {"()": "portal.errors.NoTracebackForClientErrors"}},
+    "filters": {
+        "client_errors": {"()": "portal.errors.NoTracebackForClientErrors"},
+        # The request (or the build job) a line belongs to: portal/logs.py.
+        "request_id": {"()": "portal.logs.RequestIdFilter"},
+    },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "json" if CONFIG.log_json else "plain",
-            "filters": ["client_errors"],
+            "filters": ["client_errors", "request_id"],
         }
     },
     "root": {"handlers": ["console"], "level": CONFIG.log_level},

@@ -24,6 +24,7 @@ import click
 
 from portal import config
 from portal.embedded.children import die_with_parent
+from portal.observability import multiproc
 
 # A crashed child waits FIRST_BACKOFF s before its restart, twice as long after each further
 # crash, at most MAX_BACKOFF s; one that ran STABLE_AFTER s starts over from FIRST_BACKOFF.
@@ -38,16 +39,16 @@ class StartupError(RuntimeError):
     """Portal cannot start as configured; the message says what to change."""
 
 
-def split_address(address: str) -> tuple[str, int]:
+def split_address(address: str, setting: str = "PORTAL_HTTP_ADDRESS") -> tuple[str, int]:
     host, _, port = address.rpartition(":")
     if not host or not port.isdigit():
-        raise StartupError(f"PORTAL_HTTP_ADDRESS must look like HOST:PORT, not {address!r}.")
+        raise StartupError(f"{setting} must look like HOST:PORT, not {address!r}.")
     return host.strip("[]"), int(port)
 
 
-def listen(address: str) -> socket.socket:
+def listen(address: str, setting: str = "PORTAL_HTTP_ADDRESS") -> socket.socket:
     """The web processes' one listening socket, opened here so that they can come and go."""
-    host, port = split_address(address)
+    host, port = split_address(address, setting)
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
@@ -56,7 +57,7 @@ def listen(address: str) -> socket.socket:
     except OSError as e:
         sock.close()
         reason = (e.strerror or str(e)).lower()
-        raise StartupError(f"cannot listen on {address} (PORTAL_HTTP_ADDRESS): {reason}.") from None
+        raise StartupError(f"cannot listen on {address} ({setting}): {reason}.") from None
     sock.set_inheritable(True)
     return sock
 
@@ -150,9 +151,10 @@ class Supervisor:
         self.ready = False
         self.stops_workspaces = False  # host-process workspaces stop with the server
         self.sock: socket.socket | None = None
-        # (serve_web(sock), run_embedded_worker()) once the application is loaded here
+        # (serve_web(sock, metrics_fd), run_embedded_worker()) once the application is loaded here
         # (portal/preload.py): children are then forked and run these, instead of executed.
-        self.fork_targets: tuple[Callable[[socket.socket], None], Callable[[], None]] | None = None
+        self.fork_targets: tuple[Callable[..., None], Callable[[], None]] | None = None
+        self.metrics_sock: socket.socket | None = None  # PORTAL_PROMETHEUS_ADDRESS, if set
 
     @property
     def worker_id(self) -> str:
@@ -164,12 +166,17 @@ class Supervisor:
         assert self.sock is not None
         sock = self.sock
         fd = sock.fileno()
+        web, fds = [*portal, "web-process", "--fd", str(fd)], (fd,)
+        metrics_fd = None
+        if self.metrics_sock is not None:
+            metrics_fd = self.metrics_sock.fileno()
+            web, fds = [*web, "--metrics-fd", str(metrics_fd)], (fd, metrics_fd)
         for index in range(1, self.workers + 1):
             name = "web process" if self.workers == 1 else f"web process {index}"
-            web = functools.partial(self.fork_targets[0], sock) if self.fork_targets else None
-            self.children.append(
-                Child(name, [*portal, "web-process", "--fd", str(fd)], (fd,), target=web)
-            )
+            target = None
+            if self.fork_targets:
+                target = functools.partial(self.fork_targets[0], sock, metrics_fd)
+            self.children.append(Child(name, web, fds, target=target))
         if self.embedded_worker:
             worker = self.fork_targets[1] if self.fork_targets else None
             self.children.append(
@@ -221,6 +228,7 @@ class Supervisor:
                 continue
             if not child.exited():
                 continue
+            multiproc.child_exited(child.proc.pid)  # its open streams no longer count
             if now - child.started_at >= STABLE_AFTER:
                 child.backoff = FIRST_BACKOFF
             delay = child.backoff
@@ -240,6 +248,8 @@ class Supervisor:
             child.wait_stopped(deadline)
         if self.sock is not None:
             self.sock.close()
+        if self.metrics_sock is not None:
+            self.metrics_sock.close()
 
 
 def stop_host_workspaces(supervisor: Supervisor, received: list[int]) -> None:

@@ -5,6 +5,7 @@ from django.contrib import admin
 from django.http import HttpResponse
 from django.urls import include, path
 
+from portal.observability.views import MetricsView, console_page
 from portal.registry import registry
 
 apps.check_apps_ready()  # the apps' routes are registered by then
@@ -15,9 +16,13 @@ def healthz(request):
 
 
 urlpatterns = [
+    # Before the console's own routes, whose app-index pattern would take "health/".
+    path("admin/health/", admin.site.admin_view(console_page), name="console-health"),
     path("admin/", admin.site.urls),
     path("api/v2/", include(("portal.api.urls", "api"), namespace="api")),
     path("healthz", healthz, name="healthz"),
+    # Prometheus on the main address: owners, or PORTAL_PROMETHEUS_TOKEN (portal/observability).
+    path("metrics", MetricsView.as_view(), name="metrics"),
     *(
         path(routes.prefix, include(routes.urlconf, namespace=routes.namespace))
         for routes in registry["http_routes"]

@@ -26,6 +26,9 @@ class WorkspacesConfig(AppConfig):
         from workspaces.connectivity import revocable
 
         permissions.register_policies()
+        from workspaces import observability
+
+        observability.register()
 
         hooks.template_version_created.register(provisioning.create_import_job)
         hooks.user_status_changed.register(suspension.stop_workspaces_of_suspended)

@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models.functions import Coalesce, Lower
 from django.utils import timezone
 
+from portal.audit.context import current_request_id
 from portal.state import check_transition
 from templates_app.models import Template, TemplateVersion
 from workspaces.choices import (
@@ -56,6 +57,9 @@ class ProvisionerJob(models.Model):
     tags = models.JSONField(default=dict, blank=True)
     input = models.JSONField(default=dict, blank=True)
     worker_id = models.CharField(max_length=128, blank=True)
+    # The request that created the job (its X-Request-Id): the worker's log lines and audit
+    # entries for the job carry it too, so the three can be joined. "" outside a request.
+    request_id = models.CharField(max_length=64, blank=True, default=current_request_id)
     created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -70,9 +74,20 @@ class ProvisionerJob(models.Model):
     def __str__(self) -> str:
         return f"{self.type} {self.id} ({self.status})"
 
+    def save(self, *args, **kwargs) -> None:
+        adding = self._state.adding
+        super().save(*args, **kwargs)
+        if adding:
+            from workspaces.builds import job_metrics
+
+            job_metrics.created(self)
+
     def transition(self, status: str, *, reason: str = "", error: str = "") -> list[str]:
         """Change status if allowed, stamping times; returns the fields to save."""
         check_transition("provisioner job", JOB_TRANSITIONS, self.status, status)
+        from workspaces.builds import job_metrics
+
+        job_metrics.transitioned(self, self.status, status)
         now = timezone.now()
         fields = ["status", "status_reason", "updated_at"]
         self.status = status

@@ -9,6 +9,7 @@ from celery import shared_task
 
 from portal import config
 from portal.accounts.services import system_actor
+from portal.audit import context as audit_context
 from workspaces import schedule_notices, schedule_pass
 from workspaces.builds import dispatch, host_settings, jobs, logs, provisioning, worker
 from workspaces.builds.job_store import DatabaseJobStore
@@ -27,7 +28,16 @@ def run_acquired(job_id, worker_id: str, tags: dict[str, str]) -> bool:
     spec = store.acquire(tags, worker_id, job_id=job_id)
     if spec is None:
         return False
-    runner.execute(spec, store, host_settings.load(), worker_id)
+    # The request that created the job: on this worker's log lines and audit entries for it.
+    request_id = (
+        ProvisionerJob.objects.filter(pk=spec.job_id).values_list("request_id", flat=True).first()
+    )
+    token = audit_context.set_current(audit_context.RequestContext(request_id=request_id or ""))
+    try:
+        log.info("running job %s", spec.job_id)
+        runner.execute(spec, store, host_settings.load(), worker_id)
+    finally:
+        audit_context.reset(token)
     return True
 
 

@@ -24,3 +24,6 @@ class QuotasConfig(AppConfig):
         hooks.build_cost_check.register(services.check_build_cost)
         hooks.cost_budget.register(services.budget_preview)
         registry.register_api_routes("enterprise.quotas.api.urls")
+        from enterprise.quotas.metrics import COLLECTOR
+
+        registry.register_metrics_collector(COLLECTOR)

@@ -28,6 +28,11 @@ def current() -> RequestContext:
     return _current.get()
 
 
+def current_request_id() -> str:
+    """The current request's id, "" outside one (a model field's default: jobs carry it)."""
+    return _current.get().request_id
+
+
 def set_current(ctx: RequestContext) -> contextvars.Token:
     return _current.set(ctx)
 

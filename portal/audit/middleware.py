@@ -1,10 +1,24 @@
 """Stamps each request with an id and makes its ip and user agent available to audit entries;
 records a signed-in caller's refused change (portal/audit/denied.py) on every path."""
 
+import re
 import uuid
+
+from django.utils.log import log_response
 
 from portal.audit import context, denied
 from portal.client_ip import client_ip
+
+# What a load balancer or client may pass as X-Request-Id (a UUID, a trace id...): anything
+# else (too long, spaces, quotes, control characters) is replaced, so log lines stay parseable.
+_SANE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+
+
+def sane_request_id(incoming: str) -> str:
+    """The incoming id if it is sane, else a new one."""
+    if _SANE_ID.fullmatch(incoming):
+        return incoming
+    return uuid.uuid4().hex
 
 
 class RequestContextMiddleware:
@@ -12,7 +26,7 @@ class RequestContextMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        request_id = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex
+        request_id = sane_request_id(request.headers.get("X-Request-Id", ""))
         request.request_id = request_id
         token = context.set_current(
             context.RequestContext(
@@ -33,6 +47,16 @@ class RequestContextMiddleware:
                     resource="request",
                     status_code=response.status_code,
                     message=f"{response.status_code} {response.reason_phrase}",
+                )
+            if response.status_code >= 400:
+                # Django logs a refusal after the middleware returned, without the request id;
+                # logged here (the same line, marked as logged) it carries the id.
+                log_response(
+                    "%s: %s",
+                    response.reason_phrase,
+                    request.path,
+                    response=response,
+                    request=request,
                 )
         finally:
             context.reset(token)

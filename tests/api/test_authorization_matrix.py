@@ -130,6 +130,8 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("api:licenses", "POST"): _row(201, 403, 403, 403, 403, 403, 403, 401),
     ("api:license-detail", "DELETE"): _row(204, 403, 403, 403, 403, 403, 403, 401),
     ("api:entitlements", "GET"): SIGNED_IN,
+    # The deployment's health report: owners only (it names hosts, addresses and versions).
+    ("api:debug-health", "GET"): _row(200, 403, 403, 403, 403, 403, 403, 401),
     # The sign-in page shows the appearance: anyone reads it (support links only signed in).
     ("api:appearance", "GET"): EVERYONE,
     ("api:appearance", "PUT"): _row(200, 403, 403, 403, 403, 403, 403, 401),

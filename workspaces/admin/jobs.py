@@ -149,7 +149,15 @@ class ProvisionerJobAdmin(ReadOnlyAdmin):
         ("created_at", admin.DateFieldListFilter),
         ("completed_at", admin.DateFieldListFilter),
     )
-    search_fields = ("id", "initiator__username", "worker_id", "error", "status_reason")
+    # request_id: find the job a request created (X-Request-Id, in logs and audit entries).
+    search_fields = (
+        "id",
+        "initiator__username",
+        "worker_id",
+        "error",
+        "status_reason",
+        "request_id",
+    )
     date_hierarchy = "created_at"
     fields = (
         "id",
@@ -163,6 +171,7 @@ class ProvisionerJobAdmin(ReadOnlyAdmin):
         "tags_json",
         "input_display",
         "worker_id",
+        "request_id",
         "created_at",
         "started_at",
         "heartbeat_at",

@@ -36,6 +36,7 @@ from channels.layers import get_channel_layer
 from portal.audit import context as audit_context
 from portal.client_ip import client_ip_from_scope
 from portal.errors import ServiceError, ValidationFailed
+from portal.observability import metrics
 from portal.revocation import tracking
 from portal.ws_scope import bearer_token, close_reason
 from workspaces import schedule_activity
@@ -110,13 +111,16 @@ _forgetting: set[asyncio.Task] = set()
 
 
 async def _register(stream: Stream) -> None:
+    if stream.id not in streams:
+        metrics.RELAY_STREAMS_OPEN.labels(stream.kind).inc()
     streams[stream.id] = stream
     stream.registered = await relay_link.register(stream.id, HOME_TTL)
 
 
 def _forget(stream: Stream) -> None:
     """Drop the stream here and (in the background: nothing waits for it) its Redis record."""
-    streams.pop(stream.id, None)
+    if streams.pop(stream.id, None) is not None:
+        metrics.RELAY_STREAMS_OPEN.labels(stream.kind).dec()
     if stream.registered:
         stream.registered = False
         task = asyncio.get_running_loop().create_task(relay_link.unregister(stream.id))
@@ -399,6 +403,8 @@ async def _relay(stream: Stream, session: connections.Session) -> None:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        metrics.RELAY_BYTES.labels("client_to_agent").inc(client.bytes_received)
+        metrics.RELAY_BYTES.labels("agent_to_client").inc(agent.bytes_received)
         try:
             await database_sync_to_async(session.audit_disconnect)(
                 duration_seconds=time.monotonic() - started,

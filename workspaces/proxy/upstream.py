@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 import h11
 
+from portal.observability import metrics
 from workspaces.connectivity import agent_json, relay
 from workspaces.models import WorkspaceApp
 
@@ -60,11 +61,17 @@ async def agent_error(side: relay.Side, timeout: float = 2.0) -> str:
         return ""
 
 
+# The app proxy's traffic counts in the relay's bytes (portal/observability/metrics.py).
+_TO_AGENT = metrics.RELAY_BYTES.labels("client_to_agent")
+FROM_AGENT = metrics.RELAY_BYTES.labels("agent_to_client")
+
+
 async def send_to_agent(side: relay.Side, data: bytes) -> None:
     """Write to the agent's side of a stream; AppUnreachable (with its reason) once it is gone."""
     try:
         for i in range(0, len(data), CHUNK):
             await side.send({"type": "websocket.send", "bytes": data[i : i + CHUNK]})
+            _TO_AGENT.inc(len(data[i : i + CHUNK]))
     except (OSError, RuntimeError):  # uvicorn's ClientDisconnected is an OSError
         reason = await agent_error(side)
         raise AppUnreachable(reason or "the workspace agent closed the connection") from None
@@ -94,6 +101,7 @@ class Upstream:
                 self.ended = True
                 self.conn.receive_data(b"")
             elif kind == "websocket.receive" and message.get("bytes") is not None:
+                FROM_AGENT.inc(len(message["bytes"]))
                 self.conn.receive_data(message["bytes"])
             elif kind == "websocket.receive" and message.get("text") is not None:
                 try:

@@ -43,7 +43,13 @@ from workspaces.proxy.access import (
 from workspaces.proxy.answers import Refusal
 from workspaces.proxy.headers import forward_headers, sets_portal_cookie
 from workspaces.proxy.resolve import APP_PATH
-from workspaces.proxy.upstream import AppUnreachable, app_dial, request_target, send_to_agent
+from workspaces.proxy.upstream import (
+    FROM_AGENT,
+    AppUnreachable,
+    app_dial,
+    request_target,
+    send_to_agent,
+)
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +141,7 @@ class _AppSocket:
         message = await self.side.receive()
         kind = message["type"]
         if kind == "websocket.receive" and message.get("bytes") is not None:
+            FROM_AGENT.inc(len(message["bytes"]))
             self.protocol.receive_data(message["bytes"])
             return True
         if kind == "websocket.receive" and message.get("text") is not None:

@@ -1,0 +1,1 @@
+"""Observability: Prometheus metrics, request ids in logs, and the deployment's health report."""
