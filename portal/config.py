@@ -109,6 +109,10 @@ class Config:
     # Users not seen (no sign-in, no token use) for this many days become dormant: not counted
     # against the license's user limit; any sign-in or token use reactivates them. 0: never.
     user_dormancy_days: int = 90
+    # Whether a missing PORTAL_DATABASE_URL / PORTAL_REDIS_URL starts the embedded ones in the
+    # data directory (the laptop default); the container image turns this off, so a missing
+    # URL is a clear error instead of a database inside a pod's ephemeral disk.
+    embedded_services: bool = True
 
     @property
     def access_host(self) -> str:
@@ -258,6 +262,7 @@ def load() -> Config:
         user_dormancy_days=_at_least_zero(
             "PORTAL_USER_DORMANCY_DAYS", env.int("PORTAL_USER_DORMANCY_DAYS", 90)
         ),
+        embedded_services=env.bool("PORTAL_EMBEDDED_SERVICES", True),
     )
 
 
