@@ -86,6 +86,8 @@ class Container:
     def __init__(self, image: str, args: list[str], env: dict[str, str]):
         self.name = f"portal-test-{uuid.uuid4().hex[:10]}"
         flags = [f"--env={k}={v}" for k, v in env.items()]
+        # As the Helm chart runs it: a read-only root, writable data and temporary directories.
+        flags += ["--read-only", "--tmpfs=/tmp", "--tmpfs=/var/lib/portal:uid=10001,gid=10001"]
         _docker(
             "run", "-d", "--name", self.name, "--network", "host", *flags, image, *args, check=True
         )
