@@ -121,6 +121,20 @@ def test_server_pods_advertise_their_own_ip_for_the_relay_link():
     assert names.index("POD_IP") < names.index("PORTAL_ALLOWED_HOSTS")
 
 
+def test_only_server_pods_may_reach_the_relay_link():
+    manifests, _ = render(production_values())
+    (policy,) = by_kind(manifests, "NetworkPolicy")
+    server = deployment(manifests, "server")
+    selector = server["spec"]["selector"]["matchLabels"]
+    assert policy["spec"]["podSelector"]["matchLabels"] == selector
+    http, relay = policy["spec"]["ingress"]
+    assert http["ports"] == [{"port": 8000, "protocol": "TCP"}]
+    assert http["from"][0]["namespaceSelector"]  # the ingress controller's namespace
+    # Two web processes per pod: two relay ports, 8100-8101.
+    assert relay["ports"] == [{"port": 8100, "endPort": 8101, "protocol": "TCP"}]
+    assert relay["from"] == [{"podSelector": {"matchLabels": selector}}]
+
+
 def test_provisionerd_runs_with_its_key_from_a_secret():
     manifests, _ = render(production_values())
     spec = deployment(manifests, "provisionerd")["spec"]["template"]["spec"]
