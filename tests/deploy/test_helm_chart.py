@@ -65,6 +65,19 @@ def test_every_rendered_manifest_is_valid_for_kubernetes(values):
         kubernetes_validate.validate(manifest, KUBERNETES_VERSION, strict=True)
 
 
+@pytest.mark.parametrize("values", ["default", "production"])
+def test_helm_lint_finds_nothing_above_information(values):
+    report = helm.lint(
+        CHART,
+        production_values() if values == "production" else {},
+        strict=True,
+        kube_version=KUBERNETES_VERSION,
+    )
+    assert report["errors"] == []
+    # Severity 1 is information ("icon is recommended"); 2 a warning, 3+ an error.
+    assert [m for m in report["messages"] if m["severity"] > 1] == []
+
+
 def test_default_values_give_one_server_with_its_service_and_workspace_rbac():
     manifests, notes = render()
     kinds = sorted(m["kind"] for m in manifests)
