@@ -106,3 +106,14 @@ bench-all-quick: $(TEST_STAMP) $(WHEELS_STAMP) assets
 
 clean:
 	rm -rf $(VENV) $(SCIM_VENV) .pytest_cache node_modules $(VENDOR)
+
+## The container image (deploy/docker/Dockerfile): IMAGE names it, BASE picks the Python base.
+IMAGE ?= portal:$(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+BASE ?= python:3.11-slim
+.PHONY: image image-wheels
+image: assets
+	docker build -f deploy/docker/Dockerfile --build-arg BASE=$(BASE) -t $(IMAGE) .
+
+## Wheels for building the image without a package index (deploy/docker/wheels/README.md).
+image-wheels: $(STAMP) $(WHEELS_STAMP)
+	$(BIN)/python deploy/docker/wheelhouse.py

@@ -21,11 +21,32 @@ def _export(runtime: Runtime) -> None:
     config.load.cache_clear()
 
 
+def require_external(cfg: config.Config) -> None:
+    """With embedded services turned off (the container image), a missing URL is an error."""
+    if cfg.embedded_services or not cfg.uses_embedded:
+        return
+    missing = [
+        name
+        for name, url in (
+            ("PORTAL_DATABASE_URL", cfg.database_url),
+            ("PORTAL_REDIS_URL", cfg.redis_url),
+        )
+        if url is None
+    ]
+    raise EmbeddedError(
+        f"{' and '.join(missing)} must be set: this installation uses an external PostgreSQL "
+        "and Redis (PORTAL_EMBEDDED_SERVICES=false), e.g. "
+        "PORTAL_DATABASE_URL=postgresql://portal:secret@db:5432/portal and "
+        "PORTAL_REDIS_URL=redis://redis:6379/0."
+    )
+
+
 def start_embedded(purpose: str) -> EmbeddedServices | None:
     """Start what the configuration lacks, owned by this process; None if nothing is needed."""
     cfg = config.load()
     if not cfg.uses_embedded:
         return None
+    require_external(cfg)
     services = EmbeddedServices(
         cfg.data_dir,
         need_postgres=cfg.database_url is None,
@@ -40,6 +61,10 @@ def ensure_services(purpose: str) -> None:
     cfg = config.load()
     if not cfg.uses_embedded:
         return
+    try:
+        require_external(cfg)
+    except EmbeddedError as e:
+        sys.exit(f"error: {e}")
     runtime = Runtime.discover(cfg.data_dir)
     if runtime is not None:
         _export(runtime)

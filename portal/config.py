@@ -116,6 +116,10 @@ class Config:
     # the main address (owners may always). Both empty: only owners, on the main address.
     prometheus_address: str = ""
     prometheus_token: str = ""
+    # Whether a missing PORTAL_DATABASE_URL / PORTAL_REDIS_URL starts the embedded ones in the
+    # data directory (the laptop default); the container image turns this off, so a missing
+    # URL is a clear error instead of a database inside a pod's ephemeral disk.
+    embedded_services: bool = True
 
     @property
     def access_host(self) -> str:
@@ -269,6 +273,7 @@ def load() -> Config:
         ),
         prometheus_address=env.str("PORTAL_PROMETHEUS_ADDRESS", "").strip(),
         prometheus_token=env.str("PORTAL_PROMETHEUS_TOKEN", "").strip(),
+        embedded_services=env.bool("PORTAL_EMBEDDED_SERVICES", True),
     )
 
 

@@ -95,7 +95,7 @@ def _banner(cfg: config.Config, supervisor: Supervisor) -> None:
 )
 def server(embedded_worker: bool | None, workers: int | None, keep_workspaces: bool | None) -> None:
     """Run the Portal server (web, API, periodic work, and by default a worker)."""
-    from portal.bootstrap import start_embedded
+    from portal.bootstrap import require_external, start_embedded
 
     # Our lines must interleave with the children's, also when piped (`make run | tee`).
     sys.stdout.reconfigure(line_buffering=True)
@@ -127,6 +127,7 @@ def server(embedded_worker: bool | None, workers: int | None, keep_workspaces: b
     starter_template = cfg.starter_template
     try:
         if cfg.uses_embedded:
+            require_external(cfg)  # before saying we start them, when they are turned off
             click.echo(f"Starting embedded PostgreSQL and Redis in {cfg.data_dir} ...")
             embedded = start_embedded("portal server")
         else:

@@ -1,0 +1,1 @@
+"""Tests of the deployment artefacts: the container image and the Helm chart."""
