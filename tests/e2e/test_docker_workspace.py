@@ -5,7 +5,6 @@ container that keeps exiting shows its exit code and output in the agent's start
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import sys
