@@ -196,3 +196,33 @@ def test_import_of_an_existing_volume(workspace):
 
     assert "Import successful" in imported.stdout
     assert workspace.state()["portal_docker_volume.home"]["name"] == volume
+
+
+def test_a_changed_dockerfile_rebuilds_the_image_and_replaces_the_container(workspace):
+    workspace.build("start")
+    before = workspace.state()
+    old_image = before["portal_docker_image.workspace"]["id"]
+    old_container = before["portal_docker_container.workspace[0]"]["id"]
+    home = "/home/alice-example"
+    workspace.run(old_container, f"echo mine > {home}/notes.txt")
+
+    dockerfile = workspace.tf_dir / "build" / "Dockerfile"
+    dockerfile.write_text(dockerfile.read_text() + "RUN echo v2 > /etc/workspace-image\n")
+    plan = workspace.plan()
+    assert "portal_docker_image.workspace will be updated in-place" in plan, plan
+    assert "portal_docker_container.workspace[0] must be replaced" in plan, plan
+    assert "portal_docker_volume.home will be" not in plan  # the home is never touched
+    assert "portal_docker_volume.home must be" not in plan
+
+    workspace.build("start")
+
+    after = workspace.state()
+    container = after["portal_docker_container.workspace[0]"]["id"]
+    assert after["portal_docker_image.workspace"]["id"] != old_image
+    assert workspace.run(container, "cat /etc/workspace-image") == "v2\n"
+    assert workspace.run(container, f"cat {home}/notes.txt") == "mine\n"
+    # The old image, nameless now, went with the container that ran it.
+    images = docker("images", "-q", "--no-trunc", "--filter", f"label={workspace.label}").split()
+    assert images == [after["portal_docker_image.workspace"]["id"]]
+    workspace.build("delete")
+    assert docker("images", "-q", "--filter", f"label={workspace.label}").split() == []

@@ -224,7 +224,12 @@ class DockerImage(_Resource):
 
     def update(self, ctx: UpdateContext, current: dict, planned: dict) -> dict | None:
         if planned.get("id") is Unknown:
-            return self._make(ctx.diagnostics, planned)
+            made = self._make(ctx.diagnostics, planned)
+            # The previous build, now nameless, goes now if no container runs it any more, or
+            # else with the last container that does (see DockerContainer.delete).
+            if made is not None and made["id"] != current.get("id"):
+                _remove_if_orphaned(current.get("id") or "")
+            return made
         return {**planned, "id": current["id"]}
 
     def read(self, ctx: ReadContext, current: dict) -> dict | None:
@@ -326,6 +331,17 @@ class DockerVolume(_Resource):
             "labels": _own_labels(volume.attrs.get("Labels") or {}) or None,
             "mountpoint": volume.attrs.get("Mountpoint", ""),
         }
+
+
+def _remove_if_orphaned(image_id: str) -> None:
+    """An image of ours that a rebuild left without a name goes with its last container."""
+    errors = _errors()
+    try:
+        image = client().images.get(image_id)
+        if not image.tags and (image.labels or {}).get(MANAGED_LABEL) == "true":
+            client().images.remove(image.id)
+    except (errors.NotFound, errors.APIError):
+        pass  # gone already, or another container still runs it
 
 
 def _replace(name: str, type_, description: str, **flags) -> Any:
@@ -509,6 +525,7 @@ class DockerContainer(_Resource):
             container.stop(timeout=int(current.get("stop_timeout") or 10))
         with contextlib.suppress(errors.NotFound):
             container.remove(force=True)
+        _remove_if_orphaned(container.attrs.get("Image", ""))
         return None
 
     def import_(self, ctx: ImportContext, id: str) -> dict | None:
