@@ -121,6 +121,17 @@ class AgentPolicy(RoleTablePolicy):
         return WorkspaceAgent.objects.filter(resource__job__build__workspace__in=workspaces)
 
 
+class AgentTokenPolicy(policy.Policy):
+    """What a workspace agent's token may do over HTTP (report startup log lines). The token is
+    the credential, checked by the view: no user, whatever their roles, may do it."""
+
+    resource = "agent_token"
+    actions = ("report",)
+
+    def allows(self, actor, action, obj) -> bool:
+        return False
+
+
 class AppPolicy(policy.Policy):
     """Who may open an app through the proxy: by its share level (see app_refusal)."""
 
@@ -217,6 +228,7 @@ def register_policies() -> None:
         BuildPolicy(),
         JobPolicy(),
         AgentPolicy(),
+        AgentTokenPolicy(),
         AppPolicy(),
     ):
         policy.register(p)

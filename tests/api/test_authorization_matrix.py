@@ -60,6 +60,8 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("api:agent-bundle", "GET"): EVERYONE,
     ("api:agent-wheels", "GET"): EVERYONE,
     ("api:agent-wheel", "GET"): EVERYONE,
+    # The agent's token only: user tokens and sessions are no credential here.
+    ("api:workspaceagent-report-logs", "PATCH"): _row(401, 401, 401, 401, 401, 401, 401, 401),
     ("api:deployment-connections", "GET"): SIGNED_IN,
     ("api:users", "GET"): _row(200, 200, 200, 200, 403, 403, 403, 401),
     ("api:users", "POST"): _row(201, 403, 201, 403, 403, 403, 403, 401),

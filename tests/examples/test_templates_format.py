@@ -12,7 +12,7 @@ from workspaces.provisioner.terraform import base_env, terraform_command
 from workspaces.terraform_provider import SOURCE
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "templates"
-NAMES = ["local", "code-server", "docker", "kubernetes"]
+NAMES = ["local", "code-server", "docker", "docker-airgapped", "kubernetes"]
 
 # The public providers each example needs: air-gapped sites mirror exactly these, so each one
 # must carry a version constraint.
@@ -20,6 +20,7 @@ PUBLIC_PROVIDERS = {
     "local": {},
     "code-server": {},
     "docker": {"docker": "kreuzwerker/docker"},
+    "docker-airgapped": {},  # the portal provider's own Docker resources: nothing to mirror
     "kubernetes": {"kubernetes": "hashicorp/kubernetes"},
 }
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
+from rest_framework.exceptions import NotAuthenticated
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -11,6 +13,7 @@ from portal.api.authz import Authz
 from portal.api.params import LOG_PAGE_PARAMETERS, log_page
 from workspaces.api.serializers import AgentSerializer, agent_dict
 from workspaces.choices import AgentLifecycle
+from workspaces.connectivity import agents as agent_service
 from workspaces.models import WorkspaceAgentLog
 from workspaces.queries import resolve_agent
 
@@ -75,3 +78,58 @@ class WorkspaceAgentLogsView(APIView):
         )
         body = {"count": count, "lifecycle_state": target.lifecycle_state, "results": rows}
         return Response(AgentLogPageSerializer(body).data)
+
+
+class AgentLogReportSerializer(serializers.Serializer):
+    source = serializers.CharField(
+        required=False, default="external", help_text="Shown with each line, e.g. docker."
+    )
+    logs = serializers.ListField(child=serializers.DictField(), allow_empty=True)
+
+
+class AgentLogReportResultSerializer(serializers.Serializer):
+    stored = serializers.IntegerField()
+    dropped = serializers.IntegerField()
+    connected = serializers.BooleanField(help_text="The agent has connected to Portal.")
+    lifecycle_state = serializers.ChoiceField(choices=AgentLifecycle.choices)
+
+
+class AgentLogReportView(APIView):
+    """PATCH /api/v2/workspaceagents/me/logs: lines posted with the agent's token by what runs
+    beside the agent before it connects (a container or pod watcher), as Coder's is."""
+
+    # The agent token is the credential, checked below; user tokens and sessions mean nothing.
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    authorizes = {"PATCH": Authz("agent_token", "report")}
+
+    def get_authenticate_header(self, request):
+        return 'Bearer realm="agent"'  # so a refused token is a 401, as everywhere else
+
+    @extend_schema(
+        operation_id="workspace_agent_report_logs",
+        request=AgentLogReportSerializer,
+        responses=AgentLogReportResultSerializer,
+    )
+    def patch(self, request):
+        """Append lines to the startup log of the agent whose token is sent as Bearer."""
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        agent = agent_service.authenticate_agent(
+            token.strip() if scheme.lower() == "bearer" else None
+        )
+        if agent is None:
+            raise NotAuthenticated(
+                "Send 'Authorization: Bearer <agent token>' of an agent of a running workspace."
+            )
+        data = AgentLogReportSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        source = data.validated_data["source"]
+        logs = [{**entry, "source": source} for entry in data.validated_data["logs"]]
+        rows, dropped = agent_service.append_logs(agent, logs)
+        body = {
+            "stored": len(rows),
+            "dropped": dropped,
+            "connected": agent.last_connected_at is not None,
+            "lifecycle_state": agent.lifecycle_state,
+        }
+        return Response(AgentLogReportResultSerializer(body).data)

@@ -71,6 +71,11 @@ urlpatterns = [
         name="workspacebuild-logs",
     ),
     path(
+        "workspaceagents/me/logs",
+        agents.AgentLogReportView.as_view(),
+        name="workspaceagent-report-logs",
+    ),
+    path(
         "workspaceagents/<uuid:agent>",
         agents.WorkspaceAgentDetailView.as_view(),
         name="workspaceagent-detail",

@@ -8,6 +8,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 PORTAL_PREFIX = "portal_"
+# The provider's own resources that are real infrastructure (the air-gapped Docker ones), not
+# descriptions of it: they are compute resources agents run in, like any other provider's.
+PORTAL_COMPUTE_PREFIX = "portal_docker_"
 _INDEX = re.compile(r"\[[^\]]*\]$")
 
 
@@ -269,7 +272,12 @@ def build_resources(nodes: list[Node]) -> list[Resource]:
         agent.apps.sort(key=lambda a: a.slug)
 
     compute = sorted(
-        (n for n in managed if not n.type.startswith(PORTAL_PREFIX)), key=lambda n: n.address
+        (
+            n
+            for n in managed
+            if not n.type.startswith(PORTAL_PREFIX) or n.type.startswith(PORTAL_COMPUTE_PREFIX)
+        ),
+        key=lambda n: n.address,
     )
     owner_of: dict[str, str] = {}  # agent address -> address of the resource it runs in
     for agent_address in agents:

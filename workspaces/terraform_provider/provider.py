@@ -6,7 +6,7 @@ from tf.iface import Config, Provider
 from tf.schema import Schema
 from tf.utils import Diagnostics
 
-from workspaces.terraform_provider import SOURCE, data_sources, resources
+from workspaces.terraform_provider import SOURCE, data_sources, docker_resources, resources
 
 
 class PortalProvider(Provider):
@@ -30,4 +30,4 @@ class PortalProvider(Provider):
         return list(data_sources.ALL)
 
     def get_resources(self) -> list:
-        return list(resources.ALL)
+        return [*resources.ALL, *docker_resources.ALL]
