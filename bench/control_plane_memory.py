@@ -3,14 +3,15 @@
 Usage: .venv/bin/python bench/control_plane_memory.py [--idle 30] [--workers N] [--preload both]
 
 Starts `portal server` as `make run` does (embedded PostgreSQL and Redis, embedded worker, the
-periodic runner in the web process) in a sandbox's temporary data directory (bench/harness.py;
-no database or Redis of the sandbox's: the embedded ones are part of what is measured) on a free port, waits until it
-answers /healthz and then `--idle` seconds more, and reads each process of its tree from /proc:
-PSS (proportional set size: a page shared by N processes counts 1/N in each, so the sum is what
-the tree really costs) and RSS. Portal's processes (supervisor, web, worker) are the control
-plane; PostgreSQL and Redis are reported apart. The server is stopped by its process group at
-the end. By default it runs twice: children executed as new interpreters (PORTAL_PRELOAD=false,
-the baseline) and forked from the preloaded application (portal/preload.py), same run.
+periodic runner in the web process) in a sandbox's temporary data directory (bench/harness.py; no
+database or Redis of the sandbox's: the embedded ones are part of what is measured) on a free
+port, waits until it answers /healthz and then `--idle` seconds more, and reads each process of
+its tree from /proc: PSS (proportional set size: a page shared by N processes counts 1/N in each,
+so the sum is what the tree really costs) and RSS. Portal's processes (supervisor, web, worker)
+are the control plane; PostgreSQL and Redis are reported apart. The server is stopped by its
+process group at the end. By default it runs twice: children executed as new interpreters
+(PORTAL_PRELOAD=false, the baseline) and forked from the preloaded application
+(portal/preload.py), same run.
 """
 
 from __future__ import annotations

@@ -27,8 +27,8 @@ from portal import config
 from portal.embedded.children import die_with_parent
 from portal.embedded.errors import EmbeddedError
 from portal.embedded.lock import DataDirLock
-from portal.preload import PreloadError
 from portal.observability import multiproc
+from portal.preload import PreloadError
 from portal.supervisor import StartupError, Supervisor, listen, stop_host_workspaces
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
