@@ -51,14 +51,27 @@ def note_if_unmatched(job_id) -> bool:
             )
         return False
     reason = (
-        f"No online provisioner has the tags {format_tags(job.tags or {})}; "
-        "the job waits until one connects."
+        f"No online provisioner has the tags {format_tags(job.tags or {})} "
+        f"(online: {_online_summary()}); the job waits until one connects."
     )
     with transaction.atomic():
         ProvisionerJob.objects.filter(pk=job.pk, status=JobStatus.PENDING).update(
             status_reason=reason, updated_at=timezone.now()
         )
     return True
+
+
+def _online_summary(limit: int = 5) -> str:
+    """Which tag sets the online provisioners serve, so "why pending" shows what is missing."""
+    seen: dict[str, int] = {}
+    for tags in online_provisioners().values_list("tags", flat=True):
+        label = format_tags(tags or {})
+        seen[label] = seen.get(label, 0) + 1
+    if not seen:
+        return "none"
+    shown = [f"{n} with {label}" for label, n in sorted(seen.items())[:limit]]
+    more = len(seen) - limit
+    return "; ".join(shown) + (f"; {more} more tag sets" if more > 0 else "")
 
 
 def redispatch_pending(older_than: timedelta = timedelta(seconds=15)) -> int:
