@@ -19,8 +19,8 @@ from rest_framework.views import APIView
 
 from enterprise.audit_stream.models import OutboxRow
 from enterprise.groups.models import Group, GroupMember
-from enterprise.quotas.models import QuotaSubject
 from enterprise.provisioner_daemons import keys as provisioner_keys
+from enterprise.quotas.models import QuotaSubject
 from enterprise.scim import keys as scim_keys
 from portal import policy
 from portal.accounts.services import system_actor
@@ -146,9 +146,7 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("api:provisioner-daemon-update", "POST"): _row(401, 401, 401, 401, 401, 401, 401, 401),
     ("api:provisioner-daemon-complete", "POST"): _row(401, 401, 401, 401, 401, 401, 401, 401),
     ("api:provisioner-daemon-fail", "POST"): _row(401, 401, 401, 401, 401, 401, 401, 401),
-    ("api:provisioner-daemon-commit-quota", "POST"): _row(
-        401, 401, 401, 401, 401, 401, 401, 401
-    ),
+    ("api:provisioner-daemon-commit-quota", "POST"): _row(401, 401, 401, 401, 401, 401, 401, 401),
     # A group the member is in: its members and group.read_all read it, group.manage changes it.
     ("api:groups", "GET"): SIGNED_IN,
     ("api:groups", "POST"): _row(201, 403, 201, 403, 403, 403, 403, 401),
