@@ -64,3 +64,12 @@ class ProvisionerDaemonSerializer(serializers.ModelSerializer):
 
     def get_current_job(self, obj) -> str | None:
         return self.context.get("current_jobs", {}).get(obj.pk)
+
+
+class QuotaAnswerSerializer(serializers.Serializer):
+    """The job store's answer to a build's planned daily cost (protocol.QuotaAnswer)."""
+
+    ok = serializers.BooleanField()
+    consumed = serializers.IntegerField()
+    budget = serializers.IntegerField()
+    message = serializers.CharField()

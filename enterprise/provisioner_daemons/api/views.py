@@ -198,7 +198,11 @@ class DaemonFailView(DaemonView):
 
 
 class DaemonCommitQuotaView(DaemonView):
-    @extend_schema(operation_id="provisioner_daemons_commit_quota", request=None)
+    @extend_schema(
+        operation_id="provisioner_daemons_commit_quota",
+        request=None,
+        responses={200: s.QuotaAnswerSerializer},
+    )
     def post(self, request, job):
         try:
             daily_cost = int(self.body.get("daily_cost") or 0)
