@@ -1,6 +1,7 @@
 """Build time through an external provisioner daemon vs a built-in worker (local template).
 
 Usage: .venv/bin/python bench/provisionerd.py [--cycles 10] [--concurrent 4] [--daemons 2]
+                                             [--rounds 2]
 
 Its own database (portal_bench_provisionerd on PORTAL_BENCH_DATABASE_URL's server, recreated)
 and Redis db (PORTAL_BENCH_REDIS_URL, default db 12); build_latency.py's measurements.
@@ -93,6 +94,7 @@ def start_server() -> tuple[subprocess.Popen, str]:
 def start_daemons(n: int, url: str, secret: str) -> list[subprocess.Popen]:
     from workspaces.models import Provisioner
 
+    Provisioner.objects.filter(key_id__isnull=False).delete()  # the last round's daemons
     env = {
         k: v
         for k, v in os.environ.items()
@@ -117,7 +119,7 @@ def start_daemons(n: int, url: str, secret: str) -> list[subprocess.Popen]:
                 "--sandbox",
                 "none",
                 "--poll-interval",
-                "0.2",
+                "1.0",
             ],
             cwd=REPO,
             env=env,
@@ -182,13 +184,14 @@ def main() -> None:
     parser.add_argument("--cycles", type=int, default=10)
     parser.add_argument("--concurrent", type=int, default=4)
     parser.add_argument("--daemons", type=int, default=2, help="and as many built-in workers")
+    parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     setup_env()
 
     from enterprise.provisioner_daemons import keys
     from portal.accounts.services import create_user, system_actor
     from templates_app import services as template_services
-    from tests.provisioning.conftest import make_template
+    from tests.provisioning.conftest import import_version, make_template
     from workspaces.management.commands.ensure_starter_template import EXAMPLES, pack
 
     owner = create_user(
@@ -203,19 +206,24 @@ def main() -> None:
     daemon_template = template_services.create_template(
         actor=owner,
         name="local-daemon",
-        version=make_template(owner, "local-copy", pack(EXAMPLES / "local")).active_version,
+        version=import_version(owner, pack(EXAMPLES / "local")),
         provisioner_tags=TAGS,
     )
     _, secret = keys.create_key(actor=owner, name="bench", tags=TAGS)
     server, url = start_server()
-    results = {}
+    results: dict[str, dict[str, list]] = {
+        mode: {"start": [], "stop": [], "concurrent": []} for mode in ("built-in", "daemon")
+    }
     try:
-        results["built-in"] = run(
-            "builtin", args, owner, builtin_template, lambda: start_builtin(args.daemons)
-        )
-        results["daemon"] = run(
-            "daemon", args, owner, daemon_template, lambda: start_daemons(args.daemons, url, secret)
-        )
+        # The modes alternate, so both meet the same load from the rest of the machine.
+        for round_ in range(args.rounds):
+            for mode, template, start in (
+                ("built-in", builtin_template, lambda: start_builtin(args.daemons)),
+                ("daemon", daemon_template, lambda: start_daemons(args.daemons, url, secret)),
+            ):
+                tag = f"{mode.replace('-', '')}{round_}"
+                for kind, built in run(tag, args, owner, template, start).items():
+                    results[mode][kind] += built
     finally:
         server.send_signal(signal.SIGTERM)
         try:

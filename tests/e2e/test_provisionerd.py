@@ -21,6 +21,7 @@ from portal import config, crypto
 from templates_app import services as template_services
 from templates_app.models import ImportStatus
 from tests.e2e.test_worker_faults import DELAYED
+from tests.enterprise.audit_stream.receivers import TestCA
 from tests.provisioning.conftest import tar_of
 from tests.relay.replicas import REPO, Replica, base_env
 from workspaces import services, tasks
@@ -59,7 +60,9 @@ def ended(job_id) -> bool:
 class Daemon:
     """`python -m portal_provisionerd start` (what `portal provisionerd start` runs)."""
 
-    def __init__(self, server: Replica, secret: str, name: str, data_dir: Path, *tags: str):
+    def __init__(
+        self, server: Replica, secret: str, name: str, data_dir: Path, *tags: str, extra=()
+    ):
         self.env = {
             k: v
             for k, v in base_env().items()
@@ -70,7 +73,7 @@ class Daemon:
             sys.executable, "-m", "portal_provisionerd", "start", "--url", server.url,
             "--key", secret, "--name", name, "--data-dir", str(data_dir),
             "--dangerous-allow-unsandboxed-builds", "--poll-interval", "0.3",
-            *[a for t in tags for a in ("--tag", t)],
+            *[a for t in tags for a in ("--tag", t)], *extra,
         ]  # fmt: skip
         self.output: list[str] = []
         self.proc = subprocess.Popen(
@@ -204,3 +207,46 @@ def test_a_revoked_key_cuts_its_daemon_off_and_is_refused_at_start(owner, daemon
     again = daemons(secret, "d2")
     assert again.proc.wait(30) == 2
     assert "Portal refused this daemon" in again.text() and "was revoked" in again.text()
+
+
+@pytest.fixture
+def tls_server(django_db_setup, django_db_blocker, tmp_path):
+    """The server behind TLS with a certificate of a CA made here (a self-signed deployment)."""
+    ca = TestCA(tmp_path)
+    cert, key = ca.issue("server", server=True)
+    replica = Replica("provisionerd-tls")
+    replica.url = f"https://127.0.0.1:{replica.port}"
+    replica.extra_env = {"PORTAL_ACCESS_URL": replica.url}
+    replica.uvicorn_args = ["--ssl-certfile", cert, "--ssl-keyfile", key]
+    with django_db_blocker.unblock():
+        replica.start()
+    try:
+        yield replica.wait_ready(), ca.ca_file
+    finally:
+        replica.stop()
+        close_old_connections()
+
+
+def test_over_tls_a_daemon_trusting_the_ca_imports_and_one_that_does_not_never_connects(
+    owner, tls_server, tmp_path
+):
+    server, ca_file = tls_server
+    _, secret = keys.create_key(actor=owner, name="iso", tags=ISOLATED)
+    untrusting = Daemon(server, secret, "plain", tmp_path / "plain")
+    trusting = Daemon(server, secret, "tls", tmp_path / "tls", extra=("--ca-cert", ca_file))
+    try:
+        file = template_services.upload_file(
+            tar_of({"main.tf": DELAYED}), actor=owner, mimetype="application/gzip"
+        )
+        version = template_services.create_version(
+            actor=owner, file=file, provisioner_tags=ISOLATED
+        )
+        job = version.import_job_id
+        wait_until(lambda: ended(job), 120, lambda: logs_of(job) + trusting.text())
+        assert status_of(job) == JobStatus.SUCCEEDED, logs_of(job)
+        assert ProvisionerJob.objects.get(pk=job).worker_id == "provisionerd:iso:tls"
+        assert "CERTIFICATE_VERIFY_FAILED" in untrusting.text()
+        assert untrusting.proc.poll() is None, "it keeps trying, with backoff"
+    finally:
+        untrusting.stop()
+        trusting.stop()

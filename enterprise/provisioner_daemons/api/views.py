@@ -120,6 +120,9 @@ class DaemonView(APIView):
         _touched[self.worker] = now
         if not Provisioner.objects.filter(id=self.worker, key_id=self.key.pk).exists():
             return  # its registration was removed (e.g. a revocation): it must re-announce
+        self.announce()
+
+    def announce(self) -> None:
         daemons.register(
             self.key,
             name=str(self.body.get("name")),
@@ -136,15 +139,15 @@ class DaemonView(APIView):
 class DaemonAcquireView(DaemonView):
     @extend_schema(operation_id="provisioner_daemons_acquire", request=None, responses={200: None})
     def post(self, request):
-        daemons.register(
-            self.key,
-            name=str(self.body.get("name")),
-            tags=self.body.get("tags"),
-            version=str(self.body.get("version") or ""),
-            hostname=str(self.body.get("hostname") or ""),
-        )
-        _touched[self.worker] = time.monotonic()
         tags = daemons.allowed_tags(self.key, self.body.get("tags"))
+        # An idle daemon polls every second: its registration is written every few seconds
+        # (and at once when it has none yet, e.g. after its key's other daemon was revoked).
+        now = time.monotonic()
+        if now - _touched.get(self.worker, 0.0) >= _TOUCH_SECONDS or not (
+            Provisioner.objects.filter(id=self.worker).exists()
+        ):
+            self.announce()
+            _touched[self.worker] = now
         spec = daemons.store_for(self.worker).acquire(tags, self.worker)
         return Response(
             {"worker": self.worker, "tags": tags, "job": wire.spec_to_dict(spec) if spec else None}
