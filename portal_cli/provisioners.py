@@ -49,11 +49,17 @@ def provisioner() -> None:
 
 
 @provisioner.command("list")
+@click.option(
+    "--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Only those that serve these tags."
+)
 @output_option
-def list_provisioners(output: str) -> None:
+def list_provisioners(tags: tuple[str, ...], output: str) -> None:
     """List provisioners with their tags, version, last contact and current job."""
+    params = {}
+    if tags:
+        params["tags"] = ",".join(f"{k}={v}" for k, v in _parse_tags(tags).items())
     with logged_in() as client:
-        rows, _ = client.list_all("/provisionerdaemons", limit=LIST_MAX)
+        rows, _ = client.list_all("/provisionerdaemons", limit=LIST_MAX, **params)
     print_rows(output, rows, DAEMON_COLUMNS)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -68,12 +68,27 @@ class ProvisionerKeyDetailView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+def _query_tags(text: str) -> dict[str, str]:
+    tags = {}
+    for item in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, value = item.partition("=")
+        if not sep or not name or not value:
+            raise ValidationFailed.field("tags", f"{item!r}: tags are key=value, comma-separated.")
+        tags[name] = value
+    return tags
+
+
 class ProvisionerDaemonsView(ListView):
     serializer_class = s.ProvisionerDaemonSerializer
     authorizes = {"GET": Authz("provisioner_daemon", "read", whole=True)}
 
     def get_queryset(self):
-        return policy.visible_to(self.request.user, "provisioner_daemon").order_by("id")
+        qs = policy.visible_to(self.request.user, "provisioner_daemon").order_by("id")
+        wanted = self.request.query_params.get("tags")
+        if wanted is not None:
+            # Those that could take a job with these tags (a job's tags are a subset of theirs).
+            qs = qs.filter(tags__contains=_query_tags(wanted))
+        return qs
 
     def get_serializer_context(self):
         online = set(dispatch.online_provisioners().values_list("id", flat=True))
@@ -86,7 +101,16 @@ class ProvisionerDaemonsView(ListView):
             "current_jobs": {worker: str(job) for worker, job in running},
         }
 
-    @extend_schema(operation_id="provisioner_daemons_list")
+    @extend_schema(
+        operation_id="provisioner_daemons_list",
+        parameters=[
+            OpenApiParameter(
+                "tags",
+                str,
+                description="Only those that could take a job with these tags: k=v,k2=v2.",
+            )
+        ],
+    )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 

@@ -23,6 +23,11 @@ def test_create_list_and_revoke_a_key_and_list_the_daemons(cli, owner):  # noqa:
     assert served.status_code == 200
     table = cli.ok("provisioner", "list").stdout
     assert "provisionerd:iso:d" in table and "external" in table and "online" in table
+    # Which provisioners could take a job with these tags.
+    assert [d["name"] for d in cli.json("provisioner", "list", "--tag", "pool=iso")] == [
+        "provisionerd:iso:d"
+    ]
+    assert cli.json("provisioner", "list", "--tag", "pool=gpu") == []
 
     assert "Revoked provisioner key iso" in cli.ok("provisioner", "keys", "revoke", "iso").stdout
     assert cli.json("provisioner", "keys", "list") == []
