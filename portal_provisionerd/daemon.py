@@ -13,10 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from portal_provisionerd.client import HttpJobStore, Refused
+from portal_provisionerd.notify import Listener
 from workspaces.provisioner import runner, sandbox
 from workspaces.provisioner.host import HostSettings, build_sandbox_notice
 
 log = logging.getLogger(__name__)
+
+NOTIFIED_POLL_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,8 @@ class Daemon:
             verify=opts.verify,
         )
         self.stopping = threading.Event()
+        ssl_context = opts.verify if not isinstance(opts.verify, bool) else None
+        self.listener = Listener(opts.url, opts.key, opts.tags, ssl_context)
 
     def stop(self, *_):
         """First signal: take no new job, finish the one running (a second one kills us)."""
@@ -68,6 +73,7 @@ class Daemon:
             raise KeyboardInterrupt
         log.warning("stopping after the current job (signal again to stop at once)")
         self.stopping.set()
+        self.listener.wake.set()
 
     def run(self) -> int:
         """0 after a clean stop; 2 when Portal refused this daemon (revoked key, wrong tags)."""
@@ -79,8 +85,10 @@ class Daemon:
             log.warning("%s", notice)
         delay = self.opts.poll_interval
         announced = False
+        self.listener.start()
         try:
             while not self.stopping.is_set():
+                self.listener.wake.clear()  # a notice from now on wakes the wait below
                 try:
                     spec = self.store.acquire(self.opts.tags, self.opts.name)
                 except Refused as exc:
@@ -101,7 +109,12 @@ class Daemon:
                         self.opts.url,
                     )
                 if spec is None:
-                    self.stopping.wait(self.opts.poll_interval)
+                    # Woken at once when Portal says a job is waiting; polling is the fallback,
+                    # rarer while the notify socket is up.
+                    idle = self.opts.poll_interval
+                    if self.listener.connected.is_set():
+                        idle = max(idle, NOTIFIED_POLL_SECONDS)
+                    self.listener.wake.wait(idle)
                     continue
                 log.info("running job %s (%s)", spec.job_id, spec.type)
                 runner.execute(spec, self.store, self.host, self.store.worker)
@@ -111,5 +124,6 @@ class Daemon:
                 if self.opts.once:
                     break
         finally:
+            self.listener.stop()
             self.store.close()
         return 0

@@ -48,7 +48,7 @@ PROVISIONER_MAY_IMPORT = (
 
 # The external provisioner daemon (`portal provisionerd`) holds no database, Redis or broker
 # settings and reaches Portal over HTTPS only: the runner's modules, the wire format, and these.
-PROVISIONERD_THIRD_PARTY = {"httpx", "click"}
+PROVISIONERD_THIRD_PARTY = {"httpx", "click", "websockets"}
 PROVISIONERD_MAY_IMPORT = (*PROVISIONER_MAY_IMPORT, "portal_provisionerd", "portal_shared")
 
 # Dependencies point one way: workspaces -> templates_app -> portal.accounts.

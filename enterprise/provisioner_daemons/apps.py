@@ -29,3 +29,7 @@ class ProvisionerDaemonsConfig(AppConfig):
             secret_fields=("hashed_secret",),
         )
         registry.register_api_routes("enterprise.provisioner_daemons.api.urls")
+        from enterprise.provisioner_daemons import notify
+        from portal import hooks
+
+        hooks.job_dispatched.register(notify.job_dispatched)

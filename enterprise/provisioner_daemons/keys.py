@@ -8,6 +8,7 @@ import re
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from enterprise.provisioner_daemons import group
 from enterprise.provisioner_daemons.audit_types import PROVISIONER_KEY
 from enterprise.provisioner_daemons.models import ProvisionerKey
 from portal import features, policy, secret_hash
@@ -127,6 +128,10 @@ def revoke_key(key: ProvisionerKey, *, actor) -> ProvisionerKey:
         )
     for job_id in failed:
         transaction.on_commit(lambda j=job_id: _publish_end(j), robust=True)
+    # Its daemons' notify sockets close now, so they learn it without waiting for a poll.
+    transaction.on_commit(
+        lambda: group.publish({"type": "key.revoked", "key": str(key.pk)}), robust=True
+    )
     return key
 
 

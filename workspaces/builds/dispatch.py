@@ -8,6 +8,7 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from portal import hooks
 from portal.celery import app as celery_app
 from portal_shared.queues import queue_for
 from workspaces.choices import JobStatus
@@ -36,6 +37,11 @@ def enqueue(job: ProvisionerJob) -> None:
         # The row is the truth: dispatch_pending re-sends pending jobs, so a broker outage
         # delays the job instead of losing it.
         log.warning("could not send job %s to the broker", job.id, exc_info=True)
+    for handler in hooks.job_dispatched.handlers():
+        try:
+            handler(str(job.id), dict(job.tags or {}))
+        except Exception:
+            log.warning("job_dispatched handler %r failed", handler, exc_info=True)
     note_if_unmatched(job.id)
 
 
