@@ -1,25 +1,25 @@
 """Build time through an external provisioner daemon vs a built-in worker (local template).
 
-Usage: .venv/bin/python bench/provisionerd.py [--cycles 10] [--concurrent 4] [--daemons 2]
+Usage: .venv/bin/python bench/provisionerd.py [--cycles 5] [--concurrent 4] [--runners 2]
                                              [--rounds 2]
 
-Its own database (portal_bench_provisionerd on PORTAL_BENCH_DATABASE_URL's server, recreated)
-and Redis db (PORTAL_BENCH_REDIS_URL, default db 12); build_latency.py's measurements.
-`built-in`: `portal worker` processes. `daemon`: a server (uvicorn serving portal.asgi, as
-`portal server` does) and `portal provisionerd start` processes with a provisioner key, whose
-environment holds no database or Redis settings; the template's jobs carry the key's tag, so
-only the daemons can take them. Both build unsandboxed (the sandbox's cost is
-build_latency.py's subject). For each: sequential stop+start cycles, then N workspaces at once.
-The control-plane share is (total - Terraform) / total, as build_latency.py reports it.
+On the harness (bench/harness.py): its own database, Redis, directory and processes. `built-in`:
+`portal worker` processes. `daemon`: a server (uvicorn serving portal.asgi, as `portal server`
+does) and `portal provisionerd start` processes with a provisioner key, their environment
+without any PORTAL_* (no database or Redis settings); the daemon template's jobs carry the key's
+tag, so only the daemons take them. Both build unsandboxed (the sandbox's cost is
+build_latency.py's subject). The modes alternate for `--rounds`: sequential stop+start cycles,
+then N workspaces at once. For each build, from its job row and log rows (as build_latency.py):
+pick-up (requested -> taken), Terraform (the runner's timings line), post (Terraform's last
+line -> completed), total, and the control-plane share (total - Terraform) / total.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import signal
-import socket
+import re
+import statistics
 import subprocess
 import sys
 import time
@@ -29,79 +29,61 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-import build_latency as bl  # noqa: E402
+from harness import Sandbox, free_port, report, wait_port  # noqa: E402
 
+BENCH = "provisionerd"
 TAGS = {"pool": "bench"}
-DB_NAME = "portal_bench_provisionerd"
-REDIS_URL = os.environ.get("PORTAL_BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
-
-
-def setup_env() -> None:
-    """build_latency's set-up, on this benchmark's own database and Redis db."""
-    server = bl.DB_SERVER.rstrip("/")
-    os.environ.update(
-        PORTAL_DATABASE_URL=f"{server}/{DB_NAME}",
-        PORTAL_REDIS_URL=REDIS_URL,
-        PORTAL_DATA_DIR=str(bl.DATA_DIR),
-        PORTAL_SECRET_KEY="bench-secret-key-not-for-production-use-0123456789",
-        PORTAL_STARTER_TEMPLATE="false",
-        PORTAL_DATABASE_POOL_SIZE="16",
-        DJANGO_SETTINGS_MODULE="portal.settings",
-    )
-    for sql in (f"DROP DATABASE IF EXISTS {DB_NAME}", f"CREATE DATABASE {DB_NAME}"):
-        subprocess.run(["psql", server + "/postgres", "-qc", sql], check=True)
-    import redis
-
-    redis.from_url(REDIS_URL).flushdb()
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-
-
 UNSANDBOXED = {"PORTAL_BUILD_SANDBOX": "none", "PORTAL_DANGEROUS_ALLOW_UNSANDBOXED_BUILDS": "true"}
+KINDS = ("start", "stop", "concurrent")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def wait_for(check, what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            sys.exit(f"{what} did not happen in {timeout:.0f} s")
+        time.sleep(0.2)
 
 
-def start_server() -> tuple[subprocess.Popen, str]:
+def start_server(box: Sandbox) -> str:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "PORTAL_ACCESS_URL": url, "PORTAL_RELAY_PORT": str(free_port())}
-    proc = subprocess.Popen(
+    box.spawn(
         [sys.executable, "-m", "uvicorn", "portal.asgi:application", "--port", str(port),
          "--log-level", "warning", "--timeout-graceful-shutdown", "2"],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True,
+        env=box.env(PORTAL_ACCESS_URL=url, PORTAL_RELAY_PORT=str(free_port())),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return proc, url
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                sys.exit("the server did not start")
-            time.sleep(0.2)
+    wait_port(port)
+    return url
 
 
-def start_daemons(n: int, url: str, secret: str) -> list[subprocess.Popen]:
+def start_builtin(box: Sandbox, n: int) -> list:
+    from workspaces.models import Provisioner
+
+    Provisioner.objects.filter(id__startswith="bench").delete()
+    procs = [
+        box.spawn(
+            [sys.executable, "-m", "portal", "worker", "--name", f"bench{i}", "--concurrency", "1"],
+            env=box.env(**UNSANDBOXED),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        for i in range(n)
+    ]
+    wait_for(
+        lambda: Provisioner.objects.filter(id__startswith="bench").count() >= n, "workers' start"
+    )
+    return procs
+
+
+def start_daemons(box: Sandbox, n: int, url: str, secret: str) -> list:
     from workspaces.models import Provisioner
 
     Provisioner.objects.filter(key_id__isnull=False).delete()  # the last round's daemons
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("PORTAL_") and k != "DJANGO_SETTINGS_MODULE"
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PORTAL_", "DJANGO_"))}
     procs = [
-        subprocess.Popen(
+        box.spawn(
             [
                 sys.executable,
                 "-m",
@@ -114,50 +96,87 @@ def start_daemons(n: int, url: str, secret: str) -> list[subprocess.Popen]:
                 "--name",
                 f"bench{i}",
                 "--data-dir",
-                str(bl.DATA_DIR / f"daemon{i}"),
-                "--dangerous-allow-unsandboxed-builds",
+                str(box.dir / f"daemon{i}"),
                 "--sandbox",
                 "none",
-                "--poll-interval",
-                "1.0",
+                "--dangerous-allow-unsandboxed-builds",
             ],
-            cwd=REPO,
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            start_new_session=True,
         )  # fmt: skip
         for i in range(n)
     ]
-    deadline = time.monotonic() + 60
-    while Provisioner.objects.filter(key_id__isnull=False).count() < n:
-        if time.monotonic() > deadline:
-            sys.exit("daemons did not start")
-        time.sleep(0.2)
+    wait_for(
+        lambda: Provisioner.objects.filter(key_id__isnull=False).count() >= n, "daemons' start"
+    )
     return procs
 
 
-def start_builtin(n: int) -> list[subprocess.Popen]:
-    bl.MODES["bench"] = UNSANDBOXED
-    return bl.start_workers(n, "bench")
+def wait_done(build_ids, timeout: float = 600) -> None:
+    from workspaces.choices import JOB_ACTIVE
+    from workspaces.models import WorkspaceBuild
+
+    wait_for(
+        lambda: (
+            not WorkspaceBuild.objects.filter(id__in=build_ids, job__status__in=JOB_ACTIVE).exists()
+        ),
+        "the builds' end",
+        timeout,
+    )
+
+
+def measure(build_ids) -> tuple[list[dict], int]:
+    """Timings of finished builds; and how many did not succeed (as build_latency.py)."""
+    from workspaces.choices import LogSource
+    from workspaces.models import ProvisionerJobLog, WorkspaceBuild
+
+    rows, failures = [], 0
+    for build in WorkspaceBuild.objects.filter(id__in=build_ids).select_related("job"):
+        job = build.job
+        if job.status != "succeeded":
+            failures += 1
+            continue
+        last = ProvisionerJobLog.objects.filter(job=job, source=LogSource.PROVISIONER).last()
+        total = (job.completed_at - build.created_at).total_seconds()
+        line = ProvisionerJobLog.objects.get(job=job, output__startswith="Timings:").output
+        terraform = sum(
+            float(m.group(2))
+            for m in re.finditer(r"(terraform \w+|provider start) ([\d.]+) s", line)
+        )
+        rows.append(
+            {
+                "pick-up": (job.started_at - build.created_at).total_seconds(),
+                "terraform": terraform,
+                "post": (job.completed_at - last.created_at).total_seconds(),
+                "total": total,
+                "control plane": (total - terraform) / total,
+            }
+        )
+    return rows, failures
+
+
+def p50(rows: list[dict], key: str) -> float:
+    return statistics.median(r[key] for r in rows)
 
 
 def run(tag: str, args, owner, template, start) -> dict[str, list]:
     from workspaces import services
+    from workspaces.models import Workspace
 
-    ids: dict[str, list] = {"start": [], "stop": [], "concurrent": []}
+    ids: dict[str, list] = {kind: [] for kind in KINDS}
     procs = start()
     try:
         ws = services.create_workspace(
             actor=owner, owner=owner, template=template, name=f"seq-{tag}", parameters={}
         )
-        bl.wait_done([ws.latest_build_id])
+        wait_done([ws.latest_build_id])
         for _ in range(args.cycles):
             stop = services.create_build(ws, actor=owner, transition="stop")
-            bl.wait_done([stop.id])
+            wait_done([stop.id])
             ids["stop"].append(stop.id)
             begin = services.create_build(ws, actor=owner, transition="start")
-            bl.wait_done([begin.id])
+            wait_done([begin.id])
             ids["start"].append(begin.id)
         ids["concurrent"] = [
             services.create_workspace(
@@ -165,87 +184,77 @@ def run(tag: str, args, owner, template, start) -> dict[str, list]:
             ).latest_build_id
             for i in range(args.concurrent)
         ]
-        bl.wait_done(ids["concurrent"])
-        workspaces = [ws, *(w for w in type(ws).objects.filter(name__endswith=f"-{tag}"))]
-        bl.wait_done(
+        wait_done(ids["concurrent"])
+        wait_done(
             [
                 services.create_build(w, actor=owner, transition="delete").id
-                for w in {w.pk: w for w in workspaces}.values()
-                if w.deleted_at is None
+                for w in Workspace.objects.filter(name__endswith=f"-{tag}", deleted_at__isnull=True)
             ]
         )
     finally:
-        bl.stop_workers(procs)
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(30)
     return ids
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--cycles", type=int, default=10)
+    parser.add_argument("--cycles", type=int, default=5, help="stop+start cycles per round")
     parser.add_argument("--concurrent", type=int, default=4)
-    parser.add_argument("--daemons", type=int, default=2, help="and as many built-in workers")
+    parser.add_argument("--runners", type=int, default=2, help="daemons, and as many workers")
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
-    setup_env()
+    with Sandbox(BENCH) as box:
+        box.setup_django()
+        from enterprise.provisioner_daemons import keys
+        from portal.accounts.services import create_user, system_actor
+        from templates_app import services as template_services
+        from tests.provisioning.conftest import import_version, make_template
+        from workspaces.management.commands.ensure_starter_template import EXAMPLES, pack
 
-    from enterprise.provisioner_daemons import keys
-    from portal.accounts.services import create_user, system_actor
-    from templates_app import services as template_services
-    from tests.provisioning.conftest import import_version, make_template
-    from workspaces.management.commands.ensure_starter_template import EXAMPLES, pack
-
-    owner = create_user(
-        actor=system_actor(),
-        username="bench",
-        email="bench@example.com",
-        password="bench-password-123456",
-        roles=["owner"],
-    )
-    builtin_template = make_template(owner, "local", pack(EXAMPLES / "local"))
-    # The same version, with jobs only the daemons' key may serve.
-    daemon_template = template_services.create_template(
-        actor=owner,
-        name="local-daemon",
-        version=import_version(owner, pack(EXAMPLES / "local")),
-        provisioner_tags=TAGS,
-    )
-    _, secret = keys.create_key(actor=owner, name="bench", tags=TAGS)
-    server, url = start_server()
-    results: dict[str, dict[str, list]] = {
-        mode: {"start": [], "stop": [], "concurrent": []} for mode in ("built-in", "daemon")
-    }
-    try:
+        owner = create_user(
+            actor=system_actor(),
+            username="bench",
+            email="bench@example.com",
+            password="bench-password-123456",
+            roles=["owner"],
+        )
+        templates = {
+            "built-in": make_template(owner, "local", pack(EXAMPLES / "local")),
+            "daemon": template_services.create_template(
+                actor=owner,
+                name="local-daemon",
+                version=import_version(owner, pack(EXAMPLES / "local")),
+                provisioner_tags=TAGS,
+            ),
+        }
+        _, secret = keys.create_key(actor=owner, name="bench", tags=TAGS)
+        url = start_server(box)
+        starts = {
+            "built-in": lambda: start_builtin(box, args.runners),
+            "daemon": lambda: start_daemons(box, args.runners, url, secret),
+        }
+        ids = {mode: {kind: [] for kind in KINDS} for mode in starts}
         # The modes alternate, so both meet the same load from the rest of the machine.
         for round_ in range(args.rounds):
-            for mode, template, start in (
-                ("built-in", builtin_template, lambda: start_builtin(args.daemons)),
-                ("daemon", daemon_template, lambda: start_daemons(args.daemons, url, secret)),
-            ):
+            for mode, start in starts.items():
                 tag = f"{mode.replace('-', '')}{round_}"
-                for kind, built in run(tag, args, owner, template, start).items():
-                    results[mode][kind] += built
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        shutil.rmtree(bl.DATA_DIR, ignore_errors=True)
-    p50 = {}
-    for mode, ids in results.items():
-        for kind, built in ids.items():
-            title = f"[{mode}] {kind} ({len(built)} builds, {args.daemons} runners)"
-            p50[mode, kind] = bl.report(title, *bl.measure(built))
-    print("\ndaemon / built-in, p50 of the build's total (and of its Terraform time):")
-    for kind in ("start", "stop", "concurrent"):
-        a, b = p50.get(("daemon", kind)), p50.get(("built-in", kind))
-        if a and b:
-            print(
-                f"  {kind:<10} {a['total'] * 1000:>6.0f} / {b['total'] * 1000:>6.0f} ms "
-                f"= {a['total'] / b['total'] * 100:>5.1f}%   "
-                f"control plane {(a['total'] - a['terraform']) / a['total'] * 100:.1f}% / "
-                f"{(b['total'] - b['terraform']) / b['total'] * 100:.1f}%"
-            )
+                for kind, built in run(tag, args, owner, templates[mode], start).items():
+                    ids[mode][kind] += built
+        for kind in KINDS:
+            for mode in starts:
+                rows, failures = measure(ids[mode][kind])
+                if not rows:
+                    print(f"  [{BENCH}] {mode} {kind}: no successful build ({failures} failed)")
+                    continue
+                for key in ("pick-up", "post", "total"):
+                    report(BENCH, f"{mode} {kind} {key} p50", p50(rows, key) * 1000, "ms")
+                report(
+                    BENCH, f"{mode} {kind} control-plane share p50",
+                    p50(rows, "control plane") * 100, "%", builds=len(rows), failures=failures,
+                )  # fmt: skip
 
 
 if __name__ == "__main__":
