@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 from django.db import close_old_connections
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
 
 from enterprise.provisioner_daemons import keys
 from portal import config, crypto
@@ -199,7 +201,7 @@ def test_a_daemon_killed_mid_apply_has_its_job_failed_by_the_reaper_with_the_sta
     assert status_of(third.job_id) == JobStatus.SUCCEEDED, logs_of(third.job_id)
 
 
-def test_a_revoked_key_cuts_its_daemon_off_and_is_refused_at_start(owner, daemons):
+def test_a_revoked_key_cuts_its_daemon_off_and_is_refused_at_start(owner, server, daemons):
     key, secret = keys.create_key(actor=owner, name="iso", tags=ISOLATED)
     daemon = daemons(secret, "d1")
     wait_until(lambda: "listening for waiting jobs" in daemon.text(), 60, daemon.text)
@@ -210,6 +212,10 @@ def test_a_revoked_key_cuts_its_daemon_off_and_is_refused_at_start(owner, daemon
     again = daemons(secret, "d2")
     assert again.proc.wait(30) == 2
     assert "Portal refused this daemon" in again.text() and "was revoked" in again.text()
+    # The notify socket refuses it too (closed before the upgrade: 403).
+    url = server.url.replace("http", "ws") + "/api/v2/provisionerdaemons/serve/notify"
+    with pytest.raises(InvalidStatus, match="403"):
+        connect(url, additional_headers={"Portal-Provisioner-Key": secret}, open_timeout=10)
 
 
 @pytest.fixture
