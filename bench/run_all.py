@@ -35,6 +35,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "web_pages": ([], ["--requests", "20"]),
     "control_plane_memory": ([], ["--idle", "5"]),
     "build_latency": ([], ["--cycles", "2", "--concurrent", "4", "--modes", "sandboxed"]),
+    "provisionerd": ([], ["--cycles", "1", "--concurrent", "2", "--rounds", "1"]),
     "relay": ([], ["--megabytes", "32", "--echo-rounds", "200"]),
     "ssh": ([], ["--megabytes", "32", "--echo-rounds", "100"]),
     "port_proxy": ([], ["--megabytes", "32", "--rounds", "1"]),

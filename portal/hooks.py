@@ -123,6 +123,12 @@ build_finished = Hook(
     "with the WorkspaceBuild; an exception is logged and ignored (the build's end stands). "
     "Handlers may read and write (e.g. usage accounting) in their own transactions.",
 )
+job_dispatched = Hook(
+    "job_dispatched",
+    "handler(job_id, tags): a pending provisioner job was sent to the workers (after its commit, "
+    "and again when the dispatcher re-sends it); handlers may tell other runners (external "
+    "daemons) to come and acquire it. An exception is logged and ignored.",
+)
 audit_recorded = Hook(
     "audit_recorded",
     "handler(entry): an AuditEntry was just written by portal.audit.services.record(), inside "

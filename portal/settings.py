@@ -107,6 +107,7 @@ INSTALLED_APPS = [
     "enterprise.appearance",
     "enterprise.audit",
     "enterprise.audit_stream",
+    "enterprise.provisioner_daemons",
     "licensing",
     "axes",  # sign-in throttling (portal/accounts/throttling.py)
     "auditlog",  # field diffs of configuration models (portal/audit/field_history.py)

@@ -216,6 +216,13 @@ def _import_version(client: Client, version: dict) -> dict:
     help="When creating the template: do not let Everyone use it (grant access with "
     "`portal templates permissions`).",
 )
+@click.option(
+    "--provisioner-tag",
+    "provisioner_tags",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Only provisioners with these tags run the version's jobs (e.g. external daemons').",
+)
 def push(
     name: str,
     directory: Path,
@@ -224,6 +231,7 @@ def push(
     version_name: str | None,
     yes: bool,
     private: bool = False,
+    provisioner_tags: tuple[str, ...] = (),
 ) -> None:
     """Upload DIRECTORY as a new version of template NAME, creating the template if new.
 
@@ -231,6 +239,14 @@ def push(
     failed import exits non-zero with Terraform's error. .terraform/, .git/ and state files
     are left out.
     """
+    tags = {}
+    for item in provisioner_tags:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise click.BadParameter(
+                f"{item!r}: a tag is KEY=VALUE.", param_hint="--provisioner-tag"
+            )
+        tags[key] = value
     directory = directory.expanduser().resolve()
     _check_directory(directory)
     data, count = build_archive(directory)
@@ -249,6 +265,8 @@ def push(
             body["template_id"] = template["id"]
         if version_name:
             body["name"] = version_name
+        if tags:
+            body["provisioner_tags"] = tags
         version = client.post("/templateversions", body)
         click.echo(
             f"Uploaded {_files(count)} ({len(data)} bytes); importing version {version['name']} ..."
@@ -263,6 +281,8 @@ def push(
             create = {"name": name, "version_id": version["id"]}
             if private:
                 create["disable_everyone_group_access"] = True
+            if tags:
+                create["provisioner_tags"] = tags
             client.post("/templates", create)
             who = "; only template admins may use it" if private else ""
             click.echo(f"Created template {name} with version {version['name']} (active){who}.")

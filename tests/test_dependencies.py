@@ -18,6 +18,7 @@ PROJECT = (
     "portal_agent",
     "portal_cli",
     "portal_shared",
+    "portal_provisionerd",
     "workspaces",
     "templates_app",
     "enterprise",
@@ -44,6 +45,11 @@ PROVISIONER_MAY_IMPORT = (
     "workspaces.distribution.agent_scripts",  # the init script the provider hands to agents
     "workspaces.terraform_provider",  # the provider's mirror shim and its reattach launcher
 )
+
+# The external provisioner daemon (`portal provisionerd`) holds no database, Redis or broker
+# settings and reaches Portal over HTTPS only: the runner's modules, the wire format, and these.
+PROVISIONERD_THIRD_PARTY = {"httpx", "click", "websockets"}
+PROVISIONERD_MAY_IMPORT = (*PROVISIONER_MAY_IMPORT, "portal_provisionerd", "portal_shared")
 
 # Dependencies point one way: workspaces -> templates_app -> portal.accounts.
 LAYERS = {
@@ -218,7 +224,15 @@ def test_cli_imports_no_django_and_none_of_the_server():
         f"{_rel(path)}:{line}: imports {module}"
         for path in files("portal_cli")
         for line, module in imports(path)
-        if _under(module, "django", "rest_framework", "channels", "celery", *DJANGO_APPS)
+        if _under(
+            module,
+            "django",
+            "rest_framework",
+            "channels",
+            "celery",
+            "portal_provisionerd",
+            *DJANGO_APPS,
+        )
         or _is_orm(module)
     ]
     assert not violations, _report(violations, "portal_cli must not import Django or the server")
@@ -249,7 +263,8 @@ def test_the_server_imports_the_agent_and_cli_only_to_ship_or_run_them():
         f"{_rel(path)}:{line}: imports {module}"
         for path in files(*DJANGO_APPS)
         for line, module in imports(path)
-        if _under(module, "portal_cli", "portal_agent") and (_rel(path), module) not in allowed
+        if _under(module, "portal_cli", "portal_agent", "portal_provisionerd")
+        and (_rel(path), module) not in allowed
     ]
     assert not violations, _report(violations, "the server importing portal_agent or portal_cli")
 
@@ -266,6 +281,21 @@ def test_the_provisioner_imports_no_django_config_keys_or_models():
             violations.append(f"{_rel(path)}:{line}: imports {module}")
     assert not violations, _report(
         violations, f"workspaces/provisioner may import {', '.join(PROVISIONER_MAY_IMPORT)} only"
+    )
+
+
+def test_the_provisioner_daemon_imports_the_runner_and_an_http_client_only():
+    violations = []
+    for path in files("portal_provisionerd"):
+        for line, module in imports(path):
+            top = module.split(".")[0]
+            if top in sys.stdlib_module_names or top in PROVISIONERD_THIRD_PARTY:
+                continue
+            if _under(module, *PROVISIONERD_MAY_IMPORT) and not touches_orm(module):
+                continue
+            violations.append(f"{_rel(path)}:{line}: imports {module}")
+    assert not violations, _report(
+        violations, "portal_provisionerd: the runner, portal_shared, httpx and click only"
     )
 
 

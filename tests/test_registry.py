@@ -107,6 +107,7 @@ def test_the_apps_api_routes_are_under_api_v2_in_their_order():
         "enterprise.appearance.api.urls",
         "enterprise.audit.api.urls",
         "enterprise.audit_stream.api.urls",
+        "enterprise.provisioner_daemons.api.urls",
         "licensing.api.urls",
     ]
     assert reverse("api:workspaces") == "/api/v2/workspaces"

@@ -258,6 +258,10 @@ class Provisioner(models.Model):
     pid = models.PositiveIntegerField(null=True, blank=True)
     started_at = models.DateTimeField(default=timezone.now)
     last_seen_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # An external daemon's provisioner key (no foreign key: the keys are an enterprise app's);
+    # empty for this deployment's own workers.
+    key_id = models.UUIDField(null=True, blank=True, db_index=True)
+    key_name = models.CharField(max_length=64, blank=True)
 
     class Meta:
         ordering = ["id"]

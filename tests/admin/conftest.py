@@ -117,6 +117,7 @@ def make_workspace(
 def seed(make_user, owner):
     """`seed(n)`: n more users, each with a template, a running workspace and a token."""
     from enterprise.audit_stream.models import OutboxRow, StreamDestination
+    from enterprise.provisioner_daemons import keys as provisioner_keys
     from enterprise.scim import keys as scim_keys
     from portal.accounts import services
     from portal.notifications.models import Delivery, Notification
@@ -134,6 +135,9 @@ def seed(make_user, owner):
             Provisioner.objects.create(id=f"worker-{user.username}", tags={"owner": user.username})
             licensing_helpers.stored(features={"scim": 1}, account_id=f"acme-{user.username}")
             scim_keys.create_key(actor=owner, name=f"idp-{user.username}")
+            provisioner_keys.create_key(
+                actor=owner, name=f"runners-{user.username}", tags={"pool": user.username}
+            )
             # An audit stream destination with a backlog (the name is free text to the console).
             StreamDestination.objects.create(name=user.username[:16])
             OutboxRow.objects.create(destination=user.username[:16], entry_id=1)

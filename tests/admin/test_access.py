@@ -29,6 +29,7 @@ ALL = {
     "workspaces.workspaceportshare",
     "licensing.license",
     "scim.scimkey",  # owners only (scim.manage)
+    "provisioner_daemons.provisionerkey",  # owners only (provisioner_key.manage)
     "groups.group",  # enterprise.groups: group.read_all (owner, both admins, auditor)
     "appearance.appearance",  # owners only (appearance.manage): one form, not a list
     "audit_stream.streamdestination",  # audit streaming: audit.read (owner, auditor)

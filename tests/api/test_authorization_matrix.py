@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 
 from enterprise.audit_stream.models import OutboxRow
 from enterprise.groups.models import Group, GroupMember
+from enterprise.provisioner_daemons import keys as provisioner_keys
 from enterprise.quotas.models import QuotaSubject
 from enterprise.scim import keys as scim_keys
 from portal import policy
@@ -140,6 +141,16 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("api:scim-keys", "GET"): _row(200, 403, 403, 403, 403, 403, 403, 401),
     ("api:scim-keys", "POST"): _row(201, 403, 403, 403, 403, 403, 403, 401),
     ("api:scim-key-detail", "DELETE"): _row(204, 403, 403, 403, 403, 403, 403, 401),
+    ("api:provisioner-keys", "GET"): _row(200, 403, 403, 403, 403, 403, 403, 401),
+    ("api:provisioner-keys", "POST"): _row(201, 403, 403, 403, 403, 403, 403, 401),
+    ("api:provisioner-key-detail", "DELETE"): _row(204, 403, 403, 403, 403, 403, 403, 401),
+    ("api:provisioner-daemons", "GET"): _row(200, 200, 403, 403, 403, 403, 403, 401),
+    # What external daemons call: a provisioner key authenticates, never a user's credentials.
+    ("api:provisioner-daemon-acquire", "POST"): _row(401, 401, 401, 401, 401, 401, 401, 401),
+    ("api:provisioner-daemon-update", "POST"): _row(401, 401, 401, 401, 401, 401, 401, 401),
+    ("api:provisioner-daemon-complete", "POST"): _row(401, 401, 401, 401, 401, 401, 401, 401),
+    ("api:provisioner-daemon-fail", "POST"): _row(401, 401, 401, 401, 401, 401, 401, 401),
+    ("api:provisioner-daemon-commit-quota", "POST"): _row(401, 401, 401, 401, 401, 401, 401, 401),
     # A group the member is in: its members and group.read_all read it, group.manage changes it.
     ("api:groups", "GET"): SIGNED_IN,
     ("api:groups", "POST"): _row(201, 403, 201, 403, 403, 403, 403, 401),
@@ -348,6 +359,21 @@ def _request(
         case "api:scim-key-detail", "DELETE":
             key, _ = scim_keys.create_key(actor=system_actor(), name=f"key-{caller}")
             return {"key": key.name}, None, key
+        case "api:provisioner-keys", "POST":
+            return {}, {"name": f"key-{caller}", "tags": {"pool": "iso"}}, None
+        case "api:provisioner-key-detail", "DELETE":
+            key, _ = provisioner_keys.create_key(actor=system_actor(), name=f"key-{caller}")
+            return {"key": key.name}, None, key
+        case (
+            "api:provisioner-daemon-update"
+            | "api:provisioner-daemon-complete"
+            | "api:provisioner-daemon-fail"
+            | "api:provisioner-daemon-commit-quota",
+            "POST",
+        ):
+            return {"job": "00000000-0000-0000-0000-000000000000"}, {"name": "d"}, None
+        case "api:provisioner-daemon-acquire", "POST":
+            return {}, {"name": "d"}, None
         case "api:audit-stream-resend", "POST":
             OutboxRow.objects.create(destination="webhook", entry_id=1, dead_at=timezone.now())
             return {"name": "webhook"}, None, None

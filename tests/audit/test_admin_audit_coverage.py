@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from enterprise.audit_stream.models import OutboxRow, StreamDestination
 from enterprise.groups import services as groups
+from enterprise.provisioner_daemons import keys as provisioner_keys
 from enterprise.scim import keys as scim_keys
 from portal.accounts import services as accounts
 from portal.audit.models import AuditEntry
@@ -82,6 +83,10 @@ SCENARIOS = {
         {},
     ),
     "audit_stream.StreamDestination:resend_refused": lambda w: ([_refused_webhook(w)], {}),
+    "provisioner_daemons.ProvisionerKey:revoke_keys": lambda w: (
+        [provisioner_keys.create_key(actor=w.owner, name="cov")[0]],
+        {},
+    ),
     "scim.ScimKey:revoke_keys": lambda w: (
         [scim_keys.create_key(actor=w.owner, name="cov")[0]],
         {},

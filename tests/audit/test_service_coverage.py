@@ -30,6 +30,7 @@ from enterprise.groups.models import Group
 from enterprise.oidc import services as oidc
 from enterprise.oidc.actor import OIDC_ACTOR
 from enterprise.oidc.config import OIDCConfig
+from enterprise.provisioner_daemons import keys as provisioner_keys
 from enterprise.quotas import services as quotas
 from enterprise.scim import keys as scim_keys
 from enterprise.scim import services as scim
@@ -77,6 +78,7 @@ OTHER_SERVICE_MODULES = (
     "portal.accounts.cli_tokens",
     "portal.accounts.git_ssh_keys",
     "enterprise.scim.keys",
+    "enterprise.provisioner_daemons.keys",
     "workspaces.builds.provisioning",
     "workspaces.schedule_services",
     "workspaces.port_sharing",
@@ -116,6 +118,8 @@ READ_ONLY = {
     "enterprise.oidc.services.username_from": "pure",
     "enterprise.oidc.services.unique_username": "a read",
     "enterprise.scim.keys.live_key": "a read",
+    "enterprise.provisioner_daemons.keys.live_key": "a read",
+    "enterprise.provisioner_daemons.keys.clean_tags": "pure: validates tags",
     "enterprise.template_acl.services.refusal": "a question",
     "enterprise.template_acl.services.acl_of": "a read",
     "licensing.services.verify": "pure: checks a license's signature and dates",
@@ -491,6 +495,17 @@ SCENARIOS = {
         scim_keys.revoke_key, scim_keys.create_key(actor=w.owner, name="k")[0], actor=w.owner
     ),
     "enterprise.scim.keys.authenticate": lambda w: call(scim_keys.authenticate, "Bearer not-a-key"),
+    "enterprise.provisioner_daemons.keys.create_key": lambda w: call(
+        provisioner_keys.create_key, actor=w.owner, name="k", tags={"pool": "a"}
+    ),
+    "enterprise.provisioner_daemons.keys.revoke_key": lambda w: call(
+        provisioner_keys.revoke_key,
+        provisioner_keys.create_key(actor=w.owner, name="k")[0],
+        actor=w.owner,
+    ),
+    "enterprise.provisioner_daemons.keys.authenticate": lambda w: call(
+        provisioner_keys.authenticate, "pk_not-a-key"
+    ),
     "enterprise.oidc.services.sign_in": lambda w: call(
         oidc.sign_in,
         _oidc_claims("dora"),

@@ -49,7 +49,8 @@ def test_a_job_no_online_provisioner_matches_says_so_at_once(member):
     assert dispatch.note_if_unmatched(job.id)
     job.refresh_from_db()
     assert job.status_reason == (
-        "No online provisioner has the tags region=eu; the job waits until one connects."
+        "No online provisioner has the tags region=eu (online: 1 with region=us); "
+        "the job waits until one connects."
     )
 
     Provisioner.objects.filter(id="w2").update(last_seen_at=timezone.now())

@@ -69,6 +69,7 @@ class Replica:
         self.ws_url = f"ws://127.0.0.1:{self.port}"
         self.log = Path(tempfile.mkstemp(prefix=f"portal-replica-{name}-", suffix=".log")[1])
         self.proc: subprocess.Popen | None = None
+        self.uvicorn_args: list[str] = []  # more of uvicorn's options (e.g. TLS)
 
     def start(self) -> Replica:
         env = {
@@ -88,7 +89,8 @@ class Replica:
                 [sys.executable, "-m", "uvicorn", "portal.asgi:application",
                  "--port", str(self.port), "--ws", "websockets-sansio",
                  "--ws-per-message-deflate", "false", "--log-level", "warning",
-                 "--timeout-graceful-shutdown", "2", "--workers", str(self.workers)],
+                 "--timeout-graceful-shutdown", "2", "--workers", str(self.workers),
+                 *self.uvicorn_args],
                 cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
             )  # fmt: skip
         return self

@@ -8,6 +8,7 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from portal import hooks
 from portal.celery import app as celery_app
 from portal_shared.queues import queue_for
 from workspaces.choices import JobStatus
@@ -36,6 +37,11 @@ def enqueue(job: ProvisionerJob) -> None:
         # The row is the truth: dispatch_pending re-sends pending jobs, so a broker outage
         # delays the job instead of losing it.
         log.warning("could not send job %s to the broker", job.id, exc_info=True)
+    for handler in hooks.job_dispatched.handlers():
+        try:
+            handler(str(job.id), dict(job.tags or {}))
+        except Exception:
+            log.warning("job_dispatched handler %r failed", handler, exc_info=True)
     note_if_unmatched(job.id)
 
 
@@ -51,14 +57,27 @@ def note_if_unmatched(job_id) -> bool:
             )
         return False
     reason = (
-        f"No online provisioner has the tags {format_tags(job.tags or {})}; "
-        "the job waits until one connects."
+        f"No online provisioner has the tags {format_tags(job.tags or {})} "
+        f"(online: {_online_summary()}); the job waits until one connects."
     )
     with transaction.atomic():
         ProvisionerJob.objects.filter(pk=job.pk, status=JobStatus.PENDING).update(
             status_reason=reason, updated_at=timezone.now()
         )
     return True
+
+
+def _online_summary(limit: int = 5) -> str:
+    """Which tag sets the online provisioners serve, so "why pending" shows what is missing."""
+    seen: dict[str, int] = {}
+    for tags in online_provisioners().values_list("tags", flat=True):
+        label = format_tags(tags or {})
+        seen[label] = seen.get(label, 0) + 1
+    if not seen:
+        return "none"
+    shown = [f"{n} with {label}" for label, n in sorted(seen.items())[:limit]]
+    more = len(seen) - limit
+    return "; ".join(shown) + (f"; {more} more tag sets" if more > 0 else "")
 
 
 def redispatch_pending(older_than: timedelta = timedelta(seconds=15)) -> int:

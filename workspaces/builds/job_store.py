@@ -11,6 +11,7 @@ import threading
 import time
 
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import close_old_connections, connection, transaction
 
 from portal import config, crypto, hooks
@@ -79,6 +80,30 @@ class DatabaseJobStore:
             provisioning.log_daemon(job.id, LogLevel.ERROR, error)
             self.fail(key, error)
             return None
+
+    def resume(self, job_id: str, worker: str) -> bool:
+        """Know a job `worker` acquired in another process (an external daemon's requests may
+        reach any server process); False, and the store keeps not knowing it, if not theirs."""
+        with self._lock:
+            if self._workers.get(job_id) == worker:
+                return True
+        _usable_connection()
+        try:
+            job_type = (
+                ProvisionerJob.objects.filter(pk=job_id, worker_id=worker)
+                .values_list("type", flat=True)
+                .first()
+            )
+        except (ValueError, DjangoValidationError):
+            job_type = None  # not a job id at all
+        finally:
+            _release_connection()
+        if job_type is None:
+            return False
+        with self._lock:
+            self._workers[job_id], self._types[job_id] = worker, job_type
+            self._beats.setdefault(job_id, (0.0, False))
+        return True
 
     # ------------------------------------------------------------ update
 

@@ -16,16 +16,31 @@ from portal_shared.version import __version__
 from workspaces.models import Provisioner
 
 
-def announce(worker: str, *, tags: dict[str, str], actor) -> Provisioner:
-    """Register `worker` with its tags, or refresh its registration (it is alive)."""
+def announce(
+    worker: str,
+    *,
+    tags: dict[str, str],
+    actor,
+    key=None,
+    version: str | None = None,
+    hostname: str | None = None,
+    pid: int | None = None,
+) -> Provisioner:
+    """Register `worker` with its tags, or refresh its registration (it is alive).
+
+    An external daemon passes its provisioner `key` and what it says of itself (version, host,
+    pid); this process's own workers are described from here.
+    """
     del actor  # who may register is decided by the transport; the actor joins the audit later
     now = timezone.now()
     details = {
         "tags": tags,
-        "version": __version__,
-        "hostname": socket.gethostname(),
-        "pid": os.getpid(),
+        "version": (__version__ if version is None else version)[:64],
+        "hostname": (socket.gethostname() if hostname is None else hostname)[:255],
+        "pid": os.getpid() if pid is None and key is None else pid,
         "last_seen_at": now,
+        "key_id": getattr(key, "pk", None),
+        "key_name": getattr(key, "name", ""),
     }
     provisioner, _ = Provisioner.objects.update_or_create(
         id=worker, defaults=details, create_defaults={**details, "started_at": now}

@@ -1,0 +1,1 @@
+"""`portal provisionerd`: an isolated build runner that reaches Portal over HTTPS only."""
