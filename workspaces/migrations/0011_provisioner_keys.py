@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('workspaces', '0009_dormancy'),
+        ('workspaces', '0010_job_request_id'),
     ]
 
     operations = [
