@@ -30,6 +30,7 @@ class LicensingConfig(AppConfig):
         hooks.feature_gate.register(gate_cache.gate)
         registry.register_api_routes("licensing.api.urls")
         registry.register_banner(banners.license_banners)
+        registry.register_banner(banners.replicas_banner)
         declare_admin_permission("licensing.view_license", "license", "read")
         declare_admin_permission("licensing.add_license", "license", "create")
         declare_admin_permission("licensing.delete_license", "license", "delete")

@@ -92,6 +92,7 @@ INSTALLED_APPS = [
     "portal.audit",
     "portal.notifications",
     "portal.ops",
+    "portal.replicas",
     "portal.external_auth",
     "templates_app",
     "workspaces",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from channels.routing import URLRouter
 
+from portal.replicas import heartbeat
 from portal.registry import (
     register_host_route,
     register_lifespan,
@@ -29,7 +30,8 @@ def _app_proxy_own_path(path: str) -> str | None:
 
 async def _start_relay_link() -> None:
     # Agents whose dial-back lands on another process reach us through the relay link.
-    await relay_link.start(relay.attach_agent)
+    address = await relay_link.start(relay.attach_agent)
+    heartbeat.advertise(address)  # the replicas table tells peers (and operators) where we are
 
 
 # An app host (PORTAL_WILDCARD_ACCESS_URL) serves its app only, every path of it. Workspace apps
