@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from channels.routing import URLRouter
 
-from portal.replicas import heartbeat
 from portal.registry import (
     register_host_route,
     register_lifespan,
@@ -15,6 +14,7 @@ from portal.registry import (
     register_websocket_consumers,
     register_websocket_route,
 )
+from portal.replicas import heartbeat
 from workspaces.connectivity import agent_consumer, consumers, event_consumers, relay, relay_link
 from workspaces.proxy import hosts as app_hosts
 from workspaces.proxy import http as app_http
