@@ -98,6 +98,7 @@ def test_an_apps_http_routes_are_served_at_their_prefix(client, reload_urls):
 def test_the_apps_api_routes_are_under_api_v2_in_their_order():
     assert registry.registry["api_routes"] == [
         "portal.notifications.api.urls",
+        "portal.replicas.api.urls",
         "portal.external_auth.api.urls",
         "templates_app.api.urls",
         "workspaces.api.urls",
