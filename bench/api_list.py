@@ -1,9 +1,14 @@
 """Benchmark the hot API endpoints as deployed: prints latency percentiles, req/s and idle RSS.
 
-Seeds 2,000 users and 10,000 workspaces (each with a build and a job) into its own database,
-starts `portal server` as production would (external PostgreSQL and Redis, DEBUG off, several
-ASGI worker processes, no embedded worker), then drives it with wrk (Debian package; a Python
-client is used when wrk is missing) for --duration seconds per endpoint.
+Seeds 2,000 users and 10,000 workspaces (each with a build and a job) into a sandbox of its own
+(bench/harness.py: a database dropped at the end, a private Redis, a temporary directory),
+starts `portal server` on a free port as production would (external PostgreSQL and Redis, DEBUG
+off, several ASGI worker processes, no embedded worker), then drives it with wrk (Debian package;
+a Python client is used when wrk is missing) for --duration seconds per endpoint:
+- `GET /users/me` (a member): the cheapest authenticated endpoint, the baseline;
+- `GET /workspaces?owner=me&limit=25` (a member);
+- `GET /users?limit=25&offset=N` with its total count (an owner; N random over every page).
+Each endpoint's req/s is also reported as a share of the baseline's in the same run.
 
     .venv/bin/python bench/api_list.py [--duration 30] [--connections 8] [--workers 2]
 """
@@ -14,23 +19,29 @@ import argparse
 import asyncio
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
 import psutil
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import Sandbox, free_port, report  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
-DB_URL = os.environ.get(
-    "PORTAL_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/portal_bench"
-)
-REDIS_URL = os.environ.get("PORTAL_BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
 WRK_SCRIPT = """
+local offsets = tonumber(os.getenv("BENCH_OFFSETS") or "0")
+request = function()
+  local path = wrk.path
+  if offsets > 0 then
+    path = path .. "&offset=" .. (math.random(0, offsets - 1) * 25)
+  end
+  return wrk.format(nil, path)
+end
 done = function(summary, latency, requests)
   local errors = summary.errors.status + summary.errors.connect + summary.errors.read
     + summary.errors.write + summary.errors.timeout
@@ -41,34 +52,8 @@ end
 """
 
 
-def server_env(data_dir: str, port: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
-    env.update(
-        PORTAL_DATABASE_URL=DB_URL,
-        PORTAL_REDIS_URL=REDIS_URL,
-        PORTAL_DATA_DIR=data_dir,
-        PORTAL_HTTP_ADDRESS=f"127.0.0.1:{port}",
-        PORTAL_SECRET_KEY="bench-secret-key-bench-secret-key-bench-secret-key",
-        PORTAL_DEBUG="false",
-        PORTAL_LOG_LEVEL="WARNING",
-        PORTAL_FIRST_USER_USERNAME="owner",
-        PORTAL_FIRST_USER_PASSWORD="bench-owner-password-1",
-    )
-    return env
-
-
-def recreate_database() -> None:
-    import psycopg
-
-    admin = DB_URL.rsplit("/", 1)[0] + "/postgres"
-    name = DB_URL.rsplit("/", 1)[1]
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def seed(env: dict[str, str], users: int, workspaces: int) -> str:
-    """Create the data set; returns a token of a member who owns a few workspaces."""
+def seed(env: dict[str, str], users: int, workspaces: int) -> tuple[str, str]:
+    """Create the data set; returns tokens of a member who owns a few workspaces and an owner."""
     subprocess.run(
         [sys.executable, "-m", "portal", "manage", "migrate", "--noinput", "-v", "0"],
         env=env, check=True,
@@ -78,7 +63,8 @@ def seed(env: dict[str, str], users: int, workspaces: int) -> str:
         [sys.executable, "-m", "portal", "manage", "shell", "-c", code],
         env=env, check=True, capture_output=True, text=True,
     )  # fmt: skip
-    return out.stdout.strip().splitlines()[-1]
+    member, owner = out.stdout.strip().splitlines()[-1].split()
+    return member, owner
 
 
 SEED_CODE = """
@@ -122,7 +108,10 @@ for start in range(0, {workspaces}, 1000):
     Workspace.objects.bulk_update(ws, ["latest_build"])
 member = users[0]
 token, secret = services.create_token(member, actor=member, name="bench")
-print(secret)
+owner = User.objects.create(username="benchowner", email="owner@example.com", roles=["owner"],
+                            password="!")
+token, owner_secret = services.create_token(owner, actor=owner, name="bench")
+print(secret, owner_secret)
 """
 
 
@@ -143,13 +132,14 @@ def tree_rss_mb(pid: int) -> tuple[float, int]:
     return sum(p.memory_info().rss for p in procs) / 2**20, len(procs)
 
 
-def run_wrk(url: str, token: str, duration: int, connections: int) -> dict:
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-        f.write(WRK_SCRIPT)
+def run_wrk(url: str, token: str, duration: int, connections: int, offsets: int, tmp: Path) -> dict:
+    script = tmp / "report.lua"
+    script.write_text(WRK_SCRIPT)
     out = subprocess.run(
         ["wrk", "-t", "2", "-c", str(connections), "-d", f"{duration}s", "--latency",
-         "-s", f.name, "-H", f"Authorization: Bearer {token}", url],
+         "-s", str(script), "-H", f"Authorization: Bearer {token}", url],
         capture_output=True, text=True, check=True,
+        env={**os.environ, "BENCH_OFFSETS": str(offsets)},
     )  # fmt: skip
     line = next(x for x in out.stdout.splitlines() if x.startswith("RESULT"))
     requests, micros, p50, p95, p99, errors = line.split()[1:]
@@ -163,7 +153,9 @@ def run_wrk(url: str, token: str, duration: int, connections: int) -> dict:
     }
 
 
-async def _python_load(url: str, token: str, duration: int, connections: int) -> dict:
+async def _python_load(url: str, token: str, duration: int, connections: int, offsets: int) -> dict:
+    import random
+
     import httpx
 
     latencies: list[float] = []
@@ -175,7 +167,8 @@ async def _python_load(url: str, token: str, duration: int, connections: int) ->
             nonlocal errors
             while time.monotonic() < deadline:
                 t0 = time.perf_counter()
-                r = await client.get(url)
+                page = f"&offset={random.randrange(offsets) * 25}" if offsets else ""
+                r = await client.get(url + page)
                 latencies.append((time.perf_counter() - t0) * 1000)
                 errors += r.status_code != 200
 
@@ -193,11 +186,13 @@ async def _python_load(url: str, token: str, duration: int, connections: int) ->
     }
 
 
-def load(url: str, token: str, duration: int, connections: int) -> dict:
+def load(
+    url: str, token: str, duration: int, connections: int, tmp: Path, offsets: int = 0
+) -> dict:
     if shutil.which("wrk"):
-        return run_wrk(url, token, duration, connections)
+        return run_wrk(url, token, duration, connections, offsets, tmp)
     print("  (wrk not found: `apt-get install wrk` for a lighter client; using httpx)")
-    return asyncio.run(_python_load(url, token, duration, connections))
+    return asyncio.run(_python_load(url, token, duration, connections, offsets))
 
 
 def main() -> None:
@@ -207,50 +202,57 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=30)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--port", type=int, default=18080)
-    parser.add_argument("--reuse", action="store_true", help="keep the seeded database")
     args = parser.parse_args()
 
-    data_dir = tempfile.mkdtemp(prefix="portal-bench-")
-    env = server_env(data_dir, args.port)
-    token_file = Path(data_dir).parent / "portal-bench-token"
-    if args.reuse and token_file.exists():
-        token = token_file.read_text().strip()
-    else:
+    with Sandbox("api_list") as sandbox:
+        port = free_port()
+        env = sandbox.env(
+            PORTAL_HTTP_ADDRESS=f"127.0.0.1:{port}",
+            PORTAL_FIRST_USER_USERNAME="owner",
+            PORTAL_FIRST_USER_PASSWORD="bench-owner-password-1",
+        )
         print(f"seeding {args.users} users and {args.workspaces} workspaces ...")
         t0 = time.monotonic()
-        recreate_database()
-        token = seed(env, args.users, args.workspaces)
-        token_file.write_text(token)
+        token, owner_token = seed(env, args.users, args.workspaces)
         print(f"  seeded in {time.monotonic() - t0:.1f}s")
-
-    server = subprocess.Popen(
-        [sys.executable, "-m", "portal", "server", "--no-embedded-worker",
-         "--workers", str(args.workers)],
-        env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        wait_ready(args.port)
-        base = f"http://127.0.0.1:{args.port}/api/v2"
-        for path in ("/users/me", "/workspaces?owner=me&limit=25"):  # warm every worker
-            load(base + path, token, 2, args.connections)
+        server = sandbox.spawn(
+            [sys.executable, "-m", "portal", "server", "--no-embedded-worker",
+             "--workers", str(args.workers)],
+            env=env, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        wait_ready(port)
+        base = f"http://127.0.0.1:{port}/api/v2"
+        pages = max(1, (args.users + 2) // 25)
+        endpoints = [  # (label, path, token, random pages)
+            ("users/me", "/users/me", token, 0),
+            ("workspaces list", "/workspaces?owner=me&limit=25", token, 0),
+            ("users list with count", "/users?limit=25", owner_token, pages),
+        ]
+        for _, path, who, offsets in endpoints:  # warm every worker
+            load(base + path, who, 2, args.connections, sandbox.dir, offsets)
         time.sleep(2)
         rss, nprocs = tree_rss_mb(server.pid)
         print(f"idle server RSS: {rss:.0f} MB in {nprocs} processes "
               f"(supervisor + {args.workers} ASGI workers)")  # fmt: skip
-        print(f"{'endpoint':44} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} errors")
-        for path in ("/workspaces?owner=me&limit=25", "/users/me"):
-            r = load(base + path, token, args.duration, args.connections)
-            print(
-                f"GET /api/v2{path:33} {r['rps']:8.0f} {r['p50']:8.1f} {r['p95']:8.1f} "
-                f"{r['p99']:8.1f} {r['errors']}"
-            )
-        print(f"({args.connections} connections, {args.duration}s each, {os.cpu_count()} cores, "
-              "client on the same machine)")  # fmt: skip
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(30)
-        shutil.rmtree(data_dir, ignore_errors=True)
+        print(f"{args.connections} connections, {args.duration}s each, {os.cpu_count()} cores, "
+              "client on the same machine")  # fmt: skip
+        baseline = None
+        for label, path, who, offsets in endpoints:
+            r = load(base + path, who, args.duration, args.connections, sandbox.dir, offsets)
+            report("api_list", f"{label} req/s", round(r["rps"]), "req/s")
+            report("api_list", f"{label} p50", round(r["p50"], 1), "ms")
+            report("api_list", f"{label} p95", round(r["p95"], 1), "ms")
+            report("api_list", f"{label} errors", r["errors"], "responses")
+            if baseline is None:
+                baseline = r["rps"]
+            else:
+                report(
+                    "api_list",
+                    f"{label} req/s share of users/me",
+                    round(r["rps"] / baseline, 3),
+                    "x",
+                    baseline="users/me req/s",
+                )
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from portal_setup import free_port  # noqa: E402
+from harness import free_port, report  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 PORTAL = ROOT / ".venv" / "bin" / "portal"
@@ -98,7 +98,7 @@ def measure(root: int) -> list[tuple[int, str, str, int, int]]:
     return rows
 
 
-def report(rows, title: str) -> None:
+def show(rows, title: str) -> None:
     print(f"\n{title}")
     print(f"{'pid':>8}  {'PSS MiB':>8}  {'RSS MiB':>8}  process")
     totals: dict[str, float] = {}
@@ -108,6 +108,18 @@ def report(rows, title: str) -> None:
     for kind in ("portal", "postgresql", "redis"):
         print(f"{kind + ' PSS':>20}: {totals.get(kind, 0):7.1f} MiB")
     print(f"{'whole platform PSS':>20}: {sum(totals.values()):7.1f} MiB")
+    report(
+        "control_plane_memory",
+        f"control plane PSS, {title}",
+        round(totals.get("portal", 0), 1),
+        "MiB",
+    )
+    report(
+        "control_plane_memory",
+        f"whole platform PSS, {title}",
+        round(sum(totals.values()), 1),
+        "MiB",
+    )
 
 
 def wait_healthy(port: int, process: subprocess.Popen, timeout: float = 180) -> float:
@@ -151,7 +163,7 @@ def main() -> None:
             took = wait_healthy(port, server)
             print(f"portal server answered /healthz after {took:.1f} s; idle {args.idle:.0f} s")
             time.sleep(args.idle)
-            report(measure(server.pid), f"idle, {args.idle:.0f} s after start-up")
+            show(measure(server.pid), f"idle, {args.idle:.0f} s after start-up")
         finally:
             try:
                 os.killpg(server.pid, signal.SIGTERM)

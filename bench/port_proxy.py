@@ -1,14 +1,14 @@
 """Port forwarding in the browser: a download through a port's URL vs direct, same server, same run.
 
-Usage: .venv/bin/python bench/port_proxy.py [--megabytes 200] [--rounds 3] [--redis-db 2]
+Usage: .venv/bin/python bench/port_proxy.py [--megabytes 200] [--rounds 3]
 
-Starts its own database (portal_bench_ports, recreated), one uvicorn serving Portal the way
-`portal server` does and a real agent process (`python -m portal_agent`) for a workspace created
-in the database (bench/portal_setup.py), plus an HTTP server on a free loopback port standing
-for what a developer runs in the workspace. It then downloads the same body directly from that
-server and through `/@user/workspace/ports/PORT/` (the owner's port URL: app proxy -> relay ->
-agent -> port) and prints MB/s for each (best of --rounds) and the proxy's share of direct.
-Everything it starts is stopped at the end.
+Starts, in a sandbox of its own (bench/harness.py: database, Redis, temporary directory), one
+uvicorn serving Portal the way `portal server` does and a real agent process (`python -m
+portal_agent`) for a workspace created in the database (bench/portal_setup.py), plus an HTTP
+server on a free loopback port standing for what a developer runs in the workspace. It then
+downloads the same body directly from that server and through `/@user/workspace/ports/PORT/` (the
+owner's port URL: app proxy -> relay -> agent -> port) and prints MB/s for each (best of --rounds)
+and the proxy's share of direct. Everything it starts is stopped at the end.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from harness import report  # noqa: E402
 from portal_setup import free_port, portal_with_agent  # noqa: E402
 
 CHUNK = 1024 * 1024
@@ -71,14 +72,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--megabytes", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--redis-db", type=int, default=2)
     args = parser.parse_args()
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request otherwise
     port = free_port()
     server = file_server(port, args.megabytes)
     expected = args.megabytes * CHUNK
     try:
-        with portal_with_agent("portal_bench_ports", args.redis_db, replicas=1) as setup:
+        with portal_with_agent("ports", replicas=1) as setup:
             urls, token, workspace = setup
             auth = {"Authorization": f"Bearer {token}"}
             proxied_url = f"{urls[0]}/@bench/{workspace}/ports/{port}/big"
@@ -90,9 +90,10 @@ def main() -> None:
     finally:
         server.shutdown()
     print(f"download of {args.megabytes} MB, best of {args.rounds}")
-    print(f"  direct from the server          {direct:8.0f} MB/s")
-    print(
-        f"  through the port URL (proxy)    {proxied:8.0f} MB/s  ({proxied / direct:.0%} of direct)"
+    report("port_proxy", "direct", round(direct), "MB/s")
+    report("port_proxy", "port URL", round(proxied), "MB/s")
+    report(
+        "port_proxy", "port URL share of direct", round(proxied / direct, 3), "x", baseline="direct"
     )
 
 

@@ -2,13 +2,14 @@
 
 Usage: .venv/bin/python bench/relay.py [--megabytes 512] [--echo-rounds 2000]
 
-Starts its own database (portal_bench_relay, recreated), a uvicorn serving Portal the way
-`portal server` does, a real agent process (`python -m portal_agent`) for a workspace created
-in the database, and `portal port-forward`; then pushes bytes through the forward to a sink
-in the "workspace" and measures MB/s, and a one-byte echo round trip. The same against the
-sink directly gives the loopback baseline. "Across replicas": a second uvicorn (replica B) on
-the same database and Redis, and a second `portal port-forward` against B while the agent stays
-connected to A, so every stream crosses the relay link (workspaces/connectivity/relay_link.py).
+Starts, in a sandbox of its own (bench/harness.py: database, Redis, temporary directory), a
+uvicorn serving Portal the way `portal server` does, a real agent process (`python -m
+portal_agent`) for a workspace created in the database, and `portal port-forward`; then pushes
+bytes through the forward to a sink in the "workspace" and measures MB/s, and a one-byte echo
+round trip. The same against the sink directly gives the loopback baseline. "Across replicas": a
+second uvicorn (replica B) on the same database and Redis, and a second `portal port-forward`
+against B while the agent stays connected to A, so every stream crosses the relay link
+(workspaces/connectivity/relay_link.py).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from harness import report  # noqa: E402
 from portal_setup import free_port, portal_with_agent, wait_port  # noqa: E402
 
 CHUNK = 256 * 1024
@@ -82,7 +84,7 @@ def main() -> None:
     args = parser.parse_args()
     sink_port = free_port()
     sink_server(sink_port)
-    with portal_with_agent("portal_bench_relay", 14) as (urls, user_token, workspace):
+    with portal_with_agent("relay") as (urls, user_token, workspace):
         env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
         local, across = free_port(), free_port()
         procs = [
@@ -111,20 +113,21 @@ def _measure(args, sink_port: int, local: int, across: int) -> None:
     d50, d95 = echo_rtt(sink_port, args.echo_rounds)
     f50, f95 = echo_rtt(local, args.echo_rounds)
     c50, c95 = echo_rtt(across, args.echo_rounds)
-    print(f"bulk transfer of {args.megabytes} MB")
-    print(f"  direct loopback TCP                  {direct:8.0f} MB/s")
-    print(
-        f"  portal port-forward, one replica     {forwarded:8.0f} MB/s"
-        f"  ({forwarded / direct:.0%} of direct)"
-    )
-    print(
-        f"  portal port-forward, across replicas {crossed:8.0f} MB/s"
-        f"  ({crossed / direct:.0%} of direct)"
-    )
-    print(f"one-byte echo, {args.echo_rounds} rounds: p50 / p95")
-    print(f"  direct loopback TCP                  {d50:.3f} / {d95:.3f} ms")
-    print(f"  portal port-forward, one replica     {f50:.3f} / {f95:.3f} ms")
-    print(f"  portal port-forward, across replicas {c50:.3f} / {c95:.3f} ms")
+    print(f"bulk transfer of {args.megabytes} MB; one-byte echo, {args.echo_rounds} rounds")
+    report("relay", "direct loopback TCP", round(direct), "MB/s")
+    report("relay", "port-forward, one replica", round(forwarded), "MB/s")
+    report("relay", "port-forward, one replica, share", round(forwarded / direct, 3), "x",
+           baseline="direct loopback TCP")  # fmt: skip
+    report("relay", "port-forward, across replicas", round(crossed), "MB/s")
+    report("relay", "port-forward, across replicas, share", round(crossed / direct, 3), "x",
+           baseline="direct loopback TCP")  # fmt: skip
+    for label, (p50, p95) in (
+        ("direct loopback TCP", (d50, d95)),
+        ("port-forward, one replica", (f50, f95)),
+        ("port-forward, across replicas", (c50, c95)),
+    ):
+        report("relay", f"echo p50, {label}", round(p50, 3), "ms")
+        report("relay", f"echo p95, {label}", round(p95, 3), "ms")
 
 
 if __name__ == "__main__":

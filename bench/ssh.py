@@ -2,8 +2,8 @@
 
 Usage: .venv/bin/python bench/ssh.py [--megabytes 256] [--echo-rounds 1000]
 
-Same setup as bench/relay.py (its own database, a uvicorn serving Portal as `portal server`
-does, a real agent process): then
+Same setup as bench/relay.py (a sandbox of its own: database, Redis, temporary directory; a
+uvicorn serving Portal as `portal server` does, a real agent process): then
 - upload: `portal ssh WS -- 'cat >/dev/null'` and OpenSSH (`ssh -o ProxyCommand='portal ssh
   --stdio WS'`) fed a file of --megabytes, MB/s;
 - download: `portal ssh WS -- 'head -c N /dev/zero'` into /dev/null, MB/s;
@@ -32,6 +32,7 @@ import contextlib
 
 import portal_setup  # noqa: E402 - database, server and agent set-up
 import relay  # noqa: E402 - the loopback sink
+from harness import report  # noqa: E402
 
 REPO = portal_setup.REPO
 
@@ -114,7 +115,7 @@ def main() -> None:
     parser.add_argument("--megabytes", type=int, default=256)
     parser.add_argument("--echo-rounds", type=int, default=1000)
     args = parser.parse_args()
-    with portal_setup.portal_with_agent("portal_bench_ssh", 13) as (urls, user_token, workspace):
+    with portal_setup.portal_with_agent("ssh") as (urls, user_token, workspace):
         env = {k: v for k, v in os.environ.items() if k not in {"DJANGO_SETTINGS_MODULE"}} | {
             "PORTAL_URL": urls[0],
             "PORTAL_SESSION_TOKEN": user_token,
@@ -148,14 +149,18 @@ def main() -> None:
                 up_openssh = size / timed([*openssh, "cat >/dev/null"], env_ssh, stdin=stdin) / 1e6
         e50, e95 = keystroke_echo(env, workspace, args.echo_rounds)
     print(f"SSH bulk transfer of {args.megabytes} MB (one replica unless said)")
-    print(f"  direct loopback TCP            {base:8.0f} MB/s")
-    print(f"  portal ssh, upload (stdin)     {up:8.0f} MB/s")
-    print(f"  portal ssh, download (stdout)  {down:8.0f} MB/s")
-    print(f"  OpenSSH via --stdio, upload    {up_openssh:8.0f} MB/s")
-    print(f"  portal ssh, upload, replica B  {up_b:8.0f} MB/s  (agent on A: a relay link)")
-    print(f"  (a `portal ssh -- true` round trip, incl. CLI start: {ssh_warm * 1000:.0f} ms)")
-    print(f"keystroke echo through portal ssh, {args.echo_rounds} keys: p50 / p95")
-    print(f"  {e50:.2f} / {e95:.2f} ms")
+    report("ssh", "direct loopback TCP", round(base), "MB/s")
+    report("ssh", "portal ssh upload", round(up), "MB/s")
+    report("ssh", "portal ssh upload, share", round(up / base, 3), "x",
+           baseline="direct loopback TCP")  # fmt: skip
+    report("ssh", "portal ssh download", round(down), "MB/s")
+    report("ssh", "OpenSSH via --stdio upload", round(up_openssh), "MB/s")
+    report("ssh", "portal ssh upload, across replicas", round(up_b), "MB/s")
+    report(
+        "ssh", "portal ssh -- true round trip (CLI start included)", round(ssh_warm * 1000), "ms"
+    )
+    report("ssh", "keystroke echo p50", round(e50, 2), "ms")
+    report("ssh", "keystroke echo p95", round(e95, 2), "ms")
 
 
 if __name__ == "__main__":
