@@ -6,8 +6,8 @@ which also leads the periodic work), then r2 and r3; sends API requests through 
 replica (p50 / max seconds after the kill), SSH back (first successful `portal ssh` through
 HAProxy), requests failed out of sent, and when a survivor took over the periodic work.
 --rounds N repeats the kill (a fresh r1-like replica each round, always killing the agents'
-replica). Its own database (created and dropped), its own temporary directories, free ports;
-stops everything it started by pid.
+replica). On bench/harness.py's Sandbox: its own database (dropped), private Redis and
+temporary directories; free ports; stops everything it started by pid.
 
     .venv/bin/python bench/failover.py [--agents 5] [--clients 3] [--rounds 1]
 """
@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import tempfile
 import time
 
-import scheduler  # bench/scheduler.py: the database and Django
+from harness import Sandbox, report  # bench/harness.py: own database, Redis, temp dir
 
 
 def main() -> None:
@@ -28,18 +27,13 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=1)
     args = parser.parse_args()
-    name = f"portal_bench_failover_{scheduler.os.getpid()}"
-    db_url = scheduler.create_database(name)
-    try:
-        with tempfile.TemporaryDirectory(prefix="portal-bench-failover-") as data_dir:
-            scheduler.setup_django(db_url, data_dir)
-            for n in range(args.rounds):
-                run(db_url, args, n + 1)
-    finally:
-        scheduler.drop_database(name)
+    with Sandbox("failover") as box:
+        box.setup_django()
+        for n in range(args.rounds):
+            run(box, args, n + 1)
 
 
-def run(db_url: str, args, round_no: int) -> None:
+def run(box, args, round_no: int) -> None:
     from django.conf import settings
     from django.db import close_old_connections
     from django.utils import timezone
@@ -66,8 +60,8 @@ def run(db_url: str, args, round_no: int) -> None:
     _, token = create_token(owner, actor=owner, name="bench")
     agents = [make_agent(owner, f"bench-{tag}-agent-{i}") for i in range(args.agents)]
     common = {
-        "database_url": db_url,
-        "redis_url": settings.REDIS_URL,
+        "database_url": box.db_url,
+        "redis_url": box.redis_url,
         "secret_key": settings.SECRET_KEY,
         "PORTAL_REAPER_INTERVAL_SECONDS": "1",
         "PORTAL_REAPER_TIMEOUT_SECONDS": "4",
@@ -133,19 +127,21 @@ def run(db_url: str, args, round_no: int) -> None:
         times = sorted(back.values())
         print(f"round {round_no}: kill -9 of the replica holding {len(agents)} agents")
         if times:
-            print(
-                f"  agents back      {len(times)}/{len(agents)}, "
-                f"p50 {statistics.median(times):.2f} s, max {times[-1]:.2f} s"
-            )
+            report("failover", "agents back p50", statistics.median(times), "s")
+            report("failover", "agents back max", times[-1], "s", back=len(times), of=len(agents))
         else:
-            print("  agents back      none within 60 s")
+            print("  agents back: none within 60 s")
+        if ssh_back is not None:
+            report("failover", "SSH back", ssh_back, "s", one_ssh_run=round(ssh_alone, 3))
+        else:
+            print("  SSH back: never within 60 s")
+        if leader_back is not None:
+            report("failover", "periodic work leader back", leader_back, "s")
+        report("failover", "API requests failed", len(failed), "requests", sent=len(load.results))
         print(
-            f"  SSH back         {ssh_back:.2f} s (one `portal ssh` run takes {ssh_alone:.2f} s)"
-            if ssh_back
-            else "  SSH back         never"
+            f"  ({len(failed)} failed of {len(load.results)} sent; one `portal ssh` run "
+            f"takes {ssh_alone:.2f} s)"
         )
-        print(f"  periodic leader  {leader_back:.2f} s" if leader_back else "  leader   never")
-        print(f"  API requests     {len(failed)} failed of {len(load.results)} sent")
         for start, _, why in failed:
             print(f"    {start - t0:+.2f} s: {why[:120]}")
     finally:

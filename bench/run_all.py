@@ -51,6 +51,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "notifications": ([], ["--count", "50"]),
     "scim": ([], ["--users", "500", "--lookups", "50", "--members", "50"]),
     "oidc_callback": ([], ["--runs", "20", "--groups", "5"]),
+    "failover": ([], ["--agents", "2", "--clients", "2"]),
 }
 
 
