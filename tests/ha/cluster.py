@@ -117,6 +117,8 @@ class ServerReplica:
 
     def pids(self) -> set[int]:
         """The supervisor and every descendant (web process, Celery worker, ...)."""
+        if self.proc is None:
+            return set()
         with contextlib.suppress(psutil.NoSuchProcess):
             root = psutil.Process(self.proc.pid)
             return {root.pid, *(p.pid for p in root.children(recursive=True))}
