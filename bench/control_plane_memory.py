@@ -1,13 +1,15 @@
 """Memory of `make run`'s control plane: PSS of every Portal process, and of the whole platform.
 
-Usage: .venv/bin/python bench/control_plane_memory.py [--idle 30] [--workers N]
+Usage: .venv/bin/python bench/control_plane_memory.py [--idle 30] [--workers N] [--preload both]
 
-Starts `portal server` as `make run` does (embedded PostgreSQL and Redis, embedded worker and
-beat) in a temporary data directory on a free port, waits until it answers /healthz and then
-`--idle` seconds more, and reads each process of its tree from /proc: PSS (proportional set
-size: a page shared by N processes counts 1/N in each, so the sum is what the tree really
-costs) and RSS. Portal's processes (supervisor, web, worker, beat) are the control plane;
-PostgreSQL and Redis are reported apart. The server is stopped by its process group at the end.
+Starts `portal server` as `make run` does (embedded PostgreSQL and Redis, embedded worker, the
+periodic runner in the web process) in a temporary data directory on a free port, waits until it
+answers /healthz and then `--idle` seconds more, and reads each process of its tree from /proc:
+PSS (proportional set size: a page shared by N processes counts 1/N in each, so the sum is what
+the tree really costs) and RSS. Portal's processes (supervisor, web, worker) are the control
+plane; PostgreSQL and Redis are reported apart. The server is stopped by its process group at
+the end. By default it runs twice: children executed as new interpreters (PORTAL_PRELOAD=false,
+the baseline) and forked from the preloaded application (portal/preload.py), same run.
 """
 
 from __future__ import annotations
@@ -143,7 +145,21 @@ def main() -> None:
     parser.add_argument(
         "--workers", type=int, default=None, help="web processes (default: as make run)"
     )
+    parser.add_argument(
+        "--preload",
+        choices=("on", "off", "both"),
+        default="both",
+        help="children forked from the preloaded application (portal/preload.py), or executed "
+        "as new interpreters; both: off first, as the baseline of the same run",
+    )
     args = parser.parse_args()
+    modes = ["off", "on"] if args.preload == "both" else [args.preload]
+    for mode in modes:
+        run(args, mode)
+
+
+def run(args, preload: str) -> None:
+    print(f"\n=== PORTAL_PRELOAD={'true' if preload == 'on' else 'false'}")
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="portal-bench-memory-") as data_dir:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
@@ -151,6 +167,7 @@ def main() -> None:
             PORTAL_DATA_DIR=data_dir,
             PORTAL_HTTP_ADDRESS=f"127.0.0.1:{port}",
             PORTAL_LOG_LEVEL="WARNING",
+            PORTAL_PRELOAD="true" if preload == "on" else "false",
         )
         argv = [str(PORTAL), "server"]
         if args.workers:
@@ -163,7 +180,7 @@ def main() -> None:
             took = wait_healthy(port, server)
             print(f"portal server answered /healthz after {took:.1f} s; idle {args.idle:.0f} s")
             time.sleep(args.idle)
-            show(measure(server.pid), f"idle, {args.idle:.0f} s after start-up")
+            show(measure(server.pid), f"preload {preload}, idle {args.idle:.0f} s after start-up")
         finally:
             try:
                 os.killpg(server.pid, signal.SIGTERM)

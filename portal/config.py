@@ -43,6 +43,8 @@ class Config:
     relay_port: int  # 0: an ephemeral port per process; else the first of http_workers ports
     relay_advertise_host: str  # "": the bind address (this host's address if that is a wildcard)
     embedded_worker: bool
+    # `portal server` loads the application once and forks its children from it (portal/preload.py)
+    preload: bool
     # Ctrl-C of `portal server` stops the workspaces its embedded worker runs as processes on
     # this host (the `local` template's) unless this is set; production servers keep them.
     keep_workspaces_on_exit: bool
@@ -184,6 +186,7 @@ def load() -> Config:
         relay_port=env.int("PORTAL_RELAY_PORT", 0),
         relay_advertise_host=env.str("PORTAL_RELAY_ADVERTISE_HOST", ""),
         embedded_worker=env.bool("PORTAL_EMBEDDED_WORKER", True),
+        preload=env.bool("PORTAL_PRELOAD", True),
         keep_workspaces_on_exit=env.bool(
             "PORTAL_KEEP_WORKSPACES_ON_EXIT", database_url is not None
         ),

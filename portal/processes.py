@@ -27,6 +27,7 @@ from portal import config
 from portal.embedded.children import die_with_parent
 from portal.embedded.errors import EmbeddedError
 from portal.embedded.lock import DataDirLock
+from portal.preload import PreloadError
 from portal.supervisor import StartupError, Supervisor, listen, stop_host_workspaces
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -143,6 +144,11 @@ def server(embedded_worker: bool | None, workers: int | None, keep_workspaces: b
             except click.ClickException:
                 # Portal works without it; the operator pushes templates instead.
                 click.echo("Warning: the starter template could not be created.", err=True)
+        if not supervisor.stopping and cfg.preload:
+            from portal.preload import load_application
+
+            load_application()  # the children fork from here and share its pages
+            supervisor.fork_targets = (serve_web, run_embedded_worker)
         if not supervisor.stopping:
             supervisor.start_children()
             if supervisor.wait_ready():
@@ -160,7 +166,7 @@ def server(embedded_worker: bool | None, workers: int | None, keep_workspaces: b
             click.echo("\nStopping Portal ...")
             if supervisor.ready and supervisor.stops_workspaces:
                 stop_host_workspaces(supervisor, received)
-    except (EmbeddedError, StartupError) as e:
+    except (EmbeddedError, StartupError, PreloadError) as e:
         _fail(str(e))
     finally:
         # A second Ctrl-C during shutdown must not leave the databases running.
@@ -180,6 +186,11 @@ def server(embedded_worker: bool | None, workers: int | None, keep_workspaces: b
 @click.option("--fd", type=int, required=True, help="The listening socket, inherited.")
 def web_process(fd: int) -> None:
     """One web server process on the socket `portal server` opened for all of them."""
+    serve_web(socket.socket(fileno=fd))
+
+
+def serve_web(sock: socket.socket) -> None:
+    """Serve HTTP and WebSockets on `sock`, with a candidate for the periodic work beside."""
     import uvicorn
 
     cfg = config.load()
@@ -202,7 +213,7 @@ def web_process(fd: int) -> None:
     runner = PeriodicRunner()
     runner.start()
     try:
-        uvicorn.Server(uvicorn_config).run(sockets=[socket.socket(fileno=fd)])
+        uvicorn.Server(uvicorn_config).run(sockets=[sock])
     finally:
         runner.stop()  # lets go of the lock at once: another process leads within seconds
 
@@ -238,19 +249,53 @@ def worker(name: str, concurrency: int, tags: tuple[str, ...], loglevel: str, qu
         os.environ["PORTAL_PROVISIONER_TAGS"] = ",".join(filter(None, [current, *tags]))
         config.load.cache_clear()
     # Each running job holds a connection, and its log writer and heartbeat take one briefly.
-    os.environ.setdefault("PORTAL_DATABASE_POOL_SIZE", str(2 * concurrency + 4))
+    os.environ.setdefault("PORTAL_DATABASE_POOL_SIZE", str(worker_pool_size(concurrency)))
     config.load.cache_clear()
     _django_ready("portal worker")
     import django
 
     django.setup()  # Celery would do it next
+    run_worker(name=name, concurrency=concurrency, loglevel=loglevel, quiet=quiet)
+
+
+def worker_pool_size(concurrency: int) -> int:
+    return 2 * concurrency + 4
+
+
+def size_pool_for_worker(concurrency: int) -> None:
+    """In a worker forked from the server (settings already loaded): room for every job."""
+    from django.conf import settings
+
+    pool = settings.DATABASES["default"].get("OPTIONS", {}).get("pool")
+    if isinstance(pool, dict):
+        pool["max_size"] = max(pool.get("max_size", 0), worker_pool_size(concurrency))
+
+
+EMBEDDED_WORKER_CONCURRENCY = 4  # as `portal worker`'s default
+
+
+def run_embedded_worker() -> None:
+    """`portal server`'s own worker, in a child forked from the preloaded application."""
+    size_pool_for_worker(EMBEDDED_WORKER_CONCURRENCY)
+    run_worker(name="embedded", concurrency=EMBEDDED_WORKER_CONCURRENCY, loglevel="WARNING",
+               quiet=True)  # fmt: skip
+
+
+def run_worker(*, name: str, concurrency: int, loglevel: str, quiet: bool) -> None:
+    """The Celery worker's loop, Django set up: the queues of this host's provisioner tags."""
     from workspaces.builds import host_settings
     from workspaces.provisioner.host import build_sandbox_notice
 
     if notice := build_sandbox_notice(host_settings.load()):
         click.secho(f"\n{notice}\n", err=True, fg="red", bold=True)
+    import celery.platforms
+
     from portal.celery import app
     from portal_shared.queues import MAINTENANCE_QUEUE, worker_queues
+
+    # Celery renames the process when setproctitle is installed (portal/preload.py needs it):
+    # operators and our tests find the worker as `portal worker` in ps.
+    celery.platforms._setproctitle = None
 
     try:
         queues = [MAINTENANCE_QUEUE, *worker_queues(config.load().provisioner_tags)]

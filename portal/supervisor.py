@@ -9,6 +9,7 @@ of any still running at the deadline.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import socket
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import click
@@ -79,18 +81,26 @@ class Child:
     name: str
     argv: list[str]
     pass_fds: tuple[int, ...] = ()
+    # Set when the application is preloaded: run in a child forked from the supervisor, which
+    # `ps` shows as " ".join(argv) (portal/preload.py); else argv is executed.
+    target: Callable[[], None] | None = None
     proc: subprocess.Popen | None = None
     started_at: float = 0.0
     backoff: float = FIRST_BACKOFF
     restart_at: float | None = None
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(
-            self.argv,
-            pass_fds=self.pass_fds,
-            start_new_session=True,  # Ctrl-C reaches us only; its group is ours to signal
-            preexec_fn=die_with_parent(signal.SIGTERM),
-        )
+        if self.target is not None:
+            from portal import preload
+
+            self.proc = preload.fork(self.target, " ".join(["portal", *self.argv[3:]]))
+        else:
+            self.proc = subprocess.Popen(
+                self.argv,
+                pass_fds=self.pass_fds,
+                start_new_session=True,  # Ctrl-C reaches us only; its group is ours to signal
+                preexec_fn=die_with_parent(signal.SIGTERM),
+            )
         self.started_at = time.monotonic()
         self.restart_at = None
 
@@ -140,6 +150,9 @@ class Supervisor:
         self.ready = False
         self.stops_workspaces = False  # host-process workspaces stop with the server
         self.sock: socket.socket | None = None
+        # (serve_web(sock), run_embedded_worker()) once the application is loaded here
+        # (portal/preload.py): children are then forked and run these, instead of executed.
+        self.fork_targets: tuple[Callable[[socket.socket], None], Callable[[], None]] | None = None
 
     @property
     def worker_id(self) -> str:
@@ -149,13 +162,18 @@ class Supervisor:
     def start_children(self) -> None:
         portal = [sys.executable, "-m", "portal"]
         assert self.sock is not None
-        fd = self.sock.fileno()
+        sock = self.sock
+        fd = sock.fileno()
         for index in range(1, self.workers + 1):
             name = "web process" if self.workers == 1 else f"web process {index}"
-            self.children.append(Child(name, [*portal, "web-process", "--fd", str(fd)], (fd,)))
-        if self.embedded_worker:
+            web = functools.partial(self.fork_targets[0], sock) if self.fork_targets else None
             self.children.append(
-                Child("worker", [*portal, "worker", "--name", "embedded", "--quiet"])
+                Child(name, [*portal, "web-process", "--fd", str(fd)], (fd,), target=web)
+            )
+        if self.embedded_worker:
+            worker = self.fork_targets[1] if self.fork_targets else None
+            self.children.append(
+                Child("worker", [*portal, "worker", "--name", "embedded", "--quiet"], target=worker)
             )
         for child in self.children:
             child.start()
