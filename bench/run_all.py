@@ -55,6 +55,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "scim": ([], ["--users", "500", "--lookups", "50", "--members", "50"]),
     "oidc_callback": ([], ["--runs", "20", "--groups", "5"]),
     "metrics_scrape": ([], ["--agents", "500", "--scrapes", "20"]),
+    "failover": ([], ["--agents", "2", "--clients", "2"]),
 }
 
 

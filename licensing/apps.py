@@ -33,6 +33,7 @@ class LicensingConfig(AppConfig):
         from licensing.metrics import COLLECTOR
 
         registry.register_metrics_collector(COLLECTOR)
+        registry.register_banner(banners.replicas_banner)
         declare_admin_permission("licensing.view_license", "license", "read")
         declare_admin_permission("licensing.add_license", "license", "create")
         declare_admin_permission("licensing.delete_license", "license", "delete")

@@ -251,6 +251,8 @@ def leader_pid() -> tuple[str, int] | None:
         cursor.execute(
             "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
             "WHERE l.locktype = 'advisory' AND l.granted "
+            # Advisory locks are per database: other deployments on the server hold their own.
+            "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
             "AND ((l.classid::bigint << 32) | l.objid::bigint) = %s",
             [LOCK_KEY],
         )

@@ -94,6 +94,7 @@ INSTALLED_APPS = [
     "portal.notifications",
     "portal.ops",
     "portal.observability",
+    "portal.replicas",
     "portal.external_auth",
     "templates_app",
     "workspaces",

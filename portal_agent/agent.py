@@ -50,6 +50,11 @@ LOG_BATCH_MAX = 500
 LOG_BACKLOG_MAX = 20000
 BACKOFF_MIN = 0.5
 BACKOFF_MAX = 30.0
+# After losing a connection that worked (its server replica died, the load balancer sends the
+# next attempt to another), retries stay at most this far apart for FAILOVER_WINDOW seconds,
+# so the agent is back within seconds of its replica's death, not after a 30 s backoff.
+FAILOVER_BACKOFF_MAX = 2.0
+FAILOVER_WINDOW = 60.0
 MANIFEST_TIMEOUT = 30.0
 DRAIN_TIMEOUT = 10.0
 KILL_GRACE = 3.0
@@ -222,6 +227,7 @@ class Agent(Scripts):
         from websockets.exceptions import ConnectionClosed, InvalidStatus
 
         backoff = BACKOFF_MIN
+        lost_at: float | None = None  # when a working connection was last lost
         patience = watchdog.Patience(f"check {TOKEN_ENV}")
         while True:
             self._reached = False
@@ -250,10 +256,15 @@ class Agent(Scripts):
                 return
             if self._reached:
                 backoff = BACKOFF_MIN
+                lost_at = time.monotonic()
             warning = patience.failed(refusal, reached=self._reached)  # GiveUp when out of it
             if warning:
                 log(warning)
             delay = min(BACKOFF_MAX, backoff * random.uniform(0.75, 1.25))  # noqa: S311 - jitter
+            failing_over = lost_at is not None and time.monotonic() - lost_at < FAILOVER_WINDOW
+            if failing_over and delay > FAILOVER_BACKOFF_MAX:
+                # Jittered at the cap too: a dead replica's agents must not return in step.
+                delay = FAILOVER_BACKOFF_MAX * random.uniform(0.5, 1.0)  # noqa: S311
             delay = patience.cap(delay)
             log(f"reconnecting in {delay:.1f}s")
             await asyncio.sleep(delay)

@@ -40,6 +40,8 @@ def test_workspaces_registers_the_beat_schedule_it_had_in_settings():
         "prune-audit-entries": {"task": "audit_log.prune_audit_entries", "schedule": 3600.0},
         # portal.accounts: user dormancy (PORTAL_USER_DORMANCY_DAYS; 0 turns it off)
         "mark-dormant-users": {"task": "accounts.mark_dormant_users", "schedule": 3600.0},
+        # portal.replicas: rows of replicas silent for an hour
+        "prune-replicas": {"task": "replicas.prune_stale", "schedule": 600.0},
     }
 
 
@@ -97,6 +99,7 @@ def test_the_apps_api_routes_are_under_api_v2_in_their_order():
     assert registry.registry["api_routes"] == [
         "portal.notifications.api.urls",
         "portal.observability.api_urls",
+        "portal.replicas.api.urls",
         "portal.external_auth.api.urls",
         "templates_app.api.urls",
         "workspaces.api.urls",

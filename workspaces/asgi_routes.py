@@ -14,6 +14,7 @@ from portal.registry import (
     register_websocket_consumers,
     register_websocket_route,
 )
+from portal.replicas import heartbeat
 from workspaces.connectivity import agent_consumer, consumers, event_consumers, relay, relay_link
 from workspaces.proxy import hosts as app_hosts
 from workspaces.proxy import http as app_http
@@ -29,7 +30,8 @@ def _app_proxy_own_path(path: str) -> str | None:
 
 async def _start_relay_link() -> None:
     # Agents whose dial-back lands on another process reach us through the relay link.
-    await relay_link.start(relay.attach_agent)
+    address = await relay_link.start(relay.attach_agent)
+    heartbeat.advertise(address)  # the replicas table tells peers (and operators) where we are
 
 
 # An app host (PORTAL_WILDCARD_ACCESS_URL) serves its app only, every path of it. Workspace apps

@@ -288,3 +288,29 @@ def test_what_a_script_left_in_the_background_stops_with_the_agent(
     assert stop_agent(agent) == 0
     assert not _alive(background), (tmp_path / "agent.log").read_text()[-3000:]
     assert server.states()[-1] == "off"
+
+
+def test_after_losing_a_working_server_retries_stay_two_seconds_apart(
+    make_server, run_agent, tmp_path
+):
+    """Its replica died: the next one (behind the load balancer) is found within seconds, not
+    after an exponential backoff grown while nothing answered."""
+    import re
+    import time
+
+    server = make_server()
+    agent = run_agent(server.url)
+    server.wait(lambda: "ready" in server.states(), what="ready")
+    server.stop()
+    deadline = time.monotonic() + 20
+
+    def delays() -> list[float]:
+        return [float(d) for d in re.findall(r"reconnecting in ([\d.]+)s", agent_log(tmp_path))]
+
+    while len(delays()) < 6:  # 0.5, 1, 2, 4, 8, 16 s with the plain backoff
+        assert time.monotonic() < deadline, agent_log(tmp_path)
+        time.sleep(0.2)
+    assert max(delays()) <= 2.0, delays()
+    server.start()
+    server.wait(lambda: len(server.of_type("hello")) == 2, timeout=10, what="a second hello")
+    assert agent.poll() is None

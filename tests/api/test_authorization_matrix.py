@@ -130,6 +130,7 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("api:audit-stream-resend", "POST"): _row(200, 403, 403, 403, 403, 403, 403, 401),
     # Licenses: owners manage them, auditors read them; everyone signed in reads entitlements.
     ("api:licenses", "GET"): _row(200, 403, 403, 200, 403, 403, 403, 401),
+    ("api:replicas", "GET"): _row(200, 403, 403, 200, 403, 403, 403, 401),
     ("api:licenses", "POST"): _row(201, 403, 403, 403, 403, 403, 403, 401),
     ("api:license-detail", "DELETE"): _row(204, 403, 403, 403, 403, 403, 403, 401),
     ("api:entitlements", "GET"): SIGNED_IN,

@@ -139,6 +139,11 @@ READ_ONLY = {
     "portal.notifications.services.current_preferences": "a read (locks the user to write)",
     "workspaces.dormancy.page_link": "pure: the workspace page's path",
     "workspaces.dormancy.fmt_time": "pure: a time as the notifications say it",
+    # The replicas table: each server process's own bookkeeping row, like PeriodicRun.
+    "portal.replicas.services.register": "bookkeeping: a server process's row at its start",
+    "portal.replicas.services.heartbeat": "bookkeeping: its row stamped every few seconds",
+    "portal.replicas.services.unregister": "bookkeeping: its row deleted at its graceful stop",
+    "portal.replicas.services.prune_stale": "bookkeeping: rows of processes silent for an hour",
 }
 # Steps of a larger audited action whose entry their caller writes.
 AUDITED_BY_CALLER = {

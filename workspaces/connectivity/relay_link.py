@@ -391,7 +391,10 @@ async def visit(home: str, stream_id: uuid.UUID, agent_id: uuid.UUID, receive, s
             CONNECT_TIMEOUT,
         )
     except (OSError, TimeoutError, ValueError) as exc:
-        log.warning("relay link to %s for stream %s failed: %s", home, stream_id, exc)
+        log.warning(
+            "relay link to %s for stream %s failed: %s (%s)",
+            home, stream_id, exc, await _describe_home(home),
+        )  # fmt: skip
         reason = "The server process holding this stream cannot be reached."
         return await send({"type": "websocket.close", "code": 4502, "reason": reason})
     _tune(writer)
@@ -410,6 +413,19 @@ async def visit(home: str, stream_id: uuid.UUID, agent_id: uuid.UUID, receive, s
         writer.close()
         with contextlib.suppress(Exception):
             await writer.wait_closed()
+
+
+async def _describe_home(home: str) -> str:
+    """Which replica advertised `home`, and whether it still heartbeats (the replicas table)."""
+    from asgiref.sync import sync_to_async
+
+    from portal.replicas.queries import describe_relay_address
+
+    try:
+        async with asyncio.timeout(REDIS_TIMEOUT):
+            return await sync_to_async(describe_relay_address, thread_sensitive=False)(home)
+    except Exception as exc:  # the database is away too: say so, the link error stands
+        return f"replicas table unreadable: {exc}"
 
 
 async def _agent_to_link(receive, writer: asyncio.StreamWriter) -> None:

@@ -1,0 +1,1 @@
+"""Server replicas: one row per running web process, with heartbeats (high availability)."""
