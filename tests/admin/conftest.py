@@ -121,6 +121,7 @@ def seed(make_user, owner):
     from enterprise.scim import keys as scim_keys
     from portal.accounts import services
     from portal.notifications.models import Delivery, Notification
+    from portal.replicas.models import Replica
     from workspaces.models import WorkspacePortShare
 
     def add(n: int):
@@ -144,6 +145,8 @@ def seed(make_user, owner):
             # A notification waiting in the email outbox.
             notice = Notification.objects.create(user=user, kind="build_failed", title="Failed")
             Delivery.objects.create(notification=notice, method="email")
+            # A server replica (rows are written by the server processes themselves).
+            Replica.objects.create(hostname=f"host-{user.username}", pid=1000 + Replica.objects.count())
 
     return add
 

@@ -35,6 +35,7 @@ ALL = {
     "audit_stream.streamdestination",  # audit streaming: audit.read (owner, auditor)
     "notifications.messagetemplate",  # owners only: the messages' wording
     "notifications.delivery",  # owners only: the email/webhook outbox
+    "replicas.replica",  # replica.read (owner, auditor)
 }
 WORKSPACE_SIDE = {m for m in ALL if m.startswith("workspaces.")}
 VISIBLE = {
@@ -56,6 +57,7 @@ VISIBLE = {
         "templates_app.template",
         "templates_app.templateversion",
         "groups.group",
+        "replicas.replica",
     },
 }
 
