@@ -86,11 +86,11 @@ def load_application() -> None:
         for name in _SHARED_MODULES:
             try:
                 importlib.import_module(name)
-            except ImportError as exc:
+            except ImportError:
+                # Only an optional accelerator (httptools, uvloop) may be missing: the child
+                # then picks what exists. Our own modules must load.
                 if name.startswith(("portal", "workspaces")):
                     raise
-                # An optional accelerator (httptools) missing: the child picks what exists.
-                del exc
         # Every URL conf and the views they name: imported at the first request otherwise.
         from django.urls import get_resolver
 

@@ -146,7 +146,7 @@ def seed(make_user, owner):
             notice = Notification.objects.create(user=user, kind="build_failed", title="Failed")
             Delivery.objects.create(notification=notice, method="email")
             # A server replica (rows are written by the server processes themselves).
-            Replica.objects.create(hostname=f"host-{user.username}", pid=1000 + Replica.objects.count())
+            Replica.objects.create(hostname=f"host-{user.username}", pid=1000)
 
     return add
 
