@@ -42,13 +42,16 @@ install-test: $(TEST_STAMP) $(WHEELS_STAMP) assets $(SCIM_STAMP)
 # (tests/browser/test_accessibility.py); no page loads it.
 VENDOR := static/vendor
 VENDOR_STAMP := $(VENDOR)/.installed
-$(VENDOR_STAMP): package.json package-lock.json
+$(VENDOR_STAMP): package.json package-lock.json $(wildcard static_src/console/*.js)
 	npm ci --no-audit --no-fund --loglevel=error
 	mkdir -p $(VENDOR)
 	cp node_modules/htmx.org/dist/htmx.min.js \
 	   node_modules/@xterm/xterm/lib/xterm.js node_modules/@xterm/xterm/css/xterm.css \
 	   node_modules/@xterm/addon-fit/lib/addon-fit.js $(VENDOR)/
 	cp node_modules/axe-core/axe.min.js $(VENDOR)/
+	cp node_modules/chart.js/dist/chart.umd.min.js $(VENDOR)/chart.js
+	node_modules/.bin/esbuild static_src/console/editor.js --bundle --minify --format=iife \
+	   --log-level=warning --outfile=$(VENDOR)/console-editor.js
 	touch $@
 assets: $(VENDOR_STAMP)
 
