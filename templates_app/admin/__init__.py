@@ -1,0 +1,5 @@
+"""Templates, versions and archives in the operator console: importing registers their pages."""
+
+from templates_app.admin import files, templates, versions  # noqa: F401 - they register
+from templates_app.admin.display import badge, import_badge  # noqa: F401 - workspaces' console
+from templates_app.admin.templates import add_inline  # noqa: F401 - enterprise's access list
