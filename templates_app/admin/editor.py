@@ -65,9 +65,9 @@ def edit_view(model_admin, request, object_id):
                     message=form.cleaned_data["message"],
                 )
             except ServiceError as e:
-                rest = []
+                rest, shown_paths = [], {f.path for f in files}
                 for problem in e.validations:
-                    if problem.get("field") in posted:  # shown beside that file
+                    if problem.get("field") in shown_paths:  # shown beside that file
                         file_errors.setdefault(problem["field"], []).append(problem["detail"])
                     else:
                         rest.append(problem)
