@@ -9,7 +9,7 @@ from django.utils.html import format_html
 
 from portal.admin_site import DeletedFilter, ReadOnlyAdmin, ReadOnlyInline, admin_link, pretty_json
 from templates_app import scheduling
-from templates_app.admin import (
+from templates_app.console import (
     access,
     compare,
     deprecation_form,
@@ -19,7 +19,7 @@ from templates_app.admin import (
     settings_form,
     upload,
 )
-from templates_app.admin.display import import_badge, may_manage_templates
+from templates_app.console.display import import_badge, may_manage_templates
 from templates_app.models import Template, TemplateVersion
 
 

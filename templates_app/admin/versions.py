@@ -8,8 +8,8 @@ from django.urls import path
 from django.utils.html import format_html
 
 from portal.admin_site import ReadOnlyAdmin, admin_link, pretty_json, run_service_per_object
-from templates_app.admin import access, deprecation_form, editor, import_page, links
-from templates_app.admin.display import (
+from templates_app.console import access, deprecation_form, editor, import_page, links
+from templates_app.console.display import (
     import_badge,
     is_changelist,
     job_url,
@@ -17,7 +17,7 @@ from templates_app.admin.display import (
     parameters_table,
     resources_table,
 )
-from templates_app.admin.promotion import promote
+from templates_app.console.promotion import promote
 from templates_app.models import TemplateVersion
 
 

@@ -11,7 +11,7 @@ from django.urls import reverse
 from portal import features
 from portal.errors import ServiceError
 from templates_app import scheduling, services, services_authoring
-from templates_app.admin import access, errors, scheduling_form
+from templates_app.console import access, errors, scheduling_form
 from templates_app.models import Template
 
 SERVICE_FORM_TEMPLATE = "admin/portal/service_form.html"

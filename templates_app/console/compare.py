@@ -7,7 +7,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 
 from templates_app import source_files, version_diff
-from templates_app.admin import access
+from templates_app.console import access
 from templates_app.models import Template, TemplateVersion
 
 PAGE = "admin/templates_app/authoring/compare.html"

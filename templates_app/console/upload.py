@@ -13,7 +13,7 @@ from django.urls import reverse
 from portal.errors import ServiceError
 from portal_shared import archive
 from templates_app import services_authoring
-from templates_app.admin import access, errors
+from templates_app.console import access, errors
 from templates_app.models import Template, template_name_validator
 
 PAGE = "admin/templates_app/authoring/upload.html"

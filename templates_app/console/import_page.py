@@ -13,8 +13,8 @@ from django.urls import reverse
 from portal import policy
 from portal.errors import ServiceError
 from templates_app import services
-from templates_app.admin import access, errors
-from templates_app.admin.display import import_badge, job_url
+from templates_app.console import access, errors
+from templates_app.console.display import import_badge, job_url
 from templates_app.models import ImportStatus, TemplateVersion, template_name_validator
 
 PAGE = "admin/templates_app/authoring/import.html"

@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from portal.errors import Conflict, ServiceError
 from templates_app import services
-from templates_app.admin.display import may_manage_templates
+from templates_app.console.display import may_manage_templates
 from templates_app.models import Template, TemplateVersion
 
 SERVICE_FORM_TEMPLATE = "admin/portal/service_form.html"

@@ -9,7 +9,7 @@ from django.template.response import TemplateResponse
 
 from portal.errors import ServiceError
 from templates_app import services_authoring, source_files
-from templates_app.admin import access, errors
+from templates_app.console import access, errors
 from templates_app.models import TemplateVersion
 
 PAGE = "admin/templates_app/authoring/editor.html"
