@@ -14,7 +14,7 @@ from portal import policy
 from portal.errors import ServiceError
 from templates_app import services
 from templates_app.console import access, errors
-from templates_app.console.display import import_badge, job_url
+from templates_app.console.display import job_url
 from templates_app.models import ImportStatus, TemplateVersion, template_name_validator
 
 PAGE = "admin/templates_app/authoring/import.html"
@@ -66,7 +66,6 @@ def _context(model_admin, request, version: TemplateVersion, create_form) -> dic
         "title": f"Import of {version}",
         "version": version,
         "template": template,
-        "status": import_badge(version.import_status),
         "running": version.import_status in RUNNING,
         "lines": lines,
         "last_id": last_id,
