@@ -55,7 +55,7 @@ def _one(path: str, a: SourceFile | None, b: SourceFile | None) -> FileDiff:
         diff.lines = _unified(path, old, new)
     else:
         why = next(f.why for f in (a, b) if f is not None and f.why)
-        diff.note = f"{why.capitalize()}: no line diff."
+        diff.note = f"{why[:1].upper()}{why[1:]}: no line diff."
         diff.old = diff.new = None
     return diff
 
