@@ -9,7 +9,7 @@ from django.template.response import TemplateResponse
 
 from portal.errors import ServiceError
 from templates_app import services_authoring, source_files
-from templates_app.console import access, errors
+from templates_app.console import access, errors, links
 from templates_app.models import TemplateVersion
 
 PAGE = "admin/templates_app/authoring/editor.html"
@@ -73,7 +73,9 @@ def edit_view(model_admin, request, object_id):
                         rest.append(problem)
                 errors.show(form, ServiceError(e.message, detail=e.detail, validations=rest))
             else:
-                messages.success(request, f"Saved {new}; its import has started.")
+                messages.success(
+                    request, f"Saved {links.version_label(new)}; its import has started."
+                )
                 return redirect("admin:templates_app_templateversion_import", new.pk)
     # What was typed is shown again after a refusal: nothing is lost.
     shown = [
@@ -87,8 +89,9 @@ def edit_view(model_admin, request, object_id):
     context = {
         **model_admin.admin_site.each_context(request),
         "opts": model_admin.opts,
-        "title": f"Edit the files of {version}",
+        "title": f"Edit the files of {links.version_label(version)}",
         "version": version,
+        "version_label": links.version_label(version),
         "form": form,
         "files": shown,
     }

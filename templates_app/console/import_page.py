@@ -13,7 +13,7 @@ from django.urls import reverse
 from portal import policy
 from portal.errors import ServiceError
 from templates_app import services
-from templates_app.console import access, errors
+from templates_app.console import access, errors, links
 from templates_app.console.display import job_url
 from templates_app.models import ImportStatus, TemplateVersion, template_name_validator
 
@@ -63,7 +63,7 @@ def _context(model_admin, request, version: TemplateVersion, create_form) -> dic
     return {
         **model_admin.admin_site.each_context(request),
         "opts": model_admin.opts,
-        "title": f"Import of {version}",
+        "title": f"Import of {links.version_label(version)}",
         "version": version,
         "template": template,
         "running": version.import_status in RUNNING,

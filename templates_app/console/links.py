@@ -35,3 +35,10 @@ def version_links(version: TemplateVersion, *, more: bool = False) -> str:
         if active and active != version.pk:
             items.append((f"{compare}?from={active}&to={version.pk}", "Compare with active"))
     return format_html("{}", _join(items))
+
+
+def version_label(version: TemplateVersion) -> str:
+    """`template@name`, or for a version of no template its name and that it has none yet."""
+    if version.template_id is None:
+        return f"{version.name} (no template yet)"
+    return str(version)
