@@ -8,13 +8,16 @@ from django.http.multipartparser import MultiPartParserError
 from portal import branding
 from portal.api.errors import bad_request, speaks_json
 from portal.errors import NUL_DETAIL, NUL_MESSAGE
+from portal.web.console_policy import console_policy
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self' ws: wss:; "
     "img-src 'self' data:{images}; frame-ancestors 'none'"
 )
-# The operator console (Django admin) keeps its own inline bits; the API answers JSON only.
-_EXEMPT_PREFIXES = ("/admin/", "/api/")
+# The API answers JSON only. The operator console gets the same policy as the pages (its
+# styles and scripts are static files), see console_policy for its one allowance.
+_EXEMPT_PREFIXES = ("/api/",)
+_CONSOLE_PREFIX = "/admin/"
 
 
 class ContentSecurityPolicyMiddleware:
@@ -23,7 +26,9 @@ class ContentSecurityPolicyMiddleware:
 
     def __call__(self, request):
         response = self.get_response(request)
-        if not request.path.startswith(_EXEMPT_PREFIXES):
+        if request.path.startswith(_CONSOLE_PREFIX):
+            response.setdefault("Content-Security-Policy", console_policy(policy_for(request)))
+        elif not request.path.startswith(_EXEMPT_PREFIXES):
             response.setdefault("Content-Security-Policy", policy_for(request))
         return response
 

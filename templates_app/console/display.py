@@ -9,15 +9,10 @@ from django.utils.safestring import SafeString
 from templates_app import permissions
 from templates_app.models import ImportStatus
 
-# Colours of status badges, shared with the workspaces console: green done well, blue busy,
-# amber waiting, red failed, grey ended otherwise.
-TONES = {
-    "good": "#1e7d32",
-    "busy": "#1565c0",
-    "wait": "#b26a00",
-    "bad": "#ba2121",
-    "off": "#666666",
-}
+# Tones of status badges, shared with the workspaces console: green done well, blue busy,
+# amber waiting, red failed, grey ended otherwise. Their colours, light and dark, are the
+# console theme's (static/portal/console/console.css: .portal-tone-*), never inline styles (CSP).
+TONES = frozenset({"good", "busy", "wait", "bad", "off"})
 IMPORT_TONES = {
     ImportStatus.PENDING: "wait",
     ImportStatus.RUNNING: "busy",
@@ -29,11 +24,11 @@ IMPORT_TONES = {
 
 def badge(text: str, tone: str, *, css: str = "", title: str = "") -> str:
     """A coloured status word; the class names let tests and page CSS find it."""
-    classes = f"portal-status portal-status-{text}" + (f" {css}" if css else "")
+    tone = tone if tone in TONES else "off"
+    classes = f"portal-status portal-tone-{tone} portal-status-{text}" + (f" {css}" if css else "")
     return format_html(
-        '<span class="{}" style="color: {}; font-weight: 600"{}>{}</span>',
+        '<span class="{}"{}>{}</span>',
         classes,
-        TONES.get(tone, TONES["off"]),
         format_html(' title="{}"', title) if title else "",
         text,
     )

@@ -1,9 +1,11 @@
 """Provisioner jobs, their log pages and the provisioners in the console."""
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.contrib.admin import helpers
+from django.contrib.staticfiles import finders
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -79,7 +81,11 @@ def test_failed_and_long_pending_jobs_are_highlighted_with_their_reason(console,
     assert html.count('portal-job-failed"') == 1 and html.count('portal-job-stuck"') == 1
     assert "Error: Unsupported block type on main.tf line 3" in html  # the error, on one line
     assert "No online provisioner has the tags region=us" in html
-    assert "tr:has(.portal-job-failed)" in html  # the row colouring
+    # The row colouring, from the console theme the page links (no inline style: CSP).
+    assert "portal/console/console.css" in html
+    assert (
+        "tr:has(.portal-job-failed)" in Path(finders.find("portal/console/console.css")).read_text()
+    )
     admin = page.context["cl"].model_admin
     assert "portal-job-stuck" in admin.status_display(jobs["stuck"])
     assert "portal-job-stuck" not in admin.status_display(jobs["fresh"])

@@ -226,7 +226,7 @@ class WorkspaceAgentAdmin(ReadOnlyAdmin):
         if not rows:
             return "-"
         return format_html(
-            '<pre style="max-height:30em;overflow:auto;white-space:pre-wrap">{}</pre>',
+            '<pre class="portal-scroll-pre">{}</pre>',
             "\n".join(f"{at:%H:%M:%S} [{source}] {line}" for at, source, line in reversed(rows)),
         )
 
