@@ -1,0 +1,180 @@
+"""Change-list paging for big tables: estimated or capped counts instead of an exact COUNT(*).
+
+Django's admin counts every matching row on each page view (and, by default, the whole table
+again for "N total"); on a million audit entries that is a sequential scan per click. A list
+decorated with `@big_list` counts instead:
+
+- unfiltered: PostgreSQL's own estimate of the table's rows (`pg_class.reltuples`, kept by
+  autovacuum's ANALYZE), shown as "about 1,000,000"; a table estimated under EXACT_BELOW rows
+  is counted exactly (cheap, and small installs see true numbers);
+- filtered or searched: at most COUNT_CAP + 1 matches (a LIMIT inside the count, so the index
+  the filter uses stops early); past the cap the list says "more than 1,000" and its page links
+  follow the planner's row estimate (EXPLAIN), never fewer pages than the cap fills.
+
+With an estimate, a page number past the true end shows an empty page rather than an error, and
+"next" always works while rows remain: the last page link is approximate by design.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+
+from django.contrib import messages
+from django.contrib.admin import ShowFacets
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.core.exceptions import ValidationError
+from django.core.paginator import EmptyPage, PageNotAnInteger, Paginator
+from django.db import connections
+from django.db.models import QuerySet
+from django.utils.functional import cached_property
+
+# Below this many rows (by the planner's estimate) a table is counted exactly.
+EXACT_BELOW = 10_000
+# A filtered list counts at most this many matches.
+COUNT_CAP = 1_000
+
+
+class ApproximateCount(int):
+    """A row count that is an estimate or a lower bound: an int for arithmetic and plurals, shown
+    as a phrase ("about 1,000,000", "more than 1,000") wherever a template prints it."""
+
+    def __new__(cls, value: int, label: str):
+        count = super().__new__(cls, value)
+        count.label = label
+        return count
+
+    def __str__(self) -> str:
+        return self.label
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec) if not spec or spec[-1] == "s" else super().__format__(spec)
+
+    def __repr__(self) -> str:
+        return f"ApproximateCount({int(self)}, {self.label!r})"
+
+
+def table_estimate(model) -> int:
+    """The planner's row estimate for the model's table; -1 when it was never analyzed."""
+    with connections[QuerySet(model).db].cursor() as cursor:
+        cursor.execute(
+            "SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(%s)",
+            [model._meta.db_table],
+        )
+        row = cursor.fetchone()
+    return int(row[0]) if row and row[0] is not None else -1
+
+
+def plan_estimate(queryset: QuerySet) -> int:
+    """The planner's row estimate for the queryset (EXPLAIN, nothing is read)."""
+    queryset = queryset.order_by()
+    sql, params = queryset.query.sql_with_params()
+    with connections[queryset.db].cursor() as cursor:
+        cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
+        plan = cursor.fetchone()[0]
+    if isinstance(plan, str):
+        plan = json.loads(plan)
+    return int(plan[0]["Plan"]["Plan Rows"])
+
+
+def capped_count(queryset: QuerySet, cap: int) -> int:
+    """How many rows match, counting no further than `cap`."""
+    return queryset.order_by().values("pk")[:cap].count()
+
+
+def is_filtered(queryset: QuerySet) -> bool:
+    return bool(queryset.query.where) or queryset.query.is_empty()
+
+
+class EstimatedCountPaginator(Paginator):
+    """A Paginator whose `count` is exact when cheap and estimated otherwise (see module doc)."""
+
+    @cached_property
+    def count(self) -> int:
+        queryset = self.object_list
+        if not isinstance(queryset, QuerySet):
+            return super().count
+        if queryset.query.is_empty():
+            return 0
+        if not is_filtered(queryset):
+            estimate = table_estimate(queryset.model)
+            if estimate >= EXACT_BELOW:
+                return ApproximateCount(estimate, f"about {estimate:,}")
+            cap = EXACT_BELOW
+        else:
+            cap = COUNT_CAP
+        counted = capped_count(queryset, cap + 1)
+        if counted <= cap:
+            return counted
+        pages_for = max(plan_estimate(queryset), counted)
+        return ApproximateCount(pages_for, f"more than {cap:,}")
+
+    @property
+    def is_estimated(self) -> bool:
+        return isinstance(self.count, ApproximateCount)
+
+    def validate_number(self, number):
+        if not self.is_estimated:
+            return super().validate_number(number)
+        try:
+            if isinstance(number, float) and not number.is_integer():
+                raise ValueError
+            number = int(number)
+        except (TypeError, ValueError):
+            raise PageNotAnInteger("That page number is not an integer") from None
+        if number < 1:
+            raise EmptyPage("That page number is less than 1")
+        return number  # past the estimated end: an empty page, not an error
+
+    def page(self, number):
+        if not self.is_estimated:
+            return super().page(number)
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        # No clipping at the estimated count: the true last page may lie either side of it.
+        return self._get_page(self.object_list[bottom : bottom + self.per_page], number, self)
+
+    @cached_property
+    def num_pages(self) -> int:
+        if not self.is_estimated:
+            return super().num_pages
+        return max(1, math.ceil(int(self.count) / self.per_page))
+
+
+def _reason(error: IncorrectLookupParameters) -> str:
+    cause = error.args[0] if error.args else error.__cause__
+    if isinstance(cause, ValidationError):
+        return " ".join(cause.messages)
+    return str(cause or "")
+
+
+def _says_why(get_changelist_instance):
+    """Django answers a bad filter value (?created_at__gte=soon) with a bare redirect to the
+    unfiltered list (?e=1); this leaves a message there saying what was wrong."""
+
+    @functools.wraps(get_changelist_instance)
+    def wrapper(self, request):
+        try:
+            return get_changelist_instance(self, request)
+        except IncorrectLookupParameters as error:
+            reason = _reason(error).strip()
+            messages.error(
+                request,
+                "The list cannot be filtered or paged that way"
+                + (f": {reason}" if reason else ".")
+                + " Showing the whole list.",
+            )
+            raise
+
+    return wrapper
+
+
+def big_list(model_admin_class):
+    """Class decorator for the change list of a big table: estimated counts, no "N total", no
+    facet counts (each is a COUNT over the table), and a message naming a bad filter value."""
+    model_admin_class.paginator = EstimatedCountPaginator
+    model_admin_class.show_full_result_count = False
+    model_admin_class.show_facets = ShowFacets.NEVER
+    model_admin_class.get_changelist_instance = _says_why(model_admin_class.get_changelist_instance)
+    return model_admin_class
