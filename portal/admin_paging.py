@@ -34,6 +34,9 @@ from django.utils.functional import cached_property
 EXACT_BELOW = 10_000
 # A filtered list counts at most this many matches.
 COUNT_CAP = 1_000
+# From this row on, a page is found by its keys first (a walk of the ordering's index that can
+# skip the table), then its rows by key: OFFSET 50,000 of whole rows reads 50,000 rows.
+DEEP_OFFSET = 1_000
 
 
 class ApproximateCount(int):
@@ -87,8 +90,26 @@ def is_filtered(queryset: QuerySet) -> bool:
     return bool(queryset.query.where) or queryset.query.is_empty()
 
 
+def rows_by_keys(queryset: QuerySet, keys: list) -> list:
+    """The queryset's rows (its joins, deferrals) with these primary keys, in the keys' order.
+
+    The keys came out of the queryset's own filters, so those are not run again: a trigram
+    search re-checked on 50 rows may still be planned as a scan of its whole index.
+    """
+    if not keys:
+        return []
+    rows = queryset.all()
+    rows.query.clear_where()
+    by_key = {row.pk: row for row in rows.filter(pk__in=keys)}
+    return [by_key[key] for key in keys if key in by_key]
+
+
 class EstimatedCountPaginator(Paginator):
     """A Paginator whose `count` is exact when cheap and estimated otherwise (see module doc)."""
+
+    # A filtered list's first COUNT_CAP + 1 keys in order: they are its count and its first
+    # pages, so a costly filter (a trigram search) is run once per page view, not twice.
+    _head_keys: list | None = None
 
     @cached_property
     def count(self) -> int:
@@ -102,9 +123,11 @@ class EstimatedCountPaginator(Paginator):
             if estimate >= EXACT_BELOW:
                 return ApproximateCount(estimate, f"about {estimate:,}")
             cap = EXACT_BELOW
+            counted = capped_count(queryset, cap + 1)
         else:
             cap = COUNT_CAP
-        counted = capped_count(queryset, cap + 1)
+            self._head_keys = list(queryset.values_list("pk", flat=True)[: cap + 1])
+            counted = len(self._head_keys)
         if counted <= cap:
             return counted
         pages_for = max(plan_estimate(queryset), counted)
@@ -128,12 +151,24 @@ class EstimatedCountPaginator(Paginator):
         return number  # past the estimated end: an empty page, not an error
 
     def page(self, number):
-        if not self.is_estimated:
-            return super().page(number)
         number = self.validate_number(number)
         bottom = (number - 1) * self.per_page
-        # No clipping at the estimated count: the true last page may lie either side of it.
-        return self._get_page(self.object_list[bottom : bottom + self.per_page], number, self)
+        top = bottom + self.per_page
+        # No clipping at an estimated count: the true last page may lie either side of it.
+        if not self.is_estimated and top + self.orphans >= self.count:
+            top = self.count
+        return self._get_page(self._rows(bottom, top), number, self)
+
+    def _rows(self, bottom: int, top: int):
+        queryset = self.object_list
+        if not isinstance(queryset, QuerySet):
+            return queryset[bottom:top]
+        keys = self._head_keys
+        if keys is not None and (top <= len(keys) or len(keys) <= COUNT_CAP):
+            return rows_by_keys(queryset, keys[bottom:top])
+        if bottom >= DEEP_OFFSET:
+            return rows_by_keys(queryset, list(queryset.values_list("pk", flat=True)[bottom:top]))
+        return queryset[bottom:top]
 
     @cached_property
     def num_pages(self) -> int:

@@ -132,6 +132,29 @@ def test_page_two_and_next_work_with_an_estimated_count(console, owner, monkeypa
     assert any("paged" in str(m) for m in bad_page.context["messages"])
 
 
+def test_a_deep_page_is_read_by_its_keys_first_and_keeps_the_order(console, owner, monkeypatch):
+    monkeypatch.setattr(admin_paging, "EXACT_BELOW", 1)
+    monkeypatch.setattr(admin_paging, "DEEP_OFFSET", 10)
+    _entries(120)
+    _analyze("audit_auditentry")
+    with CaptureQueriesContext(connection) as queries:
+        third = console(owner).get(AUDIT, {"p": 3})
+    newest_first = list(AuditEntry.objects.order_by("-time", "-id"))
+    assert list(third.context["cl"].result_list) == newest_first[100:150]
+    assert any(
+        "OFFSET 100" in q["sql"] and '"time"' not in q["sql"].split("FROM")[0] for q in queries
+    ), "the page's keys first, not its whole rows"
+
+
+def test_a_filtered_list_runs_its_filter_once_for_count_and_page(console, owner, monkeypatch):
+    _entries(70, action="stop")
+    with CaptureQueriesContext(connection) as queries:
+        second = console(owner).get(AUDIT, {"action__exact": "stop", "p": 2})
+    assert [e.action for e in second.context["cl"].result_list] == ["stop"] * 20
+    filtered = [q["sql"] for q in queries if "\"action\" = 'stop'" in q["sql"]]
+    assert len(filtered) == 1, filtered  # the keys (count and order); rows come by key
+
+
 def test_filters_and_search_still_find_the_right_rows(console, owner, make_user):
     template = make_template(owner)
     alice, bob = make_user(Role.MEMBER, username="alice"), make_user(username="bob-smith")
