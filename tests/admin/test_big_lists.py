@@ -170,6 +170,9 @@ def test_filters_and_search_still_find_the_right_rows(console, owner, make_user)
     assert names(WORKSPACES, q=mine.name.upper()) == {mine.name}  # icontains, any case
     assert names(WORKSPACES, q="bob-sm") == {failed.name}  # the owner's username
     assert names(WORKSPACES, status="failed") == {failed.name}
+    assert names(WORKSPACES, q=f"bob {failed.name}") == {failed.name}  # every word, any field
+    assert names(WORKSPACES, q=f'"{template.name}" alice') == {mine.name}  # quoted, template
+    assert names(WORKSPACES, q='"unclosed') == set()  # odd input: no match, no error
     assert names(USERS, q="OB-SMI") == {"bob-smith"}
     assert names(USERS, role="owner") == {owner.username}
     assert {j.split()[-1] for j in names(JOBS, status__exact="failed")} == {"(failed)"}
