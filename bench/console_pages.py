@@ -278,6 +278,13 @@ def main() -> None:
         over = []
         with httpx.Client(timeout=60) as client:
             sign_in(client, base)
+            # What the server burns with no request (its periodic work): the CPU figures
+            # below include it for the length of each page's run.
+            idle_before = cpu_seconds(processes)
+            time.sleep(5)
+            idle = (cpu_seconds(processes) - idle_before) * 1000 / 5
+            print(f"server CPU while idle: {idle:.1f} ms per second")
+            report("console_pages", "server CPU while idle", round(idle, 1), "ms/s")
             print(f"{args.requests} requests per page, one at a time; ms (target p95 <= "
                   f"{TARGET_MS})")  # fmt: skip
             print(f"{'page':<26} {'p50':>8} {'p95':>8} {'cpu':>6}  shown count")

@@ -179,7 +179,7 @@ class EstimatedCountPaginator(Paginator):
 
 
 def _reason(error: IncorrectLookupParameters) -> str:
-    cause = error.args[0] if error.args else error.__cause__
+    cause = error.args[0] if error.args else (error.__cause__ or error.__context__)
     if isinstance(cause, ValidationError):
         return " ".join(cause.messages)
     return str(cause or "")
