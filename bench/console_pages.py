@@ -60,6 +60,8 @@ FROM generate_series(1, %(n)s) AS g JOIN bench_tpl AS t ON t.n = mod(g, 5)
 """
 
 # Older builds succeeded; the latest has mixed outcomes (so every status filter finds rows).
+# Running jobs heartbeat into the future: the server's reaper would otherwise fail them all
+# during the run (writes and CPU that are not the pages', and a changing data set).
 JOBS_SQL = """
 INSERT INTO workspaces_provisionerjob (id, type, status, status_reason, error, error_code,
     initiator_id, tags, input, worker_id, request_id, created_at, updated_at, started_at,
@@ -69,7 +71,8 @@ SELECT id, 'workspace_build', status, '', CASE WHEN status = 'failed'
     initiator_id, tags, '{}'::jsonb, CASE WHEN status = 'pending' THEN '' ELSE worker END,
     request_id, created_at, created_at + interval '30 seconds',
     CASE WHEN status <> 'pending' THEN created_at + interval '1 second' END,
-    CASE WHEN status <> 'pending' THEN created_at + interval '30 seconds' END,
+    CASE WHEN status = 'running' THEN now() + interval '1 hour'
+        WHEN status <> 'pending' THEN created_at + interval '30 seconds' END,
     CASE WHEN status IN ('succeeded', 'failed', 'canceled')
         THEN created_at + interval '30 seconds' END
 FROM (
