@@ -7,12 +7,16 @@ decorated with `@big_list` counts instead:
 - unfiltered: PostgreSQL's own estimate of the table's rows (`pg_class.reltuples`, kept by
   autovacuum's ANALYZE), shown as "about 1,000,000"; a table estimated under EXACT_BELOW rows
   is counted exactly (cheap, and small installs see true numbers);
-- filtered or searched: at most COUNT_CAP + 1 matches (a LIMIT inside the count, so the index
-  the filter uses stops early); past the cap the list says "more than 1,000" and its page links
-  follow the planner's row estimate (EXPLAIN), never fewer pages than the cap fills.
+- filtered or searched: the first COUNT_CAP + 1 keys in list order (a LIMIT, so the index the
+  filter or the order uses stops early), which are also the rows of the first pages; past the
+  cap the list says "more than 1,000" and its page links follow the planner's row estimate
+  (EXPLAIN), never fewer pages than the cap fills.
 
 With an estimate, a page number past the true end shows an empty page rather than an error, and
-"next" always works while rows remain: the last page link is approximate by design.
+"next" always works while rows remain: the last page link is approximate by design. Deep pages
+read their keys first (DEEP_OFFSET). The decorator also makes related search fields key
+subqueries, drops a date hierarchy that a date filter already covers, and names a bad filter
+value in a message (see `big_list`).
 """
 
 from __future__ import annotations
