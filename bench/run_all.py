@@ -56,6 +56,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "oidc_callback": ([], ["--runs", "20", "--groups", "5"]),
     "metrics_scrape": ([], ["--agents", "500", "--scrapes", "20"]),
     "failover": ([], ["--agents", "2", "--clients", "2"]),
+    "console_pages": ([], ["--workspaces", "500", "--audit", "20000", "--requests", "5"]),
 }
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.core.validators import RegexValidator
 from django.db import models
-from django.db.models.functions import Coalesce, Lower
+from django.db.models.functions import Coalesce, Lower, Upper
 from django.utils import timezone
 
 from portal.audit.context import current_request_id
@@ -191,6 +192,9 @@ class Workspace(models.Model):
                 condition=models.Q(delete_warn_at__isnull=False, deleted_at__isnull=True),
                 name="workspace_delete_warn_due",
             ),
+            # The console's list: newest first, and its name search (icontains: trigrams).
+            models.Index(fields=["created_at", "id"], name="workspace_created_idx"),
+            GinIndex(OpClass(Upper("name"), name="gin_trgm_ops"), name="workspace_name_trgm"),
         ]
 
     def __str__(self) -> str:
@@ -241,7 +245,9 @@ class WorkspaceBuild(models.Model):
                 fields=["deadline"],
                 condition=models.Q(deadline__isnull=False),
                 name="build_deadline",
-            )
+            ),
+            # The console's builds list, newest first.
+            models.Index(fields=["created_at", "id"], name="build_created_idx"),
         ]
 
     def __str__(self) -> str:

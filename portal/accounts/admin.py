@@ -20,6 +20,7 @@ from portal.accounts.choices import LoginType, Role, UserStatus
 from portal.accounts.models import APIToken, User
 from portal.accounts.permissions import assignable_roles
 from portal.accounts.queries import people
+from portal.admin_paging import big_list
 from portal.admin_site import ReadOnlyAdmin, changelist_url, run_service_per_object
 from portal.errors import ServiceError
 from portal.registry import register_dashboard_card, registry
@@ -148,6 +149,7 @@ class RoleFilter(admin.SimpleListFilter):
 
 
 @admin.register(User)
+@big_list
 class UserAdmin(ReadOnlyAdmin):
     list_display = (
         "username",

@@ -6,6 +6,7 @@ import uuid
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models.functions import Lower, Upper
@@ -90,6 +91,14 @@ class User(AbstractBaseUser):
             # uniqueness checks of every create (API, console, SCIM, OIDC) use these, not a scan.
             models.Index(Upper("username"), name="user_username_upper"),
             models.Index(Upper("email"), name="user_email_upper"),
+            # The console's user list (migration 0005 says why): its search is icontains
+            # (UPPER(col) LIKE '%..%', trigrams), its role filter roles @> {role}, its date
+            # hierarchy min/max(created_at).
+            GinIndex(OpClass(Upper("username"), name="gin_trgm_ops"), name="user_username_trgm"),
+            GinIndex(OpClass(Upper("email"), name="gin_trgm_ops"), name="user_email_trgm"),
+            GinIndex(OpClass(Upper("name"), name="gin_trgm_ops"), name="user_name_trgm"),
+            GinIndex(fields=["roles"], name="user_roles_gin"),
+            models.Index(fields=["created_at"], name="user_created_idx"),
         ]
 
     def __str__(self) -> str:

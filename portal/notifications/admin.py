@@ -12,6 +12,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from portal.accounts.admin_permissions import declare_admin_permission
+from portal.admin_paging import big_list
 from portal.admin_site import ReadOnlyAdmin
 from portal.errors import ServiceError
 from portal.notifications import delivery, kinds, services
@@ -140,6 +141,7 @@ class MessageTemplateAdmin(admin.ModelAdmin):
 
 
 @admin.register(Delivery)
+@big_list
 class DeliveryAdmin(ReadOnlyAdmin):
     """The outbox: what was sent by email and webhook, what is waiting, what was given up."""
 

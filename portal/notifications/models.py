@@ -121,7 +121,9 @@ class Delivery(models.Model):
                 fields=["next_attempt_at"],
                 condition=models.Q(sent_at__isnull=True, gave_up_at__isnull=True),
                 name="notification_delivery_due",
-            )
+            ),
+            # The console's outbox list, newest first (the table grows with every message).
+            models.Index(fields=["created_at", "id"], name="notification_delivery_created"),
         ]
 
     def __str__(self) -> str:

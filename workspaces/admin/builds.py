@@ -8,6 +8,7 @@ from django.contrib.admin import helpers
 from django.utils.html import format_html
 
 from portal import policy
+from portal.admin_paging import big_list
 from portal.admin_site import (
     DeletedFilter,
     ReadOnlyAdmin,
@@ -109,6 +110,7 @@ def _cancel_latest(workspace: Workspace, *, actor) -> WorkspaceBuild:
 
 
 @admin.register(Workspace)
+@big_list
 class WorkspaceAdmin(ReadOnlyAdmin):
     list_display = (
         "name",
@@ -276,6 +278,7 @@ class WorkspaceAdmin(ReadOnlyAdmin):
 
 
 @admin.register(WorkspaceBuild)
+@big_list
 class WorkspaceBuildAdmin(BuildColumns, ReadOnlyAdmin):
     list_display = (
         "workspace",
@@ -292,6 +295,7 @@ class WorkspaceBuildAdmin(BuildColumns, ReadOnlyAdmin):
     )
     list_filter = ("transition", "reason", "job__status", "created_at")
     search_fields = ("workspace__name", "workspace__owner__username", "initiator__username")
+    ordering = ("-created_at", "-id")  # newest first, by index (not every build by number)
     date_hierarchy = "created_at"
     fields = (
         "workspace",

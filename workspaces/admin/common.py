@@ -26,8 +26,11 @@ LOG_LINES_PER_PAGE = 1000
 LOG_TAIL_ON_JOB_PAGE = 50
 # A pending job nobody picked up within this long is shown as stuck.
 PENDING_TOO_LONG = timedelta(seconds=60)
-# The tag filter offers the key=value pairs of jobs this recent (an index scan, not the table).
+# The tag filter offers the key=value pairs of jobs this recent (an index scan, not the table),
+# of the latest TAG_CHOICES_FROM_JOBS of them: a busy month is tens of thousands of jobs, and
+# every page view of the list asks.
 TAG_CHOICES_WITHIN = timedelta(days=30)
+TAG_CHOICES_FROM_JOBS = 1000
 TAG_CHOICES_MAX = 50
 
 JOB_TONES = {

@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from portal import policy
+from portal.admin_paging import big_list
 from portal.admin_site import (
     ReadOnlyAdmin,
     admin_link,
@@ -28,6 +29,7 @@ from workspaces.admin.common import (
     LOG_LINES_PER_PAGE,
     LOG_TAIL_ON_JOB_PAGE,
     LOG_TEMPLATE,
+    TAG_CHOICES_FROM_JOBS,
     TAG_CHOICES_MAX,
     TAG_CHOICES_WITHIN,
     build_of,
@@ -78,11 +80,14 @@ class JobAgeFilter(admin.SimpleListFilter):
         return queryset
 
 
-# The ORM has no set-returning functions; the created_at bound keeps this an index range scan.
+# The ORM has no set-returning functions; the created_at bound and the LIMIT keep this a short
+# index scan of the newest jobs.
 _TAG_PAIRS_SQL = """
     SELECT DISTINCT t.key, t.value
-    FROM workspaces_provisionerjob j, jsonb_each_text(j.tags) t
-    WHERE j.created_at >= %s
+    FROM (
+        SELECT tags FROM workspaces_provisionerjob
+        WHERE created_at >= %s ORDER BY created_at DESC LIMIT %s
+    ) j, jsonb_each_text(j.tags) t
     ORDER BY 1, 2
     LIMIT %s
 """
@@ -97,7 +102,10 @@ class JobTagFilter(admin.SimpleListFilter):
 
     def lookups(self, request, model_admin):
         with connection.cursor() as cursor:
-            cursor.execute(_TAG_PAIRS_SQL, [timezone.now() - TAG_CHOICES_WITHIN, TAG_CHOICES_MAX])
+            cursor.execute(
+                _TAG_PAIRS_SQL,
+                [timezone.now() - TAG_CHOICES_WITHIN, TAG_CHOICES_FROM_JOBS, TAG_CHOICES_MAX],
+            )
             pairs = [f"{key}={value}" for key, value in cursor.fetchall()]
         chosen = self.value()
         if chosen and chosen != self.NONE and chosen not in pairs:
@@ -127,6 +135,7 @@ def _cancel_job(job: ProvisionerJob, *, actor) -> WorkspaceBuild:
 
 
 @admin.register(ProvisionerJob)
+@big_list
 class ProvisionerJobAdmin(ReadOnlyAdmin):
     list_display = (
         "short_id",
@@ -350,6 +359,7 @@ class ProvisionerJobAdmin(ReadOnlyAdmin):
 
 
 @admin.register(ProvisionerJobLog)
+@big_list
 class ProvisionerJobLogAdmin(ReadOnlyAdmin):
     list_display = ("id", "job_link", "created_at", "level", "source", "stage", "short_output")
     list_filter = ("level", "source")
