@@ -18,7 +18,7 @@ from workspaces.admin.common import workspace_badge
 from workspaces.choices import BuildTransition
 from workspaces.models import Workspace
 
-CONFIRM_TEMPLATE = "admin/workspaces/workspace/confirm_operation.html"
+CONFIRM_TEMPLATE = "admin/workspaces/confirm.html"
 
 
 class OrphanDeleteForm(forms.Form):
@@ -227,7 +227,12 @@ def confirmation_page(model_admin, request, op: Operation, workspaces, *, form, 
         **model_admin.admin_site.each_context(request),
         "opts": model_admin.opts,
         "title": f"{op.title}: are you sure?",
-        "operation": op,
+        "heading": op.title,
+        "consequence": op.consequence,
+        "noun": "workspace",
+        "noun_plural": "workspaces",
+        "confirm_label": op.confirm_label,
+        "dangerous": op.dangerous,
         "rows": rows,
         "form": form,
         "hidden": hidden,
