@@ -5,17 +5,15 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.contrib import admin
-from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.http import Http404
 from django.shortcuts import redirect
-from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from portal import policy
+from portal import admin_confirm, policy
 from portal.admin_site import (
     ReadOnlyAdmin,
     admin_link,
@@ -38,7 +36,6 @@ from workspaces.admin.common import (
     one_line,
     tags_text,
 )
-from workspaces.admin.operations import CONFIRM_TEMPLATE
 from workspaces.choices import JobStatus
 from workspaces.models import (
     ProvisionerJob,
@@ -315,43 +312,38 @@ class ProvisionerJobAdmin(ReadOnlyAdmin):
 
     def _confirm_cancel(self, request, jobs, *, hidden, back_url):
         rows = [
-            {
-                "label": _job_label(job),
-                "url": reverse("admin:workspaces_provisionerjob_log", args=[job.pk]),
-                "status": job_badge(job),
-                "note": _cancel_note(job),
-            }
+            admin_confirm.row(
+                _job_label(job),
+                url=reverse("admin:workspaces_provisionerjob_log", args=[job.pk]),
+                status=job_badge(job),
+                note=_cancel_note(job),
+            )
             for job in jobs
         ]
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "title": "Cancel jobs: are you sure?",
-            "heading": "Cancel jobs",
-            "consequence": (
+        return admin_confirm.confirmation_page(
+            self,
+            request,
+            heading="Cancel jobs",
+            consequence=(
                 "A pending build is canceled at once; a running one is asked to stop and ends "
                 "once Terraform stopped, which may leave its workspace half built. Finished jobs "
                 "and template imports are left as they are."
             ),
-            "noun": "job",
-            "noun_plural": "jobs",
-            "confirm_label": "Yes, cancel",
-            "dangerous": True,
-            "rows": rows,
-            "form": None,
-            "hidden": hidden,
-            "back_url": back_url,
-        }
-        return TemplateResponse(request, CONFIRM_TEMPLATE, context)
+            rows=rows,
+            confirm_label="Yes, cancel",
+            back_url=back_url,
+            hidden=hidden,
+            noun="job",
+            dangerous=True,
+        )
 
     @admin.action(description="Cancel selected jobs", permissions=["cancel"])
     def cancel_jobs(self, request, queryset):
         jobs = list(queryset)
-        if "apply" in request.POST:
+        if admin_confirm.is_confirmed(request):
             self._cancel_each(request, jobs)
             return None  # back to the list, with the messages
-        hidden = [("action", "cancel_jobs")]
-        hidden += [(helpers.ACTION_CHECKBOX_NAME, str(job.pk)) for job in jobs]
+        hidden = admin_confirm.action_fields("cancel_jobs", jobs)
         return self._confirm_cancel(request, jobs, hidden=hidden, back_url=request.get_full_path())
 
     def _visible_job(self, request, object_id) -> ProvisionerJob:
@@ -385,7 +377,7 @@ class ProvisionerJobAdmin(ReadOnlyAdmin):
             raise PermissionDenied
         job = self._visible_job(request, object_id)
         back = reverse("admin:workspaces_provisionerjob_log", args=[job.pk])
-        if request.method == "POST" and "apply" in request.POST:
+        if admin_confirm.is_confirmed(request):
             self._cancel_each(request, [job])
             return redirect(back)
         return self._confirm_cancel(request, [job], hidden=[], back_url=back)

@@ -7,18 +7,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django import forms
-from django.contrib.admin import helpers
-from django.template.response import TemplateResponse
 from django.urls import reverse
 
+from portal import admin_confirm
 from portal.admin_site import run_service_per_object
 from portal.errors import Conflict
 from workspaces import services
 from workspaces.admin.common import workspace_badge
 from workspaces.choices import BuildTransition
 from workspaces.models import Workspace
-
-CONFIRM_TEMPLATE = "admin/workspaces/confirm.html"
 
 
 class OrphanDeleteForm(forms.Form):
@@ -195,7 +192,7 @@ OPERATIONS: dict[str, Operation] = {
 def confirmed(request, op: Operation):
     """The operation's form bound to a confirming POST (None when this is not one), and whether
     the operator confirmed."""
-    if request.method != "POST" or "apply" not in request.POST:
+    if not admin_confirm.is_confirmed(request):
         return (op.form() if op.form else None), False
     form = op.form(request.POST) if op.form else None
     return form, form is None or form.is_valid()
@@ -213,32 +210,29 @@ def run(request, op: Operation, workspaces) -> None:
 
 
 def confirmation_page(model_admin, request, op: Operation, workspaces, *, form, back_url, hidden):
-    """Django's delete-confirmation pattern: what will happen to which workspace, then Yes/No."""
+    """What will happen to which workspace, then Yes/No."""
     rows = [
-        {
-            "label": label(ws),
-            "url": reverse("admin:workspaces_workspace_change", args=[ws.pk]),
-            "status": workspace_badge(ws.status),
-            "note": op.note(ws),
-        }
+        admin_confirm.row(
+            label(ws),
+            url=reverse("admin:workspaces_workspace_change", args=[ws.pk]),
+            status=workspace_badge(ws.status),
+            note=op.note(ws),
+        )
         for ws in workspaces
     ]
-    context = {
-        **model_admin.admin_site.each_context(request),
-        "opts": model_admin.opts,
-        "title": f"{op.title}: are you sure?",
-        "heading": op.title,
-        "consequence": op.consequence,
-        "noun": "workspace",
-        "noun_plural": "workspaces",
-        "confirm_label": op.confirm_label,
-        "dangerous": op.dangerous,
-        "rows": rows,
-        "form": form,
-        "hidden": hidden,
-        "back_url": back_url,
-    }
-    return TemplateResponse(request, CONFIRM_TEMPLATE, context)
+    return admin_confirm.confirmation_page(
+        model_admin,
+        request,
+        heading=op.title,
+        consequence=op.consequence,
+        rows=rows,
+        confirm_label=op.confirm_label,
+        back_url=back_url,
+        hidden=hidden,
+        noun="workspace",
+        dangerous=op.dangerous,
+        form=form,
+    )
 
 
 def action_for(op: Operation):
@@ -250,8 +244,7 @@ def action_for(op: Operation):
         if ok:
             run(request, op, workspaces)
             return None  # back to the list, with the messages
-        hidden = [("action", op.action_name)]
-        hidden += [(helpers.ACTION_CHECKBOX_NAME, str(ws.pk)) for ws in workspaces]
+        hidden = admin_confirm.action_fields(op.action_name, workspaces)
         return confirmation_page(
             model_admin,
             request,
