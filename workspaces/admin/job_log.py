@@ -8,14 +8,6 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 
-from workspaces.admin.common import (
-    LEVEL_CLASSES,
-    LOG_LINES_PER_PAGE,
-    LOG_TEMPLATE,
-    build_of,
-    job_badge,
-    tags_text,
-)
 from workspaces.choices import JobStatus, LogSource
 from workspaces.models import ProvisionerJob, ProvisionerJobLog
 
@@ -34,6 +26,10 @@ def _rows(job_id):
 
 def lines(rows, *, first_number: int, stage: str | None) -> list[dict]:
     """Log rows as the template shows them; a stage heading where the stage changes."""
+    # Imported here (as below): a sibling imported at import time would cycle through the
+    # package, whose __init__ imports jobs, which imports this module.
+    from workspaces.admin.common import LEVEL_CLASSES
+
     shown = []
     for number, (log_id, created_at, level, source, line_stage, output) in enumerate(
         rows, start=first_number
@@ -66,6 +62,14 @@ def _follow_url(job: ProvisionerJob, last: dict | None, count: int, stage: str |
 
 def page(model_admin, request, job: ProvisionerJob, summary: dict):
     """One page of the log, oldest first; `?page=last` jumps to the end, which follows."""
+    from workspaces.admin.common import (
+        LOG_LINES_PER_PAGE,
+        LOG_TEMPLATE,
+        build_of,
+        job_badge,
+        tags_text,
+    )
+
     paginator = Paginator(_rows(job.pk), LOG_LINES_PER_PAGE)
     wanted = request.GET.get("page") or 1
     current = paginator.get_page(paginator.num_pages if wanted == "last" else wanted)
@@ -102,6 +106,8 @@ def tail(request, job: ProvisionerJob):
         count = max(int(request.GET.get("n") or 0), 0)
     except ValueError:
         after, count = 0, 0
+    from workspaces.admin.common import job_badge
+
     stage = request.GET.get("stage") or None
     rows = list(_rows(job.pk).filter(id__gt=after)[: TAIL_MAX_LINES + 1])
     more = len(rows) > TAIL_MAX_LINES

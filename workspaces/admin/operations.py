@@ -13,7 +13,6 @@ from portal import admin_confirm
 from portal.admin_site import run_service_per_object
 from portal.errors import Conflict
 from workspaces import services
-from workspaces.admin.common import workspace_badge
 from workspaces.choices import BuildTransition
 from workspaces.models import Workspace
 
@@ -211,6 +210,9 @@ def run(request, op: Operation, workspaces) -> None:
 
 def confirmation_page(model_admin, request, op: Operation, workspaces, *, form, back_url, hidden):
     """What will happen to which workspace, then Yes/No."""
+    # Imported here: a sibling imported at import time would cycle through the package.
+    from workspaces.admin.common import workspace_badge
+
     rows = [
         admin_confirm.row(
             label(ws),
