@@ -237,6 +237,7 @@ registry = Registry(
         "site_appearance": [],  # callables (request) -> dict: see portal/branding.py
         "health_checks": {},  # name -> HealthCheck, the health report's lines in order
         "metrics_collectors": [],  # objects with collect() (prometheus_client collectors)
+        "deployment_settings": {},  # environment variable -> DeploymentSetting (console page)
     }
 )
 
@@ -376,6 +377,31 @@ def register_dashboard_card(
     key: str | None = None,
 ) -> DashboardCard:
     return _append("dashboard_cards", DashboardCard(title, count, link, permission, key))
+
+
+@dataclass(frozen=True)
+class DeploymentSetting:
+    """An environment variable Portal reads, as the console's deployment page shows it.
+
+    `name` may be a family with `<N>` for a number (PORTAL_EXTERNAL_AUTH_<N>_CLIENT_ID).
+    `secret`: the value is never shown (None: decided by the name, see portal/ops/inventory.py);
+    `secret_url`: a URL whose path and query may carry a secret, shown as scheme://host only.
+    `effective` gives the parsed value the process uses (else the raw environment value).
+    """
+
+    name: str
+    group: str
+    help: str
+    default: str = ""
+    secret: bool | None = None
+    secret_url: bool = False
+    effective: Callable[[], Any] | None = field(default=None, compare=False)
+
+
+def register_deployment_settings(*settings: DeploymentSetting) -> None:
+    """Show these settings on the console's deployment page (an app's `ready()` calls this)."""
+    for setting in settings:
+        _put("deployment_settings", setting.name, setting)
 
 
 def register_sign_in_method(name: str, button: Callable[[], SignInButton | None]) -> SignInMethod:

@@ -6,6 +6,7 @@ from django.http import HttpResponse
 from django.urls import include, path
 
 from portal.observability.views import MetricsView, console_page
+from portal.ops.views import deployment_page
 from portal.registry import registry
 
 apps.check_apps_ready()  # the apps' routes are registered by then
@@ -18,6 +19,7 @@ def healthz(request):
 urlpatterns = [
     # Before the console's own routes, whose app-index pattern would take "health/".
     path("admin/health/", admin.site.admin_view(console_page), name="console-health"),
+    path("admin/deployment/", admin.site.admin_view(deployment_page), name="console-deployment"),
     path("admin/", admin.site.urls),
     path("api/v2/", include(("portal.api.urls", "api"), namespace="api")),
     path("healthz", healthz, name="healthz"),

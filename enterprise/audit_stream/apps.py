@@ -16,12 +16,14 @@ class AuditStreamConfig(AppConfig):
         from enterprise.audit_stream import (
             audit_types,  # noqa: F401  (declares its audit resource type)
             config,
+            deployment_settings,
             outbox,
             permissions,
         )
         from portal import hooks
 
         permissions.register_policies()
+        deployment_settings.register()
         cfg = config.current()  # ImproperlyConfigured: start-up fails with its one sentence
         hooks.audit_recorded.register(outbox.enqueue)
         if cfg.targets:  # nothing to deliver otherwise: beat sends no idle messages

@@ -23,8 +23,9 @@ class OIDCConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from enterprise.oidc import config
+        from enterprise.oidc import config, deployment_settings
 
+        deployment_settings.register()
         config.current()  # ImproperlyConfigured: start-up fails with its one sentence
         registry.register_http_routes("oidc/", "enterprise.oidc.urls", namespace="oidc")
         registry.register_sign_in_method("oidc", sign_in_button)

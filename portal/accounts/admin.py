@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from portal import policy
+from portal import admin_confirm, policy
 from portal.accounts import passwords, services, throttling
 from portal.accounts.choices import LoginType, Role, UserStatus
 from portal.accounts.models import APIToken, User
@@ -189,6 +189,7 @@ class UserAdmin(ReadOnlyAdmin):
         "change_roles",
         "unlock_sign_in",
         "reset_passwords",
+        "revoke_user_tokens",
         "change_login_type",
     )
 
@@ -232,6 +233,9 @@ class UserAdmin(ReadOnlyAdmin):
     def has_reset_password_permission(self, request) -> bool:
         return policy.can(request.user, "reset_password", "user")
 
+    def has_revoke_tokens_permission(self, request) -> bool:
+        return policy.can(request.user, "delete", "token")
+
     def has_login_type_permission(self, request) -> bool:
         return policy.can(request.user, "update_login_type", "user")
 
@@ -255,6 +259,19 @@ class UserAdmin(ReadOnlyAdmin):
         permissions=["reset_password"],
     )
     def reset_passwords(self, request, queryset):
+        if not admin_confirm.is_confirmed(request):
+            return self._confirm(
+                request,
+                queryset,
+                "reset_passwords",
+                heading="Reset passwords",
+                consequence=(
+                    "Each user's password stops working and every session they have ends. A "
+                    "one-time password is shown to you on the next page, once: give it to them; "
+                    "they choose their own at their next sign-in."
+                ),
+                confirm_label="Yes, reset",
+            )
         issued = run_service_per_object(
             request,
             queryset,
@@ -307,6 +324,19 @@ class UserAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Suspend selected users", permissions=["manage_status"])
     def suspend_users(self, request, queryset):
+        if not admin_confirm.is_confirmed(request):
+            return self._confirm(
+                request,
+                queryset,
+                "suspend_users",
+                heading="Suspend users",
+                consequence=(
+                    "Each user is signed out everywhere and can no longer sign in or use their "
+                    "tokens; their open terminals and app connections close. Their workspaces "
+                    "stay as they are. Activate them again to undo this."
+                ),
+                confirm_label="Yes, suspend",
+            )
         run_service_per_object(
             request,
             queryset,
@@ -324,6 +354,31 @@ class UserAdmin(ReadOnlyAdmin):
             lambda user: services.activate_user(user, actor=request.user),
             done="Activated",
         )
+
+    @admin.action(description="Revoke all tokens of selected users", permissions=["revoke_tokens"])
+    def revoke_user_tokens(self, request, queryset):
+        users = list(queryset)
+        live = {u.pk: list(_live_tokens().filter(user=u)) for u in users}
+        if not admin_confirm.is_confirmed(request):
+            return self._confirm(
+                request,
+                users,
+                "revoke_user_tokens",
+                heading="Revoke tokens",
+                consequence=(
+                    "Every live API and CLI token of these users stops working at once; the CLI "
+                    "and scripts using them must sign in again. Browser sessions are not ended."
+                ),
+                confirm_label="Yes, revoke",
+                notes={u.pk: f"{len(live[u.pk])} live token(s)" for u in users},
+            )
+
+        def revoke_all(user):
+            for token in live[user.pk]:
+                services.revoke_token(token, actor=request.user)
+            return len(live[user.pk])
+
+        run_service_per_object(request, users, revoke_all, done="Revoked the tokens of")
 
     @admin.action(description="Change roles of selected users", permissions=["manage_roles"])
     def change_roles(self, request, queryset):
@@ -373,6 +428,28 @@ class UserAdmin(ReadOnlyAdmin):
                 messages.success(request, f"Created user {user.username}.")
                 return redirect(reverse("admin:accounts_user_change", args=[user.pk]))
         return self._service_form(request, form, title="Add user", submit_label="Create user")
+
+    def _confirm(self, request, users, action, *, notes=None, **page):
+        """The confirmation page of a destructive action on `users` (Django's delete pattern)."""
+        users = list(users)
+        rows = [
+            admin_confirm.row(
+                u.username,
+                url=reverse("admin:accounts_user_change", args=[u.pk]),
+                note=(notes or {}).get(u.pk, f"{u.name or u.email or '-'}, {u.status}"),
+            )
+            for u in users
+        ]
+        return admin_confirm.confirmation_page(
+            self,
+            request,
+            rows=rows,
+            back_url=request.get_full_path(),
+            hidden=admin_confirm.action_fields(action, users),
+            noun="user",
+            dangerous=True,
+            **page,
+        )
 
     def _service_form(self, request, form, *, title, submit_label, **extra):
         context = {
@@ -448,13 +525,48 @@ class APITokenAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Revoke selected tokens", permissions=["revoke"])
     def revoke_tokens(self, request, queryset):
+        tokens = list(queryset.select_related("user").filter(revoked_at__isnull=True))
+        if not admin_confirm.is_confirmed(request):
+            rows = [
+                admin_confirm.row(
+                    _token_label(token),
+                    url=reverse("admin:accounts_apitoken_change", args=[token.pk]),
+                    note=f"{token.kind}, expires {token.expires_at:%Y-%m-%d %H:%M}",
+                )
+                for token in tokens
+            ]
+            return admin_confirm.confirmation_page(
+                self,
+                request,
+                heading="Revoke tokens",
+                consequence=(
+                    "These tokens stop working at once, everywhere they are used (the CLI, "
+                    "scripts, CI). Already revoked tokens are left out. This cannot be undone."
+                ),
+                rows=rows,
+                confirm_label="Yes, revoke",
+                back_url=request.get_full_path(),
+                hidden=admin_confirm.action_fields("revoke_tokens", tokens),
+                noun="token",
+                dangerous=True,
+            )
         run_service_per_object(
             request,
-            queryset.select_related("user").filter(revoked_at__isnull=True),
+            tokens,
             lambda token: services.revoke_token(token, actor=request.user),
             done="Revoked",
-            label=lambda token: f"{token.user.username}/{token.name or token.key_id}",
+            label=_token_label,
         )
+
+
+def _token_label(token: APIToken) -> str:
+    return f"{token.user.username}/{token.name or token.key_id}"
+
+
+def _live_tokens():
+    return APIToken.objects.select_related("user").filter(
+        revoked_at__isnull=True, expires_at__gt=timezone.now()
+    )
 
 
 def _active_users():

@@ -1,4 +1,4 @@
-"""Operations: management commands that `portal server` runs on start-up."""
+"""Operations: start-up management commands, and the console's deployment settings page."""
 
 from django.apps import AppConfig
 
@@ -7,3 +7,9 @@ class OpsConfig(AppConfig):
     name = "portal.ops"
     label = "ops"
     verbose_name = "Operations"
+
+    def ready(self) -> None:
+        from portal.ops import core_settings, permissions
+
+        core_settings.register()
+        permissions.register_policies()

@@ -36,8 +36,9 @@ def _messages(response) -> list[tuple[str, str]]:
 
 
 def _cancel(client, jobs):
+    """The cancel as its confirmation page posts it (test_job_operations.py: the page)."""
     data = {"action": "cancel_jobs", helpers.ACTION_CHECKBOX_NAME: [str(j.pk) for j in jobs]}
-    return client.post(JOBS, data, follow=True)
+    return client.post(JOBS, {**data, "apply": "yes"}, follow=True)
 
 
 def _ago(**kwargs):

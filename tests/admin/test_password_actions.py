@@ -20,7 +20,7 @@ def _act(client, action, objects, **extra):
 
 
 def test_reset_shows_each_one_time_password_once_on_the_page(console, owner, member):
-    response = _act(console(owner), "reset_passwords", [member])
+    response = _act(console(owner), "reset_passwords", [member], apply="yes")
     assert "no-store" in response["Cache-Control"]
     html = response.content.decode()
     once = re.search(r'<code class="one-time-password">([^<]+)</code>', html).group(1)
@@ -31,7 +31,7 @@ def test_reset_shows_each_one_time_password_once_on_the_page(console, owner, mem
 
 
 def test_a_user_admin_cannot_reset_an_owner_from_the_console(console, owner, make_user):
-    response = _act(console(make_user(Role.USER_ADMIN)), "reset_passwords", [owner])
+    response = _act(console(make_user(Role.USER_ADMIN)), "reset_passwords", [owner], apply="yes")
     messages = [m.message for m in response.context["messages"]]
     assert "admin: Only an owner can reset the password of an owner." in messages
     assert not User.objects.get(pk=owner.pk).must_change_password

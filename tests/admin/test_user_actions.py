@@ -25,7 +25,7 @@ def _messages(response) -> list[tuple[str, str]]:
 
 def test_suspend_and_activate_are_audited_with_the_operator_as_actor(console, owner, member):
     client = console(owner)
-    response = _act(client, USERS, "suspend_users", [member])
+    response = _act(client, USERS, "suspend_users", [member], apply="yes")
     assert ("success", "Suspended: alice.") in _messages(response)
     member.refresh_from_db()
     assert member.status == UserStatus.SUSPENDED
@@ -40,7 +40,7 @@ def test_suspend_and_activate_are_audited_with_the_operator_as_actor(console, ow
 
 
 def test_a_refused_change_is_an_error_message_and_the_others_still_happen(console, owner, member):
-    response = _act(console(owner), USERS, "suspend_users", [owner, member])
+    response = _act(console(owner), USERS, "suspend_users", [owner, member], apply="yes")
     assert response.status_code == 200
     messages = _messages(response)
     assert ("error", "admin: You cannot change your own status or roles.") in messages
@@ -52,7 +52,7 @@ def test_a_refused_change_is_an_error_message_and_the_others_still_happen(consol
 
 def test_a_user_admin_cannot_suspend_an_owner(console, owner, make_user):
     user_admin = make_user(Role.USER_ADMIN)
-    response = _act(console(user_admin), USERS, "suspend_users", [owner])
+    response = _act(console(user_admin), USERS, "suspend_users", [owner], apply="yes")
     assert ("error", "admin: Only an owner can change another owner.") in _messages(response)
     owner.refresh_from_db()
     assert owner.status == UserStatus.ACTIVE
@@ -97,7 +97,7 @@ def test_roles_and_status_actions_are_not_offered_to_an_auditor(console, member,
     page = client.get(USERS)
     assert page.status_code == 200
     assert "suspend_users" not in page.content.decode()
-    response = _act(client, USERS, "suspend_users", [member])
+    response = _act(client, USERS, "suspend_users", [member], apply="yes")
     member.refresh_from_db()
     assert member.status == UserStatus.ACTIVE
     assert response.status_code == 200
@@ -105,7 +105,7 @@ def test_roles_and_status_actions_are_not_offered_to_an_auditor(console, member,
 
 def test_revoke_tokens_through_the_console(console, owner, member):
     token, _ = services.create_token(member, actor=member, name="ci")
-    response = _act(console(owner), TOKENS, "revoke_tokens", [token])
+    response = _act(console(owner), TOKENS, "revoke_tokens", [token], apply="yes")
     assert ("success", "Revoked: alice/ci.") in _messages(response)
     token.refresh_from_db()
     assert token.revoked_at is not None

@@ -19,12 +19,19 @@ WORKSPACES = "/admin/workspaces/workspace/"
 
 
 def _act(client, action, workspaces, **extra):
+    """The action as the confirmation page posts it (apply=yes); without it, the page itself."""
     data = {
         "action": action,
         helpers.ACTION_CHECKBOX_NAME: [str(w.pk) for w in workspaces],
+        "apply": "yes",
         **extra,
     }
     return client.post(WORKSPACES, data, follow=True)
+
+
+def _ask(client, action, workspaces):
+    data = {"action": action, helpers.ACTION_CHECKBOX_NAME: [str(w.pk) for w in workspaces]}
+    return client.post(WORKSPACES, data)
 
 
 def _messages(response) -> list[tuple[str, str]]:
@@ -188,18 +195,18 @@ def test_orphan_delete_asks_for_confirmation_first(console, owner, member, templ
     workspace = make_workspace(member, template)
     client = console(owner)
 
-    confirm = _act(client, "orphan_delete_workspaces", [workspace])
+    confirm = _ask(client, "orphan_delete_workspaces", [workspace])
     page = confirm.content.decode()
     assert confirm.status_code == 200
     assert "Orphan-delete workspaces" in page and _label(workspace) in page
     assert "must be removed by hand" in page
     assert WorkspaceBuild.objects.filter(workspace=workspace).count() == 1
 
-    unticked = _act(client, "orphan_delete_workspaces", [workspace], apply="1")
+    unticked = _act(client, "orphan_delete_workspaces", [workspace])
     assert "This field is required" in unticked.content.decode()
     assert WorkspaceBuild.objects.filter(workspace=workspace).count() == 1
 
-    done = _act(client, "orphan_delete_workspaces", [workspace], apply="1", understood="on")
+    done = _act(client, "orphan_delete_workspaces", [workspace], understood="on")
     assert ("success", f"Orphan-deleting: {_label(workspace)}.") in _messages(done)
     build = _latest(workspace)
     assert build.transition == BuildTransition.DELETE

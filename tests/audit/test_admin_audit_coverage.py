@@ -22,7 +22,7 @@ from portal.accounts import services as accounts
 from portal.audit.models import AuditEntry
 from tests import factories
 from tests.licensing import helpers as licensing_helpers
-from tests.workspaces.helpers import buildable_template
+from tests.workspaces.helpers import buildable_template, version
 from workspaces import port_sharing
 from workspaces.choices import BuildTransition, JobStatus
 
@@ -59,13 +59,25 @@ def _ws(w, **kw):
     return factories.workspace(w.member, template=w.template, **kw)
 
 
+def _outdated_ws(w):
+    """A workspace built from a version that is no longer its template's active one."""
+    workspace = _ws(w)
+    w.template.active_version = version(w.template, [])
+    w.template.save(update_fields=["active_version"])
+    return workspace
+
+
 # "app.Model:action" -> (w) -> (objects, extra POST fields)
 SCENARIOS = {
     "accounts.APIToken:revoke_tokens": lambda w: (
         [accounts.create_token(w.member, actor=w.member, name="cov")[0]],
-        {},
+        {"apply": "yes"},  # the confirmation page's POST
     ),
-    "accounts.User:suspend_users": lambda w: ([w.member], {}),
+    "accounts.User:suspend_users": lambda w: ([w.member], {"apply": "yes"}),
+    "accounts.User:revoke_user_tokens": lambda w: (
+        [accounts.create_token(w.member, actor=w.member, name="cov")[0].user],
+        {"apply": "yes"},
+    ),
     "accounts.User:activate_users": lambda w: (
         [accounts.suspend_user(w.member, actor=w.system)],
         {},
@@ -97,15 +109,20 @@ SCENARIOS = {
     ),
     "workspaces.ProvisionerJob:cancel_jobs": lambda w: (
         [_ws(w, job_status=JobStatus.PENDING).latest_build.job],
-        {},
+        {"apply": "yes"},
     ),
     "workspaces.Workspace:start_workspaces": lambda w: (
         [_ws(w, transition=BuildTransition.STOP)],
-        {},
+        {"apply": "yes"},
     ),
-    "workspaces.Workspace:stop_workspaces": lambda w: ([_ws(w)], {}),
-    "workspaces.Workspace:delete_workspaces": lambda w: ([_ws(w)], {}),
-    "workspaces.Workspace:cancel_builds": lambda w: ([_ws(w, job_status=JobStatus.PENDING)], {}),
+    "workspaces.Workspace:stop_workspaces": lambda w: ([_ws(w)], {"apply": "yes"}),
+    "workspaces.Workspace:restart_workspaces": lambda w: ([_ws(w)], {"apply": "yes"}),
+    "workspaces.Workspace:update_workspaces": lambda w: ([_outdated_ws(w)], {"apply": "yes"}),
+    "workspaces.Workspace:delete_workspaces": lambda w: ([_ws(w)], {"apply": "yes"}),
+    "workspaces.Workspace:cancel_builds": lambda w: (
+        [_ws(w, job_status=JobStatus.PENDING)],
+        {"apply": "yes"},
+    ),
     "workspaces.WorkspacePortShare:unshare": lambda w: (
         [
             port_sharing.share_port(

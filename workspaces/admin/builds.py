@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from django import forms
 from django.contrib import admin
-from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.shortcuts import redirect
+from django.urls import path, reverse
 from django.utils.html import format_html
 
 from portal import policy
@@ -15,20 +17,17 @@ from portal.admin_site import (
     ReadOnlyInline,
     admin_link,
     pretty_json,
-    run_service_per_object,
 )
-from portal.errors import Conflict
 from templates_app.admin import badge
-from workspaces import queries, services
+from workspaces import queries
+from workspaces.admin import operations
 from workspaces.admin.common import (
     job_badge,
     job_duration,
     log_link,
-    service_page,
     workspace_badge,
 )
 from workspaces.choices import (
-    BuildTransition,
     WorkspaceStatus,
     workspace_status,
 )
@@ -92,23 +91,6 @@ class WorkspaceBuildInline(BuildColumns, ReadOnlyInline):
         return job_badge(obj.job)
 
 
-class OrphanDeleteForm(forms.Form):
-    understood = forms.BooleanField(
-        label="I understand",
-        help_text=(
-            "Portal forgets these workspaces' Terraform state without running Terraform: whatever "
-            "they created (containers, volumes, processes) keeps running and must be removed by "
-            "hand."
-        ),
-    )
-
-
-def _cancel_latest(workspace: Workspace, *, actor) -> WorkspaceBuild:
-    if workspace.latest_build is None:
-        raise Conflict("It has no build to cancel.")
-    return services.cancel_build(workspace.latest_build, actor=actor)
-
-
 @admin.register(Workspace)
 @big_list
 class WorkspaceAdmin(ReadOnlyAdmin):
@@ -148,17 +130,13 @@ class WorkspaceAdmin(ReadOnlyAdmin):
     )
     readonly_fields = fields
     inlines = (WorkspaceBuildInline,)
-    actions = (
-        "start_workspaces",
-        "stop_workspaces",
-        "delete_workspaces",
-        "cancel_builds",
-        "orphan_delete_workspaces",
-    )
+    # Each behind a confirmation page (operations.py); the services decide and audit.
+    actions = tuple(operations.action_for(op) for op in operations.OPERATIONS.values())
+    change_form_template = "admin/workspaces/workspace/change_form.html"
 
     def get_queryset(self, request):
         qs = queries.with_latest_build(super().get_queryset(request)).select_related(
-            "latest_build__template_version"
+            "latest_build__template_version", "template__active_version"
         )
         # Terraform state is encrypted and can be large; no page shows it.
         return qs.defer(
@@ -168,6 +146,9 @@ class WorkspaceAdmin(ReadOnlyAdmin):
             "latest_build__template_version__parameters_schema",
             "latest_build__template_version__resources",
             "template__description",
+            "template__active_version__readme",
+            "template__active_version__parameters_schema",
+            "template__active_version__resources",
         )
 
     @admin.display(description="status")
@@ -206,74 +187,44 @@ class WorkspaceAdmin(ReadOnlyAdmin):
     def parameters(self, obj: Workspace) -> str:
         return pretty_json(obj.latest_build.parameters) if obj.latest_build else "-"
 
-    # Actions: the services decide (and audit); refusals become one message per workspace.
+    # Operations: the services decide (and audit); refusals become one message per workspace.
 
     def has_manage_permission(self, request) -> bool:
         return policy.can(request.user, "build", "workspace")
 
-    def _build_each(self, request, queryset, *, done: str, **build):
-        run_service_per_object(
-            request,
-            queryset,
-            lambda ws: services.create_build(ws, actor=request.user, **build),
-            done=done,
-            label=lambda ws: f"{ws.owner.username}/{ws.name}",
-        )
-
-    @admin.action(description="Start selected workspaces", permissions=["manage"])
-    def start_workspaces(self, request, queryset):
-        self._build_each(request, queryset, done="Starting", transition=BuildTransition.START)
-
-    @admin.action(description="Stop selected workspaces", permissions=["manage"])
-    def stop_workspaces(self, request, queryset):
-        self._build_each(request, queryset, done="Stopping", transition=BuildTransition.STOP)
-
-    @admin.action(description="Delete selected workspaces", permissions=["manage"])
-    def delete_workspaces(self, request, queryset):
-        self._build_each(request, queryset, done="Deleting", transition=BuildTransition.DELETE)
-
-    @admin.action(
-        description="Cancel the running build of selected workspaces", permissions=["manage"]
-    )
-    def cancel_builds(self, request, queryset):
-        run_service_per_object(
-            request,
-            queryset,
-            lambda ws: _cancel_latest(ws, actor=request.user),
-            done="Canceled the build of",
-            label=lambda ws: f"{ws.owner.username}/{ws.name}",
-        )
-
-    @admin.action(
-        description="Orphan-delete selected workspaces (forget state, destroy nothing)",
-        permissions=["manage"],
-    )
-    def orphan_delete_workspaces(self, request, queryset):
-        workspaces = list(queryset)
-        form = OrphanDeleteForm(request.POST if "apply" in request.POST else None)
-        if form.is_valid():
-            self._build_each(
-                request,
-                workspaces,
-                done="Orphan-deleting",
-                transition=BuildTransition.DELETE,
-                orphan=True,
+    def get_urls(self):
+        own = [
+            path(
+                "<path:object_id>/operation/<slug:operation>/",
+                self.admin_site.admin_view(self.operation_view),
+                name="workspaces_workspace_operation",
             )
-            return None  # back to the list, with the messages
-        hidden = [("action", "orphan_delete_workspaces")]
-        hidden += [(helpers.ACTION_CHECKBOX_NAME, str(w.pk)) for w in workspaces]
-        return service_page(
-            self,
-            request,
-            title="Orphan-delete workspaces",
-            form=form,
-            submit_label="Orphan-delete",
-            objects=[f"{w.owner.username}/{w.name}" for w in workspaces],
-            objects_intro=(
-                "Delete these workspaces without destroying their resources. Use this only when "
-                "a normal delete cannot succeed (for example the infrastructure is already gone):"
-            ),
-            hidden=hidden,
+        ]
+        return own + super().get_urls()
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        buttons = []
+        if self.has_manage_permission(request):
+            buttons = operations.object_buttons(object_id)
+        return super().change_view(
+            request, object_id, form_url, {"operation_buttons": buttons, **(extra_context or {})}
+        )
+
+    def operation_view(self, request, object_id, operation):
+        """One workspace's operation from its page: confirm (GET), then run (POST)."""
+        if not self.has_manage_permission(request):
+            raise PermissionDenied
+        op = operations.OPERATIONS.get(operation)
+        workspace = self.get_object(request, object_id) if op else None  # None: not a uuid
+        if workspace is None:
+            raise Http404("No such workspace or operation.")
+        page = reverse("admin:workspaces_workspace_change", args=[workspace.pk])
+        form, ok = operations.confirmed(request, op)
+        if ok:
+            operations.run(request, op, [workspace])
+            return redirect(page)
+        return operations.confirmation_page(
+            self, request, op, [workspace], form=form, back_url=page, hidden=[]
         )
 
 

@@ -6,15 +6,14 @@ from datetime import timedelta
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.db import connection
 from django.http import Http404
-from django.template.response import TemplateResponse
-from django.urls import path
+from django.shortcuts import redirect
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from portal import policy
+from portal import admin_confirm, policy
 from portal.admin_paging import big_list
 from portal.admin_site import (
     ReadOnlyAdmin,
@@ -24,11 +23,9 @@ from portal.admin_site import (
 )
 from portal.errors import Conflict
 from workspaces import services
+from workspaces.admin import job_log
 from workspaces.admin.common import (
-    LEVEL_CLASSES,
-    LOG_LINES_PER_PAGE,
     LOG_TAIL_ON_JOB_PAGE,
-    LOG_TEMPLATE,
     TAG_CHOICES_FROM_JOBS,
     TAG_CHOICES_MAX,
     TAG_CHOICES_WITHIN,
@@ -41,10 +38,7 @@ from workspaces.admin.common import (
     one_line,
     tags_text,
 )
-from workspaces.choices import (
-    JobStatus,
-    LogSource,
-)
+from workspaces.choices import JobStatus
 from workspaces.models import (
     ProvisionerJob,
     ProvisionerJobLog,
@@ -122,6 +116,19 @@ class JobTagFilter(admin.SimpleListFilter):
         if not sep:
             return queryset.filter(tags__has_key=key)
         return queryset.filter(tags__contains={key: tag_value})
+
+
+def _job_label(job: ProvisionerJob) -> str:
+    return f"job {str(job.pk)[:8]}"
+
+
+def _cancel_note(job: ProvisionerJob) -> str:
+    build = build_of(job)
+    if build is None:
+        return "a template import: not canceled here"
+    if job.status not in job_log.ACTIVE:
+        return f"already {job.status}: nothing to cancel"
+    return f"{build.workspace.name} #{build.build_number} ({build.transition}) is canceled"
 
 
 def _cancel_job(job: ProvisionerJob, *, actor) -> WorkspaceBuild:
@@ -210,7 +217,17 @@ class ProvisionerJobAdmin(ReadOnlyAdmin):
                 "<uuid:object_id>/log/",
                 self.admin_site.admin_view(self.log_view),
                 name="workspaces_provisionerjob_log",
-            )
+            ),
+            path(
+                "<uuid:object_id>/log/tail/",
+                self.admin_site.admin_view(self.log_tail_view),
+                name="workspaces_provisionerjob_log_tail",
+            ),
+            path(
+                "<uuid:object_id>/cancel/",
+                self.admin_site.admin_view(self.cancel_view),
+                name="workspaces_provisionerjob_cancel",
+            ),
         ]
         return own + super().get_urls()
 
@@ -293,69 +310,86 @@ class ProvisionerJobAdmin(ReadOnlyAdmin):
         # cancel_build lets owners of a workspace or workspace.manage_all cancel its builds.
         return policy.can(request.user, "cancel", "job")
 
-    @admin.action(description="Cancel selected jobs", permissions=["cancel"])
-    def cancel_jobs(self, request, queryset):
+    def _cancel_each(self, request, jobs) -> None:
         run_service_per_object(
             request,
-            queryset,
+            jobs,
             lambda job: _cancel_job(job, actor=request.user),
             done="Canceled",
-            label=lambda job: f"job {str(job.pk)[:8]}",
+            label=_job_label,
         )
 
-    def log_view(self, request, object_id):
-        """One page of a job's log rows, oldest first; `?page=last` jumps to the end."""
+    def _confirm_cancel(self, request, jobs, *, hidden, back_url):
+        rows = [
+            admin_confirm.row(
+                _job_label(job),
+                url=reverse("admin:workspaces_provisionerjob_log", args=[job.pk]),
+                status=job_badge(job),
+                note=_cancel_note(job),
+            )
+            for job in jobs
+        ]
+        return admin_confirm.confirmation_page(
+            self,
+            request,
+            heading="Cancel jobs",
+            consequence=(
+                "A pending build is canceled at once; a running one is asked to stop and ends "
+                "once Terraform stopped, which may leave its workspace half built. Finished jobs "
+                "and template imports are left as they are."
+            ),
+            rows=rows,
+            confirm_label="Yes, cancel",
+            back_url=back_url,
+            hidden=hidden,
+            noun="job",
+            dangerous=True,
+        )
+
+    @admin.action(description="Cancel selected jobs", permissions=["cancel"])
+    def cancel_jobs(self, request, queryset):
+        jobs = list(queryset)
+        if admin_confirm.is_confirmed(request):
+            self._cancel_each(request, jobs)
+            return None  # back to the list, with the messages
+        hidden = admin_confirm.action_fields("cancel_jobs", jobs)
+        return self._confirm_cancel(request, jobs, hidden=hidden, back_url=request.get_full_path())
+
+    def _visible_job(self, request, object_id) -> ProvisionerJob:
         if not self.has_view_permission(request):
             raise PermissionDenied
-        job = self.get_queryset(request).filter(pk=object_id).first()
+        job = self.get_object(request, object_id)
         if job is None:
             raise Http404("No such job.")
-        rows = (
-            ProvisionerJobLog.objects.filter(job_id=job.pk)
-            .order_by("id")
-            .values_list("id", "created_at", "level", "source", "stage", "output")
-        )
-        paginator = Paginator(rows, LOG_LINES_PER_PAGE)
-        wanted = request.GET.get("page") or 1
-        page = paginator.get_page(paginator.num_pages if wanted == "last" else wanted)
-        lines, stage = [], None
-        for number, (log_id, created_at, level, source, line_stage, output) in enumerate(
-            page.object_list, start=page.start_index()
-        ):
-            lines.append(
-                {
-                    "number": number,
-                    "id": log_id,
-                    "time": timezone.localtime(created_at).strftime("%H:%M:%S.%f")[:-3],
-                    "level": level,
-                    "css": LEVEL_CLASSES.get(level, "portal-log-info"),
-                    "source": source,
-                    "daemon": source == LogSource.PROVISIONER_DAEMON,
-                    "stage": line_stage,
-                    "new_stage": line_stage != stage,
-                    "output": output,
-                }
-            )
-            stage = line_stage
-        build = build_of(job)
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "title": f"Log of job {str(job.pk)[:8]}",
-            "job": job,
-            "job_status": job_badge(job),
+        return job
+
+    def log_view(self, request, object_id):
+        """One page of a job's log rows, oldest first; the last one follows new lines."""
+        job = self._visible_job(request, object_id)
+        can_cancel = job.status in job_log.ACTIVE and self.has_cancel_permission(request)
+        summary = {
             "job_link": admin_link(job, str(job.pk)[:8]),
             "target": self.target(job),
-            "build": build,
             "duration": self.duration(job),
-            "tags": tags_text(job.tags),
-            "active": job.status in (JobStatus.PENDING, JobStatus.RUNNING, JobStatus.CANCELING),
-            "page": page,
-            "paginator": paginator,
-            "lines": lines,
-            "page_range": paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1),
+            "can_cancel": can_cancel and build_of(job) is not None,
+            "cancel_url": reverse("admin:workspaces_provisionerjob_cancel", args=[job.pk]),
         }
-        return TemplateResponse(request, LOG_TEMPLATE, context)
+        return job_log.page(self, request, job, summary)
+
+    def log_tail_view(self, request, object_id):
+        """The log lines after the last one the page shows (htmx polls this while it runs)."""
+        return job_log.tail(request, self._visible_job(request, object_id))
+
+    def cancel_view(self, request, object_id):
+        """Cancel one job from its log page: confirm (GET), then cancel (POST)."""
+        if not self.has_cancel_permission(request):
+            raise PermissionDenied
+        job = self._visible_job(request, object_id)
+        back = reverse("admin:workspaces_provisionerjob_log", args=[job.pk])
+        if admin_confirm.is_confirmed(request):
+            self._cancel_each(request, [job])
+            return redirect(back)
+        return self._confirm_cancel(request, [job], hidden=[], back_url=back)
 
 
 @admin.register(ProvisionerJobLog)
