@@ -16,6 +16,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.html import format_html, format_html_join
 from django.utils.http import url_has_allowed_host_and_scheme
 
+from portal.dashboard import page as dashboard_page
 from portal.errors import ServiceError
 from portal.registry import registry, sign_in_links
 
@@ -28,7 +29,11 @@ class PortalAdminSite(admin.AdminSite):
     index_template = "admin/portal/index.html"
 
     def index(self, request, extra_context=None):
-        context = {"portal_counts": dashboard_counts(request.user), **(extra_context or {})}
+        context = {
+            "portal_counts": dashboard_counts(request.user),
+            **dashboard_page.context(request.user),
+            **(extra_context or {}),
+        }
         return super().index(request, context)
 
     def login(self, request, extra_context=None):

@@ -134,6 +134,48 @@ class DashboardCard:
 
 
 @dataclass(frozen=True)
+class DashboardSeries:
+    """A chart of the console's dashboard: figures sampled into hourly buckets by the periodic
+    task `dashboard-samples` (portal/dashboard/sampling.py), so a page view reads a few hundred
+    small rows, never the tables behind them.
+
+    `lines` are (key, label) pairs, one line (or stack of bars) each. Give exactly one of:
+    `per_hour(start, end)`: events in [start, end) as {(hour, key): value}, `hour` the start
+    of an hour (UTC); recomputed for the last two hours at every run and for seven days the
+    first time, so it must be one grouped query on an indexed time column. `gauge()`: {key:
+    value} now, kept as the current hour's figure (the last sample of an hour stands).
+    `summary(totals)` turns a window's totals ({key: sum}, or the last value of a gauge) into
+    one sentence; `permission` decides who sees the chart, as a card's does.
+    """
+
+    name: str
+    title: str
+    lines: tuple[tuple[str, str], ...]
+    permission: str
+    per_hour: Callable[[Any, Any], Mapping[tuple[Any, str], float]] | None = None
+    gauge: Callable[[], Mapping[str, float]] | None = None
+    summary: Callable[[Mapping[str, float]], str] | None = None
+    order: int = 100
+
+
+@dataclass(frozen=True)
+class DashboardPanel:
+    """A block of the console's dashboard shown to users who have `permission` (as a card).
+
+    `template` is rendered with `panel.title` and `panel.data`, what `data()` returned: a live
+    figure must cost a bounded number of indexed queries whatever the data size (latest N by
+    an indexed time, a grouped count over an indexed status), or read a periodic snapshot.
+    """
+
+    name: str
+    title: str
+    template: str
+    data: Callable[[], Mapping[str, Any]]
+    permission: str
+    order: int = 100
+
+
+@dataclass(frozen=True)
 class AccountSection:
     """A card on the web portal's account page, after core's own.
 
@@ -228,6 +270,8 @@ registry = Registry(
         "websocket_consumers": [],  # Channels URL patterns behind the user authentication
         "lifespan": [],  # Lifespan
         "dashboard_cards": [],  # DashboardCard, shown in order
+        "dashboard_series": {},  # name -> DashboardSeries, the dashboard's charts
+        "dashboard_panels": {},  # name -> DashboardPanel, the dashboard's other blocks
         "features": {},  # name -> Feature
         "banners": [],  # callables (request) -> [(level, message)]: see portal/banners.py
         "account_sections": [],  # AccountSection, shown in order
@@ -402,6 +446,40 @@ def register_deployment_settings(*settings: DeploymentSetting) -> None:
     """Show these settings on the console's deployment page (an app's `ready()` calls this)."""
     for setting in settings:
         _put("deployment_settings", setting.name, setting)
+
+
+def register_dashboard_series(
+    name: str,
+    *,
+    title: str,
+    lines: Iterable[tuple[str, str]],
+    permission: str,
+    per_hour: Callable[[Any, Any], Mapping[tuple[Any, str], float]] | None = None,
+    gauge: Callable[[], Mapping[str, float]] | None = None,
+    summary: Callable[[Mapping[str, float]], str] | None = None,
+    order: int = 100,
+) -> DashboardSeries:
+    """A chart of the console's dashboard (see DashboardSeries), e.g. from a `dashboard_panels`
+    module, which portal.dashboard imports from every app at start-up."""
+    if (per_hour is None) == (gauge is None):
+        raise ValueError(f"dashboard series {name!r}: give exactly one of per_hour and gauge.")
+    series = DashboardSeries(name, title, tuple(lines), permission, per_hour, gauge, summary, order)
+    return _put("dashboard_series", name, series)
+
+
+def register_dashboard_panel(
+    name: str,
+    *,
+    title: str,
+    template: str,
+    data: Callable[[], Mapping[str, Any]],
+    permission: str,
+    order: int = 100,
+) -> DashboardPanel:
+    """A block of the console's dashboard (see DashboardPanel)."""
+    return _put(
+        "dashboard_panels", name, DashboardPanel(name, title, template, data, permission, order)
+    )
 
 
 def register_sign_in_method(name: str, button: Callable[[], SignInButton | None]) -> SignInMethod:

@@ -110,6 +110,7 @@ INSTALLED_APPS = [
     "enterprise.audit_stream",
     "enterprise.provisioner_daemons",
     "licensing",
+    "portal.dashboard",  # last of Portal's: it imports every app's dashboard_panels module
     "axes",  # sign-in throttling (portal/accounts/throttling.py)
     "auditlog",  # field diffs of configuration models (portal/audit/field_history.py)
 ]

@@ -42,6 +42,17 @@ def test_workspaces_registers_the_beat_schedule_it_had_in_settings():
         "mark-dormant-users": {"task": "accounts.mark_dormant_users", "schedule": 3600.0},
         # portal.replicas: rows of replicas silent for an hour
         "prune-replicas": {"task": "replicas.prune_stale", "schedule": 600.0},
+        # portal.dashboard: the console dashboard's samples and health report, in the leader
+        "dashboard-samples": {
+            "task": "dashboard.collect_samples",
+            "schedule": 60.0,
+            "options": {"run_in_scheduler": True},
+        },
+        "dashboard-health": {
+            "task": "dashboard.snapshot_health",
+            "schedule": 30.0,
+            "options": {"run_in_scheduler": True},
+        },
     }
 
 

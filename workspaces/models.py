@@ -70,7 +70,15 @@ class ProvisionerJob(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["status", "created_at"])]
+        indexes = [
+            models.Index(fields=["status", "created_at"]),
+            # Builds finished per hour: the console dashboard (workspaces/dashboard_panels.py).
+            models.Index(
+                fields=["completed_at"],
+                condition=models.Q(completed_at__isnull=False),
+                name="job_completed_at",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.type} {self.id} ({self.status})"
