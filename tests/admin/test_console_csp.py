@@ -88,6 +88,12 @@ def test_the_one_time_password_page_carries_it(console, owner, make_user):
         reverse("admin:accounts_user_changelist"),
         {"action": "reset_passwords", "_selected_action": [str(member.pk)]},
     )
+    assert_strict(response, "the confirmation page")
+    assert_nothing_inline(response.content.decode(), "the confirmation page")
+    response = console(owner).post(
+        reverse("admin:accounts_user_changelist"),
+        {"action": "reset_passwords", "_selected_action": [str(member.pk)], "apply": "yes"},
+    )
     assert response.status_code == 200 and b"one-time-password" in response.content
     assert_strict(response, "one-time passwords")
     assert_nothing_inline(response.content.decode(), "one-time passwords")
