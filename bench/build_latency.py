@@ -16,6 +16,9 @@ the API calls. For every build it reports, from the job's row and its log rows:
   post           Terraform's last line -> job completed (state, resources, audit)
   total          build requested -> job completed (for a start build: -> running)
   overhead       total - terraform, as a share of total
+Then, as issue 16 asks, --stops workspaces (default 20) stopped at once on ONE `portal worker`
+with its default settings (no --concurrency): the wall time from the first stop requested to
+the last one done (target <= 8 s for 20), in the sandboxed mode.
 """
 
 from __future__ import annotations
@@ -47,7 +50,9 @@ MODES = {
 }
 
 
-def start_workers(sandbox: Sandbox, n: int, mode: str) -> list[subprocess.Popen]:
+def start_workers(
+    sandbox: Sandbox, n: int, mode: str, concurrency: int | None = 1
+) -> list[subprocess.Popen]:
     from workspaces.models import Provisioner
 
     Provisioner.objects.filter(id__startswith="bench").delete()
@@ -63,8 +68,7 @@ def start_workers(sandbox: Sandbox, n: int, mode: str) -> list[subprocess.Popen]
                     "worker",
                     "--name",
                     f"bench{i}-{mode}",
-                    "--concurrency",
-                    "1",
+                    *(["--concurrency", str(concurrency)] if concurrency else []),
                 ],
                 env=env,
                 stdout=subprocess.DEVNULL,
@@ -200,6 +204,12 @@ def main() -> None:
     parser.add_argument("--concurrent", type=int, default=20)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--modes", default="sandboxed,unsandboxed")
+    parser.add_argument("--stops", type=int, default=20, help="stopped at once (0: skip)")
+    parser.add_argument(
+        "--stop-concurrency",
+        default="default",
+        help="worker --concurrency values for the stops, comma-separated ('default': none given)",
+    )
     parser.add_argument(
         "--rounds", type=int, default=2, help="modes alternate, so both meet the same load"
     )
@@ -225,6 +235,10 @@ def run(sandbox: Sandbox, args, modes: list[str]) -> None:
         roles=["owner"],
     )
     template = make_template(owner, "local", pack(EXAMPLES / "local"))
+    if args.stops:
+        for value in args.stop_concurrency.split(","):
+            concurrency = None if value.strip() == "default" else int(value)
+            stops_at_once(sandbox, args.stops, owner, template, concurrency)
     ids = {mode: {kind: [] for kind in TITLES} for mode in modes}
     for round_ in range(args.rounds):
         for mode in modes:
@@ -258,6 +272,59 @@ def run(sandbox: Sandbox, args, modes: list[str]) -> None:
                     "x",
                     baseline=f"{b_mode} {kind} total p50",
                 )
+
+
+def step_medians(build_ids) -> str:
+    """The median of each step the runner timed ("Timings:" log lines) over these builds."""
+    from workspaces.models import ProvisionerJobLog
+
+    steps: dict[str, list[float]] = {}
+    lines = ProvisionerJobLog.objects.filter(
+        job__build__id__in=build_ids, output__startswith="Timings:"
+    ).values_list("output", flat=True)
+    for line in lines:
+        for m in re.finditer(r"([a-z][a-z ()]*?) ([\d.]+) s", line.removeprefix("Timings:")):
+            steps.setdefault(m.group(1).strip(" ,"), []).append(float(m.group(2)))
+    return ", ".join(f"{k} {statistics.median(v) * 1000:.0f} ms" for k, v in steps.items())
+
+
+def stops_at_once(sandbox: Sandbox, n: int, owner, template, concurrency: int | None) -> None:
+    """n running workspaces stopped at once on one worker (its default concurrency: None)."""
+    from workspaces import services
+    from workspaces.models import Workspace
+
+    (worker,) = start_workers(sandbox, 1, "sandboxed", concurrency=concurrency)
+    setting = f"concurrency {concurrency}" if concurrency else "default concurrency"
+    try:
+        workspaces = [
+            services.create_workspace(
+                actor=owner,
+                owner=owner,
+                template=template,
+                name=f"stop{i}-{concurrency or 0}",
+                parameters={},
+            )
+            for i in range(n)
+        ]
+        wait_done([w.latest_build_id for w in workspaces])
+        workspaces = list(Workspace.objects.filter(id__in=[w.id for w in workspaces]))
+        began = time.monotonic()
+        stops = [services.create_build(w, actor=owner, transition="stop").id for w in workspaces]
+        wait_done(stops)
+        wall = time.monotonic() - began
+        rows, failures = measure(stops)
+        summarize(f"{n} stops at once (one worker, {setting})", rows, failures)
+        print(f"  runner's steps, p50: {step_medians(stops)}")
+        print(f"  wall time, first stop requested -> last done: {wall:.2f} s (target <= 8 s)")
+        report(
+            "build_latency", f"{n} stops at once wall ({setting})", round(wall, 2), "s", target=8
+        )
+        deletes = [
+            services.create_build(w, actor=owner, transition="delete").id for w in workspaces
+        ]
+        wait_done(deletes)
+    finally:
+        sandbox.stop(worker, timeout=30)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Window
 from rest_framework import pagination
 from rest_framework.response import Response
 
@@ -16,13 +15,15 @@ class LimitOffsetPagination(pagination.BasePagination):
     def paginate_queryset(self, queryset, request, view=None):
         self.limit = int_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
         self.offset = int_param(request, "offset", 0, 0, 10**9)
-        # The total rides along on every row (COUNT(*) OVER ()), saving a separate COUNT query.
-        counted = queryset.annotate(_page_total=Window(Count("*")))
-        rows = list(counted[self.offset : self.offset + self.limit])
-        if rows:
-            self.count = rows[0]._page_total
-        else:  # past the end (or empty): only then is a plain COUNT needed
-            self.count = queryset.count() if self.offset else 0
+        rows = list(queryset[self.offset : self.offset + self.limit])
+        if len(rows) < self.limit and (rows or not self.offset):
+            # The last page (or an empty first one): the total is known without a query.
+            self.count = self.offset + len(rows)
+        else:
+            # A separate COUNT, not COUNT(*) OVER () on the page's query: the window function
+            # makes PostgreSQL materialise every row up to the offset with all its columns
+            # (bench/api_list.py: users list 2,000 users, window 2.2 ms vs slice + count 1.7).
+            self.count = queryset.count()
         return rows
 
     def get_paginated_response(self, data):

@@ -1,4 +1,4 @@
-"""The workspaces list costs the same number of SQL queries for 2 or 25 workspaces."""
+"""The workspaces list costs the same number of SQL queries for a page of 2 or of 25 workspaces."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def _add_workspaces(owners, template, count: int, start: int) -> None:
 
 def _queries_for_page(client, params) -> tuple[int, int, list[str]]:
     with CaptureQueriesContext(connection) as ctx:
-        r = client.get("/api/v2/workspaces", {"limit": 25})
+        r = client.get("/api/v2/workspaces", params)
     assert r.status_code == 200
     return r.json()["count"], len(ctx.captured_queries), [q["sql"] for q in ctx]
 
@@ -45,14 +45,19 @@ def test_workspaces_page_query_count_does_not_grow(make_user, client_for, owner_
     owners = [admin] if owner_filter else [admin, make_user(), make_user()]
     template = factories.TemplateFactory()
     client = client_for(admin)
-    params = {"limit": 25, **({"owner": owner_filter} if owner_filter else {})}
+    owner = {"owner": owner_filter} if owner_filter else {}
     client.get("/api/v2/users/me")  # the first use of a token records it; keep that out
 
+    # Full pages both (2 of 2, 25 of 25): each needs the page and its total.
     _add_workspaces(owners, template, 2, start=0)
-    small_count, small, small_sql = _queries_for_page(client, params)
+    small_count, small, small_sql = _queries_for_page(client, {"limit": 2, **owner})
     _add_workspaces(owners, template, 23, start=2)
-    big_count, big, big_sql = _queries_for_page(client, params)
+    big_count, big, big_sql = _queries_for_page(client, {"limit": 25, **owner})
 
     assert (small_count, big_count) == (2, 25)
     assert big == small, "\n".join(big_sql)
-    assert small <= 3, "\n".join(small_sql)  # token+user, then the page with its total
+    assert small <= 3, "\n".join(small_sql)  # token+user, the page, its total
+    # A last page that is not full knows its total without counting.
+    last_count, last, last_sql = _queries_for_page(client, {"limit": 25, "offset": 20, **owner})
+    assert last_count == 25
+    assert last == small - 1, "\n".join(last_sql)

@@ -31,6 +31,14 @@ def test_users_list_paginates_with_limit_offset_and_count(owner, make_user, clie
     assert [u["username"] for u in second["results"]] == ["page1", "page2"]
     past_end = client.get("/api/v2/users", {"offset": 50}).json()
     assert past_end == {"count": 6, "results": []}
+    # The total holds on a last page that is full, one that is not, and a filtered one.
+    assert client.get("/api/v2/users", {"limit": 3, "offset": 3}).json()["count"] == 6
+    assert client.get("/api/v2/users", {"limit": 4, "offset": 4}).json()["count"] == 6
+    filtered = client.get("/api/v2/users", {"q": "page", "limit": 2, "offset": 2}).json()
+    assert filtered["count"] == 5
+    assert [u["username"] for u in filtered["results"]] == ["page2", "page3"]
+    # Only the listed columns are loaded; what the list shows is whole.
+    assert set(first["results"][0]) >= {"id", "email", "roles", "created_at", "last_seen_at"}
 
 
 @pytest.mark.parametrize("params", [{"limit": "abc"}, {"limit": 0}, {"limit": 101}, {"offset": -1}])

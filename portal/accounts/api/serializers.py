@@ -21,6 +21,12 @@ class UserSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     last_seen_at = serializers.DateTimeField(allow_null=True)
 
+    # The model fields to_representation reads (the users list loads only these).
+    COLUMNS = (
+        "id", "username", "email", "name", "status", "login_type", "roles",
+        "must_change_password", "created_at", "last_seen_at",
+    )  # fmt: skip
+
     def to_representation(self, user):
         return {
             "id": user.id,

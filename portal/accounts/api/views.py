@@ -38,7 +38,8 @@ class UsersView(ListView):
     }
 
     def get_queryset(self):
-        qs = queries.people().order_by("username")
+        # Only the columns the list shows: not the password hash and the rest of the row.
+        qs = queries.people().order_by("username").only(*s.UserSerializer.COLUMNS)
         params = self.request.query_params
         if q := params.get("q"):
             qs = qs.filter(username__icontains=q) | qs.filter(email__icontains=q)
