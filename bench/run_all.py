@@ -39,6 +39,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "relay": ([], ["--megabytes", "32", "--echo-rounds", "200"]),
     "ssh": ([], ["--megabytes", "32", "--echo-rounds", "100"]),
     "port_proxy": ([], ["--megabytes", "32", "--rounds", "1"]),
+    "proxy_vs_chp": ([], ["--megabytes", "32", "--rounds", "1", "--abandon", "2"]),
     "idle_agents": ([], ["--agents", "500", "--seconds", "5"]),
     "scheduler": ([], ["--workspaces", "1000", "--due", "10"]),
     "activity": ([], ["--workspaces", "1000", "--flushes", "2"]),

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 
+from portal_agent import loop
 from portal_agent.agent import TOKEN_ENV, URL_ENV, VERSION, Agent, rpc_url
 from portal_agent.watchdog import (
     GIVE_UP_ENV,
@@ -73,6 +73,6 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     try:
-        return asyncio.run(Agent(url, token).run())
+        return loop.run(Agent(url, token).run())
     except KeyboardInterrupt:  # a signal before the handlers were installed
         return 0

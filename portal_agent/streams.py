@@ -104,7 +104,7 @@ async def run_stream(
         else:
             try:
                 reader, writer = await asyncio.wait_for(
-                    asyncio.open_connection("127.0.0.1", port, limit=MAX_FRAME), CONNECT_TIMEOUT
+                    tunnel.open_connection("127.0.0.1", port), CONNECT_TIMEOUT
                 )
             except (OSError, asyncio.TimeoutError) as exc:  # noqa: UP041 - distinct before 3.11
                 # asyncio's own text ("Connect call failed ...") hides the cause the errno names.

@@ -8,7 +8,7 @@ import signal
 
 import click
 
-from portal_agent import tunnel
+from portal_agent import loop, tunnel
 from portal_cli.build_runs import get_workspace
 from portal_cli.client import API_PREFIX, CLIError, logged_in, quote
 from portal_shared.version import __version__
@@ -173,7 +173,7 @@ def port_forward(workspace: str, mappings: tuple[str, ...], agent_name: str, age
         if not agent_id:
             agent_id = str(choose_agent(get_workspace(client, workspace), agent_name)["id"])
         forwarder = Forwarder(client.url, client.token, agent_id)
-    asyncio.run(forwarder.run(pairs))
+    loop.run(forwarder.run(pairs))
 
 
 COMMANDS = (port_forward,)

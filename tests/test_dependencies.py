@@ -29,7 +29,8 @@ DJANGO_APPS = ("portal", "workspaces", "templates_app", "enterprise", "licensing
 
 # The agent runs inside workspaces, vendored into a zipapp (workspaces/distribution/bundle.py)
 # with portal_shared/version.py beside it: the standard library, these and that only.
-AGENT_THIRD_PARTY = {"websockets", "asyncssh"}
+# uvloop: optional, used when importable (portal_agent/loop.py); the bundle runs without it.
+AGENT_THIRD_PARTY = {"websockets", "asyncssh", "uvloop"}
 AGENT_SHARED = {"portal_shared.version", "portal_shared.dotfiles"}
 
 # What the build pipeline's Django-free half may import besides the standard library.
@@ -212,8 +213,8 @@ def test_agent_imports_only_the_standard_library_websockets_and_asyncssh():
     ]
     assert not violations, _report(
         violations,
-        "portal_agent may import the standard library, websockets, asyncssh and "
-        "portal_shared.version and .dotfiles only",
+        "portal_agent may import the standard library, websockets, asyncssh, uvloop (optional) "
+        "and portal_shared.version and .dotfiles only",
     )
 
 

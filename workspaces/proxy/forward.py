@@ -11,6 +11,7 @@ from portal.revocation import tracking
 from workspaces.connectivity import relay, revocable
 from workspaces.models import WorkspaceApp
 from workspaces.proxy import hosts
+from workspaces.proxy import metrics as proxy_metrics
 from workspaces.proxy.answers import error
 from workspaces.proxy.headers import forward_headers, response_headers
 from workspaces.proxy.upstream import AppUnreachable, Upstream, app_dial, request_target
@@ -101,7 +102,7 @@ async def _forward(scope, receive, send, app: WorkspaceApp, target: str) -> None
         await upstream.write(h11.EndOfMessage())
         # The client may leave while the app thinks or streams: stop pulling from the app then.
         on_app_host = hosts.match_scope(scope) is not None
-        respond = asyncio.ensure_future(_respond(send, upstream, on_app_host))
+        respond = asyncio.ensure_future(_respond(send, upstream, on_app_host, scope["method"]))
         gone = asyncio.ensure_future(_until_disconnect(receive))
         try:
             done, _ = await asyncio.wait({respond, gone}, return_when=asyncio.FIRST_COMPLETED)
@@ -109,8 +110,9 @@ async def _forward(scope, receive, send, app: WorkspaceApp, target: str) -> None
             for task in (respond, gone):
                 task.cancel()  # nothing to a finished one
             await asyncio.gather(respond, gone, return_exceptions=True)
-        if respond in done:
-            respond.result()  # its AppUnreachable or h11.ProtocolError, answered below
+        # Its AppUnreachable or h11.ProtocolError are answered below.
+        if respond not in done or not respond.result():
+            proxy_metrics.CLIENT_DISCONNECTS.inc()
     except AppUnreachable as e:
         await error(
             scope,
@@ -127,32 +129,68 @@ async def _forward(scope, receive, send, app: WorkspaceApp, target: str) -> None
         relay.release(stream)
 
 
-async def _respond(send, upstream: Upstream, on_app_host: bool) -> None:
-    """The app's response to the client; AppUnreachable or h11.ProtocolError before its head."""
+class ClientGone(Exception):
+    """The visitor went away while its response was being sent (closed tab, cancelled download)."""
+
+
+async def _out(send, message) -> None:
+    """Send to the visitor; ClientGone when its connection is gone (uvicorn raises an OSError,
+    ClientDisconnected): normal on the web, so it ends the response quietly."""
+    try:
+        await send(message)
+    except OSError:
+        raise ClientGone from None
+
+
+def _body_length(method: str, event: h11.Response) -> int | None:
+    """The length of a body framed by one Content-Length alone, else None (h11 reads it)."""
+    if method == "HEAD" or event.status_code in (204, 304):
+        return None
+    lengths = [value for name, value in event.headers if name == b"content-length"]
+    if len(lengths) != 1 or any(name == b"transfer-encoding" for name, _ in event.headers):
+        return None
+    return int(lengths[0])  # h11 checked it is digits
+
+
+async def _respond(send, upstream: Upstream, on_app_host: bool, method: str) -> bool:
+    """The app's response to the client; AppUnreachable or h11.ProtocolError before its head.
+    False when the visitor left before its end."""
     while True:
         event = await upstream.next_event()
         if isinstance(event, h11.InformationalResponse):
             continue
         if isinstance(event, h11.Response):
             break
-    await send(
-        {
-            "type": "http.response.start",
-            "status": event.status_code,
-            "headers": response_headers(event.headers, on_app_host=on_app_host),
-        }
-    )
     try:
+        await _out(
+            send,
+            {
+                "type": "http.response.start",
+                "status": event.status_code,
+                "headers": response_headers(event.headers, on_app_host=on_app_host),
+            },
+        )
+        length = _body_length(method, event)
+        if length is not None:
+            # The common large case (downloads): frames go out as they come, no parsing.
+            async for data in upstream.body_as_received(length):
+                await _out(send, {"type": "http.response.body", "body": data, "more_body": True})
+            await _out(send, {"type": "http.response.body", "body": b""})
+            return True
         while True:
             event = await upstream.next_event()
             if isinstance(event, h11.Data):
-                await send(
-                    {"type": "http.response.body", "body": bytes(event.data), "more_body": True}
+                await _out(
+                    send,
+                    {"type": "http.response.body", "body": bytes(event.data), "more_body": True},
                 )
             elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
-                await send({"type": "http.response.body", "body": b""})
-                return
+                await _out(send, {"type": "http.response.body", "body": b""})
+                return True
+    except ClientGone:
+        return False
     except (AppUnreachable, h11.ProtocolError) as e:
         # The head is out: leaving the response unfinished is the only way left to say it broke
         # (the server cuts the connection).
         log.info("app response broke after its head: %s", e)
+        return True

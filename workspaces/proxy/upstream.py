@@ -114,6 +114,51 @@ class Upstream:
                     self.ended = True
                     self.conn.receive_data(b"")
 
+    async def body_as_received(self, length: int):
+        """The rest of a response body of `length` bytes (its Content-Length), as the agent's
+        frames bring it: h11 hands over what it holds, then frames pass on unparsed (h11 would
+        copy each twice and parse nothing: the length is all it needs). AppUnreachable or
+        h11.RemoteProtocolError when the body ends early."""
+        while True:  # what arrived with the head
+            event = self.conn.next_event()
+            if isinstance(event, h11.Data):
+                length -= len(event.data)
+                yield event.data
+            elif event is h11.NEED_DATA:
+                break
+            else:  # EndOfMessage: the whole body came with the head
+                return
+        received = 0
+        try:
+            while length > 0:
+                if self.ended:
+                    raise h11.RemoteProtocolError("the app closed the connection early")
+                message = await self.side.receive()
+                data = message.get("bytes")
+                if data is not None:
+                    received += len(data)
+                    if len(data) > length:  # more than the app announced: not forwarded
+                        data = data[:length]
+                    length -= len(data)
+                    yield data
+                elif message["type"] == "websocket.disconnect":
+                    self.ended = True
+                elif message.get("text") is not None:
+                    self._control(message["text"])
+        finally:
+            FROM_AGENT.inc(received)  # once per response, not once per frame
+
+    def _control(self, text: str) -> None:
+        """A control message of the agent in the middle of a body: an error, or its end."""
+        try:
+            control = agent_json.control(text, "app proxy")
+        except agent_json.BadAgentMessage as e:
+            raise AppUnreachable(f"the workspace agent sent {e}") from None
+        if control.get("type") == "error":
+            raise AppUnreachable(control.get("message") or "the agent refused")
+        if control.get("type") == "eof":
+            self.ended = True
+
     async def close(self) -> None:
         with contextlib.suppress(Exception):
             await self.side.send({"type": "websocket.close", "code": 1000})
