@@ -37,6 +37,7 @@ VERSION_COLUMNS = (
     ("STATUS", lambda v: v["import_status"]),
     ("ACTIVE", lambda v: "active" if v["active"] else ""),
     ("DEPRECATED", lambda v: "deprecated" if v.get("deprecated") else ""),
+    ("ARCHIVED", lambda v: "archived" if v.get("archived") else ""),
     ("MESSAGE", lambda v: v["message"].splitlines()[0] if v["message"] else ""),
 )
 
@@ -373,16 +374,20 @@ def pull(name: str, directory: Path, version_name: str | None, force: bool) -> N
 
 @templates.group("versions")
 def versions() -> None:
-    """List and promote the versions of a template."""
+    """List, promote, deprecate and archive the versions of a template."""
 
 
 @versions.command("list")
 @click.argument("name")
+@click.option("--include-archived", is_flag=True, help="Also list archived versions.")
 @output_option
-def list_versions(name: str, output: str) -> None:
-    """List the versions of template NAME, newest first."""
+def list_versions(name: str, include_archived: bool, output: str) -> None:
+    """List the versions of template NAME, newest first (archived ones are left out)."""
+    params = {"include_archived": "true"} if include_archived else {}
     with logged_in() as client:
-        rows, _ = client.list_all(f"/templates/{quote(name)}/versions", limit=DEFAULT_LIST_MAX)
+        rows, _ = client.list_all(
+            f"/templates/{quote(name)}/versions", limit=DEFAULT_LIST_MAX, **params
+        )
     print_rows(output, rows, VERSION_COLUMNS)
 
 
@@ -422,6 +427,42 @@ def undeprecate_version(name: str, version: str) -> None:
     """Make VERSION of template NAME usable again."""
     target = _set_version_deprecation(name, version, "")
     click.echo(f"Version {target['name']} of {name} is no longer deprecated.")
+
+
+def _set_archived(name: str, version_names: tuple[str, ...], action: str) -> None:
+    with logged_in() as client:
+        for version in version_names:
+            target = client.get(f"/templates/{quote(name)}/versions/{quote(version)}")
+            client.post(f"/templateversions/{target['id']}/{action}")
+            click.echo(f"Version {target['name']} of {name} is {action}d.")
+
+
+@versions.command("archive")
+@click.argument("name")
+@click.argument("version_names", metavar="VERSION...", nargs=-1)
+@click.option(
+    "--unused", is_flag=True, help="Archive every version neither active nor used by a workspace."
+)
+def archive_versions(name: str, version_names: tuple[str, ...], unused: bool) -> None:
+    """Archive versions of template NAME: hidden from lists, not buildable or promotable."""
+    if bool(version_names) == unused:
+        raise click.UsageError("Name the versions to archive, or give --unused (not both).")
+    if version_names:
+        _set_archived(name, version_names, "archive")
+        return
+    with logged_in() as client:
+        template = client.get(f"/templates/{quote(name)}")
+        done = client.post(f"/templates/{template['id']}/versions/archive")
+    count = len(done["archived_ids"])
+    click.echo(f"Archived {count} unused version{'' if count == 1 else 's'} of {name}.")
+
+
+@versions.command("unarchive")
+@click.argument("name")
+@click.argument("version_names", metavar="VERSION...", nargs=-1, required=True)
+def unarchive_versions(name: str, version_names: tuple[str, ...]) -> None:
+    """Make archived versions of template NAME listed and usable again."""
+    _set_archived(name, version_names, "unarchive")
 
 
 ACL_ROLES = ("use", "admin")

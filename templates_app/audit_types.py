@@ -17,6 +17,20 @@ class TemplateResourceType(models.TextChoices):
     FILE = "file"
 
 
+class TemplateVersionAction(models.TextChoices):
+    """Archiving a version hides it and stops new builds on it (Coder's archive)."""
+
+    ARCHIVE = "archive"
+    UNARCHIVE = "unarchive"
+
+
+class VersionArchived(TypedDict):
+    """A version archived or unarchived; bulk: archived by "archive unused versions"."""
+
+    template: str
+    bulk: NotRequired[bool]
+
+
 class VersionChanged(TypedDict):
     """Created (the diff holds the version), or its import concluded."""
 
@@ -30,6 +44,7 @@ class FileCreated(TypedDict):
     unpacked_size: int
 
 
+types.declare_actions(TemplateVersionAction.choices)
 types.declare_resource(
     TemplateResourceType.TEMPLATE,
     label=TemplateResourceType.TEMPLATE.label,
@@ -42,6 +57,8 @@ types.declare_resource(
         AuditAction.CREATE: VersionChanged,
         AuditAction.WRITE: VersionChanged,
         AuditAction.CLOSE: ConnectionClosed,  # its import logs' stream (connectivity.consumers)
+        TemplateVersionAction.ARCHIVE: VersionArchived,
+        TemplateVersionAction.UNARCHIVE: VersionArchived,
     },
 )
 types.declare_resource(

@@ -23,6 +23,19 @@ IMPORT_TRANSITIONS = {
 }
 
 
+class ArchiveState(models.TextChoices):
+    """Whether a version is offered (archived ones are hidden, not buildable, not promotable)."""
+
+    AVAILABLE = "available"
+    ARCHIVED = "archived"
+
+
+ARCHIVE_TRANSITIONS = {
+    ArchiveState.AVAILABLE: frozenset({ArchiveState.ARCHIVED}),
+    ArchiveState.ARCHIVED: frozenset({ArchiveState.AVAILABLE}),
+}
+
+
 class PortShareLevel(models.TextChoices):
     """The most a template's workspaces may share a listening port with (Coder's
     max_port_share_level); workspaces keep their own copy of these values."""

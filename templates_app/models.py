@@ -10,7 +10,13 @@ from django.db import models
 from django.utils import timezone
 
 from portal.state import check_transition
-from templates_app.choices import IMPORT_TRANSITIONS, ImportStatus, PortShareLevel
+from templates_app.choices import (
+    ARCHIVE_TRANSITIONS,
+    IMPORT_TRANSITIONS,
+    ArchiveState,
+    ImportStatus,
+    PortShareLevel,
+)
 
 template_name_validator = RegexValidator(
     r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$",
@@ -137,6 +143,8 @@ class TemplateVersion(models.Model):
     # "" = not deprecated: no new workspaces, no promotion, no updates to it; existing ones warned.
     deprecation_message = models.TextField(blank=True, default="")
     deprecated_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Set: hidden from the versions list, not buildable or promotable (Coder's archive).
+    archived_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
@@ -155,6 +163,19 @@ class TemplateVersion(models.Model):
     @property
     def deprecated(self) -> bool:
         return bool(self.deprecation_message)
+
+    @property
+    def archived(self) -> bool:
+        return self.archived_at is not None
+
+    def set_archived(self, archived: bool) -> list[str]:
+        """Archive or unarchive if allowed; returns the fields to save."""
+        state = ArchiveState.ARCHIVED if self.archived else ArchiveState.AVAILABLE
+        target = ArchiveState.ARCHIVED if archived else ArchiveState.AVAILABLE
+        check_transition("template version", ARCHIVE_TRANSITIONS, state, target)
+        self.archived_at = timezone.now() if archived else None
+        self.updated_at = timezone.now()
+        return ["archived_at", "updated_at"]
 
     def transition(self, status: str, *, reason: str = "") -> list[str]:
         """Change the import status if allowed; returns the fields to save.

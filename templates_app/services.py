@@ -423,6 +423,11 @@ def update_template(
                     f"Version {version.name!r} is deprecated ({version.deprecation_message}); "
                     "it cannot become the active version.",
                 )
+            if version.archived_at is not None:
+                raise ValidationFailed.field(
+                    "active_version_id",
+                    f"Version {version.name!r} is archived; unarchive it before promoting it.",
+                )
             template.active_version = version
             fields.append("active_version")
         for field, value in (

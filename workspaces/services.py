@@ -79,6 +79,11 @@ def _usable_version(template: Template, version: TemplateVersion | None) -> Temp
             "version_id",
             f"Version {version.name!r} cannot be built: its import {version.import_status}.",
         )
+    if version.archived_at is not None:
+        raise ValidationFailed.field(
+            "version_id",
+            f"Version {version.name!r} is archived: unarchive it or choose another version.",
+        )
     return version
 
 

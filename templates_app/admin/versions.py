@@ -8,7 +8,14 @@ from django.urls import path
 from django.utils.html import format_html
 
 from portal.admin_site import ReadOnlyAdmin, admin_link, pretty_json, run_service_per_object
-from templates_app.console import access, deprecation_form, editor, import_page, links
+from templates_app.console import (
+    access,
+    archive_form,
+    deprecation_form,
+    editor,
+    import_page,
+    links,
+)
 from templates_app.console.display import (
     import_badge,
     is_changelist,
@@ -53,6 +60,7 @@ class TemplateVersionAdmin(ReadOnlyAdmin):
         "import_status",
         ActiveVersionFilter,
         deprecation_form.DeprecatedFilter,
+        archive_form.ArchivedFilter,
         "created_at",
     )
     search_fields = ("name", "template__name", "message", "file__hash")
@@ -64,6 +72,7 @@ class TemplateVersionAdmin(ReadOnlyAdmin):
         "message",
         "status_display",
         "deprecation_display",
+        "archive_display",
         "import_error_display",
         "import_job_links",
         "authoring_links",
@@ -80,7 +89,7 @@ class TemplateVersionAdmin(ReadOnlyAdmin):
         "id",
     )
     readonly_fields = fields
-    actions = ("promote_versions",)
+    actions = ("promote_versions", "archive_versions", "unarchive_versions")
 
     def get_queryset(self, request):
         # The archive can be megabytes; pages only need its name and size. (A select_related
@@ -114,8 +123,21 @@ class TemplateVersionAdmin(ReadOnlyAdmin):
             label=str,
         )
 
+    @admin.action(description="Archive selected versions", permissions=["promote"])
+    def archive_versions(self, request, queryset):
+        return archive_form.run_action(self, request, queryset, archive=True)
+
+    @admin.action(description="Unarchive selected versions", permissions=["promote"])
+    def unarchive_versions(self, request, queryset):
+        return archive_form.run_action(self, request, queryset, archive=False)
+
     def get_urls(self):
         own = [
+            path(
+                "<uuid:object_id>/archive/",
+                self._view(archive_form.archive_view),
+                name="templates_app_templateversion_archive",
+            ),
             path(
                 "<uuid:object_id>/deprecation/",
                 self._view(deprecation_form.deprecation_view, version=True),
@@ -150,6 +172,12 @@ class TemplateVersionAdmin(ReadOnlyAdmin):
         if obj.template_id is None:
             return "-"
         return deprecation_form.display(obj, "admin:templates_app_templateversion_deprecation")
+
+    @admin.display(description="archived")
+    def archive_display(self, obj: TemplateVersion) -> str:
+        if obj.template_id is None:
+            return "-"
+        return archive_form.display(obj)
 
     @admin.display(description="import status", ordering="import_status")
     def status_display(self, obj: TemplateVersion) -> str:

@@ -88,6 +88,8 @@ class TemplateVersionSerializer(serializers.Serializer):
     daily_cost = serializers.IntegerField()
     deprecated = serializers.BooleanField(help_text="Not for new workspaces, updates or promotion.")
     deprecation_message = serializers.CharField(help_text='Why it is deprecated ("": it is not).')
+    archived = serializers.BooleanField(help_text="Hidden from lists; not buildable or promotable.")
+    archived_at = serializers.DateTimeField(allow_null=True)
     created_by = serializers.CharField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
@@ -118,6 +120,8 @@ class TemplateVersionSerializer(serializers.Serializer):
             "daily_cost": v.daily_cost,
             "deprecated": v.deprecated,
             "deprecation_message": v.deprecation_message,
+            "archived": v.archived,
+            "archived_at": v.archived_at,
             "created_by": v.created_by.username,
             "created_at": v.created_at,
             "updated_at": v.updated_at,
@@ -286,3 +290,10 @@ class JobLogPageSerializer(serializers.Serializer):
     count = serializers.IntegerField(help_text="Log lines after `after` (this page and later).")
     job_status = serializers.CharField(help_text="The import's status when the page was read.")
     results = JobLogSerializer(many=True)
+
+
+class ArchivedVersionsSerializer(serializers.Serializer):
+    """What POST /templates/{id}/versions/archive archived."""
+
+    template_id = serializers.UUIDField()
+    archived_ids = serializers.ListField(child=serializers.UUIDField())

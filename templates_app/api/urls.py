@@ -15,6 +15,11 @@ urlpatterns = [
         name="template-versions",
     ),
     path(
+        "templates/<str:template>/versions/archive",
+        views.TemplateArchiveVersionsView.as_view(),
+        name="template-versions-archive",
+    ),
+    path(
         "templates/<str:template>/versions/<str:name>",
         views.TemplateVersionByNameView.as_view(),
         name="template-version-by-name",
@@ -24,6 +29,16 @@ urlpatterns = [
         "templateversions/<uuid:version>",
         views.TemplateVersionDetailView.as_view(),
         name="templateversion-detail",
+    ),
+    path(
+        "templateversions/<uuid:version>/archive",
+        views.TemplateVersionArchiveView.as_view(),
+        name="templateversion-archive",
+    ),
+    path(
+        "templateversions/<uuid:version>/unarchive",
+        views.TemplateVersionUnarchiveView.as_view(),
+        name="templateversion-unarchive",
     ),
     path(
         "templateversions/<uuid:version>/logs",

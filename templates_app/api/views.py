@@ -18,7 +18,7 @@ from portal.api.params import LOG_PAGE_PARAMETERS, log_page
 from portal.api.views import ListView
 from portal.errors import NotFound, PayloadTooLarge, ValidationFailed
 from portal_shared import archive
-from templates_app import deprecation, queries, scheduling, services
+from templates_app import deprecation, queries, scheduling, services, services_archive
 from templates_app.api import serializers as s
 from templates_app.models import File, TemplateVersion
 from templates_app.queries import resolve_template, resolve_version, visible_versions
@@ -152,11 +152,10 @@ class TemplateVersionsView(ListView):
 
     def get_queryset(self):
         template = resolve_template(self.kwargs["template"], self.request.user)
-        return (
-            TemplateVersion.objects.filter(template=template)
-            .select_related("template", "created_by")
-            .order_by("-created_at", "-id")
-        )
+        qs = TemplateVersion.objects.filter(template=template)
+        if self.request.query_params.get("include_archived", "").lower() not in ("true", "1"):
+            qs = qs.filter(archived_at__isnull=True)
+        return qs.select_related("template", "created_by").order_by("-created_at", "-id")
 
     def get_serializer(self, *args, **kwargs):
         if kwargs.get("many"):  # one query for the whole page
@@ -166,7 +165,14 @@ class TemplateVersionsView(ListView):
             }
         return super().get_serializer(*args, **kwargs)
 
-    @extend_schema(operation_id="template_versions_list")
+    @extend_schema(
+        operation_id="template_versions_list",
+        parameters=[
+            OpenApiParameter(
+                "include_archived", bool, description="Also list archived versions (true)."
+            )
+        ],
+    )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
@@ -245,6 +251,46 @@ class TemplateVersionDetailView(APIView):
             target, actor=request.user, message=data["deprecation_message"]
         )
         return Response(s.TemplateVersionSerializer(resolve_version(version, request.user)).data)
+
+
+class TemplateVersionArchiveView(APIView):
+    # Its template's update, as deprecating (a template ACL admin may be granted it).
+    authorizes = {"POST": Authz("template_version", "update")}
+    archive = True
+
+    @extend_schema(request=None, responses=s.TemplateVersionSerializer)
+    def post(self, request, version):
+        """Archive a version (or unarchive it): hidden from lists, not buildable or promotable."""
+        target = resolve_version(version, request.user)
+        change = (
+            services_archive.archive_version if self.archive else services_archive.unarchive_version
+        )
+        change(target, actor=request.user)
+        return Response(s.TemplateVersionSerializer(resolve_version(version, request.user)).data)
+
+
+class TemplateVersionUnarchiveView(TemplateVersionArchiveView):
+    archive = False
+
+
+class TemplateArchiveVersionsView(TemplateVersionByNameView):
+    authorizes = {"GET": Authz("template", "read"), "POST": Authz("template", "update")}
+
+    @extend_schema(exclude=True)
+    def get(self, request, template):
+        """This route shadows the version named "archive": still found by its name."""
+        return super().get(request, template, "archive")
+
+    @extend_schema(
+        operation_id="template_versions_archive_unused",
+        request=None,
+        responses=s.ArchivedVersionsSerializer,
+    )
+    def post(self, request, template):
+        """Archive every version neither active nor used by a live workspace's latest build."""
+        target = resolve_template(template, request.user)
+        ids = services_archive.archive_unused_versions(target, actor=request.user)
+        return Response({"template_id": target.pk, "archived_ids": ids})
 
 
 class TemplateVersionLogsView(APIView):

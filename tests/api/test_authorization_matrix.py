@@ -100,6 +100,11 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("api:templateversion-detail", "GET"): SIGNED_IN,
     ("api:templateversion-detail", "PATCH"): _row(200, 200, 403, 403, 403, 403, 403, 401),
     ("api:templateversion-logs", "GET"): SIGNED_IN,
+    ("api:templateversion-archive", "POST"): _row(200, 200, 403, 403, 403, 403, 403, 401),
+    ("api:templateversion-unarchive", "POST"): _row(200, 200, 403, 403, 403, 403, 403, 401),
+    ("api:template-versions-archive", "POST"): _row(200, 200, 403, 403, 403, 403, 403, 401),
+    # The route shadows a version named "archive": it is still found by name.
+    ("api:template-versions-archive", "GET"): SIGNED_IN,
     ("api:files", "POST"): _row(201, 201, 403, 403, 403, 403, 403, 401),
     ("api:file-detail", "GET"): SIGNED_IN,
     ("api:workspaces", "GET"): SIGNED_IN,
@@ -341,6 +346,17 @@ def _request(
         case "api:templateversion-detail", "PATCH":
             version = factories.TemplateFactory().active_version
             return {"version": version.id}, {"deprecation_message": f"by {caller}"}, version
+        case "api:templateversion-archive" | "api:templateversion-unarchive", "POST":
+            template = factories.TemplateFactory()
+            version = factories.TemplateVersionFactory(template=template, import_status="failed")
+            if name == "api:templateversion-unarchive":
+                version.archived_at = timezone.now()
+                version.save(update_fields=["archived_at"])
+            return {"version": version.id}, None, version
+        case "api:template-versions-archive", _:
+            template = factories.TemplateFactory()
+            factories.TemplateVersionFactory(template=template, name="archive")
+            return {"template": template.name}, None, template
         case "api:templateversions", "POST":
             file = factories.FileFactory(data=template_tar())
             return {}, {"file_hash": file.hash}, None

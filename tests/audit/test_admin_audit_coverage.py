@@ -107,6 +107,18 @@ SCENARIOS = {
         [factories.TemplateVersionFactory(template=w.template, import_status="succeeded")],
         {},
     ),
+    "templates_app.TemplateVersion:archive_versions": lambda w: (
+        [factories.TemplateVersionFactory(template=w.template, import_status="failed")],
+        {"post": "yes"},  # past the confirmation page
+    ),
+    "templates_app.TemplateVersion:unarchive_versions": lambda w: (
+        [
+            factories.TemplateVersionFactory(
+                template=w.template, import_status="failed", archived_at=timezone.now()
+            )
+        ],
+        {"post": "yes"},
+    ),
     "workspaces.ProvisionerJob:cancel_jobs": lambda w: (
         [_ws(w, job_status=JobStatus.PENDING).latest_build.job],
         {"apply": "yes"},

@@ -48,7 +48,7 @@ from portal.external_auth import oauth as external_auth_oauth
 from portal.external_auth import services as external_auth
 from portal.external_auth.models import ExternalAuthLink
 from portal.notifications import services as notifications
-from templates_app import deprecation, scheduling
+from templates_app import deprecation, scheduling, services_archive
 from templates_app import services as templates
 from templates_app.choices import ImportStatus
 from tests import factories
@@ -84,6 +84,7 @@ OTHER_SERVICE_MODULES = (
     "workspaces.port_sharing",
     "templates_app.scheduling",
     "templates_app.deprecation",
+    "templates_app.services_archive",
     "workspaces.dormancy",
     "portal.accounts.dormancy",
 )
@@ -127,6 +128,8 @@ READ_ONLY = {
     "templates_app.scheduling.as_api": "pure: the policy in the API's shape",
     "templates_app.deprecation.creation_refusal": "a question",
     "templates_app.deprecation.warning": "pure: the sentence owners are shown",
+    "templates_app.services_archive.used_version_ids": "a read: versions workspaces are on",
+    "templates_app.services_archive.archive_refusal": "a question",
     "enterprise.appearance.services.served_logo_url": "pure: the logo's URL",
     "enterprise.audit_stream.services.resolve": "a read: a destination by name, else 404",
     "enterprise.quotas.services.in_force": "a question",
@@ -618,6 +621,23 @@ SCENARIOS.update(
             factories.TemplateFactory().active_version,
             actor=w.owner,
             message="Broken image.",
+        ),
+        "templates_app.services_archive.archive_version": lambda w: call(
+            services_archive.archive_version,
+            factories.TemplateVersionFactory(template=factories.TemplateFactory()),
+            actor=w.owner,
+        ),
+        "templates_app.services_archive.unarchive_version": lambda w: call(
+            services_archive.unarchive_version,
+            factories.TemplateVersionFactory(
+                template=factories.TemplateFactory(), archived_at=timezone.now()
+            ),
+            actor=w.owner,
+        ),
+        "templates_app.services_archive.archive_unused_versions": lambda w: call(
+            services_archive.archive_unused_versions,
+            factories.TemplateVersionFactory(template=factories.TemplateFactory()).template,
+            actor=w.owner,
         ),
         "workspaces.dormancy.set_dormant": lambda w: call(
             dormancy.set_dormant, factories.workspace(w.member), actor=w.member, dormant=True
