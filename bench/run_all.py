@@ -59,7 +59,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
 }
 
 
-HELPERS = {"harness", "run_all", "portal_setup"}  # modules of bench/, no benchmarks
+HELPERS = {"harness", "run_all", "portal_setup", "memory_load"}  # modules of bench/, no benchmarks
 
 
 def scripts() -> list[str]:
