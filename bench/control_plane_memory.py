@@ -114,11 +114,10 @@ def totals_of(rows) -> dict[str, float]:
     return totals
 
 
-def compare(idle: dict[str, float], loaded: dict[str, float], settled: dict[str, float],
-            label: str) -> None:  # fmt: skip
+def compare(idle: dict[str, float], loaded: dict[str, float], settled: dict[str, float]) -> None:
     """The control plane after load and after settling, against idle and the issue's targets."""
     base, after, back = idle.get("portal", 0), loaded.get("portal", 0), settled.get("portal", 0)
-    print(f"\n{label:>22}{'idle':>9}{'loaded':>9}{'settled':>9}  MiB PSS")
+    print(f"\n{'':>22}{'idle':>9}{'loaded':>9}{'settled':>9}  MiB PSS")
     for kind in ("portal", "postgresql", "redis"):
         figures = [t.get(kind, 0) for t in (idle, loaded, settled)]
         print(f"{kind:>22}" + "".join(f"{f:9.1f}" for f in figures))
@@ -131,7 +130,7 @@ def compare(idle: dict[str, float], loaded: dict[str, float], settled: dict[str,
           f"{'met' if growth <= 10 else 'NOT met'}")  # fmt: skip
     print(f"whole platform after load: {whole[1]:.1f} MiB (target <= 350): "
           f"{'met' if whole[1] <= 350 else 'NOT met'}")  # fmt: skip
-    report("control_plane_memory", f"control plane PSS after settling, % of idle ({label})",
+    report("control_plane_memory", "control plane PSS after settling, % of idle",
            round(growth, 1), "%")  # fmt: skip
 
 
@@ -193,25 +192,16 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20, help="API calls per user")
     parser.add_argument("--settle", type=float, default=60, help="seconds after the load")
     parser.add_argument("--quick", action="store_true", help="100 users, 5 s settle: a check")
-    parser.add_argument(
-        "--arenas",
-        choices=("portal", "glibc", "both"),
-        default="portal",
-        help="malloc arenas: Portal's cap (portal/malloc_arenas.py), glibc's default (8 per "
-        "core), or both: glibc's first, as the baseline of the same run",
-    )
     args = parser.parse_args()
     if args.quick:
         args.users, args.settle = min(args.users, 100), min(args.settle, 5)
     modes = ["off", "on"] if args.preload == "both" else [args.preload]
-    arenas = ["glibc", "portal"] if args.arenas == "both" else [args.arenas]
     for mode in modes:
-        for arena in arenas:
-            run(args, mode, arena)
+        run(args, mode)
 
 
-def run(args, preload: str, arenas: str = "portal") -> None:
-    print(f"\n=== PORTAL_PRELOAD={'true' if preload == 'on' else 'false'}, {arenas}'s arenas")
+def run(args, preload: str) -> None:
+    print(f"\n=== PORTAL_PRELOAD={'true' if preload == 'on' else 'false'}")
     port = free_port()
     with Sandbox("control_plane_memory", database=False, redis=False) as sandbox:
         data_dir = sandbox.dir / "data"
@@ -223,9 +213,6 @@ def run(args, preload: str, arenas: str = "portal") -> None:
             PORTAL_LOG_LEVEL="WARNING",
             PORTAL_PRELOAD="true" if preload == "on" else "false",
         )
-        env.pop("MALLOC_ARENA_MAX", None)  # Portal's own cap (2) applies
-        if arenas == "glibc":  # glibc's default for a 64-bit process
-            env["MALLOC_ARENA_MAX"] = str(8 * (os.cpu_count() or 1))
         argv = [sys.executable, "-m", "portal", "server"]
         if args.workers:
             argv += ["--workers", str(args.workers)]
@@ -236,20 +223,17 @@ def run(args, preload: str, arenas: str = "portal") -> None:
             print(f"portal server answered /healthz after {took:.1f} s; idle {args.idle:.0f} s")
             time.sleep(args.idle)
             idle = show(
-                measure(server.pid),
-                f"preload {preload}, {arenas} arenas, idle {args.idle:.0f} s after start-up",
+                measure(server.pid), f"preload {preload}, idle {args.idle:.0f} s after start-up"
             )
             if args.load:
                 start = time.monotonic()
                 calls = drive(port, env, args.users, args.requests)
                 took = time.monotonic() - start
                 print(f"\nload: {args.users} users, {calls} API calls in {took:.0f} s")
-                loaded = show(
-                    measure(server.pid), f"preload {preload}, {arenas} arenas, right after the load"
-                )
+                loaded = show(measure(server.pid), f"preload {preload}, right after the load")
                 time.sleep(args.settle)
-                title = f"preload {preload}, {arenas} arenas, {args.settle:.0f} s after the load"
-                compare(idle, loaded, show(measure(server.pid), title), f"{preload}, {arenas}")
+                title = f"preload {preload}, {args.settle:.0f} s after the load"
+                compare(idle, loaded, show(measure(server.pid), title))
         finally:
             sandbox.stop(server, timeout=60)
 

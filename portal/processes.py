@@ -96,13 +96,9 @@ def _banner(cfg: config.Config, supervisor: Supervisor) -> None:
 def server(embedded_worker: bool | None, workers: int | None, keep_workspaces: bool | None) -> None:
     """Run the Portal server (web, API, periodic work, and by default a worker)."""
     from portal.bootstrap import require_external, start_embedded
-    from portal.malloc_arenas import limit_arenas
 
     # Our lines must interleave with the children's, also when piped (`make run | tee`).
     sys.stdout.reconfigure(line_buffering=True)
-    # Before any thread or child exists: memory freed after a burst of load then goes back to a
-    # few arenas instead of one per thread (docs/parts/memload.md has the figures).
-    limit_arenas()
     cfg = config.load()
     # Decided before the embedded URLs land in the environment, which would change the default;
     # pinned there, so that every later reading (and every child) agrees.
