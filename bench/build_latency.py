@@ -206,6 +206,11 @@ def main() -> None:
     parser.add_argument("--modes", default="sandboxed,unsandboxed")
     parser.add_argument("--stops", type=int, default=20, help="stopped at once (0: skip)")
     parser.add_argument(
+        "--stop-concurrency",
+        default="default",
+        help="worker --concurrency values for the stops, comma-separated ('default': none given)",
+    )
+    parser.add_argument(
         "--rounds", type=int, default=2, help="modes alternate, so both meet the same load"
     )
     args = parser.parse_args()
@@ -231,7 +236,9 @@ def run(sandbox: Sandbox, args, modes: list[str]) -> None:
     )
     template = make_template(owner, "local", pack(EXAMPLES / "local"))
     if args.stops:
-        stops_at_once(sandbox, args.stops, owner, template)
+        for value in args.stop_concurrency.split(","):
+            concurrency = None if value.strip() == "default" else int(value)
+            stops_at_once(sandbox, args.stops, owner, template, concurrency)
     ids = {mode: {kind: [] for kind in TITLES} for mode in modes}
     for round_ in range(args.rounds):
         for mode in modes:
@@ -281,16 +288,21 @@ def step_medians(build_ids) -> str:
     return ", ".join(f"{k} {statistics.median(v) * 1000:.0f} ms" for k, v in steps.items())
 
 
-def stops_at_once(sandbox: Sandbox, n: int, owner, template) -> None:
-    """n running workspaces stopped at once on one worker with its default concurrency."""
+def stops_at_once(sandbox: Sandbox, n: int, owner, template, concurrency: int | None) -> None:
+    """n running workspaces stopped at once on one worker (its default concurrency: None)."""
     from workspaces import services
     from workspaces.models import Workspace
 
-    (worker,) = start_workers(sandbox, 1, "sandboxed", concurrency=None)
+    (worker,) = start_workers(sandbox, 1, "sandboxed", concurrency=concurrency)
+    setting = f"concurrency {concurrency}" if concurrency else "default concurrency"
     try:
         workspaces = [
             services.create_workspace(
-                actor=owner, owner=owner, template=template, name=f"stop{i}", parameters={}
+                actor=owner,
+                owner=owner,
+                template=template,
+                name=f"stop{i}-{concurrency or 0}",
+                parameters={},
             )
             for i in range(n)
         ]
@@ -301,10 +313,12 @@ def stops_at_once(sandbox: Sandbox, n: int, owner, template) -> None:
         wait_done(stops)
         wall = time.monotonic() - began
         rows, failures = measure(stops)
-        summarize(f"{n} stops at once (one worker, default concurrency)", rows, failures)
+        summarize(f"{n} stops at once (one worker, {setting})", rows, failures)
         print(f"  runner's steps, p50: {step_medians(stops)}")
         print(f"  wall time, first stop requested -> last done: {wall:.2f} s (target <= 8 s)")
-        report("build_latency", f"{n} stops at once wall", round(wall, 2), "s", target=8)
+        report(
+            "build_latency", f"{n} stops at once wall ({setting})", round(wall, 2), "s", target=8
+        )
         deletes = [
             services.create_build(w, actor=owner, transition="delete").id for w in workspaces
         ]

@@ -222,6 +222,32 @@ def test_a_restart_reuses_the_data(first):
         again.stop()
 
 
+def test_without_preload_the_children_are_new_interpreters_serving_the_same(first):
+    """PORTAL_PRELOAD=false (portal/preload.py): web processes and the worker are executed, not
+    forked from the loaded application; everything works the same and stops cleanly."""
+    first.stop()
+    server = ServerProcess(first.data_dir, PORTAL_PRELOAD="false").start()
+    try:
+        server.wait_ready()
+        commands = server.commands().splitlines()
+        children = [c for c in commands if "portal web-process" in c or "portal worker" in c]
+        assert children, server.commands()
+        # Executed: the interpreter and `-m portal ...`; forked ones show only `portal ...`.
+        executed = [c for c in children if Path(c.split()[0]).name.startswith("python")]
+        assert executed == children and all("-m portal" in c for c in children), children
+        token = owner_token(server.url, "admin", first.first_user_password())
+        assert me(server.url, token)["username"] == "admin"
+        assert httpx.get(f"{server.url}/admin/login/").status_code == 200
+        processes = server.processes()
+        server.signal(signal.SIGINT)
+        assert server.wait_exit(60) == 0
+        assert alive(processes) == []
+        for noise in NOISE:
+            assert noise not in server.output
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="module")
 def env_data_dir(new_data_dir):
     return new_data_dir("env-owner")

@@ -224,16 +224,17 @@ async def assert_all_closed(conns: list[Open], code: int, reason: str) -> None:
         assert (conn.name, got_code, got_reason) == (conn.name, code, reason)
 
 
-def closures(**fields) -> list[AuditEntry]:
-    """The audit entries of connections Portal closed, waiting a little for them to land."""
-    deadline = time.monotonic() + 10
+def closures(expect: int = 1, **fields) -> list[AuditEntry]:
+    """The audit entries of connections Portal closed, waiting a little for `expect` of them to
+    land (each is written as its connection ends, after the client saw it close)."""
+    deadline = time.monotonic() + 20
     while True:
         entries = [
             e
             for e in AuditEntry.objects.filter(action=AuditAction.CLOSE).order_by("time")
             if all(e.additional_fields.get(k) == v for k, v in fields.items())
         ]
-        if entries or time.monotonic() > deadline:
+        if len(entries) >= expect or time.monotonic() > deadline:
             return entries
         time.sleep(0.2)
 

@@ -165,7 +165,7 @@ def test_revoking_a_token_or_signing_out_closes_what_it_opened(site):
         await assert_all_closed(by_browser, 4401, "You signed out. Sign in again.")
 
     run(go())
-    causes = sorted(e.additional_fields["cause"] for e in closures(user="alice"))
+    causes = sorted(e.additional_fields["cause"] for e in closures(expect=6, user="alice"))
     assert causes == ["session_ended"] * 2 + ["signed_out"] * 2 + ["token_revoked"] * 2
 
 
