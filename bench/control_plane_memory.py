@@ -1,6 +1,7 @@
 """Memory of `make run`'s control plane: PSS of every Portal process, and of the whole platform.
 
 Usage: .venv/bin/python bench/control_plane_memory.py [--idle 30] [--workers N] [--preload both]
+           [--no-load | --quick] [--users 2000] [--requests 20] [--settle 60]
 
 Starts `portal server` as `make run` does (embedded PostgreSQL and Redis, embedded worker, the
 periodic runner in the web process) in a sandbox's temporary data directory (bench/harness.py; no
@@ -12,6 +13,13 @@ are the control plane; PostgreSQL and Redis are reported apart. The server is st
 process group at the end. By default it runs twice: children executed as new interpreters
 (PORTAL_PRELOAD=false, the baseline) and forked from the preloaded application
 (portal/preload.py), same run.
+
+Then, unless --no-load, a load phase (bench/memory_load.py): `--users` users created through the
+API by an owner, each signing in (a session token) and making `--requests` API calls (users/me,
+their workspaces, their tokens, templates); PSS is read again right after it and after `--settle`
+seconds, and compared with idle against the targets (control plane <= 250 MiB after load, back
+within 10% of idle after settling). --quick: 100 users, 5 s settle. Workspace starts and
+streamed traffic are not part of the load yet.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import Sandbox, free_port, report  # noqa: E402
+from memory_load import drive  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -98,7 +107,34 @@ def measure(root: int) -> list[tuple[int, str, str, int, int]]:
     return rows
 
 
-def show(rows, title: str) -> None:
+def totals_of(rows) -> dict[str, float]:
+    totals: dict[str, float] = {}
+    for _pid, kind, _command, pss, _rss in rows:
+        totals[kind] = totals.get(kind, 0) + pss / 1024
+    return totals
+
+
+def compare(idle: dict[str, float], loaded: dict[str, float], settled: dict[str, float]) -> None:
+    """The control plane after load and after settling, against idle and the issue's targets."""
+    base, after, back = idle.get("portal", 0), loaded.get("portal", 0), settled.get("portal", 0)
+    print(f"\n{'':>22}{'idle':>9}{'loaded':>9}{'settled':>9}  MiB PSS")
+    for kind in ("portal", "postgresql", "redis"):
+        figures = [t.get(kind, 0) for t in (idle, loaded, settled)]
+        print(f"{kind:>22}" + "".join(f"{f:9.1f}" for f in figures))
+    whole = [sum(t.values()) for t in (idle, loaded, settled)]
+    print(f"{'whole platform':>22}" + "".join(f"{f:9.1f}" for f in whole))
+    print(f"control plane after load: {after:.1f} MiB (target <= 250): "
+          f"{'met' if after <= 250 else 'NOT met'}")  # fmt: skip
+    growth = (back - base) / base * 100 if base else 0.0
+    print(f"control plane after settling: {growth:+.1f}% of idle (target within 10%): "
+          f"{'met' if growth <= 10 else 'NOT met'}")  # fmt: skip
+    print(f"whole platform after load: {whole[1]:.1f} MiB (target <= 350): "
+          f"{'met' if whole[1] <= 350 else 'NOT met'}")  # fmt: skip
+    report("control_plane_memory", "control plane PSS after settling, % of idle",
+           round(growth, 1), "%")  # fmt: skip
+
+
+def show(rows, title: str) -> dict[str, float]:
     print(f"\n{title}")
     print(f"{'pid':>8}  {'PSS MiB':>8}  {'RSS MiB':>8}  process")
     totals: dict[str, float] = {}
@@ -120,6 +156,7 @@ def show(rows, title: str) -> None:
         round(sum(totals.values()), 1),
         "MiB",
     )
+    return totals
 
 
 def wait_healthy(port: int, process: subprocess.Popen, timeout: float = 180) -> float:
@@ -150,7 +187,14 @@ def main() -> None:
         help="children forked from the preloaded application (portal/preload.py), or executed "
         "as new interpreters; both: off first, as the baseline of the same run",
     )
+    parser.add_argument("--no-load", dest="load", action="store_false", help="idle only")
+    parser.add_argument("--users", type=int, default=2000, help="users of the load phase")
+    parser.add_argument("--requests", type=int, default=20, help="API calls per user")
+    parser.add_argument("--settle", type=float, default=60, help="seconds after the load")
+    parser.add_argument("--quick", action="store_true", help="100 users, 5 s settle: a check")
     args = parser.parse_args()
+    if args.quick:
+        args.users, args.settle = min(args.users, 100), min(args.settle, 5)
     modes = ["off", "on"] if args.preload == "both" else [args.preload]
     for mode in modes:
         run(args, mode)
@@ -178,7 +222,18 @@ def run(args, preload: str) -> None:
             took = wait_healthy(port, server)
             print(f"portal server answered /healthz after {took:.1f} s; idle {args.idle:.0f} s")
             time.sleep(args.idle)
-            show(measure(server.pid), f"preload {preload}, idle {args.idle:.0f} s after start-up")
+            idle = show(
+                measure(server.pid), f"preload {preload}, idle {args.idle:.0f} s after start-up"
+            )
+            if args.load:
+                start = time.monotonic()
+                calls = drive(port, env, args.users, args.requests)
+                took = time.monotonic() - start
+                print(f"\nload: {args.users} users, {calls} API calls in {took:.0f} s")
+                loaded = show(measure(server.pid), f"preload {preload}, right after the load")
+                time.sleep(args.settle)
+                title = f"preload {preload}, {args.settle:.0f} s after the load"
+                compare(idle, loaded, show(measure(server.pid), title))
         finally:
             sandbox.stop(server, timeout=60)
 

@@ -33,7 +33,7 @@ REPO = BENCH.parent
 BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "api_list": ([], ["--users", "200", "--workspaces", "500", "--duration", "3"]),
     "web_pages": ([], ["--requests", "20"]),
-    "control_plane_memory": ([], ["--idle", "5"]),
+    "control_plane_memory": ([], ["--idle", "5", "--quick"]),
     "build_latency": ([], ["--cycles", "2", "--concurrent", "4", "--modes", "sandboxed"]),
     "provisionerd": ([], ["--cycles", "1", "--concurrent", "2", "--rounds", "1"]),
     "relay": ([], ["--megabytes", "32", "--echo-rounds", "200"]),
@@ -61,7 +61,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
 }
 
 
-HELPERS = {"harness", "run_all", "portal_setup"}  # modules of bench/, no benchmarks
+HELPERS = {"harness", "run_all", "portal_setup", "memory_load"}  # modules of bench/, no benchmarks
 
 
 def scripts() -> list[str]:
