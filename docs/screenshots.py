@@ -1,10 +1,11 @@
 """Screenshots of the operator console for the docs: docs/console-dashboard.png and
-docs/console-template-editor.png (small PNGs; not committed, regenerate them with this script).
+docs/console-template-editor.png, the small PNGs the README shows (regenerate them with this script
+  after changing those pages).
 
     .venv/bin/python docs/screenshots.py                      # starts its own `portal server`
     .venv/bin/python docs/screenshots.py --base-url http://127.0.0.1:8000 \
         --username admin --password '...'                     # a running server
-    --editor-path '/admin/templates_app/template/{template_id}/editor/'  # the editor's URL
+    --editor-path '/admin/templates_app/templateversion/{version_id}/edit/'  # the editor's URL
 
 Chromium is Debian's (/usr/bin/chromium). With its own server the script seeds a little data
 through the API (a member with a workspace from the `local` starter template), so the dashboard
@@ -30,8 +31,8 @@ from playwright.sync_api import sync_playwright  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 OWNER, PASSWORD = "dev", "a-long-enough-passphrase-42"
-# The template's page in the console, where the template authoring views live.
-DEFAULT_EDITOR_PATH = "/admin/templates_app/template/{template_id}/"
+# The editor of the first template's active version (templates_app/admin/versions.py).
+DEFAULT_EDITOR_PATH = "/admin/templates_app/templateversion/{version_id}/edit/"
 VIEWPORT = {"width": 1280, "height": 800}
 
 
@@ -66,17 +67,28 @@ def seed(base_url: str, login: str, password: str) -> None:
     print("the seeded workspace was still building: the screenshots show it so")
 
 
-def first_template_id(base_url: str, login: str, password: str) -> str | None:
+def first_version_id(base_url: str, login: str, password: str) -> str | None:
+    """The active version of the first template."""
     templates = api_client(base_url, login, password).get("/templates").json()
     rows = templates.get("results", templates) if isinstance(templates, dict) else templates
-    return rows[0]["id"] if rows else None
+    return rows[0]["active_version_id"] if rows else None
+
+
+def settle_health(page, timeout: float = 90) -> None:
+    """Reload the dashboard until its health report was taken with the worker online (the
+    leader takes one every 30 s; the first may predate the embedded worker's start)."""
+    deadline = time.monotonic() + timeout
+    while "No provisioner is online" in page.content() and time.monotonic() < deadline:
+        time.sleep(5)
+        page.reload()
+        page.wait_for_load_state("networkidle")
 
 
 def shoot(base_url: str, login: str, password: str, editor_path: str, out_dir: Path) -> int:
-    template_id = first_template_id(base_url, login, password)
+    version_id = first_version_id(base_url, login, password)
     pages = [("console-dashboard.png", "/admin/")]
-    if template_id:
-        pages.append(("console-template-editor.png", editor_path.format(template_id=template_id)))
+    if version_id:
+        pages.append(("console-template-editor.png", editor_path.format(version_id=version_id)))
     else:
         print("no template: skipping console-template-editor.png")
     written = 0
@@ -98,6 +110,13 @@ def shoot(base_url: str, login: str, password: str, editor_path: str, out_dir: P
                 print(f"{path} led to {page.url}: no such page, skipping {filename}")
                 continue
             page.wait_for_load_state("networkidle")
+            if path == "/admin/":
+                settle_health(page)
+            elif path.endswith("/edit/"):
+                # The Terraform file, highlighted, rather than the README that sorts first.
+                heading = page.get_by_role("heading", name="main.tf")
+                if heading.count():
+                    heading.first.evaluate("h => window.scrollTo(0, h.offsetTop - 8)")
             target = out_dir / filename
             page.screenshot(path=str(target))  # the window, not the whole page: a small PNG
             print(f"wrote {target} ({target.stat().st_size // 1024} KiB) from {path}")
@@ -114,7 +133,7 @@ def main() -> int:
     parser.add_argument(
         "--editor-path",
         default=DEFAULT_EDITOR_PATH,
-        help="the template editor's path; {template_id} is replaced (default: %(default)s)",
+        help="the template editor's path; {version_id} is replaced (default: %(default)s)",
     )
     parser.add_argument("--out", type=Path, default=REPO / "docs")
     parser.add_argument("--no-seed", action="store_true", help="do not add a member and workspace")
