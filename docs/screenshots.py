@@ -1,6 +1,6 @@
 """Screenshots of the operator console for the docs: docs/console-dashboard.png and
-docs/console-template-editor.png, the small PNGs the README shows (regenerate them with this script
-  after changing those pages).
+docs/console-template-editor.png, the small PNGs the README shows (regenerate them with this
+script after changing those pages).
 
     .venv/bin/python docs/screenshots.py                      # starts its own `portal server`
     .venv/bin/python docs/screenshots.py --base-url http://127.0.0.1:8000 \
