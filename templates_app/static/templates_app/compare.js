@@ -7,7 +7,7 @@
   const lib = window.PortalEditor;
   const data = document.getElementById("compare-data");
   if (!lib || !data) return;
-  const { EditorView, EditorState, MergeView, basicSetup, hcl, oneDark } = lib;
+  const { EditorView, EditorState, MergeView, basicSetup, hcl, oneDark, darkComments } = lib;
   const dark = window.portalConsoleDark && window.portalConsoleDark();
   const files = JSON.parse(data.textContent);
   // The default light active-line tint leaves some token colours below 4.5:1 contrast (axe).
@@ -23,7 +23,7 @@
       EditorView.contentAttributes.of({ "aria-label": `${path}, ${label}` }),
     ];
     if (/\.(tf|hcl|tfvars)$/.test(path)) extensions.push(hcl());
-    extensions.push(dark ? oneDark : plain);
+    extensions.push(...(dark ? [oneDark, darkComments] : [plain]));
     return { doc, extensions };
   }
 
