@@ -1,7 +1,8 @@
 """Memory of `make run`'s control plane: PSS of every Portal process, and of the whole platform.
 
 Usage: .venv/bin/python bench/control_plane_memory.py [--idle 30] [--workers N] [--preload both]
-           [--no-load | --quick] [--users 2000] [--requests 20] [--settle 60]
+           [--no-load | --quick] [--users 2000] [--requests 20] [--workspaces 20] [--at-once 5]
+           [--stream-mb 2048] [--settle 60]
 
 Starts `portal server` as `make run` does (embedded PostgreSQL and Redis, embedded worker, the
 periodic runner in the web process) in a sandbox's temporary data directory (bench/harness.py; no
@@ -14,12 +15,23 @@ process group at the end. By default it runs twice: children executed as new int
 (PORTAL_PRELOAD=false, the baseline) and forked from the preloaded application
 (portal/preload.py), same run.
 
-Then, unless --no-load, a load phase (bench/memory_load.py): `--users` users created through the
-API by an owner, each signing in (a session token) and making `--requests` API calls (users/me,
-their workspaces, their tokens, templates); PSS is read again right after it and after `--settle`
-seconds, and compared with idle against the targets (control plane <= 250 MiB after load, back
-within 10% of idle after settling). --quick: 100 users, 5 s settle. Workspace starts and
-streamed traffic are not part of the load yet.
+Then, unless --no-load, a load phase (bench/memory_load.py), all of it through the server:
+- `--users` users (created in `portal manage shell` with one precomputed password hash: Argon2
+  would spend minutes of CPU on 2,000), each making `--requests` API calls with an API token of
+  their own (users/me, their workspaces, their tokens, templates); every 20th signs in with their
+  password first (POST /users/login: a real Argon2 check) and calls with that session token;
+- `--workspaces` workspaces of the `local` starter template (`make run` imports it) created
+  through the API, `--at-once` being built at a time by the embedded worker, until each agent
+  (a process on this host) is ready and its preview app healthy;
+- `--stream-mb` MiB downloaded, 4 streams at a time, over three paths and up to four
+  workspaces: the preview app (its unix socket) and a port (an HTTP server on this host) through
+  the app proxy, and that port through `portal port-forward` (the CLI's relay).
+PSS is read right after the load (the workspaces still running, their agents connected), the
+workspaces are then deleted through the API (delete builds: agents and homes gone), and PSS read
+again `--settle` seconds later; both compared with idle against the targets (control plane <= 250
+MiB after load, back within 10% of idle after settling; the whole platform <= 350 MiB). Processes
+outside the server's tree (agents, their preview servers, the HTTP server, port-forwards) are
+not counted. --quick: 100 users, 2 workspaces, 100 MiB streamed, 5 s settle: a check.
 """
 
 from __future__ import annotations
@@ -35,7 +47,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import Sandbox, free_port, report  # noqa: E402
-from memory_load import drive  # noqa: E402
+from memory_load import Load  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -190,11 +202,17 @@ def main() -> None:
     parser.add_argument("--no-load", dest="load", action="store_false", help="idle only")
     parser.add_argument("--users", type=int, default=2000, help="users of the load phase")
     parser.add_argument("--requests", type=int, default=20, help="API calls per user")
+    parser.add_argument("--workspaces", type=int, default=20, help="workspaces started")
+    parser.add_argument("--at-once", type=int, default=5, help="workspaces building at a time")
+    parser.add_argument("--stream-mb", type=int, default=2048, help="MiB streamed in all")
     parser.add_argument("--settle", type=float, default=60, help="seconds after the load")
-    parser.add_argument("--quick", action="store_true", help="100 users, 5 s settle: a check")
+    parser.add_argument(
+        "--quick", action="store_true", help="100 users, 2 workspaces, 100 MiB, 5 s settle"
+    )
     args = parser.parse_args()
     if args.quick:
         args.users, args.settle = min(args.users, 100), min(args.settle, 5)
+        args.workspaces, args.stream_mb = min(args.workspaces, 2), min(args.stream_mb, 100)
     modes = ["off", "on"] if args.preload == "both" else [args.preload]
     for mode in modes:
         run(args, mode)
@@ -226,11 +244,15 @@ def run(args, preload: str) -> None:
                 measure(server.pid), f"preload {preload}, idle {args.idle:.0f} s after start-up"
             )
             if args.load:
-                start = time.monotonic()
-                calls = drive(port, env, args.users, args.requests)
-                took = time.monotonic() - start
-                print(f"\nload: {args.users} users, {calls} API calls in {took:.0f} s")
-                loaded = show(measure(server.pid), f"preload {preload}, right after the load")
+                load = Load(port, env, sandbox, args)
+                try:
+                    start = time.monotonic()
+                    for line in load.run():
+                        print(f"load: {line}")
+                    print(f"load: {time.monotonic() - start:.0f} s in all")
+                    loaded = show(measure(server.pid), f"preload {preload}, right after the load")
+                finally:
+                    print(f"load: {load.cleanup()}")
                 time.sleep(args.settle)
                 title = f"preload {preload}, {args.settle:.0f} s after the load"
                 compare(idle, loaded, show(measure(server.pid), title))
