@@ -171,6 +171,23 @@ def show(rows, title: str) -> dict[str, float]:
     return totals
 
 
+def role_of(command: str) -> str:
+    """A Portal process's part, from its command line (describe's)."""
+    for word, role in (("web-process", "web"), ("worker", "worker"), ("server", "supervisor")):
+        if word in command.split():
+            return role
+    return command
+
+
+def brief(rows) -> str:
+    """One line: PSS of each Portal process and of the totals (after a part of the load)."""
+    portal = sorted((r for r in rows if r[1] == "portal"), key=lambda r: r[2])
+    each = ", ".join(f"{role_of(command)} {pss / 1024:.1f}" for _p, _k, command, pss, _r in portal)
+    totals = totals_of(rows)
+    return (f"PSS MiB: {each}; control plane {totals.get('portal', 0):.1f}, PostgreSQL "
+            f"{totals.get('postgresql', 0):.1f}, whole {sum(totals.values()):.1f}")  # fmt: skip
+
+
 def wait_healthy(port: int, process: subprocess.Popen, timeout: float = 180) -> float:
     start = time.monotonic()
     while time.monotonic() - start < timeout:
@@ -244,11 +261,10 @@ def run(args, preload: str) -> None:
                 measure(server.pid), f"preload {preload}, idle {args.idle:.0f} s after start-up"
             )
             if args.load:
-                load = Load(port, env, sandbox, args)
+                load = Load(port, env, sandbox, args, lambda: brief(measure(server.pid)))
                 try:
                     start = time.monotonic()
-                    for line in load.run():
-                        print(f"load: {line}")
+                    load.run()  # prints a line per part as it ends
                     print(f"load: {time.monotonic() - start:.0f} s in all")
                     loaded = show(measure(server.pid), f"preload {preload}, right after the load")
                 finally:

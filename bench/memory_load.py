@@ -266,28 +266,40 @@ def stream(
 
 
 class Load:
-    """The load of one server: `run()` it, then `cleanup()` (deletes its workspaces)."""
+    """The load of one server: `run()` it, then `cleanup()` (deletes its workspaces).
 
-    def __init__(self, port: int, env: dict[str, str], sandbox, args):
+    `after_part`, if given, is called after each part of the load and what it returns printed
+    (the bench's memory reading: which part of the load the memory went to)."""
+
+    def __init__(self, port: int, env: dict[str, str], sandbox, args, after_part=None):
         self.port, self.env, self.sandbox, self.args = port, env, sandbox, args
         self.base = f"http://127.0.0.1:{port}/api/v2"
         self.owner = ""
+        self.after_part = after_part
+        self.lines: list[str] = []
+
+    def _done(self, line: str) -> None:
+        """A part is over: say what it did (a long load shows where it is) and what it cost."""
+        print(f"load: {line}", flush=True)
+        self.lines.append(line)
+        if self.after_part is not None:
+            print(f"      {self.after_part()}", flush=True)
 
     def run(self) -> list[str]:
-        """The whole load; a line per part, saying what was done and how long it took."""
-        args, done = self.args, []
+        """The whole load; a line per part saying what was done and how long it took."""
+        args = self.args
         began = time.monotonic()
         self.owner, tokens = setup(self.env, args.users)
         took = time.monotonic() - began
-        done.append(f"{args.users} users with an API token each (manage shell) in {took:.0f} s")
+        self._done(f"{args.users} users with an API token each (manage shell) in {took:.0f} s")
         began = time.monotonic()
         calls = api_traffic(self.base, tokens, args.requests)
-        done.append(f"{calls} API calls as those users in {time.monotonic() - began:.0f} s")
+        self._done(f"{calls} API calls as those users in {time.monotonic() - began:.0f} s")
         if args.workspaces:
             began = time.monotonic()
             workspaces = start_workspaces(self.base, self.owner, args.workspaces, args.at_once)
             took = time.monotonic() - began
-            done.append(
+            self._done(
                 f"{len(workspaces)} workspaces started ({args.at_once} at once), agents ready"
                 f" and apps healthy, in {took:.0f} s"
             )
@@ -297,10 +309,10 @@ class Load:
                 took = time.monotonic() - began
                 total = sum(per_path.values()) / 2**20
                 parts = ", ".join(f"{k} {v / 2**20:.0f}" for k, v in per_path.items())
-                done.append(
+                self._done(
                     f"{total:.0f} MiB streamed ({parts}) in {took:.0f} s ({total / took:.0f} MiB/s)"
                 )
-        return done
+        return self.lines
 
     def cleanup(self) -> str:
         """Delete the workspaces: nothing of the load keeps running."""
