@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db.models import Func, IntegerField, Subquery
 from rest_framework import pagination
 from rest_framework.response import Response
 
@@ -11,10 +12,18 @@ DEFAULT_LIMIT = 25
 MAX_LIMIT = 100
 
 
+class _CountAll(Func):
+    template = "COUNT(*)"
+    output_field = IntegerField()
+
+
 class LimitOffsetPagination(pagination.BasePagination):
-    def paginate_queryset(self, queryset, request, view=None):
+    def _read_page(self, request) -> None:
         self.limit = int_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
         self.offset = int_param(request, "offset", 0, 0, 10**9)
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self._read_page(request)
         rows = list(queryset[self.offset : self.offset + self.limit])
         if len(rows) < self.limit and (rows or not self.offset):
             # The last page (or an empty first one): the total is known without a query.
@@ -25,6 +34,23 @@ class LimitOffsetPagination(pagination.BasePagination):
             # (bench/api_list.py: users list 2,000 users, window 2.2 ms vs slice + count 1.7).
             self.count = queryset.count()
         return rows
+
+    def paginate_values(self, queryset, fields, request) -> list[tuple]:
+        """The page as tuples of `fields` (no model instances), its total counted in the same
+        statement: a scalar subquery PostgreSQL runs once, saving the COUNT's round trip and
+        its compilation (bench/api_list.py, docs/parts/userslist.md)."""
+        self._read_page(request)
+        # COUNT(*) of the same filtered rows, unordered; it does not depend on the outer row.
+        total = Subquery(queryset.order_by().values(n=_CountAll()))
+        page = queryset.annotate(page_total=total).values_list(*fields, "page_total")
+        rows = list(page[self.offset : self.offset + self.limit])
+        if rows:
+            self.count = rows[0][-1]
+        elif not self.offset:
+            self.count = 0
+        else:  # past the end: no row carried the total
+            self.count = queryset.count()
+        return [row[:-1] for row in rows]
 
     def get_paginated_response(self, data):
         return Response({"count": self.count, "results": data})
