@@ -1,7 +1,8 @@
 """Benchmark the hot API endpoints as deployed: prints latency percentiles, req/s and idle RSS.
 
 Seeds 2,000 users and 10,000 workspaces (each with a build and a job) into a sandbox of its own
-(bench/harness.py: a database dropped at the end, a private Redis, a temporary directory),
+(bench/harness.py: a database dropped at the end, a private Redis, a temporary directory) and
+ANALYZEs it (planner statistics, as autovacuum would gather; a server may run without it),
 starts `portal server` on a free port as production would (external PostgreSQL and Redis, DEBUG
 off, several ASGI worker processes, no embedded worker), then drives it with wrk (Debian package;
 a Python client is used when wrk is missing) for --duration seconds per endpoint:
@@ -110,6 +111,11 @@ token, secret = services.create_token(member, actor=member, name="bench")
 owner = User.objects.create(username="benchowner", email="owner@example.com", roles=["owner"],
                             password="!")
 token, owner_secret = services.create_token(owner, actor=owner, name="bench")
+# Statistics, as a deployed database's autovacuum gathers them after a bulk load: a server run
+# with autovacuum off never would, and its planner would then sort every user for each page.
+from django.db import connection
+with connection.cursor() as cursor:
+    cursor.execute("ANALYZE")
 print(secret, owner_secret)
 """
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from django.utils import timezone
 
 from portal.accounts import services
-from portal.accounts.choices import Role, UserStatus
+from portal.accounts.api.serializers import UserSerializer
+from portal.accounts.choices import LoginType, Role, UserStatus
 from portal.accounts.models import User
+from portal.api.renderers import ORJSONRenderer
 from portal.audit.models import AuditEntry
 from tests.api.conftest import STRONG_PASSWORD
 
@@ -66,6 +69,42 @@ def test_users_list_filters_by_search_status_and_role(owner, make_user, client_f
         r = client.get("/api/v2/users", {param: "bogus"})
         assert r.status_code == 400
         assert _fields(r) == {param}
+
+
+def test_users_list_rows_render_byte_for_byte_as_the_serializer_renders_the_user(
+    owner, make_user, client_for, system
+):
+    """The list builds its rows from value tuples, not model instances: they must not drift
+    from UserSerializer on any kind of value (roles, statuses, login types, null times)."""
+    make_user(Role.AUDITOR, Role.TEMPLATE_ADMIN, username="multi", name="Zoë « quoted »")
+    services.suspend_user(make_user(username="suspended"), actor=system)
+    make_user(username="oidc", login_type=LoginType.OIDC)
+    make_user(username="robot", login_type=LoginType.NONE)
+    dormant = make_user(username="dormant-one", email="")
+    User.objects.filter(pk=dormant.pk).update(
+        status=UserStatus.DORMANT, last_seen_at=timezone.now(), must_change_password=True
+    )
+    client = client_for(owner)
+    client.get("/api/v2/users/me")  # the first use of a token records the owner's last-seen
+    people = User.objects.filter(is_system=False).order_by("username")
+    total = people.count()
+    pages = [
+        ({}, list(people), total),
+        ({"limit": 2, "offset": 1}, list(people[1:3]), total),
+        ({"limit": 4, "offset": 4}, list(people[4:8]), total),  # a last page that is not full
+    ]
+    for params in ({"q": "o"}, {"status": "dormant"}, {"role": "auditor"}):
+        ids = [row["id"] for row in client.get("/api/v2/users", params).json()["results"]]
+        users = sorted(people.filter(pk__in=ids), key=lambda u: u.username)
+        pages.append((params, users, len(users)))
+    for params, users, count in pages:
+        r = client.get("/api/v2/users", params)
+        assert r.status_code == 200
+        expected = {"count": count, "results": [UserSerializer(u).data for u in users]}
+        assert r.content == ORJSONRenderer().render(expected), params
+    assert {u["status"] for u in client.get("/api/v2/users").json()["results"]} == set(
+        UserStatus.values
+    )
 
 
 # Creating

@@ -15,6 +15,7 @@ from portal.accounts.api import serializers as s
 from portal.accounts.choices import Role, UserStatus
 from portal.accounts.models import APIToken
 from portal.api.authz import Authz
+from portal.api.pagination import PrecompiledPage, QueryPage
 from portal.api.views import ListView
 from portal.errors import Forbidden, NotFound, ValidationFailed
 
@@ -30,16 +31,24 @@ def _check_choice(field: str, value: str, allowed: list[str]) -> None:
         raise ValidationFailed.field(field, f"Use one of: {', '.join(allowed)}.")
 
 
+def _people_by_name():
+    return queries.people().order_by("username")
+
+
+# The unfiltered list (the console's first page, most requests): its SQL is compiled once.
+_ALL_PEOPLE = PrecompiledPage(_people_by_name, s.UserSerializer.COLUMNS)
+
+
 class UsersView(ListView):
     serializer_class = s.UserSerializer
     authorizes = {
         "GET": Authz("user", "read", whole=True),
         "POST": Authz("user", "create", whole=True),
     }
+    FILTERS = ("q", "status", "role")  # the parameters get_queryset reads
 
     def get_queryset(self):
-        # Only the columns the list shows: not the password hash and the rest of the row.
-        qs = queries.people().order_by("username").only(*s.UserSerializer.COLUMNS)
+        qs = _people_by_name()
         params = self.request.query_params
         if q := params.get("q"):
             qs = qs.filter(username__icontains=q) | qs.filter(email__icontains=q)
@@ -61,7 +70,15 @@ class UsersView(ListView):
         ],
     )
     def get(self, request, *args, **kwargs):
-        return super().get(request, *args, **kwargs)
+        # ListModelMixin.list's response, built from value tuples of only the columns shown
+        # (not model instances, not the password hash): the list's cost per request.
+        params = request.query_params
+        if any(params.get(name) for name in self.FILTERS):
+            page = QueryPage(self.get_queryset(), s.UserSerializer.COLUMNS)
+        else:
+            page = _ALL_PEOPLE
+        rows = self.paginator.paginate_values(page, request)
+        return self.paginator.get_paginated_response(s.UserSerializer.from_values(rows))
 
     @extend_schema(request=s.CreateUserSerializer, responses={201: s.UserSerializer})
     def post(self, request):
