@@ -224,6 +224,14 @@ def main() -> None:
     parser.add_argument("--stream-mb", type=int, default=2048, help="MiB streamed in all")
     parser.add_argument("--settle", type=float, default=60, help="seconds after the load")
     parser.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        type=server_setting,
+        metavar="PORTAL_NAME=VALUE",
+        help="a setting of the server under test (repeatable), to compare settings",
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="100 users, 2 workspaces, 100 MiB, 5 s settle"
     )
     args = parser.parse_args()
@@ -233,6 +241,13 @@ def main() -> None:
     modes = ["off", "on"] if args.preload == "both" else [args.preload]
     for mode in modes:
         run(args, mode)
+
+
+def server_setting(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.startswith("PORTAL_"):
+        raise argparse.ArgumentTypeError(f"expected PORTAL_NAME=VALUE, not {text!r}")
+    return name, value
 
 
 def run(args, preload: str) -> None:
@@ -248,6 +263,9 @@ def run(args, preload: str) -> None:
             PORTAL_LOG_LEVEL="WARNING",
             PORTAL_PRELOAD="true" if preload == "on" else "false",
         )
+        env.update(args.server_env)
+        if args.server_env:
+            print("server settings: " + " ".join(f"{k}={v}" for k, v in args.server_env))
         argv = [sys.executable, "-m", "portal", "server"]
         if args.workers:
             argv += ["--workers", str(args.workers)]

@@ -37,6 +37,7 @@ class Config:
     http_workers: int
     http_threads: int
     database_pool_size: int
+    database_pool_max_idle: int
     # Relay link (workspaces/connectivity/relay_link.py): a stream whose client and agent
     # reached different server processes is joined over TCP between those two processes.
     relay_bind_address: str
@@ -191,6 +192,9 @@ def load() -> Config:
         http_workers=env.int("PORTAL_HTTP_WORKERS", 1),
         http_threads=env.int("PORTAL_HTTP_THREADS", 1),
         database_pool_size=env.int("PORTAL_DATABASE_POOL_SIZE", 4),
+        database_pool_max_idle=_at_least_one(
+            "PORTAL_DATABASE_POOL_MAX_IDLE", env.int("PORTAL_DATABASE_POOL_MAX_IDLE", 60)
+        ),
         relay_bind_address=env.str("PORTAL_RELAY_BIND_ADDRESS", "") or "127.0.0.1",
         relay_port=env.int("PORTAL_RELAY_PORT", 0),
         relay_advertise_host=env.str("PORTAL_RELAY_ADVERTISE_HOST", ""),

@@ -30,7 +30,15 @@ def database_from_url(url: str) -> dict:
     if CONFIG.database_pool_size > 0:
         # A pool per process: under ASGI, requests run on changing threads and a persistent
         # per-thread connection would leak one connection per thread.
-        options["pool"] = {"min_size": 1, "max_size": CONFIG.database_pool_size, "timeout": 10}
+        # Connections beyond the first close after max_idle s unused: each PostgreSQL backend
+        # keeps its catalog caches (~6 MiB after use), so a burst's extra connections would
+        # otherwise hold that memory for the pool's default 10 minutes.
+        options["pool"] = {
+            "min_size": 1,
+            "max_size": CONFIG.database_pool_size,
+            "timeout": 10,
+            "max_idle": CONFIG.database_pool_max_idle,
+        }
     host = options.pop("host", None) or unquote(parts.hostname or "")
     return {
         "ENGINE": "django.db.backends.postgresql",

@@ -148,6 +148,13 @@ CORE_SETTINGS = (
         "database_pool_size",
     ),
     _setting(
+        "PORTAL_DATABASE_POOL_MAX_IDLE",
+        DATA,
+        "Seconds a pooled connection beyond the first may stay unused before it closes.",
+        "60",
+        "database_pool_max_idle",
+    ),
+    _setting(
         "PORTAL_STATE_ENCRYPTION_KEYS",
         DATA,
         "Keys that encrypt Terraform state (first one encrypts).",
