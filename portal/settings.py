@@ -30,9 +30,10 @@ def database_from_url(url: str) -> dict:
     if CONFIG.database_pool_size > 0:
         # A pool per process: under ASGI, requests run on changing threads and a persistent
         # per-thread connection would leak one connection per thread.
-        # Connections beyond the first close after max_idle s unused: each PostgreSQL backend
-        # keeps its catalog caches (~6 MiB after use), so a burst's extra connections would
-        # otherwise hold that memory for the pool's default 10 minutes.
+        # The pool closes one surplus connection per max_idle s unused (psycopg_pool shrinks one
+        # at a time): each PostgreSQL backend keeps its caches (~6 MiB after use), and with the
+        # default 10 minutes a burst's connections (the worker's pool is sized for its jobs)
+        # held that memory for over an hour.
         options["pool"] = {
             "min_size": 1,
             "max_size": CONFIG.database_pool_size,

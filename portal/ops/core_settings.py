@@ -150,7 +150,7 @@ CORE_SETTINGS = (
     _setting(
         "PORTAL_DATABASE_POOL_MAX_IDLE",
         DATA,
-        "Seconds a pooled connection beyond the first may stay unused before it closes.",
+        "Seconds of no use before a process closes one surplus pooled connection.",
         "60",
         "database_pool_max_idle",
     ),
