@@ -9,6 +9,7 @@ from django.utils.html import format_html
 
 from portal.admin_site import DeletedFilter, ReadOnlyAdmin, ReadOnlyInline, admin_link, pretty_json
 from templates_app import scheduling
+from templates_app.admin.pages import ConsolePagesMixin
 from templates_app.console import (
     access,
     compare,
@@ -73,7 +74,7 @@ def add_inline(inline_class) -> None:
 
 
 @admin.register(Template)
-class TemplateAdmin(ReadOnlyAdmin):
+class TemplateAdmin(ConsolePagesMixin, ReadOnlyAdmin):
     list_display = (
         "name",
         "display_name",
@@ -170,12 +171,6 @@ class TemplateAdmin(ReadOnlyAdmin):
             ),
         ]
         return own + super().get_urls()
-
-    def _view(self, view, **kwargs):
-        """A console page of this admin: `view(model_admin, request, ...)` behind admin_view."""
-        return self.admin_site.admin_view(
-            lambda request, *args, **url: view(self, request, *args, **url, **kwargs)
-        )
 
     @admin.display(description="active version", ordering="active_version__name")
     def active_version_name(self, obj: Template) -> str:

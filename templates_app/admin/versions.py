@@ -8,6 +8,7 @@ from django.urls import path
 from django.utils.html import format_html
 
 from portal.admin_site import ReadOnlyAdmin, admin_link, pretty_json, run_service_per_object
+from templates_app.admin.pages import ConsolePagesMixin
 from templates_app.console import (
     access,
     archive_form,
@@ -45,7 +46,7 @@ class ActiveVersionFilter(admin.SimpleListFilter):
 
 
 @admin.register(TemplateVersion)
-class TemplateVersionAdmin(ReadOnlyAdmin):
+class TemplateVersionAdmin(ConsolePagesMixin, ReadOnlyAdmin):
     list_display = (
         "name",
         "template",
@@ -160,12 +161,6 @@ class TemplateVersionAdmin(ReadOnlyAdmin):
             ),
         ]
         return own + super().get_urls()
-
-    def _view(self, view, **kwargs):
-        """A console page of this admin: `view(model_admin, request, ...)` behind admin_view."""
-        return self.admin_site.admin_view(
-            lambda request, *args, **url: view(self, request, *args, **url, **kwargs)
-        )
 
     @admin.display(description="deprecation")
     def deprecation_display(self, obj: TemplateVersion) -> str:
