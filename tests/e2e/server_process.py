@@ -153,9 +153,11 @@ def alive(processes: list[psutil.Process]) -> list[psutil.Process]:
 
 
 def mentioning(text: str) -> list[psutil.Process]:
-    """Live processes whose command line contains `text` (e.g. the data directory)."""
+    """Live processes whose command line contains `text` (e.g. the data directory); their name,
+    user, executable, command line and status are read once, in `.info` (a short-lived one
+    may be gone later)."""
     found = []
-    for proc in psutil.process_iter(["cmdline", "status"]):
+    for proc in psutil.process_iter(["cmdline", "status", "name", "username", "exe"]):
         if proc.info["status"] == psutil.STATUS_ZOMBIE or proc.pid == os.getpid():
             continue
         if text in " ".join(proc.info["cmdline"] or ()):

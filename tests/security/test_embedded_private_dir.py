@@ -76,12 +76,12 @@ def test_the_embedded_server_starts_serves_and_stops_from_a_private_directory(pr
     server = ServerProcess(data_dir, PYTHONPATH=str(site), **OWNER).start()
     try:
         server.wait_ready()
-        postmaster = [p for p in mentioning(str(data_dir)) if p.name() == "postgres"]
+        postmaster = [p for p in mentioning(str(data_dir)) if p.info["name"] == "postgres"]
         assert postmaster, server.commands()
         if os.geteuid() == 0:
             # Root's server did not run PostgreSQL as root, nor from the private virtualenv.
-            assert {p.username() for p in postmaster} == {PG_SYSTEM_USER}
-            assert not any(str(private_dir) in p.exe() for p in postmaster)
+            assert {p.info["username"] for p in postmaster} == {PG_SYSTEM_USER}
+            assert not any(str(private_dir) in (p.info["exe"] or "") for p in postmaster)
         login = httpx.post(
             f"{server.url}/api/v2/users/login",
             json={"login": "admin", "password": OWNER["PORTAL_FIRST_USER_PASSWORD"]},
